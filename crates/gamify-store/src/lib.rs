@@ -1,1 +1,240 @@
-//! x
+//! Storage for Gamify: one [`Store`] trait and its backends.
+//!
+//! The engine talks to storage only through [`Store`]. Each backend loads a
+//! user's [`UserState`], lets [`gamify_core::apply_event`] decide what the
+//! event earns, and writes the outcome back in one transaction, so the rules
+//! live in one place and every backend applies them identically.
+//!
+//! Map of the crate:
+//! - this file: the trait, the records it speaks in, and [`StoreError`].
+//! - [`sqlite`]: the embedded default, one file on disk, with group commit.
+//! - `migrations/sqlite/`: its schema, forward-only.
+//! - `tests/contract.rs`: the behaviour every backend must show.
+
+pub mod sqlite;
+
+use async_trait::async_trait;
+use gamify_core::{AchievementId, Action, Category, Points, RuleError, UserId, UserState, Value};
+
+/// An event that passed validation, ready to be scored and stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    /// Its id (`evt_…`), chosen by the caller.
+    pub id: String,
+    /// Whose event it is.
+    pub user_id: UserId,
+    /// Its category.
+    pub category: Category,
+    /// What the user did.
+    pub action: Action,
+    /// Its size.
+    pub value: Value,
+    /// A JSON object as text, if any.
+    pub metadata: Option<String>,
+    /// When it happened (Unix ms); decides the streak day.
+    pub occurred_at_ms: i64,
+    /// When it was received (Unix ms).
+    pub created_at_ms: i64,
+    /// The idempotency key and a fingerprint of the request it came with.
+    pub idempotency: Option<Idempotency>,
+}
+
+/// An idempotency key with the fingerprint of the request that used it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Idempotency {
+    /// The client's key.
+    pub key: String,
+    /// A hash of the request body; a reuse with another body is a conflict.
+    pub fingerprint: String,
+}
+
+/// A stored event with what it earned.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventRecord {
+    /// `evt_…`
+    pub id: String,
+    /// Whose event it is.
+    pub user_id: String,
+    /// Its category.
+    pub category: Category,
+    /// What the user did.
+    pub action: String,
+    /// Its size.
+    pub value: Value,
+    /// Its own points (streak bonus included, achievement bonuses not).
+    pub points: Points,
+    /// The category weight applied, in thousandths.
+    pub weight_milli: i64,
+    /// The streak ending on its day when it was recorded.
+    pub streak_day: u32,
+    /// The streak bonus applied, in percent.
+    pub bonus_percent: u32,
+    /// Achievements it unlocked, with their bonuses.
+    pub unlocked: Vec<(AchievementId, Points)>,
+    /// Spendable balance right after it.
+    pub total_after: Points,
+    /// Lifetime points right after it.
+    pub lifetime_after: Points,
+    /// Its metadata as JSON text.
+    pub metadata: Option<String>,
+    /// When it happened (Unix ms).
+    pub occurred_at_ms: i64,
+    /// When it was recorded (Unix ms).
+    pub created_at_ms: i64,
+}
+
+/// The outcome of [`Store::record_event`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recorded {
+    /// The event: the new one, or the original for a replayed idempotency key.
+    pub event: EventRecord,
+    /// True when the key had been used with the same request before and
+    /// nothing new was recorded.
+    pub replayed: bool,
+}
+
+/// A user's current state as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct UserSnapshot {
+    /// What the rules need.
+    pub state: UserState,
+    /// How many events the user has.
+    pub event_count: u64,
+    /// The latest `occurred_at` (Unix ms).
+    pub last_event_at_ms: Option<i64>,
+}
+
+/// Running totals for one user in one category.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CategoryTotal {
+    /// The category.
+    pub category: Category,
+    /// Events recorded in it.
+    pub events: u64,
+    /// Their points (achievement bonuses are not in any category).
+    pub points: Points,
+}
+
+/// One leaderboard row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaderRow {
+    /// 1-based position.
+    pub rank: u64,
+    /// The user.
+    pub user_id: String,
+    /// Lifetime points, the ranking key.
+    pub lifetime: Points,
+    /// Spendable balance.
+    pub total: Points,
+}
+
+/// A page of a user's events, newest first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventPage {
+    /// The events.
+    pub events: Vec<EventRecord>,
+    /// Pass as `before` to read the next, older page; `None` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Why storage could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The idempotency key was used before with a different request.
+    #[error("idempotency key was already used with a different request")]
+    IdempotencyConflict,
+    /// The paging cursor names no event of this user.
+    #[error("cursor does not name an event of this user")]
+    UnknownCursor,
+    /// The rules refused the event (an overflow; validation happens earlier).
+    #[error(transparent)]
+    Rule(#[from] RuleError),
+    /// The store is shutting down or its writer has stopped.
+    #[error("store unavailable: {0}")]
+    Unavailable(&'static str),
+    /// The database holds something this binary cannot read.
+    #[error("corrupt data: {0}")]
+    Corrupt(String),
+    /// The schema is newer than this binary, or a migration failed.
+    #[error("schema: {0}")]
+    Schema(String),
+    /// The backend failed.
+    #[error("database error")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// Storage for the engine. Every method is safe to call concurrently; each
+/// user's updates are serialised by the backend's transactions.
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Scores and stores one event, or returns the original event when its
+    /// idempotency key was used before with the same request. Returns only
+    /// once the event is durable.
+    async fn record_event(&self, event: NewEvent) -> Result<Recorded, StoreError>;
+
+    /// The user's state, or `None` for a user with no events.
+    async fn user(&self, user_id: &UserId) -> Result<Option<UserSnapshot>, StoreError>;
+
+    /// The user's state and per-category totals.
+    async fn user_stats(
+        &self,
+        user_id: &UserId,
+    ) -> Result<Option<(UserSnapshot, Vec<CategoryTotal>)>, StoreError>;
+
+    /// Up to `limit` of the user's events, newest `occurred_at` first (ties by
+    /// arrival, newest first), older than the event `before` names if given.
+    async fn events(
+        &self,
+        user_id: &UserId,
+        limit: u32,
+        before: Option<&str>,
+    ) -> Result<EventPage, StoreError>;
+
+    /// The top `limit` users by lifetime points, ties by user id ascending.
+    async fn leaderboard(&self, limit: u32) -> Result<Vec<LeaderRow>, StoreError>;
+
+    /// Checks that the store can read and write.
+    async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// Encodes the achievements an event unlocked: `id:bonus_milli,…`.
+pub fn encode_unlocked(unlocked: &[(AchievementId, Points)]) -> String {
+    unlocked
+        .iter()
+        .map(|(id, bonus)| format!("{}:{}", id.as_str(), bonus.milli()))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Decodes [`encode_unlocked`].
+pub fn decode_unlocked(text: &str) -> Result<Vec<(AchievementId, Points)>, StoreError> {
+    text.split(',')
+        .filter(|p| !p.is_empty())
+        .map(|part| {
+            let (id, milli) = part
+                .split_once(':')
+                .ok_or_else(|| corrupt("unlocked", part))?;
+            let id = AchievementId::parse(id).ok_or_else(|| corrupt("achievement id", id))?;
+            let milli = milli.parse().map_err(|_| corrupt("bonus", milli))?;
+            Ok((id, Points::from_milli(milli)))
+        })
+        .collect()
+}
+
+/// Encodes a user's unlocked achievements: ids, comma-separated.
+pub fn encode_achievements(ids: &[AchievementId]) -> String {
+    ids.iter().map(|a| a.as_str()).collect::<Vec<_>>().join(",")
+}
+
+/// Decodes [`encode_achievements`].
+pub fn decode_achievements(text: &str) -> Result<Vec<AchievementId>, StoreError> {
+    text.split(',')
+        .filter(|p| !p.is_empty())
+        .map(|id| AchievementId::parse(id).ok_or_else(|| corrupt("achievement id", id)))
+        .collect()
+}
+
+/// A [`StoreError::Corrupt`] naming what could not be read.
+pub fn corrupt(what: &str, found: &str) -> StoreError {
+    StoreError::Corrupt(format!("unreadable {what}: {found:?}"))
+}

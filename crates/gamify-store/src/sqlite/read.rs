@@ -1,0 +1,235 @@
+//! Queries. Used by the read pool and, for the user's state, by the writer.
+
+use gamify_core::{Category, Points, StreakRuns, UserId, UserState, Value};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use super::backend;
+use crate::{
+    CategoryTotal, EventPage, EventRecord, LeaderRow, StoreError, UserSnapshot, corrupt,
+    decode_achievements, decode_unlocked,
+};
+
+const EVENT_COLUMNS: &str =
+    "id, user_id, category, action, value_milli, points_milli, weight_milli, streak_day,
+    bonus_percent, unlocked, total_after, lifetime_after, metadata, occurred_at, created_at";
+
+/// The user's stored state.
+pub fn user(conn: &Connection, user_id: &UserId) -> Result<Option<UserSnapshot>, StoreError> {
+    let row = conn
+        .prepare_cached(
+            "SELECT total_milli, lifetime_milli, best_streak, streak_runs, achievements, event_count, last_event_at
+             FROM users WHERE user_id = ?1",
+        )
+        .and_then(|mut s| {
+            s.query_row([user_id.as_str()], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, u32>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, u64>(5)?,
+                    r.get::<_, Option<i64>>(6)?,
+                ))
+            })
+            .optional()
+        })
+        .map_err(backend)?;
+    let Some((total, lifetime, best_streak, runs, achievements, event_count, last_event_at_ms)) =
+        row
+    else {
+        return Ok(None);
+    };
+    Ok(Some(UserSnapshot {
+        state: UserState {
+            total: Points::from_milli(total),
+            lifetime: Points::from_milli(lifetime),
+            best_streak,
+            runs: StreakRuns::decode(&runs).ok_or_else(|| corrupt("streak runs", &runs))?,
+            achievements: decode_achievements(&achievements)?,
+        },
+        event_count,
+        last_event_at_ms,
+    }))
+}
+
+/// The user's per-category totals, in category order.
+pub fn category_totals(
+    conn: &Connection,
+    user_id: &UserId,
+) -> Result<Vec<CategoryTotal>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT category, events, points_milli FROM user_categories WHERE user_id = ?1",
+        )
+        .map_err(backend)?;
+    let rows = stmt
+        .query_map([user_id.as_str()], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, u64>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })
+        .map_err(backend)?;
+    let mut totals = Vec::new();
+    for row in rows {
+        let (category, events, points) = row.map_err(backend)?;
+        totals.push(CategoryTotal {
+            category: Category::parse(&category).map_err(|_| corrupt("category", &category))?,
+            events,
+            points: Points::from_milli(points),
+        });
+    }
+    totals.sort_by_key(|t| t.category);
+    Ok(totals)
+}
+
+/// One event by id.
+pub fn event_by_id(conn: &Connection, id: &str) -> Result<Option<EventRecord>, StoreError> {
+    let sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE id = ?1");
+    let raw = conn
+        .prepare_cached(&sql)
+        .and_then(|mut s| s.query_row([id], raw_event).optional())
+        .map_err(backend)?;
+    raw.map(RawEvent::decode).transpose()
+}
+
+/// A page of the user's events, newest first.
+pub fn events(
+    conn: &Connection,
+    user_id: &UserId,
+    limit: u32,
+    before: Option<&str>,
+) -> Result<EventPage, StoreError> {
+    let user = user_id.as_str();
+    // The cursor is an event id; page from its (occurred_at, seq) position.
+    let position: (i64, i64) = match before {
+        None => (i64::MAX, i64::MAX),
+        Some(id) => conn
+            .prepare_cached("SELECT occurred_at, seq FROM events WHERE id = ?1 AND user_id = ?2")
+            .and_then(|mut s| {
+                s.query_row([id, user], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()
+            })
+            .map_err(backend)?
+            .ok_or(StoreError::UnknownCursor)?,
+    };
+    let sql = format!(
+        "SELECT {EVENT_COLUMNS} FROM events WHERE user_id = ?1 AND (occurred_at, seq) < (?2, ?3)
+         ORDER BY occurred_at DESC, seq DESC LIMIT ?4"
+    );
+    let mut stmt = conn.prepare_cached(&sql).map_err(backend)?;
+    let rows = stmt
+        .query_map(
+            params![user, position.0, position.1, i64::from(limit) + 1],
+            raw_event,
+        )
+        .map_err(backend)?;
+    let mut events = Vec::with_capacity(limit as usize + 1);
+    for row in rows {
+        events.push(row.map_err(backend)?.decode()?);
+    }
+    let next_cursor = if events.len() > limit as usize {
+        events.truncate(limit as usize);
+        events.last().map(|e| e.id.clone())
+    } else {
+        None
+    };
+    Ok(EventPage {
+        events,
+        next_cursor,
+    })
+}
+
+/// The top of the leaderboard.
+pub fn leaderboard(conn: &Connection, limit: u32) -> Result<Vec<LeaderRow>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT user_id, lifetime_milli, total_milli FROM users
+             ORDER BY lifetime_milli DESC, user_id ASC LIMIT ?1",
+        )
+        .map_err(backend)?;
+    let rows = stmt
+        .query_map([limit], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })
+        .map_err(backend)?;
+    let mut board = Vec::new();
+    for (i, row) in rows.enumerate() {
+        let (user_id, lifetime, total) = row.map_err(backend)?;
+        board.push(LeaderRow {
+            rank: i as u64 + 1,
+            user_id,
+            lifetime: Points::from_milli(lifetime),
+            total: Points::from_milli(total),
+        });
+    }
+    Ok(board)
+}
+
+/// An events row before its encoded columns are decoded.
+struct RawEvent {
+    id: String,
+    user_id: String,
+    category: String,
+    action: String,
+    value: i64,
+    points: i64,
+    weight: i64,
+    streak_day: u32,
+    bonus_percent: u32,
+    unlocked: String,
+    total_after: i64,
+    lifetime_after: i64,
+    metadata: Option<String>,
+    occurred_at: i64,
+    created_at: i64,
+}
+
+fn raw_event(r: &Row<'_>) -> rusqlite::Result<RawEvent> {
+    Ok(RawEvent {
+        id: r.get(0)?,
+        user_id: r.get(1)?,
+        category: r.get(2)?,
+        action: r.get(3)?,
+        value: r.get(4)?,
+        points: r.get(5)?,
+        weight: r.get(6)?,
+        streak_day: r.get(7)?,
+        bonus_percent: r.get(8)?,
+        unlocked: r.get(9)?,
+        total_after: r.get(10)?,
+        lifetime_after: r.get(11)?,
+        metadata: r.get(12)?,
+        occurred_at: r.get(13)?,
+        created_at: r.get(14)?,
+    })
+}
+
+impl RawEvent {
+    fn decode(self) -> Result<EventRecord, StoreError> {
+        Ok(EventRecord {
+            category: Category::parse(&self.category)
+                .map_err(|_| corrupt("category", &self.category))?,
+            unlocked: decode_unlocked(&self.unlocked)?,
+            id: self.id,
+            user_id: self.user_id,
+            action: self.action,
+            value: Value::from_milli(self.value),
+            points: Points::from_milli(self.points),
+            weight_milli: self.weight,
+            streak_day: self.streak_day,
+            bonus_percent: self.bonus_percent,
+            total_after: Points::from_milli(self.total_after),
+            lifetime_after: Points::from_milli(self.lifetime_after),
+            metadata: self.metadata,
+            occurred_at_ms: self.occurred_at,
+            created_at_ms: self.created_at,
+        })
+    }
+}

@@ -1,0 +1,290 @@
+//! The behaviour every storage backend must show. Each test receives a fresh,
+//! empty store from [`backends`]; a new backend joins by adding itself there.
+
+use std::sync::Arc;
+
+use gamify_core::{AchievementId, Action, Category, Points, Rules, UserId, Value};
+use gamify_store::sqlite::SqliteStore;
+use gamify_store::{Idempotency, NewEvent, Store, StoreError};
+
+const DAY: i64 = 86_400_000;
+const T0: i64 = 20_000 * DAY + 10 * 3_600_000; // a day's 10:00 UTC
+
+/// A fresh store of every backend available, each in its own temp dir.
+fn backends() -> Vec<(&'static str, Arc<dyn Store>, tempfile::TempDir)> {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = SqliteStore::open(&dir.path().join("gamify.db"), Rules::default()).unwrap();
+    vec![("sqlite", Arc::new(sqlite), dir)]
+}
+
+fn event(id: &str, user: &str, category: Category, value_milli: i64, at: i64) -> NewEvent {
+    NewEvent {
+        id: id.to_owned(),
+        user_id: UserId::parse(user).unwrap(),
+        category,
+        action: Action::parse("did_something").unwrap(),
+        value: Value::from_milli(value_milli),
+        metadata: Some(r#"{"k":1}"#.to_owned()),
+        occurred_at_ms: at,
+        created_at_ms: at,
+        idempotency: None,
+    }
+}
+
+fn keyed(mut e: NewEvent, key: &str, fingerprint: &str) -> NewEvent {
+    e.idempotency = Some(Idempotency {
+        key: key.into(),
+        fingerprint: fingerprint.into(),
+    });
+    e
+}
+
+#[tokio::test]
+async fn a_recorded_event_is_scored_and_read_back_with_the_users_state() {
+    for (name, store, _dir) in backends() {
+        let rec = store
+            .record_event(event("evt_1", "u1", Category::Finance, 2000, T0))
+            .await
+            .unwrap();
+        assert!(!rec.replayed, "{name}");
+        assert_eq!(rec.event.points, Points::whole(4), "{name}");
+        assert_eq!(
+            rec.event.unlocked,
+            vec![(AchievementId::FirstStep, Points::ZERO)],
+            "{name}"
+        );
+
+        let user = store
+            .user(&UserId::parse("u1").unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(user.state.total, Points::whole(4), "{name}");
+        assert_eq!(user.event_count, 1, "{name}");
+        assert_eq!(user.last_event_at_ms, Some(T0), "{name}");
+
+        let page = store
+            .events(&UserId::parse("u1").unwrap(), 10, None)
+            .await
+            .unwrap();
+        assert_eq!(page.events, vec![rec.event], "{name}");
+        assert_eq!(page.next_cursor, None, "{name}");
+        assert!(
+            store
+                .user(&UserId::parse("nobody").unwrap())
+                .await
+                .unwrap()
+                .is_none(),
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_reused_idempotency_key_returns_the_original_or_conflicts() {
+    for (name, store, _dir) in backends() {
+        let first = store
+            .record_event(keyed(
+                event("evt_a", "u1", Category::Health, 1000, T0),
+                "k1",
+                "h1",
+            ))
+            .await
+            .unwrap();
+        let again = store
+            .record_event(keyed(
+                event("evt_b", "u1", Category::Health, 1000, T0),
+                "k1",
+                "h1",
+            ))
+            .await
+            .unwrap();
+        assert!(again.replayed, "{name}");
+        assert_eq!(again.event, first.event, "{name}");
+        let clash = store
+            .record_event(keyed(
+                event("evt_c", "u1", Category::Health, 5000, T0),
+                "k1",
+                "h2",
+            ))
+            .await;
+        assert!(
+            matches!(clash, Err(StoreError::IdempotencyConflict)),
+            "{name}: {clash:?}"
+        );
+        let user = store
+            .user(&UserId::parse("u1").unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(user.event_count, 1, "{name}: retries recorded nothing");
+    }
+}
+
+#[tokio::test]
+async fn concurrent_requests_in_one_batch_fail_alone() {
+    for (name, store, _dir) in backends() {
+        let mut tasks = Vec::new();
+        for i in 0..200 {
+            let store = store.clone();
+            // evt_dup appears twice: the second must fail without taking others down.
+            let id = if i == 100 {
+                "evt_dup".to_owned()
+            } else if i == 0 {
+                "evt_dup".to_owned()
+            } else {
+                format!("evt_{i}")
+            };
+            let user = format!("user_{}", i % 7);
+            tasks.push(tokio::spawn(async move {
+                store
+                    .record_event(event(&id, &user, Category::Productivity, 1000, T0))
+                    .await
+            }));
+        }
+        let mut ok = 0;
+        for t in tasks {
+            if t.await.unwrap().is_ok() {
+                ok += 1;
+            }
+        }
+        assert_eq!(ok, 199, "{name}");
+        let board = store.leaderboard(100).await.unwrap();
+        let total: i64 = board.iter().map(|r| r.lifetime.milli()).sum();
+        // 199 events of 1.0 point each; streak day 1 and no bonuses.
+        assert_eq!(total, 199_000, "{name}");
+    }
+}
+
+#[tokio::test]
+async fn events_page_newest_first_with_a_cursor() {
+    for (name, store, _dir) in backends() {
+        for i in 0..5 {
+            store
+                .record_event(event(
+                    &format!("evt_{i}"),
+                    "u1",
+                    Category::Social,
+                    1000,
+                    T0 + i,
+                ))
+                .await
+                .unwrap();
+        }
+        let user = UserId::parse("u1").unwrap();
+        let first = store.events(&user, 2, None).await.unwrap();
+        let ids: Vec<_> = first.events.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(ids, ["evt_4", "evt_3"], "{name}");
+        let second = store
+            .events(&user, 2, first.next_cursor.as_deref())
+            .await
+            .unwrap();
+        let ids: Vec<_> = second.events.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(ids, ["evt_2", "evt_1"], "{name}");
+        let last = store
+            .events(&user, 2, second.next_cursor.as_deref())
+            .await
+            .unwrap();
+        assert_eq!(last.events.len(), 1, "{name}");
+        assert_eq!(last.next_cursor, None, "{name}");
+        let bad = store.events(&user, 2, Some("evt_nope")).await;
+        assert!(matches!(bad, Err(StoreError::UnknownCursor)), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn the_leaderboard_orders_by_lifetime_then_user_id() {
+    for (name, store, _dir) in backends() {
+        store
+            .record_event(event("e1", "bob", Category::Finance, 1000, T0))
+            .await
+            .unwrap();
+        store
+            .record_event(event("e2", "alice", Category::Finance, 1000, T0))
+            .await
+            .unwrap();
+        store
+            .record_event(event("e3", "carol", Category::Finance, 3000, T0))
+            .await
+            .unwrap();
+        let board = store.leaderboard(10).await.unwrap();
+        let order: Vec<_> = board.iter().map(|r| (r.rank, r.user_id.as_str())).collect();
+        assert_eq!(order, [(1, "carol"), (2, "alice"), (3, "bob")], "{name}");
+        assert_eq!(store.leaderboard(1).await.unwrap().len(), 1, "{name}");
+    }
+}
+
+#[tokio::test]
+async fn category_totals_and_streaks_accumulate_across_days() {
+    for (name, store, _dir) in backends() {
+        for day in 0..3 {
+            store
+                .record_event(event(
+                    &format!("f{day}"),
+                    "u1",
+                    Category::Finance,
+                    1000,
+                    T0 + day * DAY,
+                ))
+                .await
+                .unwrap();
+        }
+        let rec = store
+            .record_event(event("l1", "u1", Category::Learning, 2000, T0 + 2 * DAY))
+            .await
+            .unwrap();
+        assert_eq!(rec.event.streak_day, 3, "{name}");
+        assert_eq!(
+            rec.event.points,
+            Points::from_milli(3450),
+            "{name}: 2 × 1.5 × 1.15"
+        );
+        let (user, totals) = store
+            .user_stats(&UserId::parse("u1").unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(user.state.best_streak, 3, "{name}");
+        assert!(
+            user.state.achievements.contains(&AchievementId::Streak3),
+            "{name}"
+        );
+        let by_cat: Vec<_> = totals
+            .iter()
+            .map(|t| (t.category, t.events, t.points.milli()))
+            .collect();
+        // finance: 2 + 2 + 2.3; learning: 3.45
+        assert_eq!(
+            by_cat,
+            [(Category::Finance, 3, 6300), (Category::Learning, 1, 3450)],
+            "{name}"
+        );
+        // lifetime = event points + the streak_3 bonus of 10
+        assert_eq!(
+            user.state.lifetime,
+            Points::from_milli(6300 + 3450 + 10_000),
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn data_survives_reopening_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gamify.db");
+    {
+        let store = SqliteStore::open(&path, Rules::default()).unwrap();
+        store
+            .record_event(event("e1", "u1", Category::Finance, 1000, T0))
+            .await
+            .unwrap();
+    }
+    let store = SqliteStore::open(&path, Rules::default()).unwrap();
+    let user = store
+        .user(&UserId::parse("u1").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(user.state.total, Points::whole(2));
+    store.ping().await.unwrap();
+}
