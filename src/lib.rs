@@ -1,1 +1,39 @@
-//! x
+//! Gamify: a habit-economy engine. Services tell it what their users did;
+//! it answers with points weighted by category, daily streaks with bonuses,
+//! levels, achievements and leaderboards.
+//!
+//! Use it as a server (the `gamify` binary) or embed it:
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use gamify::{Engine, EventRequest, Rules, Storage};
+//!
+//! let engine = Engine::open(&Storage::Sqlite("data/gamify.db".into()), Rules::default()).await?;
+//! let (event, _replayed) = engine
+//!     .record_event(EventRequest::new("user_123", "finance", "paid_invoice", 2.0), None)
+//!     .await?;
+//! assert_eq!(event.points, 4.0);
+//! # Ok(()) }
+//! ```
+//!
+//! Map of the crate:
+//! - [`engine`]: [`Engine`], what embedders and the HTTP layer call.
+//! - [`model`]: the JSON requests and responses.
+//! - [`http`]: routes, extractors, the error shape, the OpenAPI document.
+//! - [`config`]: defaults, file and environment.
+//! - [`clock`]: where "now" comes from (a manual clock for tests).
+//! - `src/main.rs`: the `gamify` command.
+//!
+//! The rules themselves live in the `gamify-core` crate and storage in
+//! `gamify-store`.
+
+pub mod clock;
+pub mod config;
+pub mod engine;
+pub mod http;
+pub mod model;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use engine::{Engine, EngineError, Storage};
+pub use gamify_core::Rules;
+pub use model::EventRequest;

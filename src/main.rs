@@ -1,1 +1,125 @@
-fn main() {}
+//! The `gamify` command: `serve` runs the HTTP API; the other subcommands are
+//! the operations a user runs around it.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use gamify::Engine;
+use gamify::config::Config;
+use gamify::http;
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(
+    name = "gamify",
+    version,
+    about = "Habit-economy engine: points, streaks, levels, achievements, leaderboards"
+)]
+struct Cli {
+    /// A TOML file overriding the built-in defaults (see config.default.toml).
+    #[arg(long, global = true, env = "GAMIFY_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP API (on GAMIFY_ADDR, default 127.0.0.1:8000) until SIGTERM or ctrl-c.
+    Serve,
+    /// Create the database if needed and apply pending migrations.
+    Migrate,
+    /// Print the OpenAPI document.
+    Openapi,
+    /// Print the effective configuration (passwords redacted).
+    Config,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    if let Command::Openapi = cli.command {
+        print!("{}", http::openapi::spec_json());
+        return Ok(());
+    }
+    let config = Config::load(cli.config.as_deref(), |k| std::env::var(k).ok())
+        .context("invalid configuration")?;
+    if let Command::Config = cli.command {
+        println!("{config:#?}");
+        return Ok(());
+    }
+    init_logging(&config)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let storage = config.storage()?;
+        let engine = Engine::open(&storage, config.rules()?)
+            .await
+            .with_context(|| format!("cannot open storage {storage:?}"))?;
+        match cli.command {
+            Command::Migrate => {
+                tracing::info!(
+                    ?storage,
+                    schema_version = gamify_store::sqlite::SCHEMA_VERSION,
+                    "database is up to date"
+                );
+                Ok(())
+            }
+            _ => serve(config, engine).await,
+        }
+    })
+}
+
+async fn serve(config: Config, engine: Engine) -> anyhow::Result<()> {
+    let addr = config.addr()?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    let local = listener.local_addr()?;
+    tracing::info!(addr = %local, storage = ?config.storage()?, "listening");
+    http::serve(listener, engine, shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
+
+fn init_logging(config: &Config) -> anyhow::Result<()> {
+    let filter = EnvFilter::try_new(&config.log.level)
+        .with_context(|| format!("log.level: not a valid filter: {:?}", config.log.level))?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stdout);
+    if config.log.format == "json" {
+        builder
+            .json()
+            .with_current_span(false)
+            .flatten_event(true)
+            .init();
+    } else {
+        builder.init();
+    }
+    Ok(())
+}

@@ -1,0 +1,435 @@
+//! The engine: what an embedder calls and what the HTTP layer wraps.
+//!
+//! It parses raw input into domain types (collecting every field error at
+//! once), asks the [`Store`] to score and keep events, and renders what the
+//! store returns in the brief's shapes. It holds no state of its own beyond
+//! the store, the rule limits and the clock, so any number of engines (or
+//! nodes) can share one database.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use gamify_core::{Action, Category, Day, RuleError, Rules, UserId, Value};
+use gamify_store::sqlite::SqliteStore;
+use gamify_store::{Idempotency, NewEvent, Store, StoreError};
+use sha2::{Digest, Sha256};
+
+use crate::clock::{Clock, SystemClock};
+use crate::model::{
+    BalanceResponse, EventRequest, EventResponse, FieldError, LeaderboardEntry, StatsResponse,
+    level_fields, parse_rfc3339_ms, rfc3339_ms,
+};
+
+/// Events returned per page when no limit is given.
+pub const DEFAULT_PAGE: u32 = 10;
+/// The largest page of events or leaderboard rows.
+pub const MAX_PAGE: u32 = 100;
+/// The largest metadata object, serialised.
+pub const MAX_METADATA_BYTES: usize = 4096;
+/// The longest idempotency key.
+pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
+
+/// Where the engine keeps its data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Storage {
+    /// An SQLite file, created if missing.
+    Sqlite(PathBuf),
+}
+
+/// Why the engine refused or failed a call.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The input is invalid; one entry per offending field. Nothing changed.
+    #[error("invalid input: {}", summary(.0))]
+    Invalid(Vec<FieldError>),
+    /// The idempotency key was used before with a different request.
+    #[error("idempotency key was already used with a different request")]
+    IdempotencyConflict,
+    /// Storage is unavailable (shutting down, or its writer stopped).
+    #[error("storage unavailable")]
+    Unavailable(#[source] StoreError),
+    /// Storage failed.
+    #[error("storage failed")]
+    Store(#[source] StoreError),
+}
+
+fn summary(errors: &[FieldError]) -> String {
+    errors
+        .iter()
+        .map(|e| format!("{}: {}", e.field, e.message))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl EngineError {
+    fn field(field: &str, message: impl Into<String>) -> EngineError {
+        EngineError::Invalid(vec![FieldError {
+            field: field.to_owned(),
+            message: message.into(),
+        }])
+    }
+}
+
+impl From<StoreError> for EngineError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::IdempotencyConflict => EngineError::IdempotencyConflict,
+            StoreError::UnknownCursor => {
+                EngineError::field("before", "does not name an event of this user")
+            }
+            StoreError::Rule(rule) => EngineError::field(rule.field(), rule.to_string()),
+            StoreError::Unavailable(_) => EngineError::Unavailable(e),
+            other => EngineError::Store(other),
+        }
+    }
+}
+
+fn rule_error(e: RuleError) -> FieldError {
+    FieldError {
+        field: e.field().to_owned(),
+        message: e.to_string(),
+    }
+}
+
+/// The Gamify engine. Cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    store: Arc<dyn Store>,
+    rules: Rules,
+    clock: Arc<dyn Clock>,
+}
+
+impl Engine {
+    /// Opens the engine on `storage`, creating and migrating the database if
+    /// needed, with the system clock.
+    pub async fn open(storage: &Storage, rules: Rules) -> Result<Engine, EngineError> {
+        rules
+            .validate()
+            .map_err(|e| EngineError::field("rules", e.to_string()))?;
+        let store: Arc<dyn Store> = match storage {
+            Storage::Sqlite(path) => {
+                let (path, rules) = (path.clone(), rules.clone());
+                // Opening migrates: file I/O, kept off the async workers.
+                let store = tokio::task::spawn_blocking(move || SqliteStore::open(&path, rules))
+                    .await
+                    .map_err(|_| {
+                        EngineError::Unavailable(StoreError::Unavailable("open task failed"))
+                    })??;
+                Arc::new(store)
+            }
+        };
+        Ok(Engine::with_store(store, rules, Arc::new(SystemClock)))
+    }
+
+    /// An engine over any store and clock (tests use a manual clock).
+    pub fn with_store(store: Arc<dyn Store>, rules: Rules, clock: Arc<dyn Clock>) -> Engine {
+        Engine {
+            store,
+            rules,
+            clock,
+        }
+    }
+
+    /// The rule limits in force.
+    pub fn rules(&self) -> &Rules {
+        &self.rules
+    }
+
+    /// Records an event and returns it with what it earned.
+    ///
+    /// With an idempotency key, a repeat of the same request returns the
+    /// original event (the `bool` is true) and records nothing; the same key
+    /// with a different request is [`EngineError::IdempotencyConflict`].
+    pub async fn record_event(
+        &self,
+        request: EventRequest,
+        idempotency_key: Option<&str>,
+    ) -> Result<(EventResponse, bool), EngineError> {
+        let now = self.clock.now_ms();
+        let mut errors = Vec::new();
+        let user_id = UserId::parse(&request.user_id)
+            .map_err(|e| errors.push(rule_error(e)))
+            .ok();
+        let category = Category::parse(&request.category)
+            .map_err(|e| errors.push(rule_error(e)))
+            .ok();
+        let action = Action::parse(&request.action)
+            .map_err(|e| errors.push(rule_error(e)))
+            .ok();
+        let value = Value::from_f64(request.value, self.rules.max_event_value)
+            .map_err(|e| errors.push(rule_error(e)))
+            .ok();
+        let occurred_at = match &request.occurred_at {
+            None => Some(now),
+            Some(text) => match parse_rfc3339_ms(text) {
+                None => {
+                    errors.push(FieldError {
+                        field: "occurred_at".into(),
+                        message:
+                            "occurred_at must be an RFC 3339 time such as 2025-10-12T10:30:00Z"
+                                .into(),
+                    });
+                    None
+                }
+                Some(at) => self
+                    .rules
+                    .check_occurred_at(at, now)
+                    .map_err(|e| errors.push(rule_error(e)))
+                    .map(|_| at)
+                    .ok(),
+            },
+        };
+        let metadata = match &request.metadata {
+            None | Some(serde_json::Value::Null) => None,
+            Some(m @ serde_json::Value::Object(_)) => {
+                let text = m.to_string();
+                if text.len() > MAX_METADATA_BYTES {
+                    errors.push(FieldError {
+                        field: "metadata".into(),
+                        message: format!(
+                            "metadata must be at most {MAX_METADATA_BYTES} bytes as JSON"
+                        ),
+                    });
+                }
+                Some(text)
+            }
+            Some(_) => {
+                errors.push(FieldError {
+                    field: "metadata".into(),
+                    message: "metadata must be a JSON object".into(),
+                });
+                None
+            }
+        };
+        if let Some(key) = idempotency_key
+            && let Err(message) = check_idempotency_key(key)
+        {
+            errors.push(FieldError {
+                field: "Idempotency-Key".into(),
+                message,
+            });
+        }
+        let (Some(user_id), Some(category), Some(action), Some(value), Some(occurred_at_ms), true) = (
+            user_id,
+            category,
+            action,
+            value,
+            occurred_at,
+            errors.is_empty(),
+        ) else {
+            return Err(EngineError::Invalid(errors));
+        };
+
+        let idempotency = idempotency_key.map(|key| Idempotency {
+            key: key.to_owned(),
+            fingerprint: fingerprint(&request, value),
+        });
+        let event = NewEvent {
+            id: new_event_id(),
+            user_id,
+            category,
+            action,
+            value,
+            metadata,
+            occurred_at_ms,
+            created_at_ms: now,
+            idempotency,
+        };
+        let recorded = self.store.record_event(event).await?;
+        Ok((
+            EventResponse::from_record(&recorded.event),
+            recorded.replayed,
+        ))
+    }
+
+    /// The user's wallet; zeros for a user with no events.
+    pub async fn balance(&self, user_id: &str) -> Result<BalanceResponse, EngineError> {
+        let user = parse_user(user_id)?;
+        let snapshot = self.store.user(&user).await?.unwrap_or_default();
+        let state = &snapshot.state;
+        let (level, next_level_points) = level_fields(state.lifetime);
+        Ok(BalanceResponse {
+            user_id: user.as_str().to_owned(),
+            total_points: state.total.to_f64(),
+            lifetime_points: state.lifetime.to_f64(),
+            streak_days: state.runs.current(self.today()),
+            best_streak: state.best_streak,
+            last_event: snapshot.last_event_at_ms.map(rfc3339_ms),
+            level,
+            next_level_points,
+            achievements: state
+                .achievements
+                .iter()
+                .map(|a| a.as_str().to_owned())
+                .collect(),
+        })
+    }
+
+    /// The user's statistics; zeros for a user with no events.
+    pub async fn stats(&self, user_id: &str) -> Result<StatsResponse, EngineError> {
+        let user = parse_user(user_id)?;
+        let (snapshot, totals) = self.store.user_stats(&user).await?.unwrap_or_default();
+        Ok(StatsResponse {
+            user_id: user.as_str().to_owned(),
+            total_events: snapshot.event_count,
+            events_by_category: totals
+                .iter()
+                .map(|t| (t.category.as_str().to_owned(), t.events))
+                .collect(),
+            points_by_category: totals
+                .iter()
+                .map(|t| (t.category.as_str().to_owned(), t.points.to_f64()))
+                .collect(),
+            best_streak: snapshot.state.best_streak,
+            current_streak: snapshot.state.runs.current(self.today()),
+            achievements: snapshot
+                .state
+                .achievements
+                .iter()
+                .map(|a| a.as_str().to_owned())
+                .collect(),
+        })
+    }
+
+    /// A page of the user's events, newest first, and the cursor for the next
+    /// (older) page if there is one.
+    pub async fn events(
+        &self,
+        user_id: &str,
+        limit: Option<u32>,
+        before: Option<&str>,
+    ) -> Result<(Vec<EventResponse>, Option<String>), EngineError> {
+        let user = parse_user(user_id)?;
+        let limit = check_limit(limit)?;
+        let page = self.store.events(&user, limit, before).await?;
+        Ok((
+            page.events.iter().map(EventResponse::from_record).collect(),
+            page.next_cursor,
+        ))
+    }
+
+    /// The top users by lifetime points.
+    pub async fn leaderboard(
+        &self,
+        limit: Option<u32>,
+    ) -> Result<Vec<LeaderboardEntry>, EngineError> {
+        let limit = check_limit(limit)?;
+        Ok(self
+            .store
+            .leaderboard(limit)
+            .await?
+            .iter()
+            .map(LeaderboardEntry::from)
+            .collect())
+    }
+
+    /// Whether storage answers.
+    pub async fn ready(&self) -> Result<(), EngineError> {
+        Ok(self.store.ping().await?)
+    }
+
+    fn today(&self) -> Day {
+        Day::from_unix_millis(self.clock.now_ms())
+    }
+}
+
+fn parse_user(user_id: &str) -> Result<UserId, EngineError> {
+    UserId::parse(user_id).map_err(|e| EngineError::Invalid(vec![rule_error(e)]))
+}
+
+fn check_limit(limit: Option<u32>) -> Result<u32, EngineError> {
+    match limit.unwrap_or(DEFAULT_PAGE) {
+        n @ 1..=MAX_PAGE => Ok(n),
+        _ => Err(EngineError::field(
+            "limit",
+            format!("limit must be between 1 and {MAX_PAGE}"),
+        )),
+    }
+}
+
+fn check_idempotency_key(key: &str) -> Result<(), String> {
+    if key.is_empty()
+        || key.len() > MAX_IDEMPOTENCY_KEY_LEN
+        || !key.bytes().all(|b| b.is_ascii_graphic())
+    {
+        return Err(format!(
+            "Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_LEN} visible ASCII characters"
+        ));
+    }
+    Ok(())
+}
+
+/// `evt_` and 80 random bits in hex. Random rather than sequential so that
+/// any number of nodes can mint ids without coordinating; the UNIQUE
+/// constraint catches the (2^-80) collision.
+fn new_event_id() -> String {
+    let mut bytes = [0u8; 10];
+    // The OS random source failing is not something to limp on from.
+    getrandom::fill(&mut bytes).expect("the operating system's random source is available");
+    let mut id = String::with_capacity(24);
+    id.push_str("evt_");
+    for b in bytes {
+        id.push_str(&format!("{b:02x}"));
+    }
+    id
+}
+
+/// A hash of what makes a request the same request: a retry must match it.
+/// Metadata is hashed with its object keys sorted, so key order does not
+/// matter; the value is compared as stored (to the thousandth).
+fn fingerprint(request: &EventRequest, value: Value) -> String {
+    let canonical = serde_json::json!([
+        request.user_id,
+        request.category,
+        request.action,
+        value.milli(),
+        request.occurred_at.as_deref().and_then(parse_rfc3339_ms),
+        request.metadata.as_ref().map(sorted),
+    ]);
+    let digest = Sha256::digest(canonical.to_string().as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn sorted(v: &serde_json::Value) -> serde_json::Value {
+    match v {
+        serde_json::Value::Object(map) => {
+            let mut entries: Vec<_> = map.iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(b.0));
+            serde_json::Value::Array(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| serde_json::json!([k, sorted(v)]))
+                    .collect(),
+            )
+        }
+        serde_json::Value::Array(items) => {
+            serde_json::Value::Array(items.iter().map(sorted).collect())
+        }
+        other => other.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprints_ignore_metadata_key_order_but_not_values() {
+        let a = EventRequest::new("u", "finance", "x", 1.0)
+            .metadata(serde_json::json!({"a": 1, "b": 2}));
+        let b = EventRequest::new("u", "finance", "x", 1.0)
+            .metadata(serde_json::json!({"b": 2, "a": 1}));
+        let c = EventRequest::new("u", "finance", "x", 1.0)
+            .metadata(serde_json::json!({"a": 1, "b": 3}));
+        let v = Value::from_milli(1000);
+        assert_eq!(fingerprint(&a, v), fingerprint(&b, v));
+        assert_ne!(fingerprint(&a, v), fingerprint(&c, v));
+    }
+
+    #[test]
+    fn event_ids_look_like_the_briefs_and_differ() {
+        let (a, b) = (new_event_id(), new_event_id());
+        assert!(a.starts_with("evt_") && a.len() == 24, "{a}");
+        assert_ne!(a, b);
+    }
+}

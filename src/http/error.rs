@@ -1,0 +1,145 @@
+//! Every non-2xx response, in one shape: `{"error": {"code", "message", "details"}}`.
+//!
+//! 400 means the request could not be read (malformed JSON); 422 means it was
+//! read but breaks a rule (wrong type, missing or unknown field, value out of
+//! range), whether in the body, the query string, the path or a header.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+use crate::engine::EngineError;
+use crate::model::{ErrorBody, ErrorResponse, FieldError};
+
+/// An error on its way to becoming a response.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// From the engine.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// The body is not well-formed JSON.
+    #[error("malformed JSON: {0}")]
+    MalformedJson(String),
+    /// A field could not be read as its type (or is missing, or unknown).
+    #[error("invalid {}", .0.field)]
+    Invalid(FieldError),
+    /// The body is not declared as JSON.
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
+    /// The body is larger than the limit.
+    #[error("payload too large")]
+    PayloadTooLarge,
+    /// No such route.
+    #[error("not found")]
+    NotFound,
+    /// The route exists, the method does not.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+}
+
+impl ApiError {
+    /// An [`ApiError::Invalid`] for `field`.
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> ApiError {
+        ApiError::Invalid(FieldError {
+            field: field.into(),
+            message: message.into(),
+        })
+    }
+
+    fn parts(&self) -> (StatusCode, &'static str, String, Vec<FieldError>) {
+        match self {
+            ApiError::Engine(EngineError::Invalid(details)) => {
+                let message = details
+                    .iter()
+                    .map(|d| d.message.clone())
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                (
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "validation_failed",
+                    message,
+                    details.clone(),
+                )
+            }
+            ApiError::Engine(EngineError::IdempotencyConflict) => (
+                StatusCode::CONFLICT,
+                "idempotency_conflict",
+                "Idempotency-Key was already used with a different request body".into(),
+                vec![],
+            ),
+            ApiError::Engine(EngineError::Unavailable(_)) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the service is temporarily unavailable; retry with the same Idempotency-Key"
+                    .into(),
+                vec![],
+            ),
+            ApiError::Engine(EngineError::Store(_)) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "internal error".into(),
+                vec![],
+            ),
+            ApiError::MalformedJson(message) => (
+                StatusCode::BAD_REQUEST,
+                "malformed_json",
+                message.clone(),
+                vec![],
+            ),
+            ApiError::Invalid(detail) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation_failed",
+                detail.message.clone(),
+                vec![detail.clone()],
+            ),
+            ApiError::UnsupportedMediaType => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "the body must be JSON, sent with Content-Type: application/json".into(),
+                vec![],
+            ),
+            ApiError::PayloadTooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!("the body must be at most {} bytes", super::MAX_BODY_BYTES),
+                vec![],
+            ),
+            ApiError::NotFound => (
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "no such route".into(),
+                vec![],
+            ),
+            ApiError::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this route does not accept that method".into(),
+                vec![],
+            ),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code, message, details) = self.parts();
+        if status.is_server_error() {
+            // The cause goes to the log, never to the client.
+            let mut causes = Vec::new();
+            let mut source = std::error::Error::source(&self);
+            while let Some(s) = source {
+                causes.push(s.to_string());
+                source = s.source();
+            }
+            tracing::error!(error = %self, causes = ?causes, status = status.as_u16(), "request failed");
+        }
+        let body = ErrorResponse {
+            error: ErrorBody {
+                code: code.into(),
+                message,
+                details,
+            },
+        };
+        (status, Json(body)).into_response()
+    }
+}

@@ -1,0 +1,98 @@
+//! Extractors whose failures speak the API's error shape (axum's own answer
+//! in plain text) and name the offending field.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::StatusCode;
+use axum::http::header::CONTENT_TYPE;
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+
+use super::error::ApiError;
+
+/// A JSON body.
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let is_json = req
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(|mime| {
+                let mime = mime.trim().to_ascii_lowercase();
+                mime == "application/json"
+                    || (mime.starts_with("application/") && mime.ends_with("+json"))
+            })
+            .unwrap_or(false);
+        if !is_json {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge
+            } else {
+                ApiError::MalformedJson("the body could not be read".into())
+            }
+        })?;
+        let mut de = serde_json::Deserializer::from_slice(&bytes);
+        let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            match inner.classify() {
+                serde_json::error::Category::Data => {
+                    let message = inner.to_string();
+                    let field = field_of(&path, &message);
+                    ApiError::invalid(field.clone(), format!("{field}: {message}"))
+                }
+                _ => ApiError::MalformedJson(format!("the body is not valid JSON: {inner}")),
+            }
+        })?;
+        // Trailing bytes after the value are malformed JSON too.
+        de.end()
+            .map_err(|e| ApiError::MalformedJson(format!("the body is not valid JSON: {e}")))?;
+        Ok(ApiJson(value))
+    }
+}
+
+/// A query string.
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        let query = parts.uri.query().unwrap_or("");
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize(de)
+            .map(ApiQuery)
+            .map_err(|e| {
+                let path = e.path().to_string();
+                let message = e.into_inner().to_string();
+                let field = field_of(&path, &message);
+                ApiError::invalid(field.clone(), format!("{field} (query string): {message}"))
+            })
+    }
+}
+
+/// The field an error concerns: the path serde was at, or, for a missing
+/// field (reported at the parent), the name inside the message.
+fn field_of(path: &str, message: &str) -> String {
+    if let Some(rest) = message.strip_prefix("missing field `")
+        && let Some(name) = rest.split('`').next()
+    {
+        return if path == "." {
+            name.to_owned()
+        } else {
+            format!("{path}.{name}")
+        };
+    }
+    if path == "." {
+        "body".to_owned()
+    } else {
+        path.to_owned()
+    }
+}

@@ -1,0 +1,233 @@
+//! Route handlers: read the request, call the engine, shape the response.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue};
+use axum::response::{Html, IntoResponse, Response};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::error::ApiError;
+use super::extract::{ApiJson, ApiQuery};
+use crate::engine::Engine;
+use crate::model::{
+    AchievementResponse, BalanceResponse, ErrorResponse, EventRequest, EventResponse,
+    LeaderboardEntry, StatsResponse, achievement_catalogue,
+};
+
+/// The header a client sets to make a POST safe to retry.
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+/// Set on the response when an idempotency key replayed an earlier event.
+pub const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
+/// Set on an events page when older events remain; pass it as `before`.
+pub const NEXT_CURSOR: &str = "x-next-cursor";
+
+/// Record what a user did.
+///
+/// Scores the event (value × category weight × (1 + streak bonus)), unlocks
+/// achievements and answers once the event is on disk. With an
+/// `Idempotency-Key`, a retry of the same request returns the original event
+/// (with the header `Idempotent-Replayed: true`) and records nothing; the same
+/// key with a different body is refused with 409.
+#[utoipa::path(
+    post,
+    path = "/api/v2/gamify/event",
+    tag = "events",
+    request_body = EventRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "1–255 visible ASCII characters; makes retries safe")),
+    responses(
+        (status = 200, description = "Recorded (or replayed)", body = EventResponse),
+        (status = 400, description = "Malformed JSON", body = ErrorResponse),
+        (status = 409, description = "Idempotency-Key reused with a different body", body = ErrorResponse),
+        (status = 413, description = "Body too large", body = ErrorResponse),
+        (status = 415, description = "Body not sent as JSON", body = ErrorResponse),
+        (status = 422, description = "A field breaks a rule", body = ErrorResponse),
+        (status = 503, description = "Storage unavailable; retry with the same key", body = ErrorResponse),
+    )
+)]
+pub async fn record_event(
+    State(engine): State<Engine>,
+    headers: HeaderMap,
+    ApiJson(request): ApiJson<EventRequest>,
+) -> Result<Response, ApiError> {
+    let key = match headers.get(IDEMPOTENCY_KEY) {
+        None => None,
+        Some(v) => Some(v.to_str().map_err(|_| {
+            ApiError::invalid("Idempotency-Key", "Idempotency-Key must be visible ASCII")
+        })?),
+    };
+    let (event, replayed) = engine.record_event(request, key).await?;
+    let mut response = Json(event).into_response();
+    if replayed {
+        response
+            .headers_mut()
+            .insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
+    }
+    Ok(response)
+}
+
+/// A user's wallet: balances, streak, level and achievements.
+///
+/// A user with no events gets zeros at level 1, not 404: every valid user id
+/// has a (possibly empty) wallet.
+#[utoipa::path(
+    get,
+    path = "/api/v2/gamify/balance/{user_id}",
+    tag = "users",
+    params(("user_id" = String, Path, description = "The user")),
+    responses(
+        (status = 200, body = BalanceResponse),
+        (status = 422, description = "Invalid user id", body = ErrorResponse),
+    )
+)]
+pub async fn get_balance(
+    State(engine): State<Engine>,
+    Path(user_id): Path<String>,
+) -> Result<Json<BalanceResponse>, ApiError> {
+    Ok(Json(engine.balance(&user_id).await?))
+}
+
+/// A user's statistics: events and points per category, streaks, achievements.
+/// Zeros for a user with no events.
+#[utoipa::path(
+    get,
+    path = "/api/v2/gamify/stats/{user_id}",
+    tag = "users",
+    params(("user_id" = String, Path, description = "The user")),
+    responses(
+        (status = 200, body = StatsResponse),
+        (status = 422, description = "Invalid user id", body = ErrorResponse),
+    )
+)]
+pub async fn get_stats(
+    State(engine): State<Engine>,
+    Path(user_id): Path<String>,
+) -> Result<Json<StatsResponse>, ApiError> {
+    Ok(Json(engine.stats(&user_id).await?))
+}
+
+/// Query of `GET /api/v2/gamify/events/{user_id}`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct EventsQuery {
+    /// How many events, 1–100 (default 10).
+    pub limit: Option<u32>,
+    /// A cursor from `X-Next-Cursor`: return events older than that one.
+    pub before: Option<String>,
+}
+
+/// A user's events, newest `occurred_at` first, as a bare array.
+///
+/// When older events remain, the response carries `X-Next-Cursor`; pass it
+/// back as `before` to read the next page.
+#[utoipa::path(
+    get,
+    path = "/api/v2/gamify/events/{user_id}",
+    tag = "events",
+    params(("user_id" = String, Path, description = "The user"), EventsQuery),
+    responses(
+        (status = 200, body = Vec<EventResponse>, headers(("X-Next-Cursor" = String, description = "Cursor for the next, older page"))),
+        (status = 422, description = "Invalid user id, limit or cursor", body = ErrorResponse),
+    )
+)]
+pub async fn list_events(
+    State(engine): State<Engine>,
+    Path(user_id): Path<String>,
+    ApiQuery(query): ApiQuery<EventsQuery>,
+) -> Result<Response, ApiError> {
+    let (events, next) = engine
+        .events(&user_id, query.limit, query.before.as_deref())
+        .await?;
+    let mut response = Json(events).into_response();
+    if let Some(cursor) = next.and_then(|c| HeaderValue::from_str(&c).ok()) {
+        response.headers_mut().insert(NEXT_CURSOR, cursor);
+    }
+    Ok(response)
+}
+
+/// Query of `GET /api/v2/gamify/leaderboard`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct LeaderboardQuery {
+    /// How many rows, 1–100 (default 10).
+    pub limit: Option<u32>,
+}
+
+/// The top users by lifetime points; ties ordered by user id.
+#[utoipa::path(
+    get,
+    path = "/api/v2/gamify/leaderboard",
+    tag = "leaderboard",
+    params(LeaderboardQuery),
+    responses(
+        (status = 200, body = Vec<LeaderboardEntry>),
+        (status = 422, description = "Invalid limit", body = ErrorResponse),
+    )
+)]
+pub async fn get_leaderboard(
+    State(engine): State<Engine>,
+    ApiQuery(query): ApiQuery<LeaderboardQuery>,
+) -> Result<Json<Vec<LeaderboardEntry>>, ApiError> {
+    Ok(Json(engine.leaderboard(query.limit).await?))
+}
+
+/// The achievement catalogue, with Finnish and English names.
+#[utoipa::path(
+    get,
+    path = "/api/v2/gamify/achievements",
+    tag = "achievements",
+    responses((status = 200, body = Vec<AchievementResponse>))
+)]
+pub async fn list_achievements() -> Json<Vec<AchievementResponse>> {
+    Json(achievement_catalogue())
+}
+
+/// Liveness: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "Alive")))]
+pub async fn healthz() -> Json<serde_json::Value> {
+    Json(serde_json::json!({"status": "ok"}))
+}
+
+/// Readiness: storage reads and its writer runs.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "operations",
+    responses((status = 200, description = "Ready"), (status = 503, description = "Storage unavailable", body = ErrorResponse))
+)]
+pub async fn readyz(State(engine): State<Engine>) -> Result<Json<serde_json::Value>, ApiError> {
+    match engine.ready().await {
+        Ok(()) => Ok(Json(
+            serde_json::json!({"status": "ready", "checks": {"storage": "ok"}}),
+        )),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            Err(ApiError::Engine(crate::engine::EngineError::Unavailable(
+                gamify_store::StoreError::Unavailable("storage check failed"),
+            )))
+        }
+    }
+}
+
+/// The OpenAPI document, generated from this code.
+pub async fn openapi_json() -> impl IntoResponse {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        super::openapi::spec_json(),
+    )
+}
+
+/// A human-readable page of the API, rendered from `/openapi.json` in the browser.
+pub async fn docs_page() -> Html<&'static str> {
+    Html(include_str!("docs.html"))
+}
+
+pub(super) async fn not_found() -> ApiError {
+    ApiError::NotFound
+}
+
+pub(super) async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}

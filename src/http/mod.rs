@@ -1,0 +1,108 @@
+//! The HTTP layer: routes, extractors, errors, the OpenAPI document.
+//!
+//! Handlers are thin: they parse the request, call the [`Engine`] and render
+//! its answer. [`router`] and [`serve`] are apart so that tests and embedders
+//! can mount the router on a listener of their own.
+
+mod error;
+mod extract;
+mod handlers;
+pub mod openapi;
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::http::HeaderValue;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::serve::ListenerExt;
+use tokio::net::TcpListener;
+
+use crate::engine::Engine;
+pub use error::ApiError;
+pub use handlers::{IDEMPOTENCY_KEY, IDEMPOTENT_REPLAYED, NEXT_CURSOR};
+
+/// The largest request body accepted.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Every route, with the API's fallbacks for unknown routes and methods.
+pub fn router(engine: Engine) -> Router {
+    Router::new()
+        .route("/api/v2/gamify/event", post(handlers::record_event))
+        .route(
+            "/api/v2/gamify/events/{user_id}",
+            get(handlers::list_events),
+        )
+        .route(
+            "/api/v2/gamify/balance/{user_id}",
+            get(handlers::get_balance),
+        )
+        .route("/api/v2/gamify/stats/{user_id}", get(handlers::get_stats))
+        .route("/api/v2/gamify/leaderboard", get(handlers::get_leaderboard))
+        .route(
+            "/api/v2/gamify/achievements",
+            get(handlers::list_achievements),
+        )
+        .route("/healthz", get(handlers::healthz))
+        .route("/readyz", get(handlers::readyz))
+        .route("/openapi.json", get(handlers::openapi_json))
+        .route("/docs", get(handlers::docs_page))
+        .fallback(handlers::not_found)
+        .method_not_allowed_fallback(handlers::method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn(log_request))
+        .with_state(engine)
+}
+
+/// Serves `engine` on `listener` until `shutdown` completes, then finishes
+/// the requests in flight.
+pub async fn serve(
+    listener: TcpListener,
+    engine: Engine,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let listener = listener.tap_io(|tcp| {
+        // Small JSON answers should not wait for Nagle.
+        let _ = tcp.set_nodelay(true);
+    });
+    axum::serve(listener, router(engine))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+static REQUEST_SEQ: AtomicU64 = AtomicU64::new(1);
+
+/// Gives each request an id (the client's `X-Request-Id`, or a new one),
+/// echoes it, and logs the request by route template, not by raw path.
+async fn log_request(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let request_id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128)
+        .map(str::to_owned)
+        .unwrap_or_else(|| format!("req-{}", REQUEST_SEQ.fetch_add(1, Ordering::Relaxed)));
+    let mut response = next.run(request).await;
+    let status = response.status().as_u16();
+    let micros = started.elapsed().as_micros() as u64;
+    if status >= 500 {
+        tracing::warn!(%method, route, status, micros, request_id, "request");
+    } else {
+        tracing::debug!(%method, route, status, micros, request_id, "request");
+    }
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert("x-request-id", v);
+    }
+    response
+}
