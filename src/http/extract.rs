@@ -42,8 +42,11 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
         let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
             let path = e.path().to_string();
             let inner = e.into_inner();
+            // A data error can come before a syntax error further on
+            // (`{} trailing`); only a well-formed body is a 422.
+            let well_formed = serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).is_ok();
             match inner.classify() {
-                serde_json::error::Category::Data => {
+                serde_json::error::Category::Data if well_formed => {
                     let message = inner.to_string();
                     let field = field_of(&path, &message);
                     ApiError::invalid(field.clone(), format!("{field}: {message}"))

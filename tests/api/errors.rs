@@ -1,0 +1,210 @@
+use serde_json::{Value, json};
+
+use crate::helpers::{assert_error, event, spawn_app};
+
+/// Invalid event bodies: each must be refused with 422, name its field, and
+/// record nothing.
+#[tokio::test]
+async fn invalid_events_are_refused_with_the_field_named_and_nothing_recorded() {
+    let app = spawn_app().await;
+    let valid = event("u1", "finance", 1.0);
+    let with = |key: &str, value: Value| {
+        let mut body = valid.clone();
+        body[key] = value;
+        body
+    };
+    let without = |key: &str| {
+        let mut body = valid.clone();
+        body.as_object_mut().unwrap().remove(key);
+        body
+    };
+    let cases: Vec<(Value, &str, &str)> = vec![
+        (
+            with("category", json!("gaming")),
+            "category",
+            "an unknown category names the known ones",
+        ),
+        (with("value", json!(0)), "value", "zero value"),
+        (with("value", json!(-3.5)), "value", "negative value"),
+        (
+            with("value", json!(1000.5)),
+            "value",
+            "value above the maximum",
+        ),
+        (
+            with("value", json!(0.0001)),
+            "value",
+            "value below a thousandth",
+        ),
+        (with("value", json!("2.0")), "value", "value as a string"),
+        (with("value", json!(null)), "value", "value null"),
+        (without("value"), "value", "value missing"),
+        (without("user_id"), "user_id", "user_id missing"),
+        (with("user_id", json!("")), "user_id", "empty user_id"),
+        (
+            with("user_id", json!("has space")),
+            "user_id",
+            "user_id with a space",
+        ),
+        (
+            with("user_id", json!("x".repeat(129))),
+            "user_id",
+            "user_id too long",
+        ),
+        (with("user_id", json!(42)), "user_id", "user_id as a number"),
+        (with("action", json!("")), "action", "empty action"),
+        (
+            with("action", json!("a".repeat(101))),
+            "action",
+            "action too long",
+        ),
+        (
+            with("metadata", json!([1, 2])),
+            "metadata",
+            "metadata not an object",
+        ),
+        (
+            with("metadata", json!({"blob": "x".repeat(5000)})),
+            "metadata",
+            "metadata too large",
+        ),
+        (
+            with("occurred_at", json!("yesterday")),
+            "occurred_at",
+            "occurred_at not RFC 3339",
+        ),
+        (
+            with("catgory", json!("finance")),
+            "catgory",
+            "an unknown field",
+        ),
+    ];
+    for (body, field, why) in cases {
+        let response = app.post_event(body).await;
+        let err = assert_error(response, 422, "validation_failed").await;
+        let fields: Vec<&str> = err["error"]["details"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["field"].as_str().unwrap())
+            .collect();
+        assert_eq!(fields, [field], "{why}: {err}");
+        assert!(
+            err["error"]["message"].as_str().unwrap().contains(field),
+            "{why}: the message names the field: {err}"
+        );
+    }
+    let category = app.post_event(with("category", json!("gaming"))).await;
+    let err = assert_error(category, 422, "validation_failed").await;
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("finance, learning, health, productivity, social")
+    );
+
+    assert_eq!(
+        app.get_json("/api/v2/gamify/leaderboard").await,
+        json!([]),
+        "nothing was recorded"
+    );
+}
+
+#[tokio::test]
+async fn several_bad_fields_are_reported_together() {
+    let app = spawn_app().await;
+    let response = app
+        .post_event(json!({"user_id": "", "category": "x", "action": "a", "value": -1}))
+        .await;
+    let err = assert_error(response, 422, "validation_failed").await;
+    let fields: Vec<&str> = err["error"]["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["user_id", "category", "value"]);
+}
+
+#[tokio::test]
+async fn malformed_json_gets_400_in_the_same_shape() {
+    let app = spawn_app().await;
+    for body in ["{\"user_id\": ", "not json", "{} trailing", ""] {
+        let response = app
+            .client
+            .post(app.url("/api/v2/gamify/event"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_error(response, 400, "malformed_json").await;
+    }
+}
+
+#[tokio::test]
+async fn a_body_that_is_not_json_or_too_large_is_refused() {
+    let app = spawn_app().await;
+    let response = app
+        .client
+        .post(app.url("/api/v2/gamify/event"))
+        .body("user_id=u1")
+        .send()
+        .await
+        .unwrap();
+    assert_error(response, 415, "unsupported_media_type").await;
+    let huge = json!({"user_id": "u1", "category": "finance", "action": "x", "value": 1, "metadata": {"x": "y".repeat(70_000)}});
+    let response = app.post_event(huge).await;
+    assert_error(response, 413, "payload_too_large").await;
+}
+
+#[tokio::test]
+async fn a_bad_idempotency_key_is_refused() {
+    let app = spawn_app().await;
+    let response = app
+        .post_event_with_key(event("u1", "finance", 1.0), &"k".repeat(256))
+        .await;
+    let err = assert_error(response, 422, "validation_failed").await;
+    assert_eq!(err["error"]["details"][0]["field"], "Idempotency-Key");
+    assert_eq!(app.balance("u1").await["total_points"], 0.0);
+}
+
+#[tokio::test]
+async fn bad_query_strings_and_path_ids_name_the_field() {
+    let app = spawn_app().await;
+    for (path, field) in [
+        ("/api/v2/gamify/leaderboard?limit=abc", "limit"),
+        ("/api/v2/gamify/leaderboard?limit=0", "limit"),
+        ("/api/v2/gamify/leaderboard?limit=101", "limit"),
+        ("/api/v2/gamify/leaderboard?limit=-1", "limit"),
+        ("/api/v2/gamify/leaderboard?limt=5", "limt"),
+        ("/api/v2/gamify/events/u1?limit=1000", "limit"),
+        ("/api/v2/gamify/events/u1?before=evt_nope", "before"),
+        ("/api/v2/gamify/balance/has%20space", "user_id"),
+        ("/api/v2/gamify/stats/has%20space", "user_id"),
+    ] {
+        let err = assert_error(app.get(path).await, 422, "validation_failed").await;
+        assert_eq!(err["error"]["details"][0]["field"], field, "{path}: {err}");
+    }
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_answer_in_the_error_shape() {
+    let app = spawn_app().await;
+    assert_error(app.get("/api/v2/gamify/nope").await, 404, "not_found").await;
+    assert_error(app.get("/").await, 404, "not_found").await;
+    let response = app
+        .client
+        .get(app.url("/api/v2/gamify/event"))
+        .send()
+        .await
+        .unwrap();
+    assert_error(response, 405, "method_not_allowed").await;
+    let response = app
+        .client
+        .delete(app.url("/api/v2/gamify/balance/u1"))
+        .send()
+        .await
+        .unwrap();
+    assert_error(response, 405, "method_not_allowed").await;
+}

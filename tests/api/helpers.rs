@@ -1,0 +1,115 @@
+//! `spawn_app()`: a server on port 0 with its own database and a manual clock.
+
+use std::sync::Arc;
+
+use gamify::http;
+use gamify::{Engine, ManualClock, Rules};
+use gamify_store::sqlite::SqliteStore;
+use serde_json::{Value, json};
+
+/// 2025-10-12T10:30:00Z, the brief's example time.
+pub const T0: i64 = 1_760_265_000_000;
+pub const DAY: i64 = 86_400_000;
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub clock: Arc<ManualClock>,
+    _dir: tempfile::TempDir,
+}
+
+pub async fn spawn_app() -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("gamify.db"), Rules::default()).unwrap();
+    let clock = Arc::new(ManualClock::new(T0));
+    let engine = Engine::with_store(Arc::new(store), Rules::default(), clock.clone());
+    // Bind first, then spawn: the port is ready before the test sends anything.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(http::serve(listener, engine, std::future::pending()));
+    TestApp {
+        base,
+        client: reqwest::Client::new(),
+        clock,
+        _dir: dir,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn post_event(&self, body: Value) -> reqwest::Response {
+        self.client
+            .post(self.url("/api/v2/gamify/event"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn post_event_with_key(&self, body: Value, key: &str) -> reqwest::Response {
+        self.client
+            .post(self.url("/api/v2/gamify/event"))
+            .header("Idempotency-Key", key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Posts an event that must succeed and returns its JSON.
+    pub async fn record(&self, user: &str, category: &str, value: f64) -> Value {
+        let response = self.post_event(event(user, category, value)).await;
+        assert_eq!(
+            response.status(),
+            200,
+            "recording failed: {:?}",
+            response.text().await
+        );
+        response.json().await.unwrap()
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.unwrap()
+    }
+
+    pub async fn get_json(&self, path: &str) -> Value {
+        let response = self.get(path).await;
+        assert_eq!(response.status(), 200, "GET {path}");
+        response.json().await.unwrap()
+    }
+
+    pub async fn balance(&self, user: &str) -> Value {
+        self.get_json(&format!("/api/v2/gamify/balance/{user}"))
+            .await
+    }
+}
+
+pub fn event(user: &str, category: &str, value: f64) -> Value {
+    json!({"user_id": user, "category": category, "action": "did_it", "value": value})
+}
+
+/// Asserts the error shape and returns it.
+pub async fn assert_error(response: reqwest::Response, status: u16, code: &str) -> Value {
+    assert_eq!(response.status(), status);
+    assert_eq!(
+        response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("application/json"),
+        "errors are JSON"
+    );
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], code, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+    assert!(body["error"]["details"].is_array(), "{body}");
+    body
+}

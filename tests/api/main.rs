@@ -1,0 +1,9 @@
+//! HTTP tests of every endpoint and error path, against a real server on a
+//! real socket with a fresh SQLite database per test.
+
+mod errors;
+mod events;
+mod helpers;
+mod operations;
+mod streaks;
+mod users;
