@@ -1,0 +1,198 @@
+//! `kill -9` under concurrent load: after a restart every acknowledged event
+//! is present exactly once and every balance equals the sum of its events.
+
+use std::collections::{HashMap, HashSet};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+/// Starts `gamify serve` on a free port over `data_dir`; returns the child
+/// and its base URL, read from its "listening" log line.
+fn start(data_dir: &Path) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gamify"))
+        .arg("serve")
+        .env("GAMIFY_ADDR", "127.0.0.1:0")
+        .env("GAMIFY_DATA_DIR", data_dir)
+        .env("GAMIFY_LOG_FORMAT", "json")
+        .env("GAMIFY_LOG", "info")
+        .env_remove("DATABASE_URL")
+        .env_remove("GAMIFY_CONFIG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("the gamify binary starts");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("gamify exited before listening")
+            .unwrap();
+        let Ok(log) = serde_json::from_str::<Value>(&line) else {
+            continue;
+        };
+        if log["message"] == "listening" {
+            break log["addr"].as_str().unwrap().to_owned();
+        }
+    };
+    // Keep draining stdout so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    (child, format!("http://{addr}"))
+}
+
+struct Acked {
+    key: String,
+    body: Value,
+    id: String,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_events_survive_kill_9_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut server, base) = start(dir.path());
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+
+    let acked = Arc::new(Mutex::new(Vec::<Acked>::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let count = Arc::new(AtomicUsize::new(0));
+    let mut workers = Vec::new();
+    for worker in 0..16 {
+        let (client, base, acked, stop, count) = (
+            client.clone(),
+            base.clone(),
+            acked.clone(),
+            stop.clone(),
+            count.clone(),
+        );
+        workers.push(tokio::spawn(async move {
+            for i in 0.. {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                let key = format!("crash-{worker}-{i}");
+                let category = ["finance", "learning", "health", "productivity", "social"][i % 5];
+                let body = json!({"user_id": format!("user_{}", (worker * 7 + i) % 24), "category": category,
+                                  "action": "load", "value": 1.0 + (i % 9) as f64 * 0.125});
+                let sent = client.post(format!("{base}/api/v2/gamify/event")).header("Idempotency-Key", &key).json(&body).send().await;
+                match sent {
+                    Ok(r) if r.status() == 200 => {
+                        let Ok(event) = r.json::<Value>().await else { break };
+                        let id = event["id"].as_str().unwrap().to_owned();
+                        acked.lock().unwrap().push(Acked { key, body, id });
+                        count.fetch_add(1, Ordering::Relaxed);
+                    }
+                    // The server died mid-request: not acknowledged.
+                    _ => break,
+                }
+            }
+        }));
+    }
+    // Kill while requests are in flight, once a good number are acknowledged.
+    while count.load(Ordering::Relaxed) < 1500 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    server.kill().unwrap(); // SIGKILL
+    server.wait().unwrap();
+    stop.store(true, Ordering::Relaxed);
+    for w in workers {
+        w.await.unwrap();
+    }
+    let acked = std::mem::take(&mut *acked.lock().unwrap());
+    assert!(acked.len() >= 1500);
+
+    let (mut server, base) = start(dir.path());
+    // Every acknowledged event is there: a retry with its key returns it.
+    for a in &acked {
+        let r = client
+            .post(format!("{base}/api/v2/gamify/event"))
+            .header("Idempotency-Key", &a.key)
+            .json(&a.body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(
+            r.headers()
+                .get("idempotent-replayed")
+                .map(|v| v.to_str().unwrap()),
+            Some("true"),
+            "{} was lost",
+            a.key
+        );
+        let event: Value = r.json().await.unwrap();
+        assert_eq!(event["id"], a.id.as_str());
+    }
+    // Exactly once, and balances equal their events.
+    let mut by_user: HashMap<String, HashSet<String>> = HashMap::new();
+    for a in &acked {
+        by_user
+            .entry(a.body["user_id"].as_str().unwrap().to_owned())
+            .or_default()
+            .insert(a.id.clone());
+    }
+    for (user, acked_ids) in &by_user {
+        let mut ids = Vec::new();
+        let mut earned = 0.0;
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut url = format!("{base}/api/v2/gamify/events/{user}?limit=100");
+            if let Some(c) = &cursor {
+                url.push_str(&format!("&before={c}"));
+            }
+            let r = client.get(url).send().await.unwrap();
+            cursor = r
+                .headers()
+                .get("x-next-cursor")
+                .map(|v| v.to_str().unwrap().to_owned());
+            let page: Vec<Value> = r.json().await.unwrap();
+            for e in &page {
+                ids.push(e["id"].as_str().unwrap().to_owned());
+                earned += e["points"].as_f64().unwrap() + e["bonus_points"].as_f64().unwrap();
+            }
+            if cursor.is_none() {
+                break;
+            }
+        }
+        let unique: HashSet<_> = ids.iter().cloned().collect();
+        assert_eq!(unique.len(), ids.len(), "{user}: no event twice");
+        assert!(
+            acked_ids.is_subset(&unique),
+            "{user}: every acknowledged event present"
+        );
+        let stats: Value = client
+            .get(format!("{base}/api/v2/gamify/stats/{user}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            stats["total_events"].as_u64().unwrap() as usize,
+            ids.len(),
+            "{user}"
+        );
+        let balance: Value = client
+            .get(format!("{base}/api/v2/gamify/balance/{user}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let lifetime = balance["lifetime_points"].as_f64().unwrap();
+        assert!(
+            (lifetime - earned).abs() < 1e-6,
+            "{user}: balance {lifetime} equals its events {earned}"
+        );
+    }
+    server.kill().unwrap();
+    server.wait().unwrap();
+}
