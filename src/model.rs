@@ -87,8 +87,8 @@ pub struct UnlockedAchievement {
 /// A recorded event: the brief's fields, then what it earned and changed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct EventResponse {
-    /// `evt_` and 20 hex digits.
-    #[schema(example = "evt_3f9a0c1d2e4b5a6978c1")]
+    /// `evt_`, 12 hex digits of time and 16 random ones.
+    #[schema(example = "evt_0199d89d0f8a3c5e7a1b2d4f6e8091a3")]
     pub id: String,
     /// The user.
     pub user_id: String,

@@ -13,6 +13,8 @@
 
 pub mod sqlite;
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use gamify_core::{AchievementId, Action, Category, Points, RuleError, UserId, UserState, Value};
 
@@ -102,6 +104,11 @@ pub struct UserSnapshot {
     pub event_count: u64,
     /// The latest `occurred_at` (Unix ms).
     pub last_event_at_ms: Option<i64>,
+    /// Events and points per category, in category order.
+    pub categories: Vec<CategoryTotal>,
+    /// Grows by one with every change to the user; a copy with a higher
+    /// version is newer.
+    pub version: u64,
 }
 
 /// Running totals for one user in one category.
@@ -155,6 +162,9 @@ pub enum StoreError {
     /// The database holds something this binary cannot read.
     #[error("corrupt data: {0}")]
     Corrupt(String),
+    /// Another process holds the database file.
+    #[error("another gamify process is using {0}; one process owns an SQLite database")]
+    InUse(std::path::PathBuf),
     /// The schema is newer than this binary, or a migration failed.
     #[error("schema: {0}")]
     Schema(String),
@@ -172,14 +182,9 @@ pub trait Store: Send + Sync {
     /// once the event is durable.
     async fn record_event(&self, event: NewEvent) -> Result<Recorded, StoreError>;
 
-    /// The user's state, or `None` for a user with no events.
-    async fn user(&self, user_id: &UserId) -> Result<Option<UserSnapshot>, StoreError>;
-
-    /// The user's state and per-category totals.
-    async fn user_stats(
-        &self,
-        user_id: &UserId,
-    ) -> Result<Option<(UserSnapshot, Vec<CategoryTotal>)>, StoreError>;
+    /// The user's state (per-category totals included), or `None` for a
+    /// user with no events.
+    async fn user(&self, user_id: &UserId) -> Result<Option<Arc<UserSnapshot>>, StoreError>;
 
     /// Up to `limit` of the user's events, newest `occurred_at` first (ties by
     /// arrival, newest first), older than the event `before` names if given.
@@ -217,6 +222,58 @@ pub fn decode_unlocked(text: &str) -> Result<Vec<(AchievementId, Points)>, Store
             let id = AchievementId::parse(id).ok_or_else(|| corrupt("achievement id", id))?;
             let milli = milli.parse().map_err(|_| corrupt("bonus", milli))?;
             Ok((id, Points::from_milli(milli)))
+        })
+        .collect()
+}
+
+/// Adds one event's points to a user's per-category totals.
+pub fn add_to_category(
+    totals: &mut Vec<CategoryTotal>,
+    category: Category,
+    points: Points,
+) -> Result<(), StoreError> {
+    match totals.iter_mut().find(|t| t.category == category) {
+        Some(t) => {
+            t.events += 1;
+            t.points = t.points.checked_add(points)?;
+        }
+        None => {
+            totals.push(CategoryTotal {
+                category,
+                events: 1,
+                points,
+            });
+            totals.sort_by_key(|t| t.category);
+        }
+    }
+    Ok(())
+}
+
+/// Encodes per-category totals: `category:events:points_milli,…`.
+pub fn encode_categories(totals: &[CategoryTotal]) -> String {
+    totals
+        .iter()
+        .map(|t| format!("{}:{}:{}", t.category.as_str(), t.events, t.points.milli()))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Decodes [`encode_categories`].
+pub fn decode_categories(text: &str) -> Result<Vec<CategoryTotal>, StoreError> {
+    text.split(',')
+        .filter(|p| !p.is_empty())
+        .map(|part| {
+            let mut fields = part.split(':');
+            let (Some(c), Some(n), Some(p), None) =
+                (fields.next(), fields.next(), fields.next(), fields.next())
+            else {
+                return Err(corrupt("category totals", part));
+            };
+            Ok(CategoryTotal {
+                category: Category::parse(c).map_err(|_| corrupt("category", c))?,
+                events: n.parse().map_err(|_| corrupt("event count", n))?,
+                points: Points::from_milli(p.parse().map_err(|_| corrupt("points", p))?),
+            })
         })
         .collect()
 }

@@ -128,9 +128,7 @@ async fn concurrent_requests_in_one_batch_fail_alone() {
         for i in 0..200 {
             let store = store.clone();
             // evt_dup appears twice: the second must fail without taking others down.
-            let id = if i == 100 {
-                "evt_dup".to_owned()
-            } else if i == 0 {
+            let id = if i == 0 || i == 100 {
                 "evt_dup".to_owned()
             } else {
                 format!("evt_{i}")
@@ -239,11 +237,12 @@ async fn category_totals_and_streaks_accumulate_across_days() {
             Points::from_milli(3450),
             "{name}: 2 × 1.5 × 1.15"
         );
-        let (user, totals) = store
-            .user_stats(&UserId::parse("u1").unwrap())
+        let user = store
+            .user(&UserId::parse("u1").unwrap())
             .await
             .unwrap()
             .unwrap();
+        let totals = &user.categories;
         assert_eq!(user.state.best_streak, 3, "{name}");
         assert!(
             user.state.achievements.contains(&AchievementId::Streak3),
@@ -269,13 +268,17 @@ async fn category_totals_and_streaks_accumulate_across_days() {
 }
 
 #[tokio::test]
-async fn data_survives_reopening_the_store() {
+async fn sqlite_data_and_the_leaderboard_survive_reopening_the_store() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("gamify.db");
     {
         let store = SqliteStore::open(&path, Rules::default()).unwrap();
         store
             .record_event(event("e1", "u1", Category::Finance, 1000, T0))
+            .await
+            .unwrap();
+        store
+            .record_event(event("e2", "u2", Category::Health, 5000, T0))
             .await
             .unwrap();
     }
@@ -286,5 +289,33 @@ async fn data_survives_reopening_the_store() {
         .unwrap()
         .unwrap();
     assert_eq!(user.state.total, Points::whole(2));
+    assert_eq!(user.categories.len(), 1);
+    let board: Vec<_> = store
+        .leaderboard(10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.user_id, r.lifetime))
+        .collect();
+    assert_eq!(
+        board,
+        [
+            ("u2".to_owned(), Points::whole(6)),
+            ("u1".to_owned(), Points::whole(2))
+        ]
+    );
     store.ping().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_second_sqlite_store_on_the_same_file_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gamify.db");
+    let _first = SqliteStore::open(&path, Rules::default()).unwrap();
+    let second = SqliteStore::open(&path, Rules::default());
+    assert!(
+        matches!(second, Err(StoreError::InUse(_))),
+        "{:?}",
+        second.err()
+    );
 }

@@ -12,13 +12,16 @@ CREATE TABLE users (
     streak_runs     TEXT NOT NULL,               -- gamify_core::StreakRuns::encode
     achievements    TEXT NOT NULL,               -- unlocked ids, comma-separated, unlock order
     event_count     INTEGER NOT NULL,
+    category_totals TEXT NOT NULL,               -- "category:events:points_milli,…" (event points only)
     last_event_at   INTEGER,                     -- latest occurred_at
+    version         INTEGER NOT NULL,            -- +1 on every change; caches never go back
     created_at      INTEGER NOT NULL,
     updated_at      INTEGER NOT NULL
 ) STRICT;
 
--- The leaderboard: highest lifetime first, ties by user id.
-CREATE INDEX users_by_lifetime ON users (lifetime_milli DESC, user_id ASC);
+-- No index on lifetime_milli: the embedded leaderboard is an in-memory ordered
+-- index built from this table at start (every event changes lifetime, and an
+-- index here would cost two scattered page writes per event).
 
 CREATE TABLE events (
     seq              INTEGER PRIMARY KEY,        -- arrival order
@@ -37,11 +40,14 @@ CREATE TABLE events (
     metadata         TEXT,                       -- JSON object
     occurred_at      INTEGER NOT NULL,
     created_at       INTEGER NOT NULL,
-    -- A retried request with the same key returns this event. Unique across
-    -- the database: the constraint, not application code, rejects a second use.
-    idempotency_key  TEXT UNIQUE,
+    idempotency_key  TEXT,
     request_hash     TEXT
 ) STRICT;
+
+-- A retried request with the same key returns this event. Unique across the
+-- database: the constraint, not application code, rejects a second use.
+-- Partial, so that events sent without a key cost no index write.
+CREATE UNIQUE INDEX events_by_idempotency_key ON events (idempotency_key) WHERE idempotency_key IS NOT NULL;
 
 -- A user's events newest first, and the cursor that pages them.
 CREATE INDEX events_by_user_time ON events (user_id, occurred_at DESC, seq DESC);
@@ -56,15 +62,6 @@ CREATE TABLE user_achievements (
     PRIMARY KEY (user_id, achievement_id)
 ) STRICT, WITHOUT ROWID;
 
--- Per-user, per-category running totals for stats (events' own points only).
-CREATE TABLE user_categories (
-    user_id      TEXT NOT NULL REFERENCES users (user_id),
-    category     TEXT NOT NULL,
-    events       INTEGER NOT NULL,
-    points_milli INTEGER NOT NULL,
-    PRIMARY KEY (user_id, category)
-) STRICT, WITHOUT ROWID;
-
 -- Append-only: every change to a user's points, with the balance it left.
 CREATE TABLE ledger (
     seq                  INTEGER PRIMARY KEY,
@@ -77,7 +74,9 @@ CREATE TABLE ledger (
     created_at           INTEGER NOT NULL
 ) STRICT;
 
-CREATE INDEX ledger_by_user ON ledger (user_id, seq);
+-- No per-user index yet: nothing reads the ledger by user in this version, and
+-- each such index costs a scattered page write per event. The ledger API adds
+-- the access path it needs.
 
 CREATE TRIGGER ledger_is_append_only_update BEFORE UPDATE ON ledger
 BEGIN SELECT RAISE(ABORT, 'ledger entries are never updated'); END;

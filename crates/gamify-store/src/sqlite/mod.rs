@@ -1,32 +1,47 @@
 //! The embedded default: one SQLite file, in WAL mode, fsync'd on every commit.
 //!
 //! **Writes** go through one writer thread that owns the only write connection.
-//! It takes every request waiting in its queue (up to [`MAX_BATCH`]), applies
-//! each inside its own savepoint of one transaction, commits once, and only
-//! then answers each request. One fsync thus covers a whole batch (group
-//! commit), yet each request gets its own result: a request that fails rolls
-//! back its savepoint and leaves its neighbours alone. Serialising all writes
-//! on one connection is also what serialises each user's updates.
+//! It takes every request waiting in its queue (up to [`MAX_BATCH`]), plans and
+//! applies each in one transaction, commits once, and only then answers. One
+//! fsync thus covers a whole batch (group commit), yet each request gets its
+//! own result: refusals (a reused idempotency key, a rule) are decided before a
+//! request writes anything, so they leave the batch alone; if a write itself
+//! fails, the batch is rolled back and its requests are retried one per
+//! transaction, so only the request that fails again is refused. Serialising
+//! all writes on one connection is also what serialises each user's updates.
 //!
-//! **Reads** use a small pool of read-only connections on blocking threads;
-//! WAL lets them run beside the writer and see only committed data.
+//! **Reads** of a user's state come from a [`cache::UserCache`] and the
+//! leaderboard from a [`ranking::Ranking`], both of which the writer updates
+//! after each commit; cache misses and event listings use a small pool of
+//! read-only connections on blocking threads (WAL lets them run beside the
+//! writer and see only committed data).
+//!
+//! **Checkpoints** (copying the WAL back into the database file) run on a
+//! thread of their own, so the writer does not stall on them.
+//!
+//! One process owns the file: a lock file next to it refuses a second one,
+//! because the cache is only right while this process is the only writer.
 
+mod cache;
+mod ranking;
 mod read;
 mod schema;
 mod write;
 
+use std::collections::HashMap;
+use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::thread;
+use std::time::Duration;
 
 use async_trait::async_trait;
-use gamify_core::{Rules, UserId};
+use gamify_core::{Points, Rules, UserId};
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
-use crate::{
-    CategoryTotal, EventPage, LeaderRow, NewEvent, Recorded, Store, StoreError, UserSnapshot,
-};
+use crate::{EventPage, LeaderRow, NewEvent, Recorded, Store, StoreError, UserSnapshot};
+use write::Planned;
 
 pub use schema::SCHEMA_VERSION;
 
@@ -37,6 +52,10 @@ pub const MAX_BATCH: usize = 512;
 const QUEUE_DEPTH: usize = 4096;
 /// Read connections.
 const READERS: usize = 4;
+/// Users whose state is kept in memory (about 300 bytes each).
+const CACHED_USERS: usize = 1_000_000;
+/// How often the checkpointer copies the WAL back into the database.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 
 type Reply = oneshot::Sender<Result<Recorded, StoreError>>;
 
@@ -51,44 +70,78 @@ struct Inner {
     writer: mpsc::Sender<(NewEvent, Reply)>,
     readers: Mutex<Vec<Connection>>,
     reader_slots: Semaphore,
+    cache: Arc<cache::UserCache>,
+    ranking: Arc<ranking::Ranking>,
+    /// Held for the store's life; the OS releases it if the process dies.
+    _lock: File,
 }
 
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path`, applies pending
-    /// migrations, and starts the writer thread.
+    /// migrations, and starts the writer and checkpoint threads. Fails with
+    /// [`StoreError::InUse`] if another process has the file open as a store.
     pub fn open(path: &Path, rules: Rules) -> Result<SqliteStore, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(backend)?;
         }
+        let mut lock_path = path.as_os_str().to_owned();
+        lock_path.push(".lock");
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(backend)?;
+        lock.try_lock()
+            .map_err(|_| StoreError::InUse(path.to_owned()))?;
+
         let mut conn = Connection::open(path).map_err(backend)?;
         configure(&conn)?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(backend)?;
+        // The writer touches users' rows and index pages all over the file;
+        // keep them in memory (64 MiB) rather than re-reading them.
+        conn.pragma_update(None, "cache_size", -8_192)
+            .map_err(backend)?;
+        // The checkpointer keeps up; this is only a backstop should it not.
+        conn.pragma_update(None, "wal_autocheckpoint", 16_384)
+            .map_err(backend)?;
+        conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)
+            .map_err(backend)?;
         schema::migrate(&mut conn)?;
+        let ranking = Arc::new(ranking::Ranking::load(&conn)?);
 
         let mut readers = Vec::with_capacity(READERS);
         for _ in 0..READERS {
-            let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
-                | OpenFlags::SQLITE_OPEN_NO_MUTEX
-                | OpenFlags::SQLITE_OPEN_URI;
-            let reader = Connection::open_with_flags(path, flags).map_err(backend)?;
-            configure(&reader)?;
-            readers.push(reader);
+            readers.push(open_reader(path)?);
         }
 
+        let cache = Arc::new(cache::UserCache::new(CACHED_USERS));
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
+        let published = Published {
+            cache: cache.clone(),
+            ranking: ranking.clone(),
+        };
         thread::Builder::new()
             .name("gamify-sqlite-writer".into())
-            .spawn(move || writer_loop(conn, rx, rules))
+            .spawn(move || writer_loop(conn, rx, rules, published))
             .map_err(backend)?;
-        Ok(SqliteStore {
-            inner: Arc::new(Inner {
-                path: path.to_owned(),
-                writer: tx,
-                readers: Mutex::new(readers),
-                reader_slots: Semaphore::new(READERS),
-            }),
-        })
+        let inner = Arc::new(Inner {
+            path: path.to_owned(),
+            writer: tx,
+            readers: Mutex::new(readers),
+            reader_slots: Semaphore::new(READERS),
+            cache,
+            ranking,
+            _lock: lock,
+        });
+        let checkpoint_conn = open_reader_writer(path)?;
+        let weak = Arc::downgrade(&inner);
+        thread::Builder::new()
+            .name("gamify-sqlite-checkpoint".into())
+            .spawn(move || checkpoint_loop(checkpoint_conn, weak))
+            .map_err(backend)?;
+        Ok(SqliteStore { inner })
     }
 
     /// The database file.
@@ -137,16 +190,39 @@ fn configure(conn: &Connection) -> Result<(), StoreError> {
         .map_err(backend)?;
     conn.pragma_update(None, "foreign_keys", "ON")
         .map_err(backend)?;
-    conn.busy_timeout(std::time::Duration::from_secs(5))
-        .map_err(backend)?;
+    conn.busy_timeout(Duration::from_secs(5)).map_err(backend)?;
     Ok(())
+}
+
+fn open_reader(path: &Path) -> Result<Connection, StoreError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags).map_err(backend)?;
+    configure(&conn)?;
+    Ok(conn)
+}
+
+fn open_reader_writer(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path).map_err(backend)?;
+    configure(&conn)?;
+    Ok(conn)
 }
 
 pub(crate) fn backend(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
     StoreError::Backend(Box::new(e))
 }
 
-fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<(NewEvent, Reply)>, rules: Rules) {
+/// What the writer publishes after each commit, for readers.
+struct Published {
+    cache: Arc<cache::UserCache>,
+    ranking: Arc<ranking::Ranking>,
+}
+
+fn writer_loop(
+    mut conn: Connection,
+    mut rx: mpsc::Receiver<(NewEvent, Reply)>,
+    rules: Rules,
+    published: Published,
+) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = rx.blocking_recv() {
         batch.push(first);
@@ -156,7 +232,8 @@ fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<(NewEvent, Reply)>, 
                 Err(_) => break,
             }
         }
-        let results = commit_batch(&mut conn, &batch, &rules);
+        let events: Vec<&NewEvent> = batch.iter().map(|(event, _)| event).collect();
+        let results = commit_batch(&mut conn, &events, &rules, &published);
         for ((_, reply), result) in batch.drain(..).zip(results) {
             // The requester may have gone away; the event is stored regardless.
             let _ = reply.send(result);
@@ -165,39 +242,99 @@ fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<(NewEvent, Reply)>, 
     tracing::debug!("sqlite writer stopped");
 }
 
-/// Applies every request in its own savepoint and commits once. If the commit
-/// itself fails nothing is stored, so every request is told so.
+/// Commits `events` together; if a write fails, retries them one per
+/// transaction so that only the failing request is refused.
 fn commit_batch(
     conn: &mut Connection,
-    batch: &[(NewEvent, Reply)],
+    events: &[&NewEvent],
     rules: &Rules,
+    published: &Published,
 ) -> Vec<Result<Recorded, StoreError>> {
-    let run = |conn: &mut Connection| -> Result<Vec<Result<Recorded, StoreError>>, StoreError> {
-        let mut tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(backend)?;
-        let mut results = Vec::with_capacity(batch.len());
-        for (event, _) in batch {
-            let mut sp = tx.savepoint().map_err(backend)?;
-            let result = write::record(&sp, event, rules);
-            if result.is_ok() {
-                sp.commit().map_err(backend)?;
-            } else {
-                sp.rollback().map_err(backend)?;
-            }
-            results.push(result);
-        }
-        tx.commit().map_err(backend)?;
-        Ok(results)
-    };
-    match run(conn) {
+    match run_transaction(conn, events, rules, published) {
         Ok(results) => results,
-        Err(e) => {
-            tracing::error!(error = %e, source = ?std::error::Error::source(&e), batch = batch.len(), "sqlite batch commit failed");
-            batch
+        Err(e) if events.len() > 1 => {
+            tracing::warn!(error = %e, batch = events.len(), "batch rolled back; retrying its requests one by one");
+            events
                 .iter()
-                .map(|_| Err(StoreError::Unavailable("commit failed")))
+                .map(|event| {
+                    match run_transaction(conn, std::slice::from_ref(event), rules, published) {
+                        Ok(mut results) => results
+                            .pop()
+                            .unwrap_or(Err(StoreError::Unavailable("no result"))),
+                        Err(e) => Err(e),
+                    }
+                })
                 .collect()
+        }
+        Err(e) => {
+            tracing::error!(error = %e, source = ?std::error::Error::source(&e), "sqlite write failed");
+            vec![Err(e)]
+        }
+    }
+}
+
+/// Plans and applies `events` in one transaction. A refusal decided by
+/// planning is that request's result; a failed write (or commit) aborts the
+/// transaction and is returned as the outer error, with nothing stored.
+fn run_transaction(
+    conn: &mut Connection,
+    events: &[&NewEvent],
+    rules: &Rules,
+    published: &Published,
+) -> Result<Vec<Result<Recorded, StoreError>>, StoreError> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(backend)?;
+    // Users this transaction changed: their lifetime before it (None: new
+    // user) and their state after it, published only once committed.
+    let mut pending: HashMap<&str, (Option<Points>, UserSnapshot)> = HashMap::new();
+    let mut results = Vec::with_capacity(events.len());
+    for event in events {
+        let user = event.user_id.as_str();
+        let before = match pending.get(user) {
+            Some((_, state)) => Some(state.clone()),
+            None => match published.cache.get(user) {
+                Some(known) => known.map(|state| (*state).clone()),
+                None => read::user(&tx, &event.user_id)?,
+            },
+        };
+        let lifetime_before = before.as_ref().map(|b| b.state.lifetime);
+        match write::plan(&tx, event, before, rules) {
+            Ok(Planned::Replay(recorded)) => results.push(Ok(recorded)),
+            Ok(Planned::Write(plan)) => {
+                results.push(Ok(write::apply(&tx, &plan)?));
+                let first_before = pending
+                    .get(user)
+                    .map_or(lifetime_before, |(first, _)| *first);
+                pending.insert(user, (first_before, plan.after().clone()));
+            }
+            Err(e @ StoreError::Backend(_)) => return Err(e),
+            Err(refused) => results.push(Err(refused)),
+        }
+    }
+    tx.commit().map_err(backend)?;
+    for (user, (lifetime_before, state)) in pending {
+        published.ranking.update(
+            user,
+            lifetime_before,
+            state.state.lifetime,
+            state.state.total,
+        );
+        published.cache.offer(user, Some(Arc::new(state)));
+    }
+    Ok(results)
+}
+
+/// Copies the WAL back into the database file in the background, until the
+/// store is dropped. PASSIVE never blocks the writer or the readers.
+fn checkpoint_loop(conn: Connection, store: Weak<Inner>) {
+    loop {
+        thread::sleep(CHECKPOINT_EVERY);
+        if store.upgrade().is_none() {
+            break;
+        }
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(error = %e, "wal checkpoint failed");
         }
     }
 }
@@ -216,23 +353,14 @@ impl Store for SqliteStore {
             .map_err(|_| StoreError::Unavailable("writer stopped"))?
     }
 
-    async fn user(&self, user_id: &UserId) -> Result<Option<UserSnapshot>, StoreError> {
-        let user_id = user_id.clone();
-        self.read(move |c| read::user(c, &user_id)).await
-    }
-
-    async fn user_stats(
-        &self,
-        user_id: &UserId,
-    ) -> Result<Option<(UserSnapshot, Vec<CategoryTotal>)>, StoreError> {
-        let user_id = user_id.clone();
-        self.read(move |c| {
-            let Some(user) = read::user(c, &user_id)? else {
-                return Ok(None);
-            };
-            Ok(Some((user, read::category_totals(c, &user_id)?)))
-        })
-        .await
+    async fn user(&self, user_id: &UserId) -> Result<Option<Arc<UserSnapshot>>, StoreError> {
+        if let Some(known) = self.inner.cache.get(user_id.as_str()) {
+            return Ok(known);
+        }
+        let id = user_id.clone();
+        let found = self.read(move |c| read::user(c, &id)).await?.map(Arc::new);
+        self.inner.cache.offer(user_id.as_str(), found.clone());
+        Ok(found)
     }
 
     async fn events(
@@ -248,7 +376,7 @@ impl Store for SqliteStore {
     }
 
     async fn leaderboard(&self, limit: u32) -> Result<Vec<LeaderRow>, StoreError> {
-        self.read(move |c| read::leaderboard(c, limit)).await
+        Ok(self.inner.ranking.top(limit as usize))
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

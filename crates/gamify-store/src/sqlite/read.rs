@@ -5,8 +5,8 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::backend;
 use crate::{
-    CategoryTotal, EventPage, EventRecord, LeaderRow, StoreError, UserSnapshot, corrupt,
-    decode_achievements, decode_unlocked,
+    EventPage, EventRecord, StoreError, UserSnapshot, corrupt, decode_achievements,
+    decode_categories, decode_unlocked,
 };
 
 const EVENT_COLUMNS: &str =
@@ -17,7 +17,8 @@ const EVENT_COLUMNS: &str =
 pub fn user(conn: &Connection, user_id: &UserId) -> Result<Option<UserSnapshot>, StoreError> {
     let row = conn
         .prepare_cached(
-            "SELECT total_milli, lifetime_milli, best_streak, streak_runs, achievements, event_count, last_event_at
+            "SELECT total_milli, lifetime_milli, best_streak, streak_runs, achievements, event_count, last_event_at,
+                    version, category_totals
              FROM users WHERE user_id = ?1",
         )
         .and_then(|mut s| {
@@ -30,13 +31,24 @@ pub fn user(conn: &Connection, user_id: &UserId) -> Result<Option<UserSnapshot>,
                     r.get::<_, String>(4)?,
                     r.get::<_, u64>(5)?,
                     r.get::<_, Option<i64>>(6)?,
+                    r.get::<_, u64>(7)?,
+                    r.get::<_, String>(8)?,
                 ))
             })
             .optional()
         })
         .map_err(backend)?;
-    let Some((total, lifetime, best_streak, runs, achievements, event_count, last_event_at_ms)) =
-        row
+    let Some((
+        total,
+        lifetime,
+        best_streak,
+        runs,
+        achievements,
+        event_count,
+        last_event_at_ms,
+        version,
+        categories,
+    )) = row
     else {
         return Ok(None);
     };
@@ -50,39 +62,9 @@ pub fn user(conn: &Connection, user_id: &UserId) -> Result<Option<UserSnapshot>,
         },
         event_count,
         last_event_at_ms,
+        categories: decode_categories(&categories)?,
+        version,
     }))
-}
-
-/// The user's per-category totals, in category order.
-pub fn category_totals(
-    conn: &Connection,
-    user_id: &UserId,
-) -> Result<Vec<CategoryTotal>, StoreError> {
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT category, events, points_milli FROM user_categories WHERE user_id = ?1",
-        )
-        .map_err(backend)?;
-    let rows = stmt
-        .query_map([user_id.as_str()], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, u64>(1)?,
-                r.get::<_, i64>(2)?,
-            ))
-        })
-        .map_err(backend)?;
-    let mut totals = Vec::new();
-    for row in rows {
-        let (category, events, points) = row.map_err(backend)?;
-        totals.push(CategoryTotal {
-            category: Category::parse(&category).map_err(|_| corrupt("category", &category))?,
-            events,
-            points: Points::from_milli(points),
-        });
-    }
-    totals.sort_by_key(|t| t.category);
-    Ok(totals)
 }
 
 /// One event by id.
@@ -140,36 +122,6 @@ pub fn events(
         events,
         next_cursor,
     })
-}
-
-/// The top of the leaderboard.
-pub fn leaderboard(conn: &Connection, limit: u32) -> Result<Vec<LeaderRow>, StoreError> {
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT user_id, lifetime_milli, total_milli FROM users
-             ORDER BY lifetime_milli DESC, user_id ASC LIMIT ?1",
-        )
-        .map_err(backend)?;
-    let rows = stmt
-        .query_map([limit], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, i64>(2)?,
-            ))
-        })
-        .map_err(backend)?;
-    let mut board = Vec::new();
-    for (i, row) in rows.enumerate() {
-        let (user_id, lifetime, total) = row.map_err(backend)?;
-        board.push(LeaderRow {
-            rank: i as u64 + 1,
-            user_id,
-            lifetime: Points::from_milli(lifetime),
-            total: Points::from_milli(total),
-        });
-    }
-    Ok(board)
 }
 
 /// An events row before its encoded columns are decoded.

@@ -1,15 +1,50 @@
-//! One event, inside the writer's transaction.
+//! One event, in two steps, inside the writer's transaction.
+//!
+//! [`plan`] reads and decides (idempotency, the rules) without writing, so any
+//! refusal it returns leaves the transaction clean and the rest of the batch
+//! unaffected. [`apply`] only writes; if it fails, the writer rolls the whole
+//! batch back and retries its requests one by one (see `super::commit_batch`).
 
 use gamify_core::{Day, EventFacts, Points, Rules, apply_event};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{backend, read};
-use crate::{EventRecord, NewEvent, Recorded, StoreError, encode_achievements, encode_unlocked};
+use crate::{
+    EventRecord, NewEvent, Recorded, StoreError, UserSnapshot, add_to_category,
+    encode_achievements, encode_categories, encode_unlocked,
+};
 
-/// Scores `event` against the user's stored state and writes the outcome:
-/// the event, the user's new state, unlocked achievements, category totals
-/// and ledger entries. The caller's savepoint makes it all-or-nothing.
-pub fn record(conn: &Connection, event: &NewEvent, rules: &Rules) -> Result<Recorded, StoreError> {
+/// What a request will do.
+pub enum Planned {
+    /// Its idempotency key was used before with the same request: answer with
+    /// the original, write nothing.
+    Replay(Recorded),
+    /// A new event to write.
+    Write(Box<Plan>),
+}
+
+/// A new event, scored, with the user's state after it.
+pub struct Plan {
+    record: EventRecord,
+    after: UserSnapshot,
+    idempotency: Option<(String, String)>,
+}
+
+impl Plan {
+    /// The user's state once this plan is applied.
+    pub fn after(&self) -> &UserSnapshot {
+        &self.after
+    }
+}
+
+/// Decides what `event` does, given the user's current state `before`
+/// (`None`: no events yet). Writes nothing.
+pub fn plan(
+    conn: &Connection,
+    event: &NewEvent,
+    before: Option<UserSnapshot>,
+    rules: &Rules,
+) -> Result<Planned, StoreError> {
     if let Some(idem) = &event.idempotency {
         let prior: Option<(String, Option<String>)> = conn
             .prepare_cached("SELECT id, request_hash FROM events WHERE idempotency_key = ?1")
@@ -24,36 +59,75 @@ pub fn record(conn: &Connection, event: &NewEvent, rules: &Rules) -> Result<Reco
             }
             let original = read::event_by_id(conn, &id)?
                 .ok_or_else(|| StoreError::Corrupt(format!("event {id} vanished")))?;
-            return Ok(Recorded {
+            return Ok(Planned::Replay(Recorded {
                 event: original,
                 replayed: true,
-            });
+            }));
         }
     }
 
-    let user = event.user_id.as_str();
-    let mut snapshot = read::user(conn, &event.user_id)?.unwrap_or_default();
+    let mut after = before.unwrap_or_default();
     let facts = EventFacts {
         category: event.category,
         value: event.value,
         day: Day::from_unix_millis(event.occurred_at_ms),
     };
-    let scored = apply_event(&mut snapshot.state, &facts, rules)?;
-    let state = &snapshot.state;
-    let last_event_at = snapshot
-        .last_event_at_ms
-        .map_or(event.occurred_at_ms, |t| t.max(event.occurred_at_ms));
-    let now = event.created_at_ms;
+    let scored = apply_event(&mut after.state, &facts, rules)?;
+    add_to_category(&mut after.categories, event.category, scored.points)?;
+    after.event_count += 1;
+    after.version += 1;
+    after.last_event_at_ms = Some(
+        after
+            .last_event_at_ms
+            .map_or(event.occurred_at_ms, |t| t.max(event.occurred_at_ms)),
+    );
+
+    let record = EventRecord {
+        id: event.id.clone(),
+        user_id: event.user_id.as_str().to_owned(),
+        category: event.category,
+        action: event.action.as_str().to_owned(),
+        value: event.value,
+        points: scored.points,
+        weight_milli: scored.weight_milli,
+        streak_day: scored.streak_day,
+        bonus_percent: scored.bonus_percent,
+        unlocked: scored.unlocked,
+        total_after: after.state.total,
+        lifetime_after: after.state.lifetime,
+        metadata: event.metadata.clone(),
+        occurred_at_ms: event.occurred_at_ms,
+        created_at_ms: event.created_at_ms,
+    };
+    let idempotency = event
+        .idempotency
+        .as_ref()
+        .map(|i| (i.key.clone(), i.fingerprint.clone()));
+    Ok(Planned::Write(Box::new(Plan {
+        record,
+        after,
+        idempotency,
+    })))
+}
+
+/// Writes a plan: the user's new state (category totals included), the event,
+/// unlocked achievements and the ledger entries.
+pub fn apply(conn: &Connection, plan: &Plan) -> Result<Recorded, StoreError> {
+    let (record, after) = (&plan.record, &plan.after);
+    let user = record.user_id.as_str();
+    let state = &after.state;
+    let now = record.created_at_ms;
 
     conn.prepare_cached(
         "INSERT INTO users (user_id, total_milli, lifetime_milli, best_streak, streak_runs, achievements,
-                            event_count, last_event_at, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?7, ?8, ?8)
+                            event_count, category_totals, last_event_at, version, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)
          ON CONFLICT (user_id) DO UPDATE SET
             total_milli = excluded.total_milli, lifetime_milli = excluded.lifetime_milli,
             best_streak = excluded.best_streak, streak_runs = excluded.streak_runs,
-            achievements = excluded.achievements, event_count = users.event_count + 1,
-            last_event_at = excluded.last_event_at, updated_at = excluded.updated_at",
+            achievements = excluded.achievements, event_count = excluded.event_count,
+            category_totals = excluded.category_totals, last_event_at = excluded.last_event_at,
+            version = excluded.version, updated_at = excluded.updated_at",
     )
     .and_then(|mut s| {
         s.execute(params![
@@ -63,31 +137,17 @@ pub fn record(conn: &Connection, event: &NewEvent, rules: &Rules) -> Result<Reco
             state.best_streak,
             state.runs.encode(),
             encode_achievements(&state.achievements),
-            last_event_at,
+            after.event_count,
+            encode_categories(&after.categories),
+            after.last_event_at_ms,
+            after.version,
             now,
         ])
     })
     .map_err(backend)?;
 
-    let record = EventRecord {
-        id: event.id.clone(),
-        user_id: user.to_owned(),
-        category: event.category,
-        action: event.action.as_str().to_owned(),
-        value: event.value,
-        points: scored.points,
-        weight_milli: scored.weight_milli,
-        streak_day: scored.streak_day,
-        bonus_percent: scored.bonus_percent,
-        unlocked: scored.unlocked.clone(),
-        total_after: state.total,
-        lifetime_after: state.lifetime,
-        metadata: event.metadata.clone(),
-        occurred_at_ms: event.occurred_at_ms,
-        created_at_ms: now,
-    };
-    let (key, hash) = match &event.idempotency {
-        Some(i) => (Some(i.key.as_str()), Some(i.fingerprint.as_str())),
+    let (key, hash) = match &plan.idempotency {
+        Some((k, h)) => (Some(k.as_str()), Some(h.as_str())),
         None => (None, None),
     };
     conn.prepare_cached(
@@ -119,14 +179,6 @@ pub fn record(conn: &Connection, event: &NewEvent, rules: &Rules) -> Result<Reco
     })
     .map_err(backend)?;
 
-    conn.prepare_cached(
-        "INSERT INTO user_categories (user_id, category, events, points_milli) VALUES (?1, ?2, 1, ?3)
-         ON CONFLICT (user_id, category) DO UPDATE SET
-            events = events + 1, points_milli = points_milli + excluded.points_milli",
-    )
-    .and_then(|mut s| s.execute(params![user, record.category.as_str(), record.points.milli()]))
-    .map_err(backend)?;
-
     // The ledger: the event's points, then each bonus, each with the balance it left.
     let mut ledger = conn
         .prepare_cached(
@@ -134,9 +186,9 @@ pub fn record(conn: &Connection, event: &NewEvent, rules: &Rules) -> Result<Reco
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )
         .map_err(backend)?;
-    let bonuses = scored.bonus_points();
-    let mut balance = state.total.milli() - bonuses.milli();
-    let mut lifetime = state.lifetime.milli() - bonuses.milli();
+    let bonuses: i64 = record.unlocked.iter().map(|(_, b)| b.milli()).sum();
+    let mut balance = state.total.milli() - bonuses;
+    let mut lifetime = state.lifetime.milli() - bonuses;
     ledger
         .execute(params![
             user,
@@ -148,35 +200,37 @@ pub fn record(conn: &Connection, event: &NewEvent, rules: &Rules) -> Result<Reco
             now
         ])
         .map_err(backend)?;
-    let mut unlock = conn
-        .prepare_cached(
-            "INSERT INTO user_achievements (user_id, achievement_id, event_id, bonus_milli, unlocked_at)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-        )
-        .map_err(backend)?;
-    for (id, bonus) in &scored.unlocked {
-        unlock
-            .execute(params![user, id.as_str(), record.id, bonus.milli(), now])
+    if !record.unlocked.is_empty() {
+        let mut unlock = conn
+            .prepare_cached(
+                "INSERT INTO user_achievements (user_id, achievement_id, event_id, bonus_milli, unlocked_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
             .map_err(backend)?;
-        if *bonus > Points::ZERO {
-            balance += bonus.milli();
-            lifetime += bonus.milli();
-            let reference = format!("{}/{}", record.id, id.as_str());
-            ledger
-                .execute(params![
-                    user,
-                    "achievement_bonus",
-                    bonus.milli(),
-                    balance,
-                    lifetime,
-                    reference,
-                    now
-                ])
+        for (id, bonus) in &record.unlocked {
+            unlock
+                .execute(params![user, id.as_str(), record.id, bonus.milli(), now])
                 .map_err(backend)?;
+            if *bonus > Points::ZERO {
+                balance += bonus.milli();
+                lifetime += bonus.milli();
+                let reference = format!("{}/{}", record.id, id.as_str());
+                ledger
+                    .execute(params![
+                        user,
+                        "achievement_bonus",
+                        bonus.milli(),
+                        balance,
+                        lifetime,
+                        reference,
+                        now
+                    ])
+                    .map_err(backend)?;
+            }
         }
     }
     Ok(Recorded {
-        event: record,
+        event: record.clone(),
         replayed: false,
     })
 }

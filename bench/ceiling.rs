@@ -1,0 +1,36 @@
+//! The benchmark's ceiling: the same HTTP stack and runtime as `gamify serve`,
+//! parsing the same event JSON, doing no work. Gamify's throughput is reported
+//! as a fraction of this, measured in the same run. See `bench/run.sh`.
+
+use axum::extract::Path;
+use axum::routing::{get, post};
+use axum::serve::ListenerExt;
+use axum::{Json, Router};
+use gamify::EventRequest;
+use serde_json::{Value, json};
+
+async fn parse_event(Json(event): Json<EventRequest>) -> Json<Value> {
+    Json(json!({"id": "evt_00000000000000000000", "user_id": event.user_id, "points": 0.0}))
+}
+
+/// A body of the balance's size and shape, built per request as Gamify does.
+async fn balance(Path(user_id): Path<String>) -> Json<Value> {
+    Json(json!({
+        "user_id": user_id, "total_points": 245.5, "lifetime_points": 1250.0, "streak_days": 7,
+        "best_streak": 7, "last_event": "2025-10-12T10:30:00.000Z", "level": 13, "next_level_points": 1300.0,
+        "achievements": ["first_step", "streak_3", "streak_7", "points_100", "points_500"]
+    }))
+}
+
+#[tokio::main]
+async fn main() -> std::io::Result<()> {
+    let addr = std::env::var("CEILING_ADDR").unwrap_or_else(|_| "127.0.0.1:8100".into());
+    let app = Router::new()
+        .route("/api/v2/gamify/event", post(parse_event))
+        .route("/api/v2/gamify/balance/{user_id}", get(balance));
+    let listener = tokio::net::TcpListener::bind(&addr).await?.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    println!("ceiling listening on {addr}");
+    axum::serve(listener, app).await
+}
