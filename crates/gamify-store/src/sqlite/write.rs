@@ -118,33 +118,45 @@ pub fn apply(conn: &Connection, plan: &Plan) -> Result<Recorded, StoreError> {
     let state = &after.state;
     let now = record.created_at_ms;
 
-    conn.prepare_cached(
-        "INSERT INTO users (user_id, total_milli, lifetime_milli, best_streak, streak_runs, achievements,
-                            event_count, category_totals, last_event_at, version, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)
-         ON CONFLICT (user_id) DO UPDATE SET
-            total_milli = excluded.total_milli, lifetime_milli = excluded.lifetime_milli,
-            best_streak = excluded.best_streak, streak_runs = excluded.streak_runs,
-            achievements = excluded.achievements, event_count = excluded.event_count,
-            category_totals = excluded.category_totals, last_event_at = excluded.last_event_at,
-            version = excluded.version, updated_at = excluded.updated_at",
-    )
-    .and_then(|mut s| {
-        s.execute(params![
-            user,
-            state.total.milli(),
-            state.lifetime.milli(),
-            state.best_streak,
-            state.runs.encode(),
-            encode_achievements(&state.achievements),
-            after.event_count,
-            encode_categories(&after.categories),
-            after.last_event_at_ms,
-            after.version,
-            now,
-        ])
-    })
-    .map_err(backend)?;
+    // The writer knows whether the user exists (version 1 is its first
+    // change), so it inserts or updates without an upsert's second search.
+    // The update also checks that the row is at the version the plan started
+    // from: if the state the plan used were ever stale, this write fails (and
+    // the request with it) instead of overwriting newer points.
+    let sql = if after.version == 1 {
+        "INSERT INTO users (total_milli, lifetime_milli, best_streak, streak_runs, achievements, event_count,
+                            category_totals, last_event_at, version, updated_at, user_id, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?10)"
+    } else {
+        "UPDATE users SET total_milli = ?1, lifetime_milli = ?2, best_streak = ?3, streak_runs = ?4,
+                          achievements = ?5, event_count = ?6, category_totals = ?7, last_event_at = ?8,
+                          version = ?9, updated_at = ?10
+         WHERE user_id = ?11 AND version = ?9 - 1"
+    };
+    let changed = conn
+        .prepare_cached(sql)
+        .and_then(|mut s| {
+            s.execute(params![
+                state.total.milli(),
+                state.lifetime.milli(),
+                state.best_streak,
+                state.runs.encode(),
+                encode_achievements(&state.achievements),
+                after.event_count,
+                encode_categories(&after.categories),
+                after.last_event_at_ms,
+                after.version,
+                now,
+                user,
+            ])
+        })
+        .map_err(backend)?;
+    if changed != 1 {
+        return Err(StoreError::Corrupt(format!(
+            "user {user} was not at version {}",
+            after.version - 1
+        )));
+    }
 
     let (key, hash) = match &plan.idempotency {
         Some((k, h)) => (Some(k.as_str()), Some(h.as_str())),
