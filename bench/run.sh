@@ -7,7 +7,9 @@
 # no work) for POST and GET; (b) POST event for many distinct users (100k)
 # and for a few hot users (4); (c) GET balance. Prints a Markdown table with
 # requests/s, p50/p99 and each row's ratio to its ceiling. Needs wrk
-# (apt-get install wrk). Runs from the repository root.
+# (apt-get install wrk) and sqlite3 (apt-get install sqlite3, for the event
+# count). Also reports the store's own capacity without HTTP
+# (bench/store_only.rs), to show where the time goes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${1:-10s}
@@ -15,9 +17,15 @@ CONNS=${2:-64}
 CEIL_ADDR=127.0.0.1:8100
 GAMIFY_ADDR_BENCH=127.0.0.1:8101
 command -v wrk >/dev/null || { echo "wrk is not installed: apt-get install wrk" >&2; exit 1; }
+for addr in $CEIL_ADDR $GAMIFY_ADDR_BENCH; do
+  if curl -s -o /dev/null "http://$addr/"; then
+    echo "something already listens on $addr; stop it first (results would measure it)" >&2
+    exit 1
+  fi
+done
 
 echo "building release binaries..." >&2
-cargo build --release --quiet --bin gamify --example bench_ceiling
+cargo build --release --quiet --bin gamify --example bench_ceiling --example bench_store
 
 DATA=$(mktemp -d)
 PIDS=()
@@ -52,10 +60,21 @@ echo "gamify (SQLite in $DATA):" >&2
 GAMIFY_ADDR=$GAMIFY_ADDR_BENCH GAMIFY_DATA_DIR=$DATA GAMIFY_LOG=warn target/release/gamify serve >"$DATA/server.log" 2>&1 &
 PIDS+=($!)
 wait_for $GAMIFY_ADDR_BENCH /healthz
+kill -0 "${PIDS[1]}" || { echo "gamify exited; see its log:" >&2; cat "$DATA/server.log" >&2; exit 1; }
 run event_distinct_users 100000 bench/post_event.lua "http://$GAMIFY_ADDR_BENCH"
 run event_hot_users 4 bench/post_event.lua "http://$GAMIFY_ADDR_BENCH"
+# The first pass meets each of the 100k ids once more or less cold (ids of
+# users with no events yet are looked up in the database once, then cached
+# as absent); the second is the steady state.
+run balance_first_pass 100000 bench/get_balance.lua "http://$GAMIFY_ADDR_BENCH"
 run balance 100000 bench/get_balance.lua "http://$GAMIFY_ADDR_BENCH"
-EVENTS=$(sqlite3 "$DATA/gamify.db" "select count(*) from events" 2>/dev/null || echo "?")
+EVENTS=$(sqlite3 -readonly "$DATA/gamify.db" "select count(*) from events" || echo "?")
+kill "${PIDS[1]}"; wait "${PIDS[1]}" 2>/dev/null || true
+
+echo "store only, no HTTP (bench/store_only.rs, 64 tasks, 5 s):" >&2
+cargo build --release --quiet --example bench_store
+STORE_DISTINCT=$(target/release/examples/bench_store 100000 5 | sed -E 's/.*per_sec=([0-9]+).*/\1/')
+STORE_HOT=$(target/release/examples/bench_store 4 5 | sed -E 's/.*per_sec=([0-9]+).*/\1/')
 
 echo
 echo "| row | requests/s | p50 ms | p99 ms | ratio to ceiling |"
@@ -69,5 +88,7 @@ awk '
       printf "| %s | %d | %s | %s | %.2f |\n", n, rps[n], p50[n], p99[n], rps[n] / base
     }
   }' "$DATA/results"
+echo "| store only, distinct users (events/s) | $STORE_DISTINCT | | | |"
+echo "| store only, hot users (events/s) | $STORE_HOT | | | |"
 echo
-echo "wrk -t1 -c$CONNS -d$DURATION; $(nproc) cores; events stored: $EVENTS; $(date -u +%Y-%m-%dT%H:%MZ)"
+echo "wrk -t1 -c$CONNS -d$DURATION; $(nproc) cores; events stored by the HTTP rows: $EVENTS; $(date -u +%Y-%m-%dT%H:%MZ)"
