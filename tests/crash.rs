@@ -44,6 +44,10 @@ fn start(data_dir: &Path) -> (Child, String) {
     (child, format!("http://{addr}"))
 }
 
+async fn get_json(client: &reqwest::Client, url: String) -> Value {
+    client.get(url).send().await.unwrap().json().await.unwrap()
+}
+
 struct Acked {
     key: String,
     body: Value,
@@ -166,27 +170,13 @@ async fn acknowledged_events_survive_kill_9_exactly_once() {
             acked_ids.is_subset(&unique),
             "{user}: every acknowledged event present"
         );
-        let stats: Value = client
-            .get(format!("{base}/api/v2/gamify/stats/{user}"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let stats = get_json(&client, format!("{base}/api/v2/gamify/stats/{user}")).await;
         assert_eq!(
             stats["total_events"].as_u64().unwrap() as usize,
             ids.len(),
             "{user}"
         );
-        let balance: Value = client
-            .get(format!("{base}/api/v2/gamify/balance/{user}"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let balance = get_json(&client, format!("{base}/api/v2/gamify/balance/{user}")).await;
         let lifetime = balance["lifetime_points"].as_f64().unwrap();
         assert!(
             (lifetime - earned).abs() < 1e-6,

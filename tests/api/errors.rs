@@ -1,6 +1,6 @@
 use serde_json::{Value, json};
 
-use crate::helpers::{assert_error, event, spawn_app};
+use crate::helpers::{assert_error, error_fields, event, spawn_app};
 
 /// Invalid event bodies: each must be refused with 422, name its field, and
 /// record nothing.
@@ -82,13 +82,7 @@ async fn invalid_events_are_refused_with_the_field_named_and_nothing_recorded() 
     for (body, field, why) in cases {
         let response = app.post_event(body).await;
         let err = assert_error(response, 422, "validation_failed").await;
-        let fields: Vec<&str> = err["error"]["details"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|d| d["field"].as_str().unwrap())
-            .collect();
-        assert_eq!(fields, [field], "{why}: {err}");
+        assert_eq!(error_fields(&err), [field], "{why}: {err}");
         assert!(
             err["error"]["message"].as_str().unwrap().contains(field),
             "{why}: the message names the field: {err}"
@@ -117,13 +111,7 @@ async fn several_bad_fields_are_reported_together() {
         .post_event(json!({"user_id": "", "category": "x", "action": "a", "value": -1}))
         .await;
     let err = assert_error(response, 422, "validation_failed").await;
-    let fields: Vec<&str> = err["error"]["details"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["field"].as_str().unwrap())
-        .collect();
-    assert_eq!(fields, ["user_id", "category", "value"]);
+    assert_eq!(error_fields(&err), ["user_id", "category", "value"]);
 }
 
 #[tokio::test]

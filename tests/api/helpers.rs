@@ -113,3 +113,13 @@ pub async fn assert_error(response: reqwest::Response, status: u16, code: &str) 
     assert!(body["error"]["details"].is_array(), "{body}");
     body
 }
+
+/// The fields an error's details name, in order.
+pub fn error_fields(err: &Value) -> Vec<String> {
+    err["error"]["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["field"].as_str().unwrap().to_owned())
+        .collect()
+}

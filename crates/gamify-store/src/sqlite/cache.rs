@@ -62,6 +62,14 @@ impl UserCache {
             .cloned()
     }
 
+    /// Drops what is known of the user; the next read goes to the database.
+    pub fn forget(&self, user_id: &str) {
+        self.shard(user_id)
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(user_id);
+    }
+
     /// Keeps `known` unless something at least as new is already cached.
     pub fn offer(&self, user_id: &str, known: Known) {
         let mut shard = self

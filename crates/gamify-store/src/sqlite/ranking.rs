@@ -25,6 +25,8 @@ pub struct Ranking {
 impl Ranking {
     /// Reads every user's points from the database.
     pub fn load(conn: &Connection) -> Result<Ranking, StoreError> {
+        let started = std::time::Instant::now();
+        tracing::info!("loading the leaderboard from the users table");
         let mut board = BTreeMap::new();
         let mut stmt = conn
             .prepare("SELECT user_id, lifetime_milli, total_milli FROM users")
@@ -41,10 +43,15 @@ impl Ranking {
         for row in rows {
             let (user_id, lifetime, total) = row.map_err(backend)?;
             board.insert((Reverse(lifetime), user_id), total);
+            if board.len() % 1_000_000 == 0 {
+                tracing::info!(users = board.len(), "loading the leaderboard");
+            }
         }
-        if board.len() >= 100_000 {
-            tracing::info!(users = board.len(), "leaderboard loaded");
-        }
+        tracing::info!(
+            users = board.len(),
+            millis = started.elapsed().as_millis() as u64,
+            "leaderboard loaded"
+        );
         Ok(Ranking {
             board: RwLock::new(board),
         })
