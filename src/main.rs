@@ -2,6 +2,7 @@
 //! the operations a user runs around it.
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -36,8 +37,19 @@ enum Command {
     Config,
 }
 
-fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // A user's mistake (a bad setting, a port in use) reads as one line
+            // with its causes, not as a backtrace.
+            eprintln!("gamify: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
     if let Command::Openapi = cli.command {
         print!("{}", http::openapi::spec_json());
         return Ok(());
