@@ -1,8 +1,14 @@
 -- 0001: the first schema. Forward-only: later changes add new files.
 --
 -- Amounts are integer thousandths of a point (*_milli). Times are Unix
--- milliseconds (UTC). `users` holds each user's current state, derived from
--- `events` and `ledger` and updated in the same transaction as they are.
+-- milliseconds (UTC).
+--
+-- `events` and `ledger` are written when an event is acknowledged; they are
+-- the log. `users` (each user's current state) and `user_events` (the index
+-- that lists a user's events) are derived from the log and brought up to date
+-- in larger batches afterwards: `materialized.through_seq` says how far. After
+-- a crash the store replays the events past that point when it opens. See
+-- docs/ARCHITECTURE.md, "The SQLite backend".
 
 CREATE TABLE users (
     user_id         TEXT PRIMARY KEY,
@@ -19,6 +25,14 @@ CREATE TABLE users (
     updated_at      INTEGER NOT NULL
 ) STRICT;
 
+-- How far `users` and `user_events` have been brought up to date: every event
+-- with seq <= through_seq is reflected in them, no later one is.
+CREATE TABLE materialized (
+    id          INTEGER PRIMARY KEY CHECK (id = 1),
+    through_seq INTEGER NOT NULL
+) STRICT;
+INSERT INTO materialized (id, through_seq) VALUES (1, 0);
+
 -- No index on lifetime_milli: the embedded leaderboard is an in-memory ordered
 -- index built from this table at start (every event changes lifetime, and an
 -- index here would cost two scattered page writes per event).
@@ -26,7 +40,7 @@ CREATE TABLE users (
 CREATE TABLE events (
     seq              INTEGER PRIMARY KEY,        -- arrival order
     id               TEXT NOT NULL UNIQUE,       -- evt_…
-    user_id          TEXT NOT NULL REFERENCES users (user_id),
+    user_id          TEXT NOT NULL,
     category         TEXT NOT NULL,
     action           TEXT NOT NULL,
     value_milli      INTEGER NOT NULL CHECK (value_milli > 0),
@@ -49,23 +63,25 @@ CREATE TABLE events (
 -- Partial, so that events sent without a key cost no index write.
 CREATE UNIQUE INDEX events_by_idempotency_key ON events (idempotency_key) WHERE idempotency_key IS NOT NULL;
 
--- A user's events newest first, and the cursor that pages them.
-CREATE INDEX events_by_user_time ON events (user_id, occurred_at DESC, seq DESC);
-
--- Each achievement at most once per user, enforced by the primary key.
-CREATE TABLE user_achievements (
-    user_id         TEXT NOT NULL REFERENCES users (user_id),
-    achievement_id  TEXT NOT NULL,
-    event_id        TEXT NOT NULL,
-    bonus_milli     INTEGER NOT NULL,
-    unlocked_at     INTEGER NOT NULL,
-    PRIMARY KEY (user_id, achievement_id)
+-- A user's events newest first, and the cursor that pages them: the events
+-- up to materialized.through_seq. Later ones are found by scanning the events
+-- past that point (a bounded tail). Kept out of `events` itself because an
+-- index there would cost a scattered page write on every acknowledgement.
+CREATE TABLE user_events (
+    user_id     TEXT NOT NULL,
+    occurred_at INTEGER NOT NULL,
+    seq         INTEGER NOT NULL,
+    PRIMARY KEY (user_id, occurred_at, seq)
 ) STRICT, WITHOUT ROWID;
+
+-- Achievements unlocked: each event's own `unlocked` column (with the bonus
+-- paid), and the set in `users.achievements`, which the rules keep free of
+-- duplicates.
 
 -- Append-only: every change to a user's points, with the balance it left.
 CREATE TABLE ledger (
     seq                  INTEGER PRIMARY KEY,
-    user_id              TEXT NOT NULL REFERENCES users (user_id),
+    user_id              TEXT NOT NULL,
     kind                 TEXT NOT NULL CHECK (kind IN ('event', 'achievement_bonus')),
     amount_milli         INTEGER NOT NULL,
     balance_after_milli  INTEGER NOT NULL,

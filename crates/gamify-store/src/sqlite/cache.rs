@@ -1,23 +1,35 @@
 //! Users' current state in memory, so balance reads need neither a query nor
 //! a hop to a blocking thread.
 //!
-//! Correctness rests on two rules. Only committed state enters: the writer
-//! publishes after its commit, and a reader that missed publishes what it read
-//! from the database. And a copy never replaces a newer one: every change to a
-//! user raises its `version`, and [`UserCache::offer`] keeps the higher. So a
-//! reader that read an old row just before a commit cannot overwrite the
-//! writer's newer copy. This holds only while one process writes the file,
-//! which the store's lock file guarantees.
+//! Correctness rests on three rules.
+//!
+//! - **Only committed state enters.** The writer publishes a user's state
+//!   after the commit that logged the event, and a reader that missed
+//!   publishes what it read from the `users` table.
+//! - **A copy never replaces a newer one.** Every change to a user raises its
+//!   `version`, and [`UserCache::offer`] keeps the higher.
+//! - **Unmaterialized state stays.** The `users` table lags the log (see
+//!   `super::materialize`), so the writer's copy of a user with events not yet
+//!   in it is *dirty*: it is never evicted, and only the writer, once the row
+//!   is written, marks it clean. A reader's copy enters only if no
+//!   materialization committed while it read ([`UserCache::epoch`]), so a
+//!   reader holding an old snapshot cannot bring back a state the table has
+//!   since moved past.
+//!
+//! This holds only while one process writes the file, which the store's lock
+//! file guarantees.
 //!
 //! It also remembers users it found absent (as version 0, which the first
 //! commit for that user, version 1, supersedes), so that reads of users with
 //! no events do not go to the database each time.
 //!
-//! The cache is bounded; past the bound a shard drops an arbitrary entry,
-//! which costs only a database read the next time that user is asked for.
+//! The cache is bounded; past the bound a shard drops an arbitrary clean
+//! entry, which costs only a database read the next time that user is asked
+//! for.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use crate::UserSnapshot;
@@ -28,15 +40,23 @@ const SHARDS: usize = 64;
 /// its state.
 pub type Known = Option<Arc<UserSnapshot>>;
 
-fn version(known: &Known) -> u64 {
+fn version_of(known: &Known) -> u64 {
     known.as_ref().map_or(0, |s| s.version)
+}
+
+struct Entry {
+    known: Known,
+    /// Newer than the user's row in the database: must not be evicted.
+    dirty: bool,
 }
 
 /// A bounded, sharded map from user id to that user's latest known state.
 pub struct UserCache {
-    shards: Vec<RwLock<HashMap<String, Known>>>,
+    shards: Vec<RwLock<HashMap<String, Entry>>>,
     hasher: RandomState,
     per_shard: usize,
+    /// Raised after every commit that changes the `users` table.
+    epoch: AtomicU64,
 }
 
 impl UserCache {
@@ -46,10 +66,11 @@ impl UserCache {
             shards: (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect(),
             hasher: RandomState::new(),
             per_shard: capacity.div_ceil(SHARDS).max(1),
+            epoch: AtomicU64::new(0),
         }
     }
 
-    fn shard(&self, user_id: &str) -> &RwLock<HashMap<String, Known>> {
+    fn shard(&self, user_id: &str) -> &RwLock<HashMap<String, Entry>> {
         &self.shards[self.hasher.hash_one(user_id) as usize % SHARDS]
     }
 
@@ -59,35 +80,77 @@ impl UserCache {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .get(user_id)
-            .cloned()
+            .map(|e| e.known.clone())
     }
 
-    /// Drops what is known of the user; the next read goes to the database.
-    pub fn forget(&self, user_id: &str) {
-        self.shard(user_id)
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(user_id);
+    /// Taken by a reader before it reads the `users` table, and handed back
+    /// to [`UserCache::offer_read`].
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::SeqCst)
     }
 
-    /// Keeps `known` unless something at least as new is already cached.
-    pub fn offer(&self, user_id: &str, known: Known) {
+    /// Called by the writer after a commit that changed the `users` table,
+    /// before it marks the users of that commit clean.
+    pub fn advance_epoch(&self) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// The writer's copy, committed to the log; `dirty` while the `users`
+    /// table does not have it yet.
+    pub fn offer_written(&self, user_id: &str, state: Arc<UserSnapshot>, dirty: bool) {
+        self.offer(user_id, Some(state), dirty, None);
+    }
+
+    /// A reader's copy, read from the `users` table after taking `epoch`.
+    /// Dropped if the table has changed since.
+    pub fn offer_read(&self, user_id: &str, known: Known, epoch: u64) {
+        self.offer(user_id, known, false, Some(epoch));
+    }
+
+    /// The `users` table now holds the user at `version`: the copy at that
+    /// version may be evicted.
+    pub fn mark_clean(&self, user_id: &str, version: u64) {
         let mut shard = self
             .shard(user_id)
             .write()
             .unwrap_or_else(|e| e.into_inner());
+        if let Some(entry) = shard.get_mut(user_id)
+            && version_of(&entry.known) == version
+        {
+            entry.dirty = false;
+        }
+    }
+
+    /// Keeps `known` unless something at least as new is already cached, or
+    /// it was read in an `epoch` that has passed.
+    ///
+    /// The epoch is checked under the shard's lock. The writer raises it
+    /// before it marks anything clean, and only clean entries are evicted; so
+    /// if a reader's user is missing here because it was evicted after a
+    /// materialization, the reader sees the raised epoch and keeps out.
+    fn offer(&self, user_id: &str, known: Known, dirty: bool, epoch: Option<u64>) {
+        let mut shard = self
+            .shard(user_id)
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        if epoch.is_some_and(|e| e != self.epoch()) {
+            return;
+        }
         if let Some(cached) = shard.get_mut(user_id) {
-            if version(cached) < version(&known) {
-                *cached = known;
+            if version_of(&cached.known) < version_of(&known) {
+                *cached = Entry { known, dirty };
             }
             return;
         }
         if shard.len() >= self.per_shard
-            && let Some(victim) = shard.keys().next().cloned()
+            && let Some(victim) = shard
+                .iter()
+                .find(|(_, e)| !e.dirty)
+                .map(|(id, _)| id.clone())
         {
             shard.remove(&victim);
         }
-        shard.insert(user_id.to_owned(), known);
+        shard.insert(user_id.to_owned(), Entry { known, dirty });
     }
 }
 
@@ -95,40 +158,72 @@ impl UserCache {
 mod tests {
     use super::*;
 
-    fn at(version: u64) -> Known {
-        Some(Arc::new(UserSnapshot {
+    fn at(version: u64) -> Arc<UserSnapshot> {
+        Arc::new(UserSnapshot {
             version,
             ..UserSnapshot::default()
-        }))
+        })
+    }
+
+    fn cached_version(cache: &UserCache, user: &str) -> Option<u64> {
+        cache.get(user).map(|k| version_of(&k))
     }
 
     #[test]
     fn an_older_copy_never_replaces_a_newer_one() {
         let cache = UserCache::new(100);
-        cache.offer("u", at(5));
-        cache.offer("u", at(4));
-        assert_eq!(version(&cache.get("u").unwrap()), 5);
-        cache.offer("u", at(6));
-        assert_eq!(version(&cache.get("u").unwrap()), 6);
+        cache.offer_written("u", at(5), false);
+        cache.offer_read("u", Some(at(4)), cache.epoch());
+        assert_eq!(cached_version(&cache, "u"), Some(5));
+        cache.offer_written("u", at(6), true);
+        assert_eq!(cached_version(&cache, "u"), Some(6));
     }
 
     #[test]
     fn a_user_found_absent_gives_way_to_its_first_commit_but_not_the_reverse() {
         let cache = UserCache::new(100);
-        cache.offer("new", None);
+        cache.offer_read("new", None, cache.epoch());
         assert_eq!(cache.get("new"), Some(None));
-        cache.offer("new", at(1));
-        cache.offer("new", None); // a reader that looked before the commit
-        assert_eq!(version(&cache.get("new").unwrap()), 1);
+        cache.offer_written("new", at(1), true);
+        cache.offer_read("new", None, cache.epoch()); // a reader that looked before the commit
+        assert_eq!(cached_version(&cache, "new"), Some(1));
     }
 
     #[test]
-    fn the_cache_stays_within_its_bound() {
+    fn a_read_that_overlapped_a_materialization_is_not_kept() {
+        let cache = UserCache::new(100);
+        let epoch = cache.epoch();
+        cache.advance_epoch();
+        cache.offer_read("u", Some(at(3)), epoch);
+        assert_eq!(cache.get("u"), None);
+    }
+
+    #[test]
+    fn the_cache_stays_within_its_bound_and_never_evicts_dirty_state() {
         let cache = UserCache::new(SHARDS);
+        for i in 0..100 {
+            cache.offer_written(&format!("dirty_{i}"), at(1), true);
+        }
         for i in 0..10_000 {
-            cache.offer(&format!("user_{i}"), at(1));
+            cache.offer_written(&format!("user_{i}"), at(1), false);
+        }
+        for i in 0..100 {
+            assert_eq!(cached_version(&cache, &format!("dirty_{i}")), Some(1));
         }
         let held: usize = cache.shards.iter().map(|s| s.read().unwrap().len()).sum();
-        assert!(held <= SHARDS, "{held}");
+        assert!(held <= SHARDS + 100, "{held}");
+        // Once clean, they can go.
+        for i in 0..100 {
+            cache.mark_clean(&format!("dirty_{i}"), 1);
+        }
+        for i in 0..10_000 {
+            cache.offer_written(&format!("later_{i}"), at(1), false);
+        }
+        let held: usize = cache.shards.iter().map(|s| s.read().unwrap().len()).sum();
+        assert!(held <= SHARDS + 100, "{held}");
+        let dirty_left = (0..100)
+            .filter(|i| cache.get(&format!("dirty_{i}")).is_some())
+            .count();
+        assert!(dirty_left < 100, "clean entries were never evicted");
     }
 }

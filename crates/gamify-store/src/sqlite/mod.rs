@@ -10,6 +10,13 @@
 //! transaction, so only the request that fails again is refused. Serialising
 //! all writes on one connection is also what serialises each user's updates.
 //!
+//! **What a commit writes** is the log: the `events` and `ledger` rows, which
+//! only ever append. Users' rows and the per-user event index are derived from
+//! it and written by the same thread in larger batches
+//! ([`materialize`]), every [`MATERIALIZE_AFTER`] events or
+//! [`MATERIALIZE_EVERY`], whichever comes first, and when the store closes;
+//! after a crash, opening the store replays what they lack.
+//!
 //! **Reads** of a user's state come from a [`cache::UserCache`] and the
 //! leaderboard from a [`ranking::Ranking`], both of which the writer updates
 //! after each commit; cache misses and event listings use a small pool of
@@ -23,6 +30,7 @@
 //! because the cache is only right while this process is the only writer.
 
 mod cache;
+mod materialize;
 mod ranking;
 mod read;
 mod schema;
@@ -32,8 +40,8 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Weak};
-use std::thread;
-use std::time::Duration;
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use gamify_core::{Points, Rules, UserId};
@@ -54,10 +62,24 @@ const QUEUE_DEPTH: usize = 4096;
 const READERS: usize = 4;
 /// Users whose state is kept in memory (about 300 bytes each).
 const CACHED_USERS: usize = 1_000_000;
-/// How often the checkpointer copies the WAL back into the database.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+/// Logged events after which the writer brings the derived tables up to
+/// date. Larger batches share more page writes; the events past the last
+/// batch are what an event listing scans and what a restart after a crash
+/// replays.
+pub const MATERIALIZE_AFTER: usize = 4096;
+/// How often the background thread copies the WAL back into the database
+/// (checkpoint) and asks the writer to bring the derived tables up to date
+/// with whatever has been logged since the last time.
+pub const MATERIALIZE_EVERY: Duration = Duration::from_millis(250);
 
 type Reply = oneshot::Sender<Result<Recorded, StoreError>>;
+
+/// What the writer thread is asked to do.
+enum Job {
+    Record(NewEvent, Reply),
+    /// Time has passed: bring the derived tables up to date if anything waits.
+    Tick,
+}
 
 /// The SQLite store. Cheap to clone; all clones share the writer and the pool.
 #[derive(Clone)]
@@ -65,15 +87,30 @@ pub struct SqliteStore {
     inner: Arc<Inner>,
 }
 
+// Fields drop in order: the queue closes, then the writer thread is joined
+// (it writes what it holds and stops), and only then is the file unlocked.
 struct Inner {
     path: PathBuf,
-    writer: mpsc::Sender<(NewEvent, Reply)>,
+    writer: mpsc::Sender<Job>,
+    _writer_thread: JoinOnDrop,
     readers: Mutex<Vec<Connection>>,
     reader_slots: Semaphore,
     cache: Arc<cache::UserCache>,
     ranking: Arc<ranking::Ranking>,
     /// Held for the store's life; the OS releases it if the process dies.
     _lock: File,
+}
+
+struct JoinOnDrop(Option<JoinHandle<()>>);
+
+impl Drop for JoinOnDrop {
+    fn drop(&mut self) {
+        if let Some(handle) = self.0.take()
+            && handle.join().is_err()
+        {
+            tracing::error!("sqlite writer panicked");
+        }
+    }
 }
 
 impl SqliteStore {
@@ -110,6 +147,7 @@ impl SqliteStore {
         conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)
             .map_err(backend)?;
         schema::migrate(&mut conn)?;
+        materialize::recover(&mut conn, &rules, now_ms())?;
         let ranking = Arc::new(ranking::Ranking::load(&conn)?);
 
         let mut readers = Vec::with_capacity(READERS);
@@ -123,13 +161,14 @@ impl SqliteStore {
             cache: cache.clone(),
             ranking: ranking.clone(),
         };
-        thread::Builder::new()
+        let writer_thread = thread::Builder::new()
             .name("gamify-sqlite-writer".into())
             .spawn(move || writer_loop(conn, rx, rules, published))
             .map_err(backend)?;
         let inner = Arc::new(Inner {
             path: path.to_owned(),
             writer: tx,
+            _writer_thread: JoinOnDrop(Some(writer_thread)),
             readers: Mutex::new(readers),
             reader_slots: Semaphore::new(READERS),
             cache,
@@ -220,27 +259,74 @@ struct Published {
 
 fn writer_loop(
     mut conn: Connection,
-    mut rx: mpsc::Receiver<(NewEvent, Reply)>,
+    mut rx: mpsc::Receiver<Job>,
     rules: Rules,
     published: Published,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut backlog = materialize::Backlog::default();
+    let mut retry_at = None;
     while let Some(first) = rx.blocking_recv() {
-        batch.push(first);
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
+        let mut tick = false;
+        let mut next = Some(first);
+        while let Some(job) = next.take() {
+            match job {
+                Job::Record(event, reply) => batch.push((event, reply)),
+                Job::Tick => tick = true,
+            }
+            if batch.len() < MAX_BATCH {
+                next = rx.try_recv().ok();
             }
         }
-        let events: Vec<&NewEvent> = batch.iter().map(|(event, _)| event).collect();
-        let results = commit_batch(&mut conn, &events, &rules, &published);
-        for ((_, reply), result) in batch.drain(..).zip(results) {
-            // The requester may have gone away; the event is stored regardless.
-            let _ = reply.send(result);
+        if !batch.is_empty() {
+            let events: Vec<&NewEvent> = batch.iter().map(|(event, _)| event).collect();
+            let results = commit_batch(&mut conn, &events, &rules, &published, &mut backlog);
+            for ((_, reply), result) in batch.drain(..).zip(results) {
+                // The requester may have gone away; the event is stored regardless.
+                let _ = reply.send(result);
+            }
+        }
+        let due = tick || backlog.events() >= MATERIALIZE_AFTER;
+        if due && retry_at.is_none_or(|at| std::time::Instant::now() >= at) {
+            retry_at = materialize(&mut conn, &mut backlog, &published);
         }
     }
+    materialize(&mut conn, &mut backlog, &published);
     tracing::debug!("sqlite writer stopped");
+}
+
+/// Writes the backlog to the derived tables. On failure keeps it (the log
+/// has every event, reads are served from memory meanwhile) and returns when
+/// to try again.
+fn materialize(
+    conn: &mut Connection,
+    backlog: &mut materialize::Backlog,
+    published: &Published,
+) -> Option<std::time::Instant> {
+    if backlog.events() == 0 {
+        return None;
+    }
+    match materialize::write(conn, backlog, now_ms()) {
+        Ok(()) => {
+            // Epoch first: see cache::UserCache::offer.
+            published.cache.advance_epoch();
+            for (user, dirty) in backlog.users.drain() {
+                published.cache.mark_clean(&user, dirty.latest.version);
+            }
+            backlog.index.clear();
+            None
+        }
+        Err(e) => {
+            tracing::error!(error = %e, events = backlog.events(), "bringing users up to date failed; will retry");
+            Some(std::time::Instant::now() + Duration::from_secs(1))
+        }
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// Commits `events` together; if a write fails, retries them one per
@@ -250,20 +336,23 @@ fn commit_batch(
     events: &[&NewEvent],
     rules: &Rules,
     published: &Published,
+    backlog: &mut materialize::Backlog,
 ) -> Vec<Result<Recorded, StoreError>> {
-    match run_transaction(conn, events, rules, published) {
+    match run_transaction(conn, events, rules, published, backlog) {
         Ok(results) => results,
         Err(e) if events.len() > 1 => {
             tracing::warn!(error = %e, batch = events.len(), "batch rolled back; retrying its requests one by one");
-            // Nothing of the batch was stored. Its users' cached states are not
-            // trusted either: the retries plan from the database.
-            for event in events {
-                published.cache.forget(event.user_id.as_str());
-            }
+            // Nothing of the batch was stored or published.
             events
                 .iter()
                 .map(|event| {
-                    match run_transaction(conn, std::slice::from_ref(event), rules, published) {
+                    match run_transaction(
+                        conn,
+                        std::slice::from_ref(event),
+                        rules,
+                        published,
+                        backlog,
+                    ) {
                         Ok(mut results) => results
                             .pop()
                             .unwrap_or(Err(StoreError::Unavailable("no result"))),
@@ -287,58 +376,97 @@ fn run_transaction(
     events: &[&NewEvent],
     rules: &Rules,
     published: &Published,
+    backlog: &mut materialize::Backlog,
 ) -> Result<Vec<Result<Recorded, StoreError>>, StoreError> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(backend)?;
     // Users this transaction changed: their lifetime before it (None: new
-    // user) and their state after it, published only once committed.
-    let mut pending: HashMap<&str, (Option<Points>, UserSnapshot)> = HashMap::new();
+    // user), the version of their row in the database, and their state after
+    // it; published only once committed.
+    let mut pending: HashMap<&str, Changed> = HashMap::new();
+    // (user, occurred_at, seq) of each event logged.
+    let mut logged = Vec::with_capacity(events.len());
     let mut results = Vec::with_capacity(events.len());
     for event in events {
         let user = event.user_id.as_str();
-        let before = match pending.get(user) {
-            Some((_, state)) => Some(state.clone()),
-            None => match published.cache.get(user) {
-                Some(known) => known.map(|state| (*state).clone()),
-                None => read::user(&tx, &event.user_id)?,
+        // Newest first: this transaction, then the backlog (not yet in the
+        // users table), then the cache, then the table.
+        let (before, stored_version) = match pending.get(user) {
+            Some(changed) => (Some(changed.after.clone()), changed.stored_version),
+            None => match backlog.user(user) {
+                Some(latest) => (Some((**latest).clone()), 0),
+                None => {
+                    let stored = match published.cache.get(user) {
+                        Some(known) => known.map(|state| (*state).clone()),
+                        None => read::user(&tx, &event.user_id)?,
+                    };
+                    let version = stored.as_ref().map_or(0, |s| s.version);
+                    (stored, version)
+                }
             },
         };
         let lifetime_before = before.as_ref().map(|b| b.state.lifetime);
         match write::plan(&tx, event, before, rules) {
             Ok(Planned::Replay(recorded)) => results.push(Ok(recorded)),
             Ok(Planned::Write(plan)) => {
-                results.push(Ok(write::apply(&tx, &plan)?));
+                let (recorded, seq) = write::apply(&tx, &plan)?;
+                logged.push((user, event.occurred_at_ms, seq));
+                results.push(Ok(recorded));
                 let first_before = pending
                     .get(user)
-                    .map_or(lifetime_before, |(first, _)| *first);
-                pending.insert(user, (first_before, plan.after().clone()));
+                    .map_or(lifetime_before, |c| c.lifetime_before);
+                pending.insert(
+                    user,
+                    Changed {
+                        lifetime_before: first_before,
+                        stored_version,
+                        after: plan.after().clone(),
+                    },
+                );
             }
             Err(e @ StoreError::Backend(_)) => return Err(e),
             Err(refused) => results.push(Err(refused)),
         }
     }
     tx.commit().map_err(backend)?;
-    for (user, (lifetime_before, state)) in pending {
+    let mut published_states = HashMap::with_capacity(pending.len());
+    for (user, changed) in pending {
         published.ranking.update(
             user,
-            lifetime_before,
-            state.state.lifetime,
-            state.state.total,
+            changed.lifetime_before,
+            changed.after.state.lifetime,
+            changed.after.state.total,
         );
-        published.cache.offer(user, Some(Arc::new(state)));
+        let state = Arc::new(changed.after);
+        published.cache.offer_written(user, state.clone(), true);
+        published_states.insert(user, (changed.stored_version, state));
+    }
+    for (user, occurred_at, seq) in logged {
+        // The stored version matters only the first time the backlog meets
+        // the user; later events of the same user keep the first one.
+        let (stored_version, state) = &published_states[user];
+        backlog.add(user, *stored_version, state.clone(), occurred_at, seq);
     }
     Ok(results)
+}
+
+/// A user changed by the transaction in progress.
+struct Changed {
+    lifetime_before: Option<Points>,
+    stored_version: u64,
+    after: UserSnapshot,
 }
 
 /// Copies the WAL back into the database file in the background, until the
 /// store is dropped. PASSIVE never blocks the writer or the readers.
 fn checkpoint_loop(conn: Connection, store: Weak<Inner>) {
     loop {
-        thread::sleep(CHECKPOINT_EVERY);
-        if store.upgrade().is_none() {
-            break;
-        }
+        thread::sleep(MATERIALIZE_EVERY);
+        let Some(inner) = store.upgrade() else { break };
+        // A full queue means the writer is busy and will materialize anyway.
+        let _ = inner.writer.try_send(Job::Tick);
+        drop(inner);
         if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
             tracing::warn!(error = %e, "wal checkpoint failed");
         }
@@ -351,7 +479,7 @@ impl Store for SqliteStore {
         let (reply, answer) = oneshot::channel();
         self.inner
             .writer
-            .send((event, reply))
+            .send(Job::Record(event, reply))
             .await
             .map_err(|_| StoreError::Unavailable("writer stopped"))?;
         answer
@@ -363,9 +491,12 @@ impl Store for SqliteStore {
         if let Some(known) = self.inner.cache.get(user_id.as_str()) {
             return Ok(known);
         }
+        let epoch = self.inner.cache.epoch();
         let id = user_id.clone();
         let found = self.read(move |c| read::user(c, &id)).await?.map(Arc::new);
-        self.inner.cache.offer(user_id.as_str(), found.clone());
+        self.inner
+            .cache
+            .offer_read(user_id.as_str(), found.clone(), epoch);
         Ok(found)
     }
 

@@ -12,6 +12,10 @@ use crate::{
 const EVENT_COLUMNS: &str =
     "id, user_id, category, action, value_milli, points_milli, weight_milli, streak_day,
     bonus_percent, unlocked, total_after, lifetime_after, metadata, occurred_at, created_at";
+/// The same, of `events e` in a join.
+const EVENT_COLUMNS_OF_E: &str =
+    "e.id, e.user_id, e.category, e.action, e.value_milli, e.points_milli, e.weight_milli, e.streak_day,
+    e.bonus_percent, e.unlocked, e.total_after, e.lifetime_after, e.metadata, e.occurred_at, e.created_at";
 
 /// The user's stored state.
 pub fn user(conn: &Connection, user_id: &UserId) -> Result<Option<UserSnapshot>, StoreError> {
@@ -77,7 +81,9 @@ pub fn event_by_id(conn: &Connection, id: &str) -> Result<Option<EventRecord>, S
     raw.map(RawEvent::decode).transpose()
 }
 
-/// A page of the user's events, newest first.
+/// A page of the user's events, newest first: those `user_events` lists, and
+/// those logged since it was last brought up to date (a bounded scan of the
+/// log's tail), read in one snapshot.
 pub fn events(
     conn: &Connection,
     user_id: &UserId,
@@ -85,10 +91,11 @@ pub fn events(
     before: Option<&str>,
 ) -> Result<EventPage, StoreError> {
     let user = user_id.as_str();
+    let snapshot = conn.unchecked_transaction().map_err(backend)?;
     // The cursor is an event id; page from its (occurred_at, seq) position.
     let position: (i64, i64) = match before {
         None => (i64::MAX, i64::MAX),
-        Some(id) => conn
+        Some(id) => snapshot
             .prepare_cached("SELECT occurred_at, seq FROM events WHERE id = ?1 AND user_id = ?2")
             .and_then(|mut s| {
                 s.query_row([id, user], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -97,20 +104,38 @@ pub fn events(
             .map_err(backend)?
             .ok_or(StoreError::UnknownCursor)?,
     };
-    let sql = format!(
-        "SELECT {EVENT_COLUMNS} FROM events WHERE user_id = ?1 AND (occurred_at, seq) < (?2, ?3)
-         ORDER BY occurred_at DESC, seq DESC LIMIT ?4"
-    );
-    let mut stmt = conn.prepare_cached(&sql).map_err(backend)?;
-    let rows = stmt
-        .query_map(
-            params![user, position.0, position.1, i64::from(limit) + 1],
-            raw_event,
-        )
+    let through: i64 = snapshot
+        .prepare_cached("SELECT through_seq FROM materialized WHERE id = 1")
+        .and_then(|mut s| s.query_row([], |r| r.get(0)))
         .map_err(backend)?;
-    let mut events = Vec::with_capacity(limit as usize + 1);
-    for row in rows {
-        events.push(row.map_err(backend)?.decode()?);
+    let want = i64::from(limit) + 1;
+    let indexed = format!(
+        "SELECT {EVENT_COLUMNS_OF_E}, e.seq FROM user_events u JOIN events e ON e.seq = u.seq
+         WHERE u.user_id = ?1 AND (u.occurred_at, u.seq) < (?2, ?3)
+         ORDER BY u.occurred_at DESC, u.seq DESC LIMIT ?4"
+    );
+    let tail = format!(
+        "SELECT {EVENT_COLUMNS}, seq FROM events
+         WHERE seq > ?4 AND user_id = ?1 AND (occurred_at, seq) < (?2, ?3)"
+    );
+    let mut rows: Vec<(RawEvent, i64)> = Vec::new();
+    for (sql, last) in [(indexed, want), (tail, through)] {
+        let mut stmt = snapshot.prepare_cached(&sql).map_err(backend)?;
+        let found = stmt
+            .query_map(params![user, position.0, position.1, last], |r| {
+                Ok((raw_event(r)?, r.get::<_, i64>(15)?))
+            })
+            .map_err(backend)?;
+        for row in found {
+            rows.push(row.map_err(backend)?);
+        }
+    }
+    drop(snapshot);
+    rows.sort_unstable_by_key(|(raw, seq)| std::cmp::Reverse((raw.occurred_at, *seq)));
+    rows.truncate(want as usize);
+    let mut events = Vec::with_capacity(rows.len());
+    for (raw, _) in rows {
+        events.push(raw.decode()?);
     }
     let next_cursor = if events.len() > limit as usize {
         events.truncate(limit as usize);

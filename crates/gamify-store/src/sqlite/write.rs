@@ -5,13 +5,12 @@
 //! unaffected. [`apply`] only writes; if it fails, the writer rolls the whole
 //! batch back and retries its requests one by one (see `super::commit_batch`).
 
-use gamify_core::{Day, EventFacts, Points, Rules, apply_event};
+use gamify_core::{Category, Day, EventFacts, Points, Rules, Scored, Value, apply_event};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{backend, read};
 use crate::{
-    EventRecord, NewEvent, Recorded, StoreError, UserSnapshot, add_to_category,
-    encode_achievements, encode_categories, encode_unlocked,
+    EventRecord, NewEvent, Recorded, StoreError, UserSnapshot, add_to_category, encode_unlocked,
 };
 
 /// What a request will do.
@@ -66,22 +65,13 @@ pub fn plan(
         }
     }
 
-    let mut after = before.unwrap_or_default();
-    let facts = EventFacts {
-        category: event.category,
-        value: event.value,
-        day: Day::from_unix_millis(event.occurred_at_ms),
-    };
-    let scored = apply_event(&mut after.state, &facts, rules)?;
-    add_to_category(&mut after.categories, event.category, scored.points)?;
-    after.event_count += 1;
-    after.version += 1;
-    after.last_event_at_ms = Some(
-        after
-            .last_event_at_ms
-            .map_or(event.occurred_at_ms, |t| t.max(event.occurred_at_ms)),
-    );
-
+    let (after, scored) = advance(
+        before,
+        event.category,
+        event.value,
+        event.occurred_at_ms,
+        rules,
+    )?;
     let record = EventRecord {
         id: event.id.clone(),
         user_id: event.user_id.as_str().to_owned(),
@@ -110,53 +100,41 @@ pub fn plan(
     })))
 }
 
-/// Writes a plan: the user's new state (category totals included), the event,
-/// unlocked achievements and the ledger entries.
-pub fn apply(conn: &Connection, plan: &Plan) -> Result<Recorded, StoreError> {
-    let (record, after) = (&plan.record, &plan.after);
-    let user = record.user_id.as_str();
-    let state = &after.state;
-    let now = record.created_at_ms;
-
-    // The writer knows whether the user exists (version 1 is its first
-    // change), so it inserts or updates without an upsert's second search.
-    // The update also checks that the row is at the version the plan started
-    // from: if the state the plan used were ever stale, this write fails (and
-    // the request with it) instead of overwriting newer points.
-    let sql = if after.version == 1 {
-        "INSERT INTO users (total_milli, lifetime_milli, best_streak, streak_runs, achievements, event_count,
-                            category_totals, last_event_at, version, updated_at, user_id, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?10)"
-    } else {
-        "UPDATE users SET total_milli = ?1, lifetime_milli = ?2, best_streak = ?3, streak_runs = ?4,
-                          achievements = ?5, event_count = ?6, category_totals = ?7, last_event_at = ?8,
-                          version = ?9, updated_at = ?10
-         WHERE user_id = ?11 AND version = ?9 - 1"
+/// The user's state after one event, and what the event earned: the rules,
+/// plus the counters the store keeps beside them. Planning uses it to score a
+/// new event; recovery uses it to replay stored ones.
+pub fn advance(
+    before: Option<UserSnapshot>,
+    category: Category,
+    value: Value,
+    occurred_at_ms: i64,
+    rules: &Rules,
+) -> Result<(UserSnapshot, Scored), StoreError> {
+    let mut after = before.unwrap_or_default();
+    let facts = EventFacts {
+        category,
+        value,
+        day: Day::from_unix_millis(occurred_at_ms),
     };
-    let changed = conn
-        .prepare_cached(sql)
-        .and_then(|mut s| {
-            s.execute(params![
-                state.total.milli(),
-                state.lifetime.milli(),
-                state.best_streak,
-                state.runs.encode(),
-                encode_achievements(&state.achievements),
-                after.event_count,
-                encode_categories(&after.categories),
-                after.last_event_at_ms,
-                after.version,
-                now,
-                user,
-            ])
-        })
-        .map_err(backend)?;
-    if changed != 1 {
-        return Err(StoreError::Corrupt(format!(
-            "user {user} was not at version {}",
-            after.version - 1
-        )));
-    }
+    let scored = apply_event(&mut after.state, &facts, rules)?;
+    add_to_category(&mut after.categories, category, scored.points)?;
+    after.event_count += 1;
+    after.version += 1;
+    after.last_event_at_ms = Some(
+        after
+            .last_event_at_ms
+            .map_or(occurred_at_ms, |t| t.max(occurred_at_ms)),
+    );
+    Ok((after, scored))
+}
+
+/// Appends a plan to the log: the event and its ledger entries. The user's
+/// row and the per-user index follow later (see `super::materialize`).
+/// Returns the event's `seq`.
+pub fn apply(conn: &Connection, plan: &Plan) -> Result<(Recorded, i64), StoreError> {
+    let (record, state) = (&plan.record, &plan.after.state);
+    let user = record.user_id.as_str();
+    let now = record.created_at_ms;
 
     let (key, hash) = match &plan.idempotency {
         Some((k, h)) => (Some(k.as_str()), Some(h.as_str())),
@@ -190,6 +168,7 @@ pub fn apply(conn: &Connection, plan: &Plan) -> Result<Recorded, StoreError> {
         ])
     })
     .map_err(backend)?;
+    let seq = conn.last_insert_rowid();
 
     // The ledger: the event's points, then each bonus, each with the balance it left.
     let mut ledger = conn
@@ -212,37 +191,29 @@ pub fn apply(conn: &Connection, plan: &Plan) -> Result<Recorded, StoreError> {
             now
         ])
         .map_err(backend)?;
-    if !record.unlocked.is_empty() {
-        let mut unlock = conn
-            .prepare_cached(
-                "INSERT INTO user_achievements (user_id, achievement_id, event_id, bonus_milli, unlocked_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-            )
-            .map_err(backend)?;
-        for (id, bonus) in &record.unlocked {
-            unlock
-                .execute(params![user, id.as_str(), record.id, bonus.milli(), now])
+    for (id, bonus) in &record.unlocked {
+        if *bonus > Points::ZERO {
+            balance += bonus.milli();
+            lifetime += bonus.milli();
+            let reference = format!("{}/{}", record.id, id.as_str());
+            ledger
+                .execute(params![
+                    user,
+                    "achievement_bonus",
+                    bonus.milli(),
+                    balance,
+                    lifetime,
+                    reference,
+                    now
+                ])
                 .map_err(backend)?;
-            if *bonus > Points::ZERO {
-                balance += bonus.milli();
-                lifetime += bonus.milli();
-                let reference = format!("{}/{}", record.id, id.as_str());
-                ledger
-                    .execute(params![
-                        user,
-                        "achievement_bonus",
-                        bonus.milli(),
-                        balance,
-                        lifetime,
-                        reference,
-                        now
-                    ])
-                    .map_err(backend)?;
-            }
         }
     }
-    Ok(Recorded {
-        event: record.clone(),
-        replayed: false,
-    })
+    Ok((
+        Recorded {
+            event: record.clone(),
+            replayed: false,
+        },
+        seq,
+    ))
 }

@@ -1,0 +1,273 @@
+//! Bringing the derived tables up to date with the log.
+//!
+//! Acknowledging an event appends to `events` and `ledger` only: rows with
+//! growing keys, so a commit of many events dirties few pages. Each user's row
+//! in `users` and their entries in `user_events` are written later, by the
+//! same writer thread, for thousands of events at once ([`Backlog`]): a user
+//! with several events in that time is written once, and the scattered index
+//! pages are written once per batch instead of once per acknowledgement.
+//! `materialized.through_seq` moves in the same transaction, so the tables
+//! always reflect exactly the events up to it.
+//!
+//! Until then, the user's state is served from the writer's backlog and the
+//! cache (which never evicts it), and event listings add the events past
+//! `through_seq` (see `super::read::events`). After a crash, [`recover`]
+//! replays the events past `through_seq` with the same rules before the store
+//! accepts requests.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use gamify_core::{Category, Points, Rules, UserId, Value};
+use rusqlite::{Connection, TransactionBehavior, params};
+
+use super::{backend, read};
+use crate::{
+    StoreError, UserSnapshot, corrupt, decode_unlocked, encode_achievements, encode_categories,
+};
+
+/// Users and index entries logged but not yet in the derived tables.
+#[derive(Default)]
+pub struct Backlog {
+    /// Per user: the version its `users` row is at (0: no row) and its
+    /// latest state.
+    pub users: HashMap<String, Dirty>,
+    /// `user_events` entries to add: (user_id, occurred_at, seq).
+    pub index: Vec<(String, i64, i64)>,
+    /// The highest seq logged.
+    pub through_seq: i64,
+}
+
+/// One user's unwritten state.
+pub struct Dirty {
+    /// The version of the user's row in the database (0: none yet).
+    pub stored_version: u64,
+    /// The state to write.
+    pub latest: Arc<UserSnapshot>,
+}
+
+impl Backlog {
+    /// How many events it holds.
+    pub fn events(&self) -> usize {
+        self.index.len()
+    }
+
+    /// Adds a logged event of `user`, whose state was at `stored_version`
+    /// before the backlog touched it, and is `latest` after it.
+    pub fn add(
+        &mut self,
+        user: &str,
+        stored_version: u64,
+        latest: Arc<UserSnapshot>,
+        occurred_at: i64,
+        seq: i64,
+    ) {
+        match self.users.get_mut(user) {
+            Some(dirty) => dirty.latest = latest,
+            None => {
+                self.users.insert(
+                    user.to_owned(),
+                    Dirty {
+                        stored_version,
+                        latest,
+                    },
+                );
+            }
+        }
+        self.index.push((user.to_owned(), occurred_at, seq));
+        self.through_seq = self.through_seq.max(seq);
+    }
+
+    /// The latest state of `user` if it is in the backlog.
+    pub fn user(&self, user: &str) -> Option<&Arc<UserSnapshot>> {
+        self.users.get(user).map(|d| &d.latest)
+    }
+}
+
+/// Writes the backlog to `users` and `user_events` and moves `through_seq`,
+/// in one transaction. On error nothing is written and the backlog is kept.
+pub fn write(conn: &mut Connection, backlog: &mut Backlog, now_ms: i64) -> Result<(), StoreError> {
+    if backlog.index.is_empty() {
+        return Ok(());
+    }
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(backend)?;
+    // In key order, so that consecutive writes land on neighbouring pages.
+    let mut users: Vec<(&String, &Dirty)> = backlog.users.iter().collect();
+    users.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    {
+        let mut insert = tx
+            .prepare_cached(
+                "INSERT INTO users (total_milli, lifetime_milli, best_streak, streak_runs, achievements, event_count,
+                                    category_totals, last_event_at, version, updated_at, user_id, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?10)",
+            )
+            .map_err(backend)?;
+        // The version check guards against writing over a row this backlog
+        // did not start from: it fails the batch instead of losing points.
+        let mut update = tx
+            .prepare_cached(
+                "UPDATE users SET total_milli = ?1, lifetime_milli = ?2, best_streak = ?3, streak_runs = ?4,
+                                  achievements = ?5, event_count = ?6, category_totals = ?7, last_event_at = ?8,
+                                  version = ?9, updated_at = ?10
+                 WHERE user_id = ?11 AND version = ?12",
+            )
+            .map_err(backend)?;
+        for (user, dirty) in users {
+            let after = &dirty.latest;
+            let state = &after.state;
+            let values = params![
+                state.total.milli(),
+                state.lifetime.milli(),
+                state.best_streak,
+                state.runs.encode(),
+                encode_achievements(&state.achievements),
+                after.event_count,
+                encode_categories(&after.categories),
+                after.last_event_at_ms,
+                after.version,
+                now_ms,
+                user,
+            ];
+            let changed = if dirty.stored_version == 0 {
+                insert.execute(values)
+            } else {
+                let mut with_check = values.to_vec();
+                with_check.push(&dirty.stored_version);
+                update.execute(with_check.as_slice())
+            }
+            .map_err(backend)?;
+            if changed != 1 {
+                return Err(StoreError::Corrupt(format!(
+                    "user {user} was not at version {} in the database",
+                    dirty.stored_version
+                )));
+            }
+        }
+    }
+    backlog.index.sort_unstable();
+    {
+        let mut index = tx
+            .prepare_cached(
+                "INSERT INTO user_events (user_id, occurred_at, seq) VALUES (?1, ?2, ?3)",
+            )
+            .map_err(backend)?;
+        for (user, occurred_at, seq) in &backlog.index {
+            index
+                .execute(params![user, occurred_at, seq])
+                .map_err(backend)?;
+        }
+    }
+    tx.execute(
+        "UPDATE materialized SET through_seq = ?1 WHERE id = 1",
+        [backlog.through_seq],
+    )
+    .map_err(backend)?;
+    tx.commit().map_err(backend)?;
+    Ok(())
+}
+
+/// Replays the events past `through_seq` into the derived tables, as the
+/// writer would have. Run at open, before any request; returns how many
+/// events it replayed. Each replayed event must score exactly what was
+/// acknowledged for it, or the store refuses to open.
+pub fn recover(conn: &mut Connection, rules: &Rules, now_ms: i64) -> Result<usize, StoreError> {
+    let through: i64 = conn
+        .query_row(
+            "SELECT through_seq FROM materialized WHERE id = 1",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(backend)?;
+    let logged: Vec<Logged> = {
+        let mut stmt = conn
+            .prepare(
+                "SELECT seq, id, user_id, category, value_milli, occurred_at, points_milli, unlocked,
+                        total_after, lifetime_after
+                 FROM events WHERE seq > ?1 ORDER BY seq",
+            )
+            .map_err(backend)?;
+        let rows = stmt
+            .query_map([through], |r| {
+                Ok(Logged {
+                    seq: r.get(0)?,
+                    id: r.get(1)?,
+                    user_id: r.get(2)?,
+                    category: r.get(3)?,
+                    value_milli: r.get(4)?,
+                    occurred_at: r.get(5)?,
+                    points_milli: r.get(6)?,
+                    unlocked: r.get(7)?,
+                    total_after: r.get(8)?,
+                    lifetime_after: r.get(9)?,
+                })
+            })
+            .map_err(backend)?;
+        rows.collect::<Result<_, _>>().map_err(backend)?
+    };
+    if logged.is_empty() {
+        return Ok(0);
+    }
+    tracing::info!(
+        events = logged.len(),
+        "replaying events logged but not yet applied to users"
+    );
+    let mut backlog = Backlog::default();
+    for (done, event) in logged.iter().enumerate() {
+        let (stored_version, before) = match backlog.user(&event.user_id) {
+            Some(latest) => (0, Some((**latest).clone())),
+            None => {
+                let id = UserId::parse(&event.user_id)
+                    .map_err(|_| corrupt("user id", &event.user_id))?;
+                let stored = read::user(conn, &id)?;
+                (stored.as_ref().map_or(0, |s| s.version), stored)
+            }
+        };
+        let category =
+            Category::parse(&event.category).map_err(|_| corrupt("category", &event.category))?;
+        let (after, scored) = super::write::advance(
+            before,
+            category,
+            Value::from_milli(event.value_milli),
+            event.occurred_at,
+            rules,
+        )?;
+        let as_acknowledged = scored.points == Points::from_milli(event.points_milli)
+            && scored.unlocked == decode_unlocked(&event.unlocked)?
+            && after.state.total == Points::from_milli(event.total_after)
+            && after.state.lifetime == Points::from_milli(event.lifetime_after);
+        if !as_acknowledged {
+            return Err(StoreError::Corrupt(format!(
+                "replaying event {} (seq {}) does not give the points it was acknowledged with",
+                event.id, event.seq
+            )));
+        }
+        backlog.add(
+            &event.user_id,
+            stored_version,
+            Arc::new(after),
+            event.occurred_at,
+            event.seq,
+        );
+        if (done + 1) % 100_000 == 0 {
+            tracing::info!(done = done + 1, of = logged.len(), "replaying");
+        }
+    }
+    write(conn, &mut backlog, now_ms)?;
+    Ok(logged.len())
+}
+
+/// An event as the log holds it, with what it was acknowledged with.
+struct Logged {
+    seq: i64,
+    id: String,
+    user_id: String,
+    category: String,
+    value_milli: i64,
+    occurred_at: i64,
+    points_milli: i64,
+    unlocked: String,
+    total_after: i64,
+    lifetime_after: i64,
+}
