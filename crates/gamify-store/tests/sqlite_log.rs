@@ -1,14 +1,15 @@
 //! The SQLite store acknowledges an event once it is in the log (`events`,
-//! `ledger`) and brings `users` and `user_events` up to date later. These
-//! tests check that nothing a user sees depends on when that happens: event
-//! listings across the boundary, a full replay of the log after the derived
-//! tables are lost, and refusal to open on a log that does not replay to what
-//! was acknowledged.
+//! `ledger` in `gamify.db`) and brings the derived tables (`users`,
+//! `user_events` in `gamify.db-derived`) up to date later. These tests check
+//! that nothing a user sees depends on when that happens: event listings
+//! across the boundary, a full replay of the log when the derived file is
+//! lost, and refusal to open on a log that does not replay to what was
+//! acknowledged.
 
 use std::path::Path;
 
 use gamify_core::{Action, Category, Points, Rules, UserId, Value};
-use gamify_store::sqlite::SqliteStore;
+use gamify_store::sqlite::{SqliteStore, derived_path};
 use gamify_store::{NewEvent, Store, StoreError, UserSnapshot};
 
 const DAY: i64 = 86_400_000;
@@ -25,6 +26,17 @@ fn event(id: &str, user: &str, category: Category, value_milli: i64, at: i64) ->
         occurred_at_ms: at,
         created_at_ms: at,
         idempotency: None,
+    }
+}
+
+/// Deletes the derived tables' file, as a user rebuilding them would.
+fn remove_derived(path: &Path) {
+    let derived = derived_path(path);
+    assert!(derived.exists(), "{}", derived.display());
+    for suffix in ["", "-wal", "-shm"] {
+        let mut name = derived.as_os_str().to_owned();
+        name.push(suffix);
+        let _ = std::fs::remove_file(name);
     }
 }
 
@@ -133,14 +145,8 @@ async fn a_lost_users_table_is_rebuilt_from_the_log_exactly() {
         all
     };
 
-    // What a crash just after acknowledging everything would leave: the log,
-    // and derived tables that reflect none of it.
-    let conn = rusqlite::Connection::open(&path).unwrap();
-    conn.execute_batch(
-        "DELETE FROM users; DELETE FROM user_events; UPDATE materialized SET through_seq = 0;",
-    )
-    .unwrap();
-    drop(conn);
+    // The worst a crash could leave: the log, and no derived tables at all.
+    remove_derived(&path);
 
     let store = SqliteStore::open(&path, Rules::default()).unwrap();
     for ((user, state), listing) in before.iter().zip(&listings_before) {
@@ -163,10 +169,11 @@ async fn a_log_that_does_not_replay_to_what_was_acknowledged_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("gamify.db");
     record_history(&path).await;
+    remove_derived(&path);
     let conn = rusqlite::Connection::open(&path).unwrap();
-    conn.execute_batch(
-        "DELETE FROM users; DELETE FROM user_events; UPDATE materialized SET through_seq = 0;
-         UPDATE events SET points_milli = points_milli + 1 WHERE id = 'e0007';",
+    conn.execute(
+        "UPDATE events SET points_milli = points_milli + 1 WHERE id = 'e0007'",
+        [],
     )
     .unwrap();
     drop(conn);

@@ -1,19 +1,20 @@
 //! Bringing the derived tables up to date with the log.
 //!
-//! Acknowledging an event appends to `events` and `ledger` only: rows with
-//! growing keys, so a commit of many events dirties few pages. Each user's row
-//! in `users` and their entries in `user_events` are written later, by the
-//! same writer thread, for thousands of events at once ([`Backlog`]): a user
-//! with several events in that time is written once, and the scattered index
-//! pages are written once per batch instead of once per acknowledgement.
-//! `materialized.through_seq` moves in the same transaction, so the tables
-//! always reflect exactly the events up to it.
+//! Acknowledging an event appends to `events` and `ledger` only, in the log
+//! file: rows with growing keys, so a commit of many events dirties few pages.
+//! Each user's row in `users` and their entries in `user_events` live in a
+//! second file and are written there later, by a thread of their own, for
+//! thousands of events at once ([`Backlog`]): a user with several events in
+//! that time is written once, index pages are written once per batch instead
+//! of once per acknowledgement, and the writer never waits for any of it.
+//! `materialized.through_seq` moves in the same transaction, so the derived
+//! tables always reflect exactly the events up to it.
 //!
-//! Until then, the user's state is served from the writer's backlog and the
-//! cache (which never evicts it), and event listings add the events past
-//! `through_seq` (see `super::read::events`). After a crash, [`recover`]
-//! replays the events past `through_seq` with the same rules before the store
-//! accepts requests.
+//! Until then, the user's state is served from the cache (which never evicts
+//! it), and event listings add the events past `through_seq` (see
+//! `super::read::events`). When the store opens, [`recover`] replays the
+//! events past `through_seq` with the same rules (after a crash, a few
+//! thousand; all of them if the derived file was deleted).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -76,6 +77,21 @@ impl Backlog {
         }
         self.index.push((user.to_owned(), occurred_at, seq));
         self.through_seq = self.through_seq.max(seq);
+    }
+
+    /// Adds a later backlog to this one: its users' latest states replace
+    /// those here, while the stored versions here (older) stay.
+    pub fn absorb(&mut self, later: Backlog) {
+        for (user, dirty) in later.users {
+            match self.users.get_mut(&user) {
+                Some(mine) => mine.latest = dirty.latest,
+                None => {
+                    self.users.insert(user, dirty);
+                }
+            }
+        }
+        self.index.extend(later.index);
+        self.through_seq = self.through_seq.max(later.through_seq);
     }
 
     /// The latest state of `user` if it is in the backlog.
@@ -168,94 +184,129 @@ pub fn write(conn: &mut Connection, backlog: &mut Backlog, now_ms: i64) -> Resul
     Ok(())
 }
 
-/// Replays the events past `through_seq` into the derived tables, as the
-/// writer would have. Run at open, before any request; returns how many
-/// events it replayed. Each replayed event must score exactly what was
-/// acknowledged for it, or the store refuses to open.
-pub fn recover(conn: &mut Connection, rules: &Rules, now_ms: i64) -> Result<usize, StoreError> {
-    let through: i64 = conn
+/// Events replayed per derived-table transaction during [`recover`].
+const REPLAY_CHUNK: usize = 50_000;
+
+/// Replays the events of the `log` past the derived tables' `through_seq`
+/// into them, as the writer would have. Run at open, before any request;
+/// returns how many events it replayed. Each replayed event must score
+/// exactly what was acknowledged for it, or the store refuses to open.
+pub fn recover(
+    log: &Connection,
+    derived: &mut Connection,
+    rules: &Rules,
+) -> Result<u64, StoreError> {
+    let through: i64 = derived
         .query_row(
             "SELECT through_seq FROM materialized WHERE id = 1",
             [],
             |r| r.get(0),
         )
         .map_err(backend)?;
-    let logged: Vec<Logged> = {
-        let mut stmt = conn
-            .prepare(
-                "SELECT seq, id, user_id, category, value_milli, occurred_at, points_milli, unlocked,
-                        total_after, lifetime_after
-                 FROM events WHERE seq > ?1 ORDER BY seq",
-            )
-            .map_err(backend)?;
-        let rows = stmt
-            .query_map([through], |r| {
-                Ok(Logged {
-                    seq: r.get(0)?,
-                    id: r.get(1)?,
-                    user_id: r.get(2)?,
-                    category: r.get(3)?,
-                    value_milli: r.get(4)?,
-                    occurred_at: r.get(5)?,
-                    points_milli: r.get(6)?,
-                    unlocked: r.get(7)?,
-                    total_after: r.get(8)?,
-                    lifetime_after: r.get(9)?,
-                })
-            })
-            .map_err(backend)?;
-        rows.collect::<Result<_, _>>().map_err(backend)?
-    };
-    if logged.is_empty() {
+    let (pending, last): (u64, Option<i64>) = log
+        .query_row(
+            "SELECT count(*), max(seq) FROM events WHERE seq > ?1",
+            [through],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .map_err(backend)?;
+    if pending == 0 {
         return Ok(0);
     }
+    let started = std::time::Instant::now();
     tracing::info!(
-        events = logged.len(),
+        events = pending,
+        from_seq = through + 1,
         "replaying events logged but not yet applied to users"
     );
+    let mut stmt = log
+        .prepare(
+            "SELECT seq, id, user_id, category, value_milli, occurred_at, points_milli, unlocked,
+                    total_after, lifetime_after
+             FROM events WHERE seq > ?1 AND seq <= ?2 ORDER BY seq",
+        )
+        .map_err(backend)?;
+    let mut rows = stmt
+        .query(params![through, last.unwrap_or(through)])
+        .map_err(backend)?;
     let mut backlog = Backlog::default();
-    for (done, event) in logged.iter().enumerate() {
-        let (stored_version, before) = match backlog.user(&event.user_id) {
-            Some(latest) => (0, Some((**latest).clone())),
-            None => {
-                let id = UserId::parse(&event.user_id)
-                    .map_err(|_| corrupt("user id", &event.user_id))?;
-                let stored = read::user(conn, &id)?;
-                (stored.as_ref().map_or(0, |s| s.version), stored)
-            }
+    let mut done = 0u64;
+    while let Some(row) = rows.next().map_err(backend)? {
+        let event = Logged {
+            seq: row.get(0).map_err(backend)?,
+            id: row.get(1).map_err(backend)?,
+            user_id: row.get(2).map_err(backend)?,
+            category: row.get(3).map_err(backend)?,
+            value_milli: row.get(4).map_err(backend)?,
+            occurred_at: row.get(5).map_err(backend)?,
+            points_milli: row.get(6).map_err(backend)?,
+            unlocked: row.get(7).map_err(backend)?,
+            total_after: row.get(8).map_err(backend)?,
+            lifetime_after: row.get(9).map_err(backend)?,
         };
-        let category =
-            Category::parse(&event.category).map_err(|_| corrupt("category", &event.category))?;
-        let (after, scored) = super::write::advance(
-            before,
-            category,
-            Value::from_milli(event.value_milli),
-            event.occurred_at,
-            rules,
-        )?;
-        let as_acknowledged = scored.points == Points::from_milli(event.points_milli)
-            && scored.unlocked == decode_unlocked(&event.unlocked)?
-            && after.state.total == Points::from_milli(event.total_after)
-            && after.state.lifetime == Points::from_milli(event.lifetime_after);
-        if !as_acknowledged {
-            return Err(StoreError::Corrupt(format!(
-                "replaying event {} (seq {}) does not give the points it was acknowledged with",
-                event.id, event.seq
-            )));
-        }
-        backlog.add(
-            &event.user_id,
-            stored_version,
-            Arc::new(after),
-            event.occurred_at,
-            event.seq,
-        );
-        if (done + 1) % 100_000 == 0 {
-            tracing::info!(done = done + 1, of = logged.len(), "replaying");
+        replay_one(derived, &mut backlog, &event, rules)?;
+        done += 1;
+        if backlog.events() >= REPLAY_CHUNK {
+            write(derived, &mut backlog, super::now_ms())?;
+            backlog = Backlog::default();
+            tracing::info!(done, of = pending, "replaying");
         }
     }
-    write(conn, &mut backlog, now_ms)?;
-    Ok(logged.len())
+    write(derived, &mut backlog, super::now_ms())?;
+    tracing::info!(
+        events = done,
+        millis = started.elapsed().as_millis() as u64,
+        "replayed"
+    );
+    Ok(done)
+}
+
+/// Scores one logged event on top of the user's state (from the backlog, or
+/// the derived tables), checks it against what was acknowledged, and adds it
+/// to the backlog.
+fn replay_one(
+    derived: &Connection,
+    backlog: &mut Backlog,
+    event: &Logged,
+    rules: &Rules,
+) -> Result<(), StoreError> {
+    let (stored_version, before) = match backlog.user(&event.user_id) {
+        // `add` keeps the stored version it first saw for this user.
+        Some(latest) => (0, Some((**latest).clone())),
+        None => {
+            let id =
+                UserId::parse(&event.user_id).map_err(|_| corrupt("user id", &event.user_id))?;
+            let stored = read::user(derived, &id)?;
+            (stored.as_ref().map_or(0, |s| s.version), stored)
+        }
+    };
+    let category =
+        Category::parse(&event.category).map_err(|_| corrupt("category", &event.category))?;
+    let (after, scored) = super::write::advance(
+        before,
+        category,
+        Value::from_milli(event.value_milli),
+        event.occurred_at,
+        rules,
+    )?;
+    let as_acknowledged = scored.points == Points::from_milli(event.points_milli)
+        && scored.unlocked == decode_unlocked(&event.unlocked)?
+        && after.state.total == Points::from_milli(event.total_after)
+        && after.state.lifetime == Points::from_milli(event.lifetime_after);
+    if !as_acknowledged {
+        return Err(StoreError::Corrupt(format!(
+            "replaying event {} (seq {}) does not give the points it was acknowledged with",
+            event.id, event.seq
+        )));
+    }
+    backlog.add(
+        &event.user_id,
+        stored_version,
+        Arc::new(after),
+        event.occurred_at,
+        event.seq,
+    );
+    Ok(())
 }
 
 /// An event as the log holds it, with what it was acknowledged with.

@@ -1,33 +1,38 @@
-//! The embedded default: one SQLite file, in WAL mode, fsync'd on every commit.
+//! The embedded default: two SQLite files in WAL mode. `gamify.db` is the
+//! log, fsync'd on every commit; `gamify.db-derived` holds what is derived
+//! from it.
 //!
-//! **Writes** go through one writer thread that owns the only write connection.
-//! It takes every request waiting in its queue (up to [`MAX_BATCH`]), plans and
-//! applies each in one transaction, commits once, and only then answers. One
-//! fsync thus covers a whole batch (group commit), yet each request gets its
-//! own result: refusals (a reused idempotency key, a rule) are decided before a
-//! request writes anything, so they leave the batch alone; if a write itself
-//! fails, the batch is rolled back and its requests are retried one per
-//! transaction, so only the request that fails again is refused. Serialising
-//! all writes on one connection is also what serialises each user's updates.
+//! **Writes** go through one writer thread that owns the only write connection
+//! to the log. It takes every request waiting in its queue (up to
+//! [`MAX_BATCH`]), plans and applies each in one transaction, commits once,
+//! and only then answers. One fsync thus covers a whole batch (group commit),
+//! yet each request gets its own result: refusals (a reused idempotency key, a
+//! rule) are decided before a request writes anything, so they leave the batch
+//! alone; if a write itself fails, the batch is rolled back and its requests
+//! are retried one per transaction, so only the request that fails again is
+//! refused. Serialising all writes on one connection is also what serialises
+//! each user's updates.
 //!
 //! **What a commit writes** is the log: the `events` and `ledger` rows, which
 //! only ever append. Users' rows and the per-user event index are derived from
-//! it and written by the same thread in larger batches
-//! ([`materialize`]), every [`MATERIALIZE_AFTER`] events or
-//! [`MATERIALIZE_EVERY`], whichever comes first, and when the store closes;
-//! after a crash, opening the store replays what they lack.
+//! it ([`materialize`]): the writer hands what it logged to a second thread
+//! every [`MATERIALIZE_AFTER`] events or [`MATERIALIZE_EVERY`], whichever
+//! comes first, and when the store closes; that thread writes them to the
+//! derived file in one transaction per hand-over, while the writer goes on.
+//! Opening the store replays what the derived file lacks.
 //!
 //! **Reads** of a user's state come from a [`cache::UserCache`] and the
 //! leaderboard from a [`ranking::Ranking`], both of which the writer updates
 //! after each commit; cache misses and event listings use a small pool of
-//! read-only connections on blocking threads (WAL lets them run beside the
-//! writer and see only committed data).
+//! read-only connections (the log with the derived file attached) on blocking
+//! threads. WAL lets them run beside the writers and see only committed data.
 //!
-//! **Checkpoints** (copying the WAL back into the database file) run on a
-//! thread of their own, so the writer does not stall on them.
+//! **Checkpoints** (copying each WAL back into its database file) run on a
+//! thread of their own, so neither writer stalls on them.
 //!
-//! One process owns the file: a lock file next to it refuses a second one,
-//! because the cache is only right while this process is the only writer.
+//! One process owns the files: a lock file next to the log refuses a second
+//! one, because the cache is only right while this process is the only
+//! writer.
 
 mod cache;
 mod materialize;
@@ -62,14 +67,14 @@ const QUEUE_DEPTH: usize = 4096;
 const READERS: usize = 4;
 /// Users whose state is kept in memory (about 300 bytes each).
 const CACHED_USERS: usize = 1_000_000;
-/// Logged events after which the writer brings the derived tables up to
-/// date. Larger batches share more page writes; the events past the last
-/// batch are what an event listing scans and what a restart after a crash
-/// replays.
+/// Logged events after which the writer hands them over to be written to the
+/// derived tables. Larger batches share more page writes; the events not yet
+/// written there are what an event listing scans and what a restart after a
+/// crash replays. Measured on the distinct-user benchmark: 1024 was slower,
+/// 16384 no faster.
 pub const MATERIALIZE_AFTER: usize = 4096;
-/// How often the background thread copies the WAL back into the database
-/// (checkpoint) and asks the writer to bring the derived tables up to date
-/// with whatever has been logged since the last time.
+/// How often the background thread checkpoints both files and asks the
+/// writer to hand over whatever it has logged since the last hand-over.
 pub const MATERIALIZE_EVERY: Duration = Duration::from_millis(250);
 
 type Reply = oneshot::Sender<Result<Recorded, StoreError>>;
@@ -132,38 +137,66 @@ impl SqliteStore {
         lock.try_lock()
             .map_err(|_| StoreError::InUse(path.to_owned()))?;
 
-        let mut conn = Connection::open(path).map_err(backend)?;
-        configure(&conn)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
+        let mut log = Connection::open(path).map_err(backend)?;
+        configure(&log, "FULL")?;
+        log.pragma_update(None, "journal_mode", "WAL")
             .map_err(backend)?;
         // 8 MiB of page cache for the writer. Measured: 2 to 128 MiB made no
         // difference to ingest, and past 64 MiB each commit got slower, as
         // SQLite scans its page cache at the end of every write transaction.
-        conn.pragma_update(None, "cache_size", -8_192)
+        log.pragma_update(None, "cache_size", -8_192)
             .map_err(backend)?;
         // The checkpointer keeps up; this is only a backstop should it not.
-        conn.pragma_update(None, "wal_autocheckpoint", 16_384)
+        log.pragma_update(None, "wal_autocheckpoint", 16_384)
             .map_err(backend)?;
-        conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)
+        log.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)
             .map_err(backend)?;
-        schema::migrate(&mut conn)?;
-        materialize::recover(&mut conn, &rules, now_ms())?;
-        let ranking = Arc::new(ranking::Ranking::load(&conn)?);
+        schema::migrate(&mut log, schema::LOG, "log")?;
+
+        let derived_path = derived_path(path);
+        let mut derived = Connection::open(&derived_path).map_err(backend)?;
+        // NORMAL: no fsync per commit. A commit lost to a power cut takes
+        // `through_seq` back with it, and the log replays it.
+        configure(&derived, "NORMAL")?;
+        derived
+            .pragma_update(None, "journal_mode", "WAL")
+            .map_err(backend)?;
+        derived
+            .pragma_update(None, "cache_size", -32_768)
+            .map_err(backend)?;
+        schema::migrate(&mut derived, schema::DERIVED, "derived tables")?;
+        materialize::recover(&log, &mut derived, &rules)?;
+        let ranking = Arc::new(ranking::Ranking::load(&derived)?);
 
         let mut readers = Vec::with_capacity(READERS);
         for _ in 0..READERS {
-            readers.push(open_reader(path)?);
+            readers.push(open_reader(path, &derived_path)?);
         }
 
         let cache = Arc::new(cache::UserCache::new(CACHED_USERS));
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
+        let (to_materializer, backlogs) = std::sync::mpsc::sync_channel(1);
+        let materializer_cache = cache.clone();
+        let materializer = thread::Builder::new()
+            .name("gamify-sqlite-derive".into())
+            .spawn(move || materializer_loop(derived, backlogs, materializer_cache))
+            .map_err(backend)?;
         let published = Published {
             cache: cache.clone(),
             ranking: ranking.clone(),
         };
+        let users = open_read_only(&derived_path)?;
+        let writer = Writer {
+            log,
+            users,
+            rules,
+            published,
+            to_materializer,
+            materializer: JoinOnDrop(Some(materializer)),
+        };
         let writer_thread = thread::Builder::new()
             .name("gamify-sqlite-writer".into())
-            .spawn(move || writer_loop(conn, rx, rules, published))
+            .spawn(move || writer.run(rx))
             .map_err(backend)?;
         let inner = Arc::new(Inner {
             path: path.to_owned(),
@@ -175,11 +208,14 @@ impl SqliteStore {
             ranking,
             _lock: lock,
         });
-        let checkpoint_conn = open_reader_writer(path)?;
+        let checkpoint = [
+            open_reader_writer(path, "FULL")?,
+            open_reader_writer(&derived_path, "NORMAL")?,
+        ];
         let weak = Arc::downgrade(&inner);
         thread::Builder::new()
             .name("gamify-sqlite-checkpoint".into())
-            .spawn(move || checkpoint_loop(checkpoint_conn, weak))
+            .spawn(move || checkpoint_loop(checkpoint, weak))
             .map_err(backend)?;
         Ok(SqliteStore { inner })
     }
@@ -223,27 +259,45 @@ impl SqliteStore {
     }
 }
 
-fn configure(conn: &Connection) -> Result<(), StoreError> {
-    // FULL: in WAL mode, every commit fsyncs the log, so an acknowledged
-    // write survives a crash or power loss, not only a killed process.
-    conn.pragma_update(None, "synchronous", "FULL")
-        .map_err(backend)?;
-    conn.pragma_update(None, "foreign_keys", "ON")
+/// The file that holds the derived tables of the log at `path`.
+pub fn derived_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push("-derived");
+    PathBuf::from(name)
+}
+
+/// `synchronous`: FULL for the log (every commit fsyncs the WAL, so an
+/// acknowledged write survives a crash or power loss, not only a killed
+/// process), NORMAL for the derived tables (rebuilt from the log).
+fn configure(conn: &Connection, synchronous: &str) -> Result<(), StoreError> {
+    conn.pragma_update(None, "synchronous", synchronous)
         .map_err(backend)?;
     conn.busy_timeout(Duration::from_secs(5)).map_err(backend)?;
     Ok(())
 }
 
-fn open_reader(path: &Path) -> Result<Connection, StoreError> {
+fn open_read_only(path: &Path) -> Result<Connection, StoreError> {
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags).map_err(backend)?;
-    configure(&conn)?;
+    conn.busy_timeout(Duration::from_secs(5)).map_err(backend)?;
     Ok(conn)
 }
 
-fn open_reader_writer(path: &Path) -> Result<Connection, StoreError> {
+/// A read connection on the log with the derived tables attached; their
+/// table names are distinct, so queries need no schema prefix.
+fn open_reader(path: &Path, derived: &Path) -> Result<Connection, StoreError> {
+    let conn = open_read_only(path)?;
+    let derived = derived
+        .to_str()
+        .ok_or_else(|| StoreError::Schema(format!("{} is not UTF-8", derived.display())))?;
+    conn.execute("ATTACH DATABASE ?1 AS derived", [derived])
+        .map_err(backend)?;
+    Ok(conn)
+}
+
+fn open_reader_writer(path: &Path, synchronous: &str) -> Result<Connection, StoreError> {
     let conn = Connection::open(path).map_err(backend)?;
-    configure(&conn)?;
+    configure(&conn, synchronous)?;
     Ok(conn)
 }
 
@@ -257,198 +311,186 @@ struct Published {
     ranking: Arc<ranking::Ranking>,
 }
 
-fn writer_loop(
-    mut conn: Connection,
-    mut rx: mpsc::Receiver<Job>,
+/// The writer thread's state.
+struct Writer {
+    /// The only write connection to the log.
+    log: Connection,
+    /// A read connection to the derived tables, for users not in the cache.
+    users: Connection,
     rules: Rules,
     published: Published,
-) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    let mut backlog = materialize::Backlog::default();
-    let mut retry_at = None;
-    while let Some(first) = rx.blocking_recv() {
-        let mut tick = false;
-        let mut next = Some(first);
-        while let Some(job) = next.take() {
-            match job {
-                Job::Record(event, reply) => batch.push((event, reply)),
-                Job::Tick => tick = true,
-            }
-            if batch.len() < MAX_BATCH {
-                next = rx.try_recv().ok();
-            }
-        }
-        if !batch.is_empty() {
-            let events: Vec<&NewEvent> = batch.iter().map(|(event, _)| event).collect();
-            let results = commit_batch(&mut conn, &events, &rules, &published, &mut backlog);
-            for ((_, reply), result) in batch.drain(..).zip(results) {
-                // The requester may have gone away; the event is stored regardless.
-                let _ = reply.send(result);
-            }
-        }
-        let due = tick || backlog.events() >= MATERIALIZE_AFTER;
-        if due && retry_at.is_none_or(|at| std::time::Instant::now() >= at) {
-            retry_at = materialize(&mut conn, &mut backlog, &published);
-        }
-    }
-    materialize(&mut conn, &mut backlog, &published);
-    tracing::debug!("sqlite writer stopped");
+    to_materializer: std::sync::mpsc::SyncSender<materialize::Backlog>,
+    /// Joined once the writer has handed over its last backlog.
+    materializer: JoinOnDrop,
 }
 
-/// Writes the backlog to the derived tables. On failure keeps it (the log
-/// has every event, reads are served from memory meanwhile) and returns when
-/// to try again.
-fn materialize(
-    conn: &mut Connection,
-    backlog: &mut materialize::Backlog,
-    published: &Published,
-) -> Option<std::time::Instant> {
-    if backlog.events() == 0 {
-        return None;
-    }
-    match materialize::write(conn, backlog, now_ms()) {
-        Ok(()) => {
-            // Epoch first: see cache::UserCache::offer.
-            published.cache.advance_epoch();
-            for (user, dirty) in backlog.users.drain() {
-                published.cache.mark_clean(&user, dirty.latest.version);
-            }
-            backlog.index.clear();
-            None
-        }
-        Err(e) => {
-            tracing::error!(error = %e, events = backlog.events(), "bringing users up to date failed; will retry");
-            Some(std::time::Instant::now() + Duration::from_secs(1))
-        }
-    }
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
-/// Commits `events` together; if a write fails, retries them one per
-/// transaction so that only the failing request is refused.
-fn commit_batch(
-    conn: &mut Connection,
-    events: &[&NewEvent],
-    rules: &Rules,
-    published: &Published,
-    backlog: &mut materialize::Backlog,
-) -> Vec<Result<Recorded, StoreError>> {
-    match run_transaction(conn, events, rules, published, backlog) {
-        Ok(results) => results,
-        Err(e) if events.len() > 1 => {
-            tracing::warn!(error = %e, batch = events.len(), "batch rolled back; retrying its requests one by one");
-            // Nothing of the batch was stored or published.
-            events
-                .iter()
-                .map(|event| {
-                    match run_transaction(
-                        conn,
-                        std::slice::from_ref(event),
-                        rules,
-                        published,
-                        backlog,
-                    ) {
-                        Ok(mut results) => results
-                            .pop()
-                            .unwrap_or(Err(StoreError::Unavailable("no result"))),
-                        Err(e) => Err(e),
-                    }
-                })
-                .collect()
-        }
-        Err(e) => {
-            tracing::error!(error = %e, source = ?std::error::Error::source(&e), "sqlite write failed");
-            vec![Err(e)]
-        }
-    }
-}
-
-/// Plans and applies `events` in one transaction. A refusal decided by
-/// planning is that request's result; a failed write (or commit) aborts the
-/// transaction and is returned as the outer error, with nothing stored.
-fn run_transaction(
-    conn: &mut Connection,
-    events: &[&NewEvent],
-    rules: &Rules,
-    published: &Published,
-    backlog: &mut materialize::Backlog,
-) -> Result<Vec<Result<Recorded, StoreError>>, StoreError> {
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(backend)?;
-    // Users this transaction changed: their lifetime before it (None: new
-    // user), the version of their row in the database, and their state after
-    // it; published only once committed.
-    let mut pending: HashMap<&str, Changed> = HashMap::new();
-    // (user, occurred_at, seq) of each event logged.
-    let mut logged = Vec::with_capacity(events.len());
-    let mut results = Vec::with_capacity(events.len());
-    for event in events {
-        let user = event.user_id.as_str();
-        // Newest first: this transaction, then the backlog (not yet in the
-        // users table), then the cache, then the table.
-        let (before, stored_version) = match pending.get(user) {
-            Some(changed) => (Some(changed.after.clone()), changed.stored_version),
-            None => match backlog.user(user) {
-                Some(latest) => (Some((**latest).clone()), 0),
-                None => {
-                    let stored = match published.cache.get(user) {
-                        Some(known) => known.map(|state| (*state).clone()),
-                        None => read::user(&tx, &event.user_id)?,
-                    };
-                    let version = stored.as_ref().map_or(0, |s| s.version);
-                    (stored, version)
+impl Writer {
+    fn run(mut self, mut rx: mpsc::Receiver<Job>) {
+        let mut batch = Vec::with_capacity(MAX_BATCH);
+        let mut backlog = materialize::Backlog::default();
+        while let Some(first) = rx.blocking_recv() {
+            let mut tick = false;
+            let mut next = Some(first);
+            while let Some(job) = next.take() {
+                match job {
+                    Job::Record(event, reply) => batch.push((event, reply)),
+                    Job::Tick => tick = true,
                 }
-            },
-        };
-        let lifetime_before = before.as_ref().map(|b| b.state.lifetime);
-        match write::plan(&tx, event, before, rules) {
-            Ok(Planned::Replay(recorded)) => results.push(Ok(recorded)),
-            Ok(Planned::Write(plan)) => {
-                let (recorded, seq) = write::apply(&tx, &plan)?;
-                logged.push((user, event.occurred_at_ms, seq));
-                results.push(Ok(recorded));
-                let first_before = pending
-                    .get(user)
-                    .map_or(lifetime_before, |c| c.lifetime_before);
-                pending.insert(
-                    user,
-                    Changed {
-                        lifetime_before: first_before,
-                        stored_version,
-                        after: plan.after().clone(),
-                    },
-                );
+                if batch.len() < MAX_BATCH {
+                    next = rx.try_recv().ok();
+                }
             }
-            Err(e @ StoreError::Backend(_)) => return Err(e),
-            Err(refused) => results.push(Err(refused)),
+            if !batch.is_empty() {
+                let events: Vec<&NewEvent> = batch.iter().map(|(event, _)| event).collect();
+                let results = self.commit_batch(&events, &mut backlog);
+                for ((_, reply), result) in batch.drain(..).zip(results) {
+                    // The requester may have gone away; the event is stored regardless.
+                    let _ = reply.send(result);
+                }
+            }
+            if backlog.events() > 0 && (tick || backlog.events() >= MATERIALIZE_AFTER) {
+                backlog = self.hand_over(backlog);
+            }
+        }
+        if backlog.events() > 0 && self.to_materializer.send(backlog).is_err() {
+            tracing::error!(
+                "the derived-table writer stopped; the log will be replayed at the next start"
+            );
+        }
+        drop(self.to_materializer);
+        drop(self.materializer);
+        tracing::debug!("sqlite writer stopped");
+    }
+
+    /// Passes the backlog to the materializer if it is free; keeps it (and
+    /// returns it to grow) if not, unless it has grown so large that the
+    /// writer should wait rather than let event listings scan ever more.
+    fn hand_over(&self, backlog: materialize::Backlog) -> materialize::Backlog {
+        use std::sync::mpsc::TrySendError;
+        match self.to_materializer.try_send(backlog) {
+            Ok(()) => materialize::Backlog::default(),
+            Err(TrySendError::Full(backlog)) if backlog.events() < 4 * MATERIALIZE_AFTER => backlog,
+            Err(TrySendError::Full(backlog)) => match self.to_materializer.send(backlog) {
+                Ok(()) => materialize::Backlog::default(),
+                Err(std::sync::mpsc::SendError(backlog)) => backlog,
+            },
+            Err(TrySendError::Disconnected(backlog)) => backlog,
         }
     }
-    tx.commit().map_err(backend)?;
-    let mut published_states = HashMap::with_capacity(pending.len());
-    for (user, changed) in pending {
-        published.ranking.update(
-            user,
-            changed.lifetime_before,
-            changed.after.state.lifetime,
-            changed.after.state.total,
-        );
-        let state = Arc::new(changed.after);
-        published.cache.offer_written(user, state.clone(), true);
-        published_states.insert(user, (changed.stored_version, state));
+
+    /// Commits `events` together; if a write fails, retries them one per
+    /// transaction so that only the failing request is refused.
+    fn commit_batch(
+        &mut self,
+        events: &[&NewEvent],
+        backlog: &mut materialize::Backlog,
+    ) -> Vec<Result<Recorded, StoreError>> {
+        match self.run_transaction(events, backlog) {
+            Ok(results) => results,
+            Err(e) if events.len() > 1 => {
+                tracing::warn!(error = %e, batch = events.len(), "batch rolled back; retrying its requests one by one");
+                // Nothing of the batch was stored or published.
+                events
+                    .iter()
+                    .map(
+                        |event| match self.run_transaction(std::slice::from_ref(event), backlog) {
+                            Ok(mut results) => results
+                                .pop()
+                                .unwrap_or(Err(StoreError::Unavailable("no result"))),
+                            Err(e) => Err(e),
+                        },
+                    )
+                    .collect()
+            }
+            Err(e) => {
+                tracing::error!(error = %e, source = ?std::error::Error::source(&e), "sqlite write failed");
+                vec![Err(e)]
+            }
+        }
     }
-    for (user, occurred_at, seq) in logged {
-        // The stored version matters only the first time the backlog meets
-        // the user; later events of the same user keep the first one.
-        let (stored_version, state) = &published_states[user];
-        backlog.add(user, *stored_version, state.clone(), occurred_at, seq);
+
+    /// Plans and applies `events` in one transaction. A refusal decided by
+    /// planning is that request's result; a failed write (or commit) aborts the
+    /// transaction and is returned as the outer error, with nothing stored.
+    fn run_transaction(
+        &mut self,
+        events: &[&NewEvent],
+        backlog: &mut materialize::Backlog,
+    ) -> Result<Vec<Result<Recorded, StoreError>>, StoreError> {
+        let tx = self
+            .log
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(backend)?;
+        // Users this transaction changed: their lifetime before it (None: new
+        // user), the version of their row in the derived tables, and their
+        // state after it; published only once committed.
+        let mut pending: HashMap<&str, Changed> = HashMap::new();
+        // (user, occurred_at, seq) of each event logged.
+        let mut logged = Vec::with_capacity(events.len());
+        let mut results = Vec::with_capacity(events.len());
+        for event in events {
+            let user = event.user_id.as_str();
+            // Newest first: this transaction, then the backlog, then the cache
+            // (which holds every user whose row is behind), then the table.
+            let (before, stored_version) = match pending.get(user) {
+                Some(changed) => (Some(changed.after.clone()), changed.stored_version),
+                None => match backlog.user(user) {
+                    Some(latest) => (Some((**latest).clone()), 0),
+                    None => {
+                        let stored = match self.published.cache.get(user) {
+                            Some(known) => known.map(|state| (*state).clone()),
+                            None => read::user(&self.users, &event.user_id)?,
+                        };
+                        let version = stored.as_ref().map_or(0, |s| s.version);
+                        (stored, version)
+                    }
+                },
+            };
+            let lifetime_before = before.as_ref().map(|b| b.state.lifetime);
+            match write::plan(&tx, event, before, &self.rules) {
+                Ok(Planned::Replay(recorded)) => results.push(Ok(recorded)),
+                Ok(Planned::Write(plan)) => {
+                    let (recorded, seq) = write::apply(&tx, &plan)?;
+                    logged.push((user, event.occurred_at_ms, seq));
+                    results.push(Ok(recorded));
+                    let first_before = pending
+                        .get(user)
+                        .map_or(lifetime_before, |c| c.lifetime_before);
+                    pending.insert(
+                        user,
+                        Changed {
+                            lifetime_before: first_before,
+                            stored_version,
+                            after: plan.after().clone(),
+                        },
+                    );
+                }
+                Err(e @ StoreError::Backend(_)) => return Err(e),
+                Err(refused) => results.push(Err(refused)),
+            }
+        }
+        tx.commit().map_err(backend)?;
+        let published = &self.published;
+        let mut states = HashMap::with_capacity(pending.len());
+        for (user, changed) in pending {
+            published.ranking.update(
+                user,
+                changed.lifetime_before,
+                changed.after.state.lifetime,
+                changed.after.state.total,
+            );
+            let state = Arc::new(changed.after);
+            published.cache.offer_written(user, state.clone(), true);
+            states.insert(user, (changed.stored_version, state));
+        }
+        for (user, occurred_at, seq) in logged {
+            // The stored version matters only the first time the backlog meets
+            // the user; later events of the same user keep the first one.
+            let (stored_version, state) = &states[user];
+            backlog.add(user, *stored_version, state.clone(), occurred_at, seq);
+        }
+        Ok(results)
     }
-    Ok(results)
 }
 
 /// A user changed by the transaction in progress.
@@ -458,17 +500,74 @@ struct Changed {
     after: UserSnapshot,
 }
 
+/// Writes the backlogs the writer hands over to the derived tables, in
+/// order, merging those that wait. On failure keeps them (the log has every
+/// event; reads are served from memory meanwhile) and tries again a second
+/// later; if the store is closing, gives up and leaves them to the replay at
+/// the next start.
+fn materializer_loop(
+    mut conn: Connection,
+    backlogs: std::sync::mpsc::Receiver<materialize::Backlog>,
+    cache: Arc<cache::UserCache>,
+) {
+    use std::sync::mpsc::RecvTimeoutError;
+    let mut pending = materialize::Backlog::default();
+    let mut open = true;
+    while open {
+        match backlogs.recv() {
+            Ok(backlog) => pending.absorb(backlog),
+            Err(_) => break,
+        }
+        loop {
+            while let Ok(more) = backlogs.try_recv() {
+                pending.absorb(more);
+            }
+            match materialize::write(&mut conn, &mut pending, now_ms()) {
+                Ok(()) => {
+                    // Epoch first: see cache::UserCache::offer.
+                    cache.advance_epoch();
+                    for (user, dirty) in pending.users.drain() {
+                        cache.mark_clean(&user, dirty.latest.version);
+                    }
+                    pending.index.clear();
+                    break;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, events = pending.events(), "writing the derived tables failed; will retry");
+                    match backlogs.recv_timeout(Duration::from_secs(1)) {
+                        Ok(more) => pending.absorb(more),
+                        Err(RecvTimeoutError::Timeout) => {}
+                        Err(RecvTimeoutError::Disconnected) => {
+                            open = false;
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    tracing::debug!("sqlite derived-table writer stopped");
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
 /// Copies the WAL back into the database file in the background, until the
 /// store is dropped. PASSIVE never blocks the writer or the readers.
-fn checkpoint_loop(conn: Connection, store: Weak<Inner>) {
+fn checkpoint_loop(conns: [Connection; 2], store: Weak<Inner>) {
     loop {
         thread::sleep(MATERIALIZE_EVERY);
         let Some(inner) = store.upgrade() else { break };
         // A full queue means the writer is busy and will materialize anyway.
         let _ = inner.writer.try_send(Job::Tick);
         drop(inner);
-        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-            tracing::warn!(error = %e, "wal checkpoint failed");
+        for conn in &conns {
+            if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                tracing::warn!(error = %e, "wal checkpoint failed");
+            }
         }
     }
 }

@@ -1,41 +1,14 @@
--- 0001: the first schema. Forward-only: later changes add new files.
+-- The log (gamify.db), migration 0001. Forward-only: later changes add new
+-- files.
 --
 -- Amounts are integer thousandths of a point (*_milli). Times are Unix
 -- milliseconds (UTC).
 --
--- `events` and `ledger` are written when an event is acknowledged; they are
--- the log. `users` (each user's current state) and `user_events` (the index
--- that lists a user's events) are derived from the log and brought up to date
--- in larger batches afterwards: `materialized.through_seq` says how far. After
--- a crash the store replays the events past that point when it opens. See
+-- What an acknowledgement writes, and all it writes: the event, with
+-- everything the rules decided for it, and its ledger entries. Both only
+-- append. Each user's state and the per-user event index are derived from
+-- this log into a second file (see migrations/sqlite/derived/); see
 -- docs/ARCHITECTURE.md, "The SQLite backend".
-
-CREATE TABLE users (
-    user_id         TEXT PRIMARY KEY,
-    total_milli     INTEGER NOT NULL,            -- spendable balance
-    lifetime_milli  INTEGER NOT NULL,            -- every point ever earned
-    best_streak     INTEGER NOT NULL,
-    streak_runs     TEXT NOT NULL,               -- gamify_core::StreakRuns::encode
-    achievements    TEXT NOT NULL,               -- unlocked ids, comma-separated, unlock order
-    event_count     INTEGER NOT NULL,
-    category_totals TEXT NOT NULL,               -- "category:events:points_milli,…" (event points only)
-    last_event_at   INTEGER,                     -- latest occurred_at
-    version         INTEGER NOT NULL,            -- +1 on every change; caches never go back
-    created_at      INTEGER NOT NULL,
-    updated_at      INTEGER NOT NULL
-) STRICT;
-
--- How far `users` and `user_events` have been brought up to date: every event
--- with seq <= through_seq is reflected in them, no later one is.
-CREATE TABLE materialized (
-    id          INTEGER PRIMARY KEY CHECK (id = 1),
-    through_seq INTEGER NOT NULL
-) STRICT;
-INSERT INTO materialized (id, through_seq) VALUES (1, 0);
-
--- No index on lifetime_milli: the embedded leaderboard is an in-memory ordered
--- index built from this table at start (every event changes lifetime, and an
--- index here would cost two scattered page writes per event).
 
 CREATE TABLE events (
     seq              INTEGER PRIMARY KEY,        -- arrival order
@@ -62,17 +35,6 @@ CREATE TABLE events (
 -- database: the constraint, not application code, rejects a second use.
 -- Partial, so that events sent without a key cost no index write.
 CREATE UNIQUE INDEX events_by_idempotency_key ON events (idempotency_key) WHERE idempotency_key IS NOT NULL;
-
--- A user's events newest first, and the cursor that pages them: the events
--- up to materialized.through_seq. Later ones are found by scanning the events
--- past that point (a bounded tail). Kept out of `events` itself because an
--- index there would cost a scattered page write on every acknowledgement.
-CREATE TABLE user_events (
-    user_id     TEXT NOT NULL,
-    occurred_at INTEGER NOT NULL,
-    seq         INTEGER NOT NULL,
-    PRIMARY KEY (user_id, occurred_at, seq)
-) STRICT, WITHOUT ROWID;
 
 -- Achievements unlocked: each event's own `unlocked` column (with the bonus
 -- paid), and the set in `users.achievements`, which the rules keep free of
