@@ -3,32 +3,18 @@
 
 use std::sync::Arc;
 
-use gamify_core::{AchievementId, Action, Category, Points, Rules, UserId, Value};
+use gamify_core::{AchievementId, Category, Points, Rules, UserId};
 use gamify_store::sqlite::SqliteStore;
 use gamify_store::{Idempotency, NewEvent, Store, StoreError};
 
-const DAY: i64 = 86_400_000;
-const T0: i64 = 20_000 * DAY + 10 * 3_600_000; // a day's 10:00 UTC
+mod common;
+use common::{DAY, T0, event};
 
 /// A fresh store of every backend available, each in its own temp dir.
 fn backends() -> Vec<(&'static str, Arc<dyn Store>, tempfile::TempDir)> {
     let dir = tempfile::tempdir().unwrap();
     let sqlite = SqliteStore::open(&dir.path().join("gamify.db"), Rules::default()).unwrap();
     vec![("sqlite", Arc::new(sqlite), dir)]
-}
-
-fn event(id: &str, user: &str, category: Category, value_milli: i64, at: i64) -> NewEvent {
-    NewEvent {
-        id: id.to_owned(),
-        user_id: UserId::parse(user).unwrap(),
-        category,
-        action: Action::parse("did_something").unwrap(),
-        value: Value::from_milli(value_milli),
-        metadata: Some(r#"{"k":1}"#.to_owned()),
-        occurred_at_ms: at,
-        created_at_ms: at,
-        idempotency: None,
-    }
 }
 
 fn keyed(mut e: NewEvent, key: &str, fingerprint: &str) -> NewEvent {

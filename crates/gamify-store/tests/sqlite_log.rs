@@ -8,26 +8,12 @@
 
 use std::path::Path;
 
-use gamify_core::{Action, Category, Points, Rules, UserId, Value};
+use gamify_core::{Category, Points, Rules, UserId};
 use gamify_store::sqlite::{SqliteStore, derived_path};
-use gamify_store::{NewEvent, Store, StoreError, UserSnapshot};
+use gamify_store::{Store, StoreError, UserSnapshot};
 
-const DAY: i64 = 86_400_000;
-const T0: i64 = 20_000 * DAY + 10 * 3_600_000;
-
-fn event(id: &str, user: &str, category: Category, value_milli: i64, at: i64) -> NewEvent {
-    NewEvent {
-        id: id.to_owned(),
-        user_id: UserId::parse(user).unwrap(),
-        category,
-        action: Action::parse("did_something").unwrap(),
-        value: Value::from_milli(value_milli),
-        metadata: None,
-        occurred_at_ms: at,
-        created_at_ms: at,
-        idempotency: None,
-    }
-}
+mod common;
+use common::{DAY, T0, event};
 
 /// Deletes the derived tables' file, as a user rebuilding them would.
 fn remove_derived(path: &Path) {
