@@ -169,3 +169,39 @@ async fn a_log_that_does_not_replay_to_what_was_acknowledged_is_refused() {
         other => panic!("expected a refusal, got {:?}", other.map(|_| ())),
     }
 }
+
+#[tokio::test]
+async fn derived_tables_from_another_copy_of_the_log_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gamify.db");
+    record_history(&path).await;
+    // A log restored from a backup taken before the last events, beside the
+    // newer derived file.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(
+        "DROP TRIGGER ledger_is_append_only_delete;
+         DELETE FROM events WHERE seq > 10; DELETE FROM ledger;",
+    )
+    .unwrap();
+    drop(conn);
+    match SqliteStore::open(&path, Rules::default()) {
+        Err(StoreError::Schema(message)) => {
+            assert!(message.contains("delete the derived file"), "{message}")
+        }
+        other => panic!("expected a refusal, got {:?}", other.map(|_| ())),
+    }
+    remove_derived(&path);
+    let store = SqliteStore::open(&path, Rules::default()).unwrap();
+    let total: u64 = {
+        let mut n = 0;
+        for u in 0..5 {
+            n += store
+                .user(&uid(&format!("u{u}")))
+                .await
+                .unwrap()
+                .map_or(0, |s| s.event_count);
+        }
+        n
+    };
+    assert_eq!(total, 10, "rebuilt from the ten events this log has");
+}

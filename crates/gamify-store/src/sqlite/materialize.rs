@@ -203,6 +203,18 @@ pub fn recover(
             |r| r.get(0),
         )
         .map_err(backend)?;
+    let last_logged: i64 = log
+        .query_row("SELECT coalesce(max(seq), 0) FROM events", [], |r| r.get(0))
+        .map_err(backend)?;
+    if through > last_logged {
+        // A log restored from an older copy beside newer derived tables: they
+        // describe events this log does not have.
+        return Err(StoreError::Schema(format!(
+            "the derived tables reflect events up to seq {through}, but the log ends at seq \
+             {last_logged}: they belong to another copy of the log; delete the derived file \
+             (the one ending in -derived) and start again to rebuild it from this log"
+        )));
+    }
     let (pending, last): (u64, Option<i64>) = log
         .query_row(
             "SELECT count(*), max(seq) FROM events WHERE seq > ?1",

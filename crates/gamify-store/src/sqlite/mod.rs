@@ -119,9 +119,11 @@ impl Drop for JoinOnDrop {
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database at `path`, applies pending
-    /// migrations, and starts the writer and checkpoint threads. Fails with
-    /// [`StoreError::InUse`] if another process has the file open as a store.
+    /// Opens (creating if needed) the log at `path` and its derived tables
+    /// beside it ([`derived_path`]), applies pending migrations, replays
+    /// into the derived tables what they lack, and starts the writer,
+    /// derived-table and checkpoint threads. Fails with
+    /// [`StoreError::InUse`] if another process has the files open as a store.
     pub fn open(path: &Path, rules: Rules) -> Result<SqliteStore, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(backend)?;
