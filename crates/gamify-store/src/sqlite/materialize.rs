@@ -94,9 +94,20 @@ impl Backlog {
         self.through_seq = self.through_seq.max(later.through_seq);
     }
 
-    /// The latest state of `user` if it is in the backlog.
-    pub fn user(&self, user: &str) -> Option<&Arc<UserSnapshot>> {
-        self.users.get(user).map(|d| &d.latest)
+    /// The user's latest state and the version of their row in the derived
+    /// tables: from the backlog if it holds the user, else from `stored`
+    /// (which reads what the derived tables hold).
+    pub fn state_of(
+        &self,
+        user: &str,
+        stored: impl FnOnce() -> Result<Option<UserSnapshot>, StoreError>,
+    ) -> Result<(Option<UserSnapshot>, u64), StoreError> {
+        if let Some(dirty) = self.users.get(user) {
+            return Ok((Some((*dirty.latest).clone()), dirty.stored_version));
+        }
+        let stored = stored()?;
+        let version = stored.as_ref().map_or(0, |s| s.version);
+        Ok((stored, version))
     }
 }
 
@@ -215,11 +226,11 @@ pub fn recover(
              (the one ending in -derived) and start again to rebuild it from this log"
         )));
     }
-    let (pending, last): (u64, Option<i64>) = log
+    let pending: u64 = log
         .query_row(
-            "SELECT count(*), max(seq) FROM events WHERE seq > ?1",
+            "SELECT count(*) FROM events WHERE seq > ?1",
             [through],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+            |r| r.get(0),
         )
         .map_err(backend)?;
     if pending == 0 {
@@ -238,9 +249,7 @@ pub fn recover(
              FROM events WHERE seq > ?1 AND seq <= ?2 ORDER BY seq",
         )
         .map_err(backend)?;
-    let mut rows = stmt
-        .query(params![through, last.unwrap_or(through)])
-        .map_err(backend)?;
+    let mut rows = stmt.query(params![through, last_logged]).map_err(backend)?;
     let mut backlog = Backlog::default();
     let mut done = 0u64;
     while let Some(row) = rows.next().map_err(backend)? {
@@ -282,16 +291,10 @@ fn replay_one(
     event: &Logged,
     rules: &Rules,
 ) -> Result<(), StoreError> {
-    let (stored_version, before) = match backlog.user(&event.user_id) {
-        // `add` keeps the stored version it first saw for this user.
-        Some(latest) => (0, Some((**latest).clone())),
-        None => {
-            let id =
-                UserId::parse(&event.user_id).map_err(|_| corrupt("user id", &event.user_id))?;
-            let stored = read::user(derived, &id)?;
-            (stored.as_ref().map_or(0, |s| s.version), stored)
-        }
-    };
+    let (before, stored_version) = backlog.state_of(&event.user_id, || {
+        let id = UserId::parse(&event.user_id).map_err(|_| corrupt("user id", &event.user_id))?;
+        read::user(derived, &id)
+    })?;
     let category =
         Category::parse(&event.category).map_err(|_| corrupt("category", &event.category))?;
     let (after, scored) = super::write::advance(

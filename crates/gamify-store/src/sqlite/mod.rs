@@ -436,17 +436,10 @@ impl Writer {
             // (which holds every user whose row is behind), then the table.
             let (before, stored_version) = match pending.get(user) {
                 Some(changed) => (Some(changed.after.clone()), changed.stored_version),
-                None => match backlog.user(user) {
-                    Some(latest) => (Some((**latest).clone()), 0),
-                    None => {
-                        let stored = match self.published.cache.get(user) {
-                            Some(known) => known.map(|state| (*state).clone()),
-                            None => read::user(&self.users, &event.user_id)?,
-                        };
-                        let version = stored.as_ref().map_or(0, |s| s.version);
-                        (stored, version)
-                    }
-                },
+                None => backlog.state_of(user, || match self.published.cache.get(user) {
+                    Some(known) => Ok(known.map(|state| (*state).clone())),
+                    None => read::user(&self.users, &event.user_id),
+                })?,
             };
             let lifetime_before = before.as_ref().map(|b| b.state.lifetime);
             match write::plan(&tx, event, before, &self.rules) {
@@ -486,8 +479,6 @@ impl Writer {
             states.insert(user, (changed.stored_version, state));
         }
         for (user, occurred_at, seq) in logged {
-            // The stored version matters only the first time the backlog meets
-            // the user; later events of the same user keep the first one.
             let (stored_version, state) = &states[user];
             backlog.add(user, *stored_version, state.clone(), occurred_at, seq);
         }
