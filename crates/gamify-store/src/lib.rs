@@ -7,10 +7,13 @@
 //!
 //! Map of the crate:
 //! - this file: the trait, the records it speaks in, and [`StoreError`].
+//! - [`scoring`]: what every backend does with an event once it holds the
+//!   user's state: the rules' verdict and the ledger rows it writes.
 //! - [`sqlite`]: the embedded default, one file on disk, with group commit.
 //! - `migrations/sqlite/`: its schema, forward-only.
 //! - `tests/contract.rs`: the behaviour every backend must show.
 
+pub mod scoring;
 pub mod sqlite;
 
 use std::sync::Arc;

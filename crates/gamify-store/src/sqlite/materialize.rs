@@ -297,7 +297,7 @@ fn replay_one(
     })?;
     let category =
         Category::parse(&event.category).map_err(|_| corrupt("category", &event.category))?;
-    let (after, scored) = super::write::advance(
+    let (after, scored) = crate::scoring::advance(
         before,
         category,
         Value::from_milli(event.value_milli),

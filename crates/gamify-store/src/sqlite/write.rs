@@ -5,13 +5,11 @@
 //! unaffected. [`apply`] only writes; if it fails, the writer rolls the whole
 //! batch back and retries its requests one by one (see `super::commit_batch`).
 
-use gamify_core::{Category, Day, EventFacts, Points, Rules, Scored, Value, apply_event};
+use gamify_core::Rules;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{backend, read};
-use crate::{
-    EventRecord, NewEvent, Recorded, StoreError, UserSnapshot, add_to_category, encode_unlocked,
-};
+use crate::{EventRecord, NewEvent, Recorded, StoreError, UserSnapshot, encode_unlocked, scoring};
 
 /// What a request will do.
 pub enum Planned {
@@ -65,30 +63,7 @@ pub fn plan(
         }
     }
 
-    let (after, scored) = advance(
-        before,
-        event.category,
-        event.value,
-        event.occurred_at_ms,
-        rules,
-    )?;
-    let record = EventRecord {
-        id: event.id.clone(),
-        user_id: event.user_id.as_str().to_owned(),
-        category: event.category,
-        action: event.action.as_str().to_owned(),
-        value: event.value,
-        points: scored.points,
-        weight_milli: scored.weight_milli,
-        streak_day: scored.streak_day,
-        bonus_percent: scored.bonus_percent,
-        unlocked: scored.unlocked,
-        total_after: after.state.total,
-        lifetime_after: after.state.lifetime,
-        metadata: event.metadata.clone(),
-        occurred_at_ms: event.occurred_at_ms,
-        created_at_ms: event.created_at_ms,
-    };
+    let (record, after) = scoring::score(event, before, rules)?;
     let idempotency = event
         .idempotency
         .as_ref()
@@ -100,39 +75,11 @@ pub fn plan(
     })))
 }
 
-/// The user's state after one event, and what the event earned: the rules,
-/// plus the counters the store keeps beside them. Planning uses it to score a
-/// new event; recovery uses it to replay stored ones.
-pub fn advance(
-    before: Option<UserSnapshot>,
-    category: Category,
-    value: Value,
-    occurred_at_ms: i64,
-    rules: &Rules,
-) -> Result<(UserSnapshot, Scored), StoreError> {
-    let mut after = before.unwrap_or_default();
-    let facts = EventFacts {
-        category,
-        value,
-        day: Day::from_unix_millis(occurred_at_ms),
-    };
-    let scored = apply_event(&mut after.state, &facts, rules)?;
-    add_to_category(&mut after.categories, category, scored.points)?;
-    after.event_count += 1;
-    after.version += 1;
-    after.last_event_at_ms = Some(
-        after
-            .last_event_at_ms
-            .map_or(occurred_at_ms, |t| t.max(occurred_at_ms)),
-    );
-    Ok((after, scored))
-}
-
 /// Appends a plan to the log: the event and its ledger entries. The user's
 /// row and the per-user index follow later (see `super::materialize`).
 /// Returns the event's `seq`.
 pub fn apply(conn: &Connection, plan: &Plan) -> Result<(Recorded, i64), StoreError> {
-    let (record, state) = (&plan.record, &plan.after.state);
+    let record = &plan.record;
     let user = record.user_id.as_str();
     let now = record.created_at_ms;
 
@@ -177,37 +124,18 @@ pub fn apply(conn: &Connection, plan: &Plan) -> Result<(Recorded, i64), StoreErr
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )
         .map_err(backend)?;
-    let bonuses: i64 = record.unlocked.iter().map(|(_, b)| b.milli()).sum();
-    let mut balance = state.total.milli() - bonuses;
-    let mut lifetime = state.lifetime.milli() - bonuses;
-    ledger
-        .execute(params![
-            user,
-            "event",
-            record.points.milli(),
-            balance,
-            lifetime,
-            record.id,
-            now
-        ])
-        .map_err(backend)?;
-    for (id, bonus) in &record.unlocked {
-        if *bonus > Points::ZERO {
-            balance += bonus.milli();
-            lifetime += bonus.milli();
-            let reference = format!("{}/{}", record.id, id.as_str());
-            ledger
-                .execute(params![
-                    user,
-                    "achievement_bonus",
-                    bonus.milli(),
-                    balance,
-                    lifetime,
-                    reference,
-                    now
-                ])
-                .map_err(backend)?;
-        }
+    for entry in scoring::ledger_entries(record) {
+        ledger
+            .execute(params![
+                user,
+                entry.kind,
+                entry.amount.milli(),
+                entry.balance_after.milli(),
+                entry.lifetime_after.milli(),
+                entry.reference,
+                now
+            ])
+            .map_err(backend)?;
     }
     Ok((
         Recorded {

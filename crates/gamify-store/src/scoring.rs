@@ -1,0 +1,113 @@
+//! What every backend does with an event once it holds the user's current
+//! state: score it with the rules, and work out the ledger entries it writes.
+//! Backends differ in how they lock, read and write; this part is the same.
+
+use gamify_core::{Category, Day, EventFacts, Points, Rules, Scored, Value, apply_event};
+
+use crate::{EventRecord, NewEvent, StoreError, UserSnapshot, add_to_category};
+
+/// The user's state after one event, and what the event earned: the rules,
+/// plus the counters the store keeps beside them. Used to score a new event
+/// and to replay stored ones.
+pub fn advance(
+    before: Option<UserSnapshot>,
+    category: Category,
+    value: Value,
+    occurred_at_ms: i64,
+    rules: &Rules,
+) -> Result<(UserSnapshot, Scored), StoreError> {
+    let mut after = before.unwrap_or_default();
+    let facts = EventFacts {
+        category,
+        value,
+        day: Day::from_unix_millis(occurred_at_ms),
+    };
+    let scored = apply_event(&mut after.state, &facts, rules)?;
+    add_to_category(&mut after.categories, category, scored.points)?;
+    after.event_count += 1;
+    after.version += 1;
+    after.last_event_at_ms = Some(
+        after
+            .last_event_at_ms
+            .map_or(occurred_at_ms, |t| t.max(occurred_at_ms)),
+    );
+    Ok((after, scored))
+}
+
+/// Scores `event` for a user whose state is `before` (`None`: no events yet):
+/// the record to store, and the user's state after it.
+pub fn score(
+    event: &NewEvent,
+    before: Option<UserSnapshot>,
+    rules: &Rules,
+) -> Result<(EventRecord, UserSnapshot), StoreError> {
+    let (after, scored) = advance(
+        before,
+        event.category,
+        event.value,
+        event.occurred_at_ms,
+        rules,
+    )?;
+    let record = EventRecord {
+        id: event.id.clone(),
+        user_id: event.user_id.as_str().to_owned(),
+        category: event.category,
+        action: event.action.as_str().to_owned(),
+        value: event.value,
+        points: scored.points,
+        weight_milli: scored.weight_milli,
+        streak_day: scored.streak_day,
+        bonus_percent: scored.bonus_percent,
+        unlocked: scored.unlocked,
+        total_after: after.state.total,
+        lifetime_after: after.state.lifetime,
+        metadata: event.metadata.clone(),
+        occurred_at_ms: event.occurred_at_ms,
+        created_at_ms: event.created_at_ms,
+    };
+    Ok((record, after))
+}
+
+/// One ledger row: a change to a user's points and the balances it left.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerEntry {
+    /// `event` or `achievement_bonus`.
+    pub kind: &'static str,
+    /// The change.
+    pub amount: Points,
+    /// Spendable balance after it.
+    pub balance_after: Points,
+    /// Lifetime points after it.
+    pub lifetime_after: Points,
+    /// The event id, or `event id/achievement id` for a bonus.
+    pub reference: String,
+}
+
+/// The ledger rows a recorded event writes: its own points, then each
+/// achievement bonus it paid, in order, each with the balance it left.
+pub fn ledger_entries(record: &EventRecord) -> Vec<LedgerEntry> {
+    let bonuses: i64 = record.unlocked.iter().map(|(_, b)| b.milli()).sum();
+    let mut balance = record.total_after.milli() - bonuses;
+    let mut lifetime = record.lifetime_after.milli() - bonuses;
+    let mut entries = vec![LedgerEntry {
+        kind: "event",
+        amount: record.points,
+        balance_after: Points::from_milli(balance),
+        lifetime_after: Points::from_milli(lifetime),
+        reference: record.id.clone(),
+    }];
+    for (id, bonus) in &record.unlocked {
+        if *bonus > Points::ZERO {
+            balance += bonus.milli();
+            lifetime += bonus.milli();
+            entries.push(LedgerEntry {
+                kind: "achievement_bonus",
+                amount: *bonus,
+                balance_after: Points::from_milli(balance),
+                lifetime_after: Points::from_milli(lifetime),
+                reference: format!("{}/{}", record.id, id.as_str()),
+            });
+        }
+    }
+    entries
+}
