@@ -7,12 +7,14 @@
 //!
 //! Map of the crate:
 //! - this file: the trait, the records it speaks in, and [`StoreError`].
+//! - [`rows`]: rows as the backends store them, and their decoding.
 //! - [`scoring`]: what every backend does with an event once it holds the
 //!   user's state: the rules' verdict and the ledger rows it writes.
 //! - [`sqlite`]: the embedded default, one file on disk, with group commit.
 //! - `migrations/sqlite/`: its schema, forward-only.
 //! - `tests/contract.rs`: the behaviour every backend must show.
 
+pub mod rows;
 pub mod scoring;
 pub mod sqlite;
 

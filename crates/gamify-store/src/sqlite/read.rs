@@ -1,13 +1,11 @@
 //! Queries. Used by the read pool and, for the user's state, by the writer.
 
-use gamify_core::{Category, Points, StreakRuns, UserId, UserState, Value};
+use gamify_core::UserId;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::backend;
-use crate::{
-    EventPage, EventRecord, StoreError, UserSnapshot, corrupt, decode_achievements,
-    decode_categories, decode_unlocked,
-};
+use crate::rows::{StoredEvent, StoredUser};
+use crate::{EventPage, EventRecord, StoreError, UserSnapshot};
 
 const EVENT_COLUMNS: &str =
     "id, user_id, category, action, value_milli, points_milli, weight_milli, streak_day,
@@ -19,56 +17,30 @@ const EVENT_COLUMNS_OF_E: &str =
 
 /// The user's stored state.
 pub fn user(conn: &Connection, user_id: &UserId) -> Result<Option<UserSnapshot>, StoreError> {
-    let row = conn
-        .prepare_cached(
-            "SELECT total_milli, lifetime_milli, best_streak, streak_runs, achievements, event_count, last_event_at,
-                    version, category_totals
-             FROM users WHERE user_id = ?1",
-        )
-        .and_then(|mut s| {
-            s.query_row([user_id.as_str()], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, i64>(1)?,
-                    r.get::<_, u32>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, String>(4)?,
-                    r.get::<_, u64>(5)?,
-                    r.get::<_, Option<i64>>(6)?,
-                    r.get::<_, u64>(7)?,
-                    r.get::<_, String>(8)?,
-                ))
+    conn.prepare_cached(
+        "SELECT total_milli, lifetime_milli, best_streak, streak_runs, achievements, event_count, last_event_at,
+                version, category_totals
+         FROM users WHERE user_id = ?1",
+    )
+    .and_then(|mut s| {
+        s.query_row([user_id.as_str()], |r| {
+            Ok(StoredUser {
+                total_milli: r.get(0)?,
+                lifetime_milli: r.get(1)?,
+                best_streak: r.get(2)?,
+                streak_runs: r.get(3)?,
+                achievements: r.get(4)?,
+                event_count: r.get(5)?,
+                last_event_at: r.get(6)?,
+                version: r.get(7)?,
+                category_totals: r.get(8)?,
             })
-            .optional()
         })
-        .map_err(backend)?;
-    let Some((
-        total,
-        lifetime,
-        best_streak,
-        runs,
-        achievements,
-        event_count,
-        last_event_at_ms,
-        version,
-        categories,
-    )) = row
-    else {
-        return Ok(None);
-    };
-    Ok(Some(UserSnapshot {
-        state: UserState {
-            total: Points::from_milli(total),
-            lifetime: Points::from_milli(lifetime),
-            best_streak,
-            runs: StreakRuns::decode(&runs).ok_or_else(|| corrupt("streak runs", &runs))?,
-            achievements: decode_achievements(&achievements)?,
-        },
-        event_count,
-        last_event_at_ms,
-        categories: decode_categories(&categories)?,
-        version,
-    }))
+        .optional()
+    })
+    .map_err(backend)?
+    .map(StoredUser::decode)
+    .transpose()
 }
 
 /// One event by id.
@@ -78,7 +50,7 @@ pub fn event_by_id(conn: &Connection, id: &str) -> Result<Option<EventRecord>, S
         .prepare_cached(&sql)
         .and_then(|mut s| s.query_row([id], raw_event).optional())
         .map_err(backend)?;
-    raw.map(RawEvent::decode).transpose()
+    raw.map(StoredEvent::decode).transpose()
 }
 
 /// A page of the user's events, newest first: those `user_events` lists, and
@@ -118,7 +90,7 @@ pub fn events(
         "SELECT {EVENT_COLUMNS}, seq FROM events
          WHERE seq > ?4 AND user_id = ?1 AND (occurred_at, seq) < (?2, ?3)"
     );
-    let mut rows: Vec<(RawEvent, i64)> = Vec::new();
+    let mut rows: Vec<(StoredEvent, i64)> = Vec::new();
     for (sql, last) in [(indexed, want), (tail, through)] {
         let mut stmt = snapshot.prepare_cached(&sql).map_err(backend)?;
         let found = stmt
@@ -149,34 +121,15 @@ pub fn events(
     })
 }
 
-/// An events row before its encoded columns are decoded.
-struct RawEvent {
-    id: String,
-    user_id: String,
-    category: String,
-    action: String,
-    value: i64,
-    points: i64,
-    weight: i64,
-    streak_day: u32,
-    bonus_percent: u32,
-    unlocked: String,
-    total_after: i64,
-    lifetime_after: i64,
-    metadata: Option<String>,
-    occurred_at: i64,
-    created_at: i64,
-}
-
-fn raw_event(r: &Row<'_>) -> rusqlite::Result<RawEvent> {
-    Ok(RawEvent {
+fn raw_event(r: &Row<'_>) -> rusqlite::Result<StoredEvent> {
+    Ok(StoredEvent {
         id: r.get(0)?,
         user_id: r.get(1)?,
         category: r.get(2)?,
         action: r.get(3)?,
-        value: r.get(4)?,
-        points: r.get(5)?,
-        weight: r.get(6)?,
+        value_milli: r.get(4)?,
+        points_milli: r.get(5)?,
+        weight_milli: r.get(6)?,
         streak_day: r.get(7)?,
         bonus_percent: r.get(8)?,
         unlocked: r.get(9)?,
@@ -186,27 +139,4 @@ fn raw_event(r: &Row<'_>) -> rusqlite::Result<RawEvent> {
         occurred_at: r.get(13)?,
         created_at: r.get(14)?,
     })
-}
-
-impl RawEvent {
-    fn decode(self) -> Result<EventRecord, StoreError> {
-        Ok(EventRecord {
-            category: Category::parse(&self.category)
-                .map_err(|_| corrupt("category", &self.category))?,
-            unlocked: decode_unlocked(&self.unlocked)?,
-            id: self.id,
-            user_id: self.user_id,
-            action: self.action,
-            value: Value::from_milli(self.value),
-            points: Points::from_milli(self.points),
-            weight_milli: self.weight,
-            streak_day: self.streak_day,
-            bonus_percent: self.bonus_percent,
-            total_after: Points::from_milli(self.total_after),
-            lifetime_after: Points::from_milli(self.lifetime_after),
-            metadata: self.metadata,
-            occurred_at_ms: self.occurred_at,
-            created_at_ms: self.created_at,
-        })
-    }
 }

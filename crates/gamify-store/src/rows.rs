@@ -1,0 +1,88 @@
+//! Rows as every backend stores them, before their encoded columns are
+//! decoded: each backend reads its columns into these, and the decoding (and
+//! what counts as corrupt) is the same everywhere.
+
+use gamify_core::{Category, Points, StreakRuns, UserState, Value};
+
+use crate::{
+    EventRecord, StoreError, UserSnapshot, corrupt, decode_achievements, decode_categories,
+    decode_unlocked,
+};
+
+/// An `events` row.
+#[allow(missing_docs)]
+pub struct StoredEvent {
+    pub id: String,
+    pub user_id: String,
+    pub category: String,
+    pub action: String,
+    pub value_milli: i64,
+    pub points_milli: i64,
+    pub weight_milli: i64,
+    pub streak_day: u32,
+    pub bonus_percent: u32,
+    pub unlocked: String,
+    pub total_after: i64,
+    pub lifetime_after: i64,
+    pub metadata: Option<String>,
+    pub occurred_at: i64,
+    pub created_at: i64,
+}
+
+impl StoredEvent {
+    /// The record, or [`StoreError::Corrupt`] naming the unreadable column.
+    pub fn decode(self) -> Result<EventRecord, StoreError> {
+        Ok(EventRecord {
+            category: Category::parse(&self.category)
+                .map_err(|_| corrupt("category", &self.category))?,
+            unlocked: decode_unlocked(&self.unlocked)?,
+            id: self.id,
+            user_id: self.user_id,
+            action: self.action,
+            value: Value::from_milli(self.value_milli),
+            points: Points::from_milli(self.points_milli),
+            weight_milli: self.weight_milli,
+            streak_day: self.streak_day,
+            bonus_percent: self.bonus_percent,
+            total_after: Points::from_milli(self.total_after),
+            lifetime_after: Points::from_milli(self.lifetime_after),
+            metadata: self.metadata,
+            occurred_at_ms: self.occurred_at,
+            created_at_ms: self.created_at,
+        })
+    }
+}
+
+/// A `users` row.
+#[allow(missing_docs)]
+pub struct StoredUser {
+    pub total_milli: i64,
+    pub lifetime_milli: i64,
+    pub best_streak: u32,
+    pub streak_runs: String,
+    pub achievements: String,
+    pub event_count: u64,
+    pub last_event_at: Option<i64>,
+    pub version: u64,
+    pub category_totals: String,
+}
+
+impl StoredUser {
+    /// The snapshot, or [`StoreError::Corrupt`] naming the unreadable column.
+    pub fn decode(self) -> Result<UserSnapshot, StoreError> {
+        Ok(UserSnapshot {
+            state: UserState {
+                total: Points::from_milli(self.total_milli),
+                lifetime: Points::from_milli(self.lifetime_milli),
+                best_streak: self.best_streak,
+                runs: StreakRuns::decode(&self.streak_runs)
+                    .ok_or_else(|| corrupt("streak runs", &self.streak_runs))?,
+                achievements: decode_achievements(&self.achievements)?,
+            },
+            event_count: self.event_count,
+            last_event_at_ms: self.last_event_at,
+            categories: decode_categories(&self.category_totals)?,
+            version: self.version,
+        })
+    }
+}
