@@ -5,7 +5,11 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use std::time::Duration;
+
 use gamify_core::{Points, Rules};
+use gamify_store::postgres::PgSettings;
+pub use gamify_store::postgres::redact_url;
 use serde::Deserialize;
 
 use crate::engine::Storage;
@@ -43,6 +47,24 @@ pub struct StorageConfig {
     pub database_url: Option<String>,
     /// Where the default SQLite file lives.
     pub data_dir: PathBuf,
+    /// `[storage.postgres]`: used when the URL names PostgreSQL.
+    pub postgres: PostgresConfig,
+}
+
+/// `[storage.postgres]`
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostgresConfig {
+    /// Connections per node, at most.
+    pub pool_size: u32,
+    /// How long a request waits for a connection before failing with 503.
+    pub connect_timeout_ms: u64,
+    /// How long one statement may run.
+    pub statement_timeout_ms: u64,
+    /// Overrides the URL's `sslmode`.
+    pub sslmode: Option<String>,
+    /// The schema to use, if not the database user's default.
+    pub schema: Option<String>,
 }
 
 /// `[rules]`
@@ -148,6 +170,24 @@ impl Config {
         if let Some(v) = env("GAMIFY_DATA_DIR") {
             config.storage.data_dir = v.into();
         }
+        let pg = &mut config.storage.postgres;
+        if let Some(v) = env("GAMIFY_PG_POOL_SIZE") {
+            pg.pool_size = parse_env("GAMIFY_PG_POOL_SIZE", &v, "a whole number")?;
+        }
+        if let Some(v) = env("GAMIFY_PG_CONNECT_TIMEOUT_MS") {
+            pg.connect_timeout_ms =
+                parse_env("GAMIFY_PG_CONNECT_TIMEOUT_MS", &v, "whole milliseconds")?;
+        }
+        if let Some(v) = env("GAMIFY_PG_STATEMENT_TIMEOUT_MS") {
+            pg.statement_timeout_ms =
+                parse_env("GAMIFY_PG_STATEMENT_TIMEOUT_MS", &v, "whole milliseconds")?;
+        }
+        if let Some(v) = env("GAMIFY_PG_SSLMODE").filter(|v| !v.is_empty()) {
+            pg.sslmode = Some(v);
+        }
+        if let Some(v) = env("GAMIFY_PG_SCHEMA").filter(|v| !v.is_empty()) {
+            pg.schema = Some(v);
+        }
         if let Some(v) = env("GAMIFY_MAX_EVENT_VALUE") {
             config.rules.max_event_value = v.parse().map_err(|_| {
                 invalid(
@@ -228,18 +268,72 @@ impl Config {
             return Ok(Storage::Sqlite(PathBuf::from(path)));
         }
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            return Err(invalid(
-                "storage.database_url",
-                format!(
-                    "PostgreSQL ({}) is not supported by this build yet; use sqlite://PATH",
-                    redact_url(url)
-                ),
-            ));
+            return self.postgres(url).map(Storage::Postgres);
         }
         Err(invalid(
             "storage.database_url",
-            format!("expected sqlite://PATH, got {}", redact_url(url)),
+            format!(
+                "expected sqlite://PATH or postgres://USER@HOST/DB, got {}",
+                redact_url(url)
+            ),
         ))
+    }
+
+    fn postgres(&self, url: &str) -> Result<PgSettings, ConfigError> {
+        let pg = &self.storage.postgres;
+        if !(2..=1000).contains(&pg.pool_size) {
+            return Err(invalid(
+                "storage.postgres.pool_size",
+                format!("expected 2 to 1000 connections, got {}", pg.pool_size),
+            ));
+        }
+        for (setting, ms) in [
+            ("storage.postgres.connect_timeout_ms", pg.connect_timeout_ms),
+            (
+                "storage.postgres.statement_timeout_ms",
+                pg.statement_timeout_ms,
+            ),
+        ] {
+            if !(100..=600_000).contains(&ms) {
+                return Err(invalid(
+                    setting,
+                    format!("expected 100 to 600000 milliseconds, got {ms}"),
+                ));
+            }
+        }
+        if let Some(mode) = &pg.sslmode
+            && !matches!(
+                mode.as_str(),
+                "disable" | "allow" | "prefer" | "require" | "verify-ca" | "verify-full"
+            )
+        {
+            return Err(invalid(
+                "storage.postgres.sslmode",
+                format!(
+                    "expected disable, allow, prefer, require, verify-ca or verify-full, got {mode:?}"
+                ),
+            ));
+        }
+        if let Some(schema) = &pg.schema
+            && (schema.is_empty()
+                || schema.len() > 63
+                || schema.starts_with(|c: char| c.is_ascii_digit())
+                || !schema
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_'))
+        {
+            return Err(invalid(
+                "storage.postgres.schema",
+                format!("expected letters, digits and underscores, got {schema:?}"),
+            ));
+        }
+        let mut settings = PgSettings::new(url);
+        settings.pool_size = pg.pool_size;
+        settings.connect_timeout = Duration::from_millis(pg.connect_timeout_ms);
+        settings.statement_timeout = Duration::from_millis(pg.statement_timeout_ms);
+        settings.sslmode.clone_from(&pg.sslmode);
+        settings.schema.clone_from(&pg.schema);
+        Ok(settings)
     }
 
     /// The rule limits.
@@ -285,29 +379,15 @@ impl fmt::Debug for StorageConfig {
                 &self.database_url.as_deref().map(redact_url),
             )
             .field("data_dir", &self.data_dir)
+            .field("postgres", &self.postgres)
             .finish()
     }
 }
 
-/// The URL with any password replaced by `***`.
-pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => {
-            let user = userinfo.split(':').next().unwrap_or("");
-            let masked = if userinfo.contains(':') {
-                format!("{user}:***")
-            } else {
-                user.to_owned()
-            };
-            format!("{scheme}://{masked}@{host}{tail}")
-        }
-        None => url.to_owned(),
-    }
+fn parse_env<T: std::str::FromStr>(var: &str, value: &str, what: &str) -> Result<T, ConfigError> {
+    value
+        .parse()
+        .map_err(|_| invalid(var, format!("expected {what}, got {value:?}")))
 }
 
 fn merge(base: &mut toml::Table, overlay: toml::Table) {
@@ -380,13 +460,51 @@ mod tests {
     }
 
     #[test]
-    fn passwords_never_appear_in_debug_or_errors() {
-        let env = |k: &str| {
-            (k == "DATABASE_URL").then(|| "postgres://app:s3cret@db:5432/gamify".to_owned())
+    fn a_postgres_url_takes_its_pool_timeouts_and_tls_from_the_settings() {
+        let env = |k: &str| match k {
+            "DATABASE_URL" => Some("postgres://gamify@db/gamify?sslmode=prefer".to_owned()),
+            "GAMIFY_PG_POOL_SIZE" => Some("32".to_owned()),
+            "GAMIFY_PG_STATEMENT_TIMEOUT_MS" => Some("1500".to_owned()),
+            "GAMIFY_PG_SSLMODE" => Some("require".to_owned()),
+            _ => None,
         };
+        let Storage::Postgres(pg) = Config::load(None, env).unwrap().storage().unwrap() else {
+            panic!("expected PostgreSQL");
+        };
+        assert_eq!(pg.pool_size, 32);
+        assert_eq!(pg.statement_timeout, Duration::from_millis(1500));
+        assert_eq!(pg.connect_timeout, Duration::from_millis(2000));
+        assert_eq!(pg.sslmode.as_deref(), Some("require"));
+        let env = |k: &str| match k {
+            "DATABASE_URL" => Some("postgres://gamify@db/gamify".to_owned()),
+            "GAMIFY_PG_SSLMODE" => Some("always".to_owned()),
+            _ => None,
+        };
+        let err = Config::load(None, env).unwrap_err().to_string();
+        assert!(err.starts_with("storage.postgres.sslmode"), "{err}");
+    }
+
+    #[test]
+    fn passwords_never_appear_in_debug_or_errors() {
+        let env = |k: &str| match k {
+            "DATABASE_URL" => Some("postgres://app:s3cret@db:5432/gamify".to_owned()),
+            "GAMIFY_PG_POOL_SIZE" => Some("1".to_owned()),
+            _ => None,
+        };
+        let err = Config::load(None, env).unwrap_err().to_string();
+        assert!(err.contains("pool_size"), "{err}");
+        let env =
+            |k: &str| (k == "DATABASE_URL").then(|| "mysql://app:s3cret@db:5432/gamify".to_owned());
         let err = Config::load(None, env).unwrap_err().to_string();
         assert!(!err.contains("s3cret"), "{err}");
         assert!(err.contains("app:***@db:5432"), "{err}");
+        let env = |k: &str| {
+            (k == "DATABASE_URL").then(|| "postgres://app:s3cret@db:5432/gamify".to_owned())
+        };
+        let storage = Config::load(None, env).unwrap().storage().unwrap();
+        let shown = format!("{storage:?}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(shown.contains("app:***@db:5432"), "{shown}");
         let mut config = Config::load(None, no_env).unwrap();
         config.storage.database_url = Some("postgres://app:s3cret@db/gamify".into());
         assert!(!format!("{config:?}").contains("s3cret"));

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use gamify_core::{Action, Category, Day, RuleError, Rules, UserId, Value};
+use gamify_store::postgres::{Migrations, PgSettings, PgStore};
 use gamify_store::sqlite::SqliteStore;
 use gamify_store::{Idempotency, NewEvent, Store, StoreError};
 use sha2::{Digest, Sha256};
@@ -34,6 +35,9 @@ pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
 pub enum Storage {
     /// An SQLite file, created if missing.
     Sqlite(PathBuf),
+    /// A PostgreSQL database, which any number of engines may share. Its
+    /// `Debug` output hides the password.
+    Postgres(PgSettings),
 }
 
 /// Why the engine refused or failed a call.
@@ -100,13 +104,46 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Opens the engine on `storage`, creating and migrating the database if
-    /// needed, with the system clock.
+    /// Opens the engine on `storage` with the system clock. An SQLite file is
+    /// created and migrated as needed (this process owns it); a PostgreSQL
+    /// database must already have this binary's schema (see
+    /// [`Engine::open_migrating`]), because other nodes share it.
     pub async fn open(storage: &Storage, rules: Rules) -> Result<Engine, EngineError> {
+        Engine::open_with(storage, rules, Migrations::Check).await
+    }
+
+    /// Like [`Engine::open`], but first applies any PostgreSQL migrations the
+    /// database lacks (safe while other nodes do the same).
+    pub async fn open_migrating(storage: &Storage, rules: Rules) -> Result<Engine, EngineError> {
+        Engine::open_with(storage, rules, Migrations::Apply).await
+    }
+
+    /// Applies the migrations `storage` lacks (each is logged). For SQLite
+    /// that is creating or opening the file.
+    pub async fn migrate(storage: &Storage, rules: Rules) -> Result<(), EngineError> {
+        match storage {
+            Storage::Postgres(settings) => {
+                PgStore::migrate(settings).await?;
+            }
+            Storage::Sqlite(_) => {
+                Engine::open(storage, rules).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn open_with(
+        storage: &Storage,
+        rules: Rules,
+        migrations: Migrations,
+    ) -> Result<Engine, EngineError> {
         rules
             .validate()
             .map_err(|e| EngineError::field("rules", e.to_string()))?;
         let store: Arc<dyn Store> = match storage {
+            Storage::Postgres(settings) => {
+                Arc::new(PgStore::connect(settings, rules.clone(), migrations).await?)
+            }
             Storage::Sqlite(path) => {
                 let (path, rules) = (path.clone(), rules.clone());
                 // Opening migrates: file I/O, kept off the async workers.

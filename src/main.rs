@@ -28,7 +28,13 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the HTTP API (on GAMIFY_ADDR, default 127.0.0.1:8000) until SIGTERM or ctrl-c.
-    Serve,
+    Serve {
+        /// Apply pending PostgreSQL migrations first (safe with several nodes
+        /// starting at once). Without it, a PostgreSQL schema that is not this
+        /// binary's is refused. SQLite is always migrated.
+        #[arg(long)]
+        migrate: bool,
+    },
     /// Create the database if needed and apply pending migrations.
     Migrate,
     /// Print the OpenAPI document.
@@ -67,19 +73,26 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let storage = config.storage()?;
-        let engine = Engine::open(&storage, config.rules()?)
-            .await
-            .with_context(|| format!("cannot open storage {storage:?}"))?;
+        let rules = config.rules()?;
+        let cannot = || format!("cannot open storage {storage:?}");
         match cli.command {
             Command::Migrate => {
-                tracing::info!(
-                    ?storage,
-                    schema_version = gamify_store::sqlite::SCHEMA_VERSION,
-                    "database is up to date"
-                );
+                Engine::migrate(&storage, rules)
+                    .await
+                    .with_context(cannot)?;
+                tracing::info!(?storage, "database is up to date");
                 Ok(())
             }
-            _ => serve(config, engine).await,
+            Command::Serve { migrate } => {
+                let engine = if migrate {
+                    Engine::open_migrating(&storage, rules).await
+                } else {
+                    Engine::open(&storage, rules).await
+                }
+                .with_context(cannot)?;
+                serve(config, engine).await
+            }
+            Command::Openapi | Command::Config => Ok(()),
         }
     })
 }

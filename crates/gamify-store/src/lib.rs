@@ -11,9 +11,11 @@
 //! - [`scoring`]: what every backend does with an event once it holds the
 //!   user's state: the rules' verdict and the ledger rows it writes.
 //! - [`sqlite`]: the embedded default, one file on disk, with group commit.
-//! - `migrations/sqlite/`: its schema, forward-only.
+//! - [`postgres`]: one database shared by many nodes, with batched commits.
+//! - `migrations/sqlite/`, `migrations/postgres/`: their schemas, forward-only.
 //! - `tests/contract.rs`: the behaviour every backend must show.
 
+pub mod postgres;
 pub mod rows;
 pub mod scoring;
 pub mod sqlite;
@@ -170,9 +172,12 @@ pub enum StoreError {
     /// Another process holds the database file.
     #[error("another gamify process is using {0}; one process owns an SQLite database")]
     InUse(std::path::PathBuf),
-    /// The schema is newer than this binary, or a migration failed.
+    /// The schema is not this binary's, or a migration failed.
     #[error("schema: {0}")]
     Schema(String),
+    /// The settings are unusable, or the database cannot be reached at start.
+    #[error("{0}")]
+    Config(String),
     /// The backend failed.
     #[error("database error")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),

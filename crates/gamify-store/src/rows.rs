@@ -11,6 +11,7 @@ use crate::{
 
 /// An `events` row.
 #[allow(missing_docs)]
+#[derive(Clone)]
 pub struct StoredEvent {
     pub id: String,
     pub user_id: String,

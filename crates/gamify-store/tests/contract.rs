@@ -1,20 +1,40 @@
 //! The behaviour every storage backend must show. Each test receives a fresh,
-//! empty store from [`backends`]; a new backend joins by adding itself there.
+//! empty store of every backend from [`backends`]: SQLite in a temp dir, and
+//! PostgreSQL in a schema of its own on the test database (skipped with a
+//! printed reason when that does not answer, unless GAMIFY_REQUIRE_POSTGRES=1).
 
 use std::sync::Arc;
 
 use gamify_core::{AchievementId, Category, Points, Rules, UserId};
+use gamify_store::postgres::scratch::{ScratchSchema, test_database};
+use gamify_store::postgres::{Migrations, PgStore};
 use gamify_store::sqlite::SqliteStore;
 use gamify_store::{Idempotency, NewEvent, Store, StoreError};
 
 mod common;
 use common::{DAY, T0, event};
 
-/// A fresh store of every backend available, each in its own temp dir.
-fn backends() -> Vec<(&'static str, Arc<dyn Store>, tempfile::TempDir)> {
+/// What keeps a backend's data alive until the test ends.
+#[allow(dead_code)]
+enum Place {
+    Dir(tempfile::TempDir),
+    Schema(ScratchSchema),
+}
+
+/// A fresh, empty store of every backend available.
+async fn backends(test: &str) -> Vec<(&'static str, Arc<dyn Store>, Place)> {
     let dir = tempfile::tempdir().unwrap();
     let sqlite = SqliteStore::open(&dir.path().join("gamify.db"), Rules::default()).unwrap();
-    vec![("sqlite", Arc::new(sqlite), dir)]
+    let mut all: Vec<(&'static str, Arc<dyn Store>, Place)> =
+        vec![("sqlite", Arc::new(sqlite), Place::Dir(dir))];
+    if let Some(url) = test_database(test).await {
+        let schema = ScratchSchema::create(&url).await.unwrap();
+        let store = PgStore::connect(&schema.settings(), Rules::default(), Migrations::Apply)
+            .await
+            .unwrap();
+        all.push(("postgres", Arc::new(store), Place::Schema(schema)));
+    }
+    all
 }
 
 fn keyed(mut e: NewEvent, key: &str, fingerprint: &str) -> NewEvent {
@@ -27,7 +47,9 @@ fn keyed(mut e: NewEvent, key: &str, fingerprint: &str) -> NewEvent {
 
 #[tokio::test]
 async fn a_recorded_event_is_scored_and_read_back_with_the_users_state() {
-    for (name, store, _dir) in backends() {
+    for (name, store, _place) in
+        backends("a_recorded_event_is_scored_and_read_back_with_the_users_state").await
+    {
         let rec = store
             .record_event(event("evt_1", "u1", Category::Finance, 2000, T0))
             .await
@@ -68,7 +90,9 @@ async fn a_recorded_event_is_scored_and_read_back_with_the_users_state() {
 
 #[tokio::test]
 async fn a_reused_idempotency_key_returns_the_original_or_conflicts() {
-    for (name, store, _dir) in backends() {
+    for (name, store, _place) in
+        backends("a_reused_idempotency_key_returns_the_original_or_conflicts").await
+    {
         let first = store
             .record_event(keyed(
                 event("evt_a", "u1", Category::Health, 1000, T0),
@@ -109,7 +133,7 @@ async fn a_reused_idempotency_key_returns_the_original_or_conflicts() {
 
 #[tokio::test]
 async fn concurrent_requests_in_one_batch_fail_alone() {
-    for (name, store, _dir) in backends() {
+    for (name, store, _place) in backends("concurrent_requests_in_one_batch_fail_alone").await {
         let mut tasks = Vec::new();
         for i in 0..200 {
             let store = store.clone();
@@ -142,7 +166,7 @@ async fn concurrent_requests_in_one_batch_fail_alone() {
 
 #[tokio::test]
 async fn events_page_newest_first_with_a_cursor() {
-    for (name, store, _dir) in backends() {
+    for (name, store, _place) in backends("events_page_newest_first_with_a_cursor").await {
         for i in 0..5 {
             store
                 .record_event(event(
@@ -178,7 +202,7 @@ async fn events_page_newest_first_with_a_cursor() {
 
 #[tokio::test]
 async fn the_leaderboard_orders_by_lifetime_then_user_id() {
-    for (name, store, _dir) in backends() {
+    for (name, store, _place) in backends("the_leaderboard_orders_by_lifetime_then_user_id").await {
         store
             .record_event(event("e1", "bob", Category::Finance, 1000, T0))
             .await
@@ -200,7 +224,9 @@ async fn the_leaderboard_orders_by_lifetime_then_user_id() {
 
 #[tokio::test]
 async fn category_totals_and_streaks_accumulate_across_days() {
-    for (name, store, _dir) in backends() {
+    for (name, store, _place) in
+        backends("category_totals_and_streaks_accumulate_across_days").await
+    {
         for day in 0..3 {
             store
                 .record_event(event(
@@ -304,4 +330,42 @@ async fn a_second_sqlite_store_on_the_same_file_is_refused() {
         "{:?}",
         second.err()
     );
+}
+
+#[tokio::test]
+async fn one_key_sent_many_times_at_once_records_one_event() {
+    for (name, store, _place) in backends("one_key_sent_many_times_at_once_records_one_event").await
+    {
+        let tasks: Vec<_> = (0..50)
+            .map(|i| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    store
+                        .record_event(keyed(
+                            event(&format!("evt_{i}"), "u1", Category::Finance, 1000, T0),
+                            "retry-me",
+                            "same-body",
+                        ))
+                        .await
+                        .unwrap()
+                })
+            })
+            .collect();
+        let mut ids = std::collections::HashSet::new();
+        let mut fresh = 0;
+        for t in tasks {
+            let rec = t.await.unwrap();
+            ids.insert(rec.event.id);
+            fresh += usize::from(!rec.replayed);
+        }
+        assert_eq!(fresh, 1, "{name}: one request recorded, the rest replayed");
+        assert_eq!(ids.len(), 1, "{name}: every answer names the same event");
+        let user = store
+            .user(&UserId::parse("u1").unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(user.event_count, 1, "{name}");
+        assert_eq!(user.state.total, Points::whole(2), "{name}");
+    }
 }

@@ -1,0 +1,429 @@
+//! PostgreSQL: one database shared by any number of `gamify` nodes.
+//!
+//! Nothing here is kept between requests that another node could change: a
+//! node holds no cache and no lock of its own. What one node does is made
+//! safe against the others by the database.
+//!
+//! **Writes** wait in a queue that a few writer tasks drain. Each takes every
+//! request waiting (up to [`MAX_BATCH`]) and commits them in one transaction
+//! ([`write`]): it locks the rows of the users involved (`INSERT … ON
+//! CONFLICT DO UPDATE`, in user id order, so two batches never deadlock),
+//! reads their state and the idempotency keys already used, scores the events
+//! with the shared rules, writes events, ledger entries and users, and
+//! commits. One commit (one WAL flush) thus covers many requests, while the
+//! row locks serialise each user's updates across tasks and nodes, and the
+//! unique index on idempotency keys rejects a second use of a key anywhere.
+//!
+//! **Reads** of a user's state are batched the same way ([`read`]): reader
+//! tasks answer every lookup waiting with one `= ANY($1)` query. Each query
+//! starts after its requests arrived, so a read sees every write acknowledged
+//! before it was asked. Listings and the leaderboard are single queries.
+//!
+//! **Failures**: a lost connection, a statement timeout or an unreachable
+//! server becomes [`StoreError::Unavailable`] (503 at the edge) within the
+//! configured timeouts; the pool reconnects by itself when the server is back.
+
+mod read;
+mod schema;
+pub mod scratch;
+mod write;
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use gamify_core::{Rules, UserId};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgSslMode};
+use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio::time::Instant;
+
+use crate::{EventPage, LeaderRow, NewEvent, Recorded, Store, StoreError, UserSnapshot};
+
+pub use schema::SCHEMA_VERSION;
+
+/// The most requests one writer commits, or one reader looks up, at once.
+pub const MAX_BATCH: usize = 512;
+
+/// How to reach the database, and how hard to try.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PgSettings {
+    /// `postgres://user:password@host:port/db?sslmode=…`. Holds a password:
+    /// [`fmt::Debug`] prints it redacted, and nothing here logs it.
+    pub url: String,
+    /// Connections per node, at most.
+    pub pool_size: u32,
+    /// How long to wait for a connection (opening one included) before a
+    /// request fails with 503.
+    pub connect_timeout: Duration,
+    /// How long one statement may run before the server cancels it.
+    pub statement_timeout: Duration,
+    /// `disable`, `prefer`, `require`, `verify-ca` or `verify-full`; overrides
+    /// the URL's `sslmode` when set.
+    pub sslmode: Option<String>,
+    /// The schema to use (`search_path`), if not the user's default.
+    pub schema: Option<String>,
+}
+
+impl PgSettings {
+    /// Settings with the defaults for everything but the URL.
+    pub fn new(url: impl Into<String>) -> PgSettings {
+        PgSettings {
+            url: url.into(),
+            pool_size: 16,
+            connect_timeout: Duration::from_secs(2),
+            statement_timeout: Duration::from_secs(5),
+            sslmode: None,
+            schema: None,
+        }
+    }
+
+    /// The URL with its password replaced by `***`.
+    pub fn redacted_url(&self) -> String {
+        redact_url(&self.url)
+    }
+
+    fn connect_options(&self) -> Result<PgConnectOptions, StoreError> {
+        let mut options = PgConnectOptions::from_str(&self.url).map_err(|e| {
+            StoreError::Config(format!(
+                "cannot read the PostgreSQL URL {}: {}",
+                self.redacted_url(),
+                redact_text(&e.to_string(), &self.url)
+            ))
+        })?;
+        if let Some(mode) = &self.sslmode {
+            let mode = PgSslMode::from_str(mode).map_err(|_| {
+                StoreError::Config(format!(
+                    "sslmode: expected disable, allow, prefer, require, verify-ca or verify-full, got {mode:?}"
+                ))
+            })?;
+            options = options.ssl_mode(mode);
+        }
+        let mut server_options = vec![(
+            "statement_timeout",
+            format!("{}", self.statement_timeout.as_millis()),
+        )];
+        if let Some(schema) = &self.schema {
+            if !is_plain_identifier(schema) {
+                return Err(StoreError::Config(format!(
+                    "schema: expected letters, digits and underscores, got {schema:?}"
+                )));
+            }
+            server_options.push(("search_path", schema.clone()));
+        }
+        Ok(options.application_name("gamify").options(server_options))
+    }
+
+    fn pool(&self) -> Result<PgPool, StoreError> {
+        if self.pool_size < 2 {
+            return Err(StoreError::Config(
+                "pool_size: expected at least 2 connections".into(),
+            ));
+        }
+        Ok(PgPoolOptions::new()
+            .max_connections(self.pool_size)
+            .acquire_timeout(self.connect_timeout)
+            .connect_lazy_with(self.connect_options()?))
+    }
+}
+
+impl fmt::Debug for PgSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PgSettings")
+            .field("url", &self.redacted_url())
+            .field("pool_size", &self.pool_size)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("statement_timeout", &self.statement_timeout)
+            .field("sslmode", &self.sslmode)
+            .field("schema", &self.schema)
+            .finish()
+    }
+}
+
+fn is_plain_identifier(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && !s.as_bytes()[0].is_ascii_digit()
+}
+
+/// `url` with the password of its user info, and any `password=` parameter,
+/// replaced by `***`. Anything unparsable is kept as is but for those parts.
+pub fn redact_url(url: &str) -> String {
+    let mut out = url.to_owned();
+    if let Some(scheme_end) = out.find("://") {
+        let rest_start = scheme_end + 3;
+        let authority_end = out[rest_start..]
+            .find(['/', '?'])
+            .map_or(out.len(), |i| rest_start + i);
+        if let Some(at) = out[rest_start..authority_end].rfind('@') {
+            let userinfo = &out[rest_start..rest_start + at];
+            if let Some(colon) = userinfo.find(':') {
+                out.replace_range(rest_start + colon + 1..rest_start + at, "***");
+            }
+        }
+    }
+    if let Some(q) = out.find('?') {
+        let (base, query) = out.split_at(q + 1);
+        let query = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                _ => pair.to_owned(),
+            })
+            .collect::<Vec<_>>()
+            .join("&");
+        out = format!("{base}{query}");
+    }
+    out
+}
+
+/// `text` with the password that `url` holds, if any, replaced by `***`.
+fn redact_text(text: &str, url: &str) -> String {
+    let password = url.split_once("://").and_then(|(_, rest)| {
+        let authority = rest.split(['/', '?']).next()?;
+        let (userinfo, _) = authority.rsplit_once('@')?;
+        userinfo.split_once(':').map(|(_, p)| p)
+    });
+    match password {
+        Some(p) if !p.is_empty() => text.replace(p, "***"),
+        _ => text.to_owned(),
+    }
+}
+
+/// Whether [`PgStore::connect`] may change the schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Migrations {
+    /// Apply what is missing (`gamify migrate`, `gamify serve --migrate`).
+    Apply,
+    /// Refuse a schema that is not exactly this binary's.
+    Check,
+}
+
+/// A store on PostgreSQL. Cheap to share; dropping it lets the writer and
+/// reader tasks finish what is queued and stop.
+pub struct PgStore {
+    pool: PgPool,
+    writes: mpsc::Sender<write::Job>,
+    lookups: mpsc::Sender<read::Lookup>,
+    /// How long a request may wait for the database in all.
+    patience: Duration,
+}
+
+impl PgStore {
+    /// Connects, checks (or applies) the schema, and starts the writer and
+    /// reader tasks. Fails if the database cannot be reached within the
+    /// connect timeout.
+    pub async fn connect(
+        settings: &PgSettings,
+        rules: Rules,
+        migrations: Migrations,
+    ) -> Result<PgStore, StoreError> {
+        let pool = settings.pool()?;
+        {
+            let mut conn = pool.acquire().await.map_err(|e| unreachable(settings, e))?;
+            match migrations {
+                Migrations::Apply => {
+                    schema::migrate(&mut conn).await?;
+                }
+                Migrations::Check => schema::check(&mut conn).await?,
+            }
+        }
+        // A quarter of the pool writes, a quarter looks users up; the rest
+        // serves listings, the leaderboard and health checks.
+        let tasks = (settings.pool_size as usize / 4).clamp(1, 4);
+        let (writes, write_queue) = mpsc::channel(MAX_BATCH * 8);
+        let write_queue = Arc::new(Mutex::new(write_queue));
+        let rules = Arc::new(rules);
+        for _ in 0..tasks {
+            tokio::spawn(write::writer(
+                pool.clone(),
+                write_queue.clone(),
+                rules.clone(),
+            ));
+        }
+        let (lookups, lookup_queue) = mpsc::channel(MAX_BATCH * 8);
+        let lookup_queue = Arc::new(Mutex::new(lookup_queue));
+        for _ in 0..tasks {
+            tokio::spawn(read::reader(pool.clone(), lookup_queue.clone()));
+        }
+        tracing::info!(
+            url = %settings.redacted_url(),
+            pool_size = settings.pool_size,
+            writers = tasks,
+            readers = tasks,
+            schema_version = SCHEMA_VERSION,
+            "postgres store ready"
+        );
+        Ok(PgStore {
+            pool,
+            writes,
+            lookups,
+            patience: settings.connect_timeout + settings.statement_timeout,
+        })
+    }
+
+    /// Applies the migrations the database lacks; returns how many.
+    pub async fn migrate(settings: &PgSettings) -> Result<usize, StoreError> {
+        let pool = settings.pool()?;
+        let mut conn = pool.acquire().await.map_err(|e| unreachable(settings, e))?;
+        let applied = schema::migrate(&mut conn).await;
+        drop(conn);
+        pool.close().await;
+        applied
+    }
+
+    /// Waits for `reply`, at most as long as the timeouts allow in all.
+    async fn answer<T>(
+        &self,
+        reply: oneshot::Receiver<Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        match tokio::time::timeout(self.patience, reply).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(StoreError::Unavailable("the store's worker stopped")),
+            Err(_) => Err(StoreError::Unavailable(
+                "the database did not answer in time",
+            )),
+        }
+    }
+}
+
+fn unreachable(settings: &PgSettings, e: sqlx::Error) -> StoreError {
+    StoreError::Config(format!(
+        "cannot connect to PostgreSQL at {}: {}",
+        settings.redacted_url(),
+        redact_text(&e.to_string(), &settings.url)
+    ))
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn record_event(&self, event: NewEvent) -> Result<Recorded, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let job = write::Job {
+            event,
+            reply,
+            deadline: Instant::now() + self.patience,
+        };
+        self.writes
+            .send(job)
+            .await
+            .map_err(|_| StoreError::Unavailable("the store is shutting down"))?;
+        self.answer(answer).await
+    }
+
+    async fn user(&self, user_id: &UserId) -> Result<Option<Arc<UserSnapshot>>, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let lookup = read::Lookup {
+            user_id: user_id.as_str().to_owned(),
+            reply,
+            deadline: Instant::now() + self.patience,
+        };
+        self.lookups
+            .send(lookup)
+            .await
+            .map_err(|_| StoreError::Unavailable("the store is shutting down"))?;
+        self.answer(answer).await
+    }
+
+    async fn events(
+        &self,
+        user_id: &UserId,
+        limit: u32,
+        before: Option<&str>,
+    ) -> Result<EventPage, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(classify)?;
+        read::events(&mut conn, user_id.as_str(), limit, before).await
+    }
+
+    async fn leaderboard(&self, limit: u32) -> Result<Vec<LeaderRow>, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(classify)?;
+        read::leaderboard(&mut conn, limit).await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(classify)?;
+        sqlx::query("SELECT 1")
+            .execute(&mut *conn)
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+}
+
+/// An error from a query: [`StoreError::Unavailable`] when the server is
+/// unreachable, restarting, overloaded or too slow (worth a retry), else
+/// [`StoreError::Backend`].
+pub(crate) fn classify(e: sqlx::Error) -> StoreError {
+    if is_unavailable(&e) {
+        tracing::warn!(error = %e, "postgres unavailable");
+        StoreError::Unavailable("the database is unreachable or too slow")
+    } else {
+        backend(e)
+    }
+}
+
+/// Whether `e` says the connection or server is gone or overloaded, rather
+/// than that the query was wrong.
+pub(crate) fn is_unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            // 08: connection exception; 53: insufficient resources;
+            // 57014: statement timeout; 57P01-57P03: shutdown, cannot connect now.
+            code.starts_with("08")
+                || code.starts_with("53")
+                || code == "57014"
+                || code.starts_with("57P")
+        }),
+        _ => false,
+    }
+}
+
+pub(crate) fn backend(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    StoreError::Backend(Box::new(e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_never_reach_debug_output_or_redacted_urls() {
+        let s = PgSettings::new("postgres://gamify:s3cret@db.example:5432/gamify?sslmode=require");
+        let shown = format!("{s:?}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(
+            shown.contains("postgres://gamify:***@db.example:5432/gamify?sslmode=require"),
+            "{shown}"
+        );
+        assert_eq!(
+            redact_url("postgresql://u@h/db?password=hunter2&sslmode=disable"),
+            "postgresql://u@h/db?password=***&sslmode=disable"
+        );
+        assert_eq!(redact_url("postgres://h/db"), "postgres://h/db");
+    }
+
+    #[test]
+    fn unusable_settings_are_refused_with_the_setting_named() {
+        let mut s = PgSettings::new("postgres://u:pw@localhost/db");
+        s.sslmode = Some("sometimes".into());
+        let e = s.connect_options().unwrap_err().to_string();
+        assert!(e.contains("sslmode"), "{e}");
+        s.sslmode = None;
+        s.schema = Some("x; DROP TABLE users".into());
+        let e = s.connect_options().unwrap_err().to_string();
+        assert!(e.contains("schema"), "{e}");
+        let e = PgSettings::new("postgres://u:pw@localhost:notaport/db")
+            .connect_options()
+            .unwrap_err()
+            .to_string();
+        assert!(!e.contains("pw@"), "{e}");
+    }
+}

@@ -1,0 +1,241 @@
+//! Queries, and the reader tasks that answer user lookups in batches.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use sqlx::pool::PoolConnection;
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, PgPool, Postgres, Row};
+use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio::time::Instant;
+
+use super::{MAX_BATCH, backend, classify, is_unavailable};
+use crate::rows::{StoredEvent, StoredUser};
+use crate::{EventPage, LeaderRow, StoreError, UserSnapshot};
+use gamify_core::Points;
+
+/// The `users` columns [`stored_user`] reads, in its order.
+pub const USER_COLUMNS: &str =
+    "total_milli, lifetime_milli, best_streak, streak_runs, achievements, event_count,
+    last_event_at, version, category_totals";
+
+/// The `events` columns [`stored_event`] reads, in its order.
+pub const EVENT_COLUMNS: &str =
+    "id, user_id, category, action, value_milli, points_milli, weight_milli, streak_day,
+    bonus_percent, unlocked, total_after, lifetime_after, metadata, occurred_at, created_at";
+
+/// A `users` row from [`USER_COLUMNS`], starting at column `at`.
+pub fn stored_user(row: &PgRow, at: usize) -> Result<StoredUser, sqlx::Error> {
+    Ok(StoredUser {
+        total_milli: row.try_get(at)?,
+        lifetime_milli: row.try_get(at + 1)?,
+        best_streak: row.try_get::<i32, _>(at + 2)? as u32,
+        streak_runs: row.try_get(at + 3)?,
+        achievements: row.try_get(at + 4)?,
+        event_count: row.try_get::<i64, _>(at + 5)? as u64,
+        last_event_at: row.try_get(at + 6)?,
+        version: row.try_get::<i64, _>(at + 7)? as u64,
+        category_totals: row.try_get(at + 8)?,
+    })
+}
+
+/// An `events` row from [`EVENT_COLUMNS`], starting at column `at`.
+pub fn stored_event(row: &PgRow, at: usize) -> Result<StoredEvent, sqlx::Error> {
+    Ok(StoredEvent {
+        id: row.try_get(at)?,
+        user_id: row.try_get(at + 1)?,
+        category: row.try_get(at + 2)?,
+        action: row.try_get(at + 3)?,
+        value_milli: row.try_get(at + 4)?,
+        points_milli: row.try_get(at + 5)?,
+        weight_milli: row.try_get(at + 6)?,
+        streak_day: row.try_get::<i32, _>(at + 7)? as u32,
+        bonus_percent: row.try_get::<i32, _>(at + 8)? as u32,
+        unlocked: row.try_get(at + 9)?,
+        total_after: row.try_get(at + 10)?,
+        lifetime_after: row.try_get(at + 11)?,
+        metadata: row.try_get(at + 12)?,
+        occurred_at: row.try_get(at + 13)?,
+        created_at: row.try_get(at + 14)?,
+    })
+}
+
+/// One request for a user's state.
+pub struct Lookup {
+    /// Whose.
+    pub user_id: String,
+    /// Where the answer goes: `None` for a user with no events.
+    pub reply: oneshot::Sender<Result<Option<Arc<UserSnapshot>>, StoreError>>,
+    /// After this the caller has given up.
+    pub deadline: Instant,
+}
+
+/// Answers lookups off the shared queue, all those waiting with one query,
+/// until the queue closes.
+pub async fn reader(pool: PgPool, queue: Arc<Mutex<mpsc::Receiver<Lookup>>>) {
+    let mut held: Option<PoolConnection<Postgres>> = None;
+    loop {
+        let mut lookups = Vec::new();
+        {
+            let mut queue = queue.lock().await;
+            if queue.recv_many(&mut lookups, MAX_BATCH).await == 0 {
+                return;
+            }
+        }
+        let now = Instant::now();
+        lookups.retain(|l| !l.reply.is_closed());
+        let (lookups, late): (Vec<Lookup>, Vec<Lookup>) =
+            lookups.into_iter().partition(|l| l.deadline > now);
+        for l in late {
+            let _ = l.reply.send(Err(StoreError::Unavailable(
+                "the database did not answer in time",
+            )));
+        }
+        if lookups.is_empty() {
+            continue;
+        }
+        let mut conn = match held.take() {
+            Some(conn) => conn,
+            None => match pool.acquire().await {
+                Ok(conn) => conn,
+                Err(e) => {
+                    let e = classify(e);
+                    for l in lookups {
+                        let _ = l.reply.send(Err(unavailable_copy(&e)));
+                    }
+                    continue;
+                }
+            },
+        };
+        let ids: Vec<&str> = lookups.iter().map(|l| l.user_id.as_str()).collect();
+        match users(&mut conn, &ids).await {
+            Ok(found) => {
+                for l in lookups {
+                    let answer = match found.get(&l.user_id) {
+                        Some(Ok(snapshot)) => Ok(Some(snapshot.clone())),
+                        Some(Err(e)) => Err(StoreError::Corrupt(e.to_string())),
+                        None => Ok(None),
+                    };
+                    let _ = l.reply.send(answer);
+                }
+                held = Some(conn);
+            }
+            Err(e) => {
+                let broken = is_unavailable(&e);
+                let e = classify(e);
+                for l in lookups {
+                    let _ = l.reply.send(Err(unavailable_copy(&e)));
+                }
+                if broken {
+                    conn.close_on_drop();
+                } else {
+                    held = Some(conn);
+                }
+            }
+        }
+    }
+}
+
+fn unavailable_copy(e: &StoreError) -> StoreError {
+    match e {
+        StoreError::Unavailable(why) => StoreError::Unavailable(why),
+        other => StoreError::Backend(other.to_string().into()),
+    }
+}
+
+type Found = HashMap<String, Result<Arc<UserSnapshot>, StoreError>>;
+
+/// The users among `ids` that have events, by id.
+async fn users(conn: &mut PgConnection, ids: &[&str]) -> Result<Found, sqlx::Error> {
+    let rows = sqlx::query(&format!(
+        "SELECT user_id, {USER_COLUMNS} FROM users WHERE user_id = ANY($1::text[]) AND event_count > 0"
+    ))
+    .bind(ids)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut found = HashMap::with_capacity(rows.len());
+    for row in &rows {
+        let id: String = row.try_get(0)?;
+        found.insert(id, stored_user(row, 1)?.decode().map(Arc::new));
+    }
+    Ok(found)
+}
+
+/// A page of the user's events, newest `occurred_at` first (ties by arrival,
+/// newest first), older than the event `before` names.
+pub async fn events(
+    conn: &mut PgConnection,
+    user_id: &str,
+    limit: u32,
+    before: Option<&str>,
+) -> Result<EventPage, StoreError> {
+    let position: (i64, i64) = match before {
+        None => (i64::MAX, i64::MAX),
+        Some(id) => {
+            let row =
+                sqlx::query("SELECT occurred_at, seq FROM events WHERE id = $1 AND user_id = $2")
+                    .bind(id)
+                    .bind(user_id)
+                    .fetch_optional(&mut *conn)
+                    .await
+                    .map_err(classify)?
+                    .ok_or(StoreError::UnknownCursor)?;
+            (
+                row.try_get(0).map_err(backend)?,
+                row.try_get(1).map_err(backend)?,
+            )
+        }
+    };
+    let rows = sqlx::query(&format!(
+        "SELECT {EVENT_COLUMNS} FROM events
+         WHERE user_id = $1 AND (occurred_at, seq) < ($2, $3)
+         ORDER BY occurred_at DESC, seq DESC LIMIT $4"
+    ))
+    .bind(user_id)
+    .bind(position.0)
+    .bind(position.1)
+    .bind(i64::from(limit) + 1)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(classify)?;
+    let mut events = Vec::with_capacity(rows.len());
+    for row in &rows {
+        events.push(stored_event(row, 0).map_err(backend)?.decode()?);
+    }
+    let next_cursor = if events.len() > limit as usize {
+        events.truncate(limit as usize);
+        events.last().map(|e| e.id.clone())
+    } else {
+        None
+    };
+    Ok(EventPage {
+        events,
+        next_cursor,
+    })
+}
+
+/// The top `limit` users by lifetime points, ties by user id.
+pub async fn leaderboard(
+    conn: &mut PgConnection,
+    limit: u32,
+) -> Result<Vec<LeaderRow>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT user_id, lifetime_milli, total_milli FROM users WHERE event_count > 0
+         ORDER BY lifetime_milli DESC, user_id LIMIT $1",
+    )
+    .bind(i64::from(limit))
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(classify)?;
+    rows.iter()
+        .enumerate()
+        .map(|(i, row)| {
+            Ok(LeaderRow {
+                rank: i as u64 + 1,
+                user_id: row.try_get(0).map_err(backend)?,
+                lifetime: Points::from_milli(row.try_get(1).map_err(backend)?),
+                total: Points::from_milli(row.try_get(2).map_err(backend)?),
+            })
+        })
+        .collect()
+}

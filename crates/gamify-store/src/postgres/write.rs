@@ -1,0 +1,483 @@
+//! The writer tasks: many requests, one transaction, one commit.
+//!
+//! A batch is planned in memory once its users' rows are locked and read
+//! (see the module docs of `super`). A request refused while planning (a
+//! reused idempotency key with another body, a rule) is answered alone and
+//! writes nothing, so the rest of the batch goes on. If the database refuses
+//! the batch's writes (a unique index caught a key another node used in the
+//! meantime, a deadlock it broke), the batch is rolled back and its requests
+//! are retried one per transaction, where the committed rows are visible.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
+
+use gamify_core::Rules;
+use sqlx::pool::PoolConnection;
+use sqlx::{PgConnection, PgPool, Postgres, Row};
+use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio::time::Instant;
+
+use super::read::{EVENT_COLUMNS, USER_COLUMNS, stored_event, stored_user};
+use super::{MAX_BATCH, backend, classify, is_unavailable};
+use crate::rows::StoredEvent;
+use crate::{
+    EventRecord, NewEvent, Recorded, StoreError, UserSnapshot, encode_achievements,
+    encode_categories, encode_unlocked, scoring,
+};
+
+/// One request to record an event.
+pub struct Job {
+    /// The event.
+    pub event: NewEvent,
+    /// Where its outcome goes.
+    pub reply: oneshot::Sender<Result<Recorded, StoreError>>,
+    /// After this the caller has given up: answer without trying.
+    pub deadline: Instant,
+}
+
+/// How often a request is tried on its own before its error is final.
+const SOLO_ATTEMPTS: usize = 3;
+
+/// Takes batches off the shared queue and commits them until the queue
+/// closes. Keeps one connection between batches; drops it after an error
+/// that says it is broken, and opens another for the next batch.
+pub async fn writer(pool: PgPool, queue: Arc<Mutex<mpsc::Receiver<Job>>>, rules: Arc<Rules>) {
+    let mut held: Option<PoolConnection<Postgres>> = None;
+    loop {
+        let mut jobs = Vec::new();
+        {
+            let mut queue = queue.lock().await;
+            if queue.recv_many(&mut jobs, MAX_BATCH).await == 0 {
+                return;
+            }
+        }
+        let now = Instant::now();
+        let (jobs, late): (Vec<Job>, Vec<Job>) = jobs.into_iter().partition(|j| j.deadline > now);
+        for job in late {
+            let _ = job.reply.send(Err(StoreError::Unavailable(
+                "the database did not answer in time",
+            )));
+        }
+        if jobs.is_empty() {
+            continue;
+        }
+        let mut conn = match held.take() {
+            Some(conn) => conn,
+            None => match pool.acquire().await {
+                Ok(conn) => conn,
+                Err(e) => {
+                    let e = classify(e);
+                    for job in jobs {
+                        let _ = job.reply.send(Err(same(&e)));
+                    }
+                    continue;
+                }
+            },
+        };
+        let healthy = commit_jobs(&mut conn, jobs, &rules).await;
+        if healthy {
+            held = Some(conn);
+        } else {
+            conn.close_on_drop();
+        }
+    }
+}
+
+/// Commits `jobs` and answers each. Returns whether the connection is still
+/// usable.
+async fn commit_jobs(conn: &mut PgConnection, jobs: Vec<Job>, rules: &Rules) -> bool {
+    let events: Vec<&NewEvent> = jobs.iter().map(|j| &j.event).collect();
+    match commit(conn, &events, rules).await {
+        Ok(outcomes) => {
+            for (job, outcome) in jobs.into_iter().zip(outcomes) {
+                let _ = job.reply.send(outcome);
+            }
+            return true;
+        }
+        Err(e) if is_unavailable(&e) => {
+            let e = classify(e);
+            for job in jobs {
+                let _ = job.reply.send(Err(same(&e)));
+            }
+            return false;
+        }
+        Err(e) => {
+            tracing::debug!(error = %e, batch = jobs.len(), "batch refused; retrying its requests one by one");
+        }
+    }
+    for job in jobs {
+        let mut last = None;
+        for _ in 0..SOLO_ATTEMPTS {
+            match commit(conn, &[&job.event], rules).await {
+                Ok(mut outcomes) => {
+                    last = Some(
+                        outcomes
+                            .pop()
+                            .unwrap_or(Err(StoreError::Unavailable("the writer lost a request"))),
+                    );
+                    break;
+                }
+                Err(e) if is_unavailable(&e) => {
+                    let _ = job.reply.send(Err(classify(e)));
+                    return false;
+                }
+                // Another transaction committed the same idempotency key
+                // between our check and our insert, or a deadlock was broken:
+                // the next attempt sees the committed row.
+                Err(e) if is_retryable(&e) => last = Some(Err(backend(e))),
+                Err(e) => {
+                    last = Some(Err(backend(e)));
+                    break;
+                }
+            }
+        }
+        let _ = job
+            .reply
+            .send(last.unwrap_or(Err(StoreError::Unavailable("the writer lost a request"))));
+    }
+    true
+}
+
+fn is_retryable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(db) => match db.code().as_deref() {
+            Some("40001" | "40P01") => true,
+            Some("23505") => db.constraint() == Some("events_by_idempotency_key"),
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
+/// A copy of an error for each request of a batch that fails as a whole.
+fn same(e: &StoreError) -> StoreError {
+    match e {
+        StoreError::Unavailable(why) => StoreError::Unavailable(why),
+        other => StoreError::Backend(other.to_string().into()),
+    }
+}
+
+/// What planning decided for one request.
+enum Outcome {
+    /// Answered without writing: a replay of a stored event, or a refusal.
+    Done(Result<Recorded, StoreError>),
+    /// The `n`th record written by this batch.
+    New(usize),
+    /// A repeat, within this batch, of the `n`th record's request.
+    RepeatOf(usize),
+}
+
+/// Records `events` in one transaction; one outcome per event, in order. An
+/// `Err` means the transaction was rolled back and nothing was written.
+async fn commit(
+    conn: &mut PgConnection,
+    events: &[&NewEvent],
+    rules: &Rules,
+) -> Result<Vec<Result<Recorded, StoreError>>, sqlx::Error> {
+    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+
+    // Lock every user's row, creating it if missing, in user id order.
+    let users: Vec<&str> = events
+        .iter()
+        .map(|e| e.user_id.as_str())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let now = events.iter().map(|e| e.created_at_ms).max().unwrap_or(0);
+    let locked = sqlx::query(&format!(
+        "INSERT INTO users (user_id, created_at, updated_at)
+         SELECT u, $2, $2 FROM unnest($1::text[]) AS t(u) ORDER BY u COLLATE \"C\"
+         ON CONFLICT (user_id) DO UPDATE SET user_id = EXCLUDED.user_id
+         RETURNING user_id, {USER_COLUMNS}"
+    ))
+    .bind(&users)
+    .bind(now)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut states: HashMap<String, UserSnapshot> = HashMap::with_capacity(locked.len());
+    for row in &locked {
+        let user: String = row.try_get(0)?;
+        let snapshot = stored_user(row, 1)?.decode().map_err(protocol)?;
+        states.insert(user, snapshot);
+    }
+
+    // The idempotency keys already used, now that no one else can write
+    // these users (a key reused for another user is caught by the index).
+    let keys: Vec<&str> = events
+        .iter()
+        .filter_map(|e| e.idempotency.as_ref().map(|i| i.key.as_str()))
+        .collect();
+    let mut used: HashMap<String, (Option<String>, StoredEvent)> = HashMap::new();
+    if !keys.is_empty() {
+        let rows = sqlx::query(&format!(
+            "SELECT idempotency_key, request_hash, {EVENT_COLUMNS} FROM events
+             WHERE idempotency_key = ANY($1::text[])"
+        ))
+        .bind(&keys)
+        .fetch_all(&mut *tx)
+        .await?;
+        for row in &rows {
+            used.insert(row.try_get(0)?, (row.try_get(1)?, stored_event(row, 2)?));
+        }
+    }
+
+    // Plan in arrival order.
+    let mut outcomes = Vec::with_capacity(events.len());
+    let mut records: Vec<(EventRecord, Option<(&str, &str)>)> = Vec::new();
+    let mut new_keys: HashMap<&str, (&str, usize)> = HashMap::new();
+    let mut new_ids: HashSet<&str> = HashSet::new();
+    for event in events {
+        if let Some(idem) = &event.idempotency {
+            if let Some((hash, original)) = used.get(&idem.key) {
+                let outcome = if hash.as_deref() == Some(idem.fingerprint.as_str()) {
+                    original.clone().decode().map(|event| Recorded {
+                        event,
+                        replayed: true,
+                    })
+                } else {
+                    Err(StoreError::IdempotencyConflict)
+                };
+                outcomes.push(Outcome::Done(outcome));
+                continue;
+            }
+            if let Some(&(fingerprint, n)) = new_keys.get(idem.key.as_str()) {
+                outcomes.push(if fingerprint == idem.fingerprint {
+                    Outcome::RepeatOf(n)
+                } else {
+                    Outcome::Done(Err(StoreError::IdempotencyConflict))
+                });
+                continue;
+            }
+        }
+        if !new_ids.insert(event.id.as_str()) {
+            outcomes.push(Outcome::Done(Err(StoreError::Backend(
+                format!("event id {} was used twice in one batch", event.id).into(),
+            ))));
+            continue;
+        }
+        let user = event.user_id.as_str();
+        let before = states.get(user).cloned();
+        match scoring::score(event, before, rules) {
+            Ok((record, after)) => {
+                states.insert(user.to_owned(), after);
+                let idem = event
+                    .idempotency
+                    .as_ref()
+                    .map(|i| (i.key.as_str(), i.fingerprint.as_str()));
+                if let Some((key, fingerprint)) = idem {
+                    new_keys.insert(key, (fingerprint, records.len()));
+                }
+                outcomes.push(Outcome::New(records.len()));
+                records.push((record, idem));
+            }
+            Err(e) => outcomes.push(Outcome::Done(Err(e))),
+        }
+    }
+
+    if !records.is_empty() {
+        insert_events(&mut tx, &records).await?;
+        insert_ledger(&mut tx, &records).await?;
+    }
+    let written: BTreeSet<&str> = records.iter().map(|(r, _)| r.user_id.as_str()).collect();
+    update_users(&mut tx, &states, &written, now).await?;
+    // Rows created above for users whose every request was refused.
+    let unused: Vec<&str> = users
+        .iter()
+        .copied()
+        .filter(|u| !written.contains(u))
+        .collect();
+    if !unused.is_empty() {
+        sqlx::query("DELETE FROM users WHERE user_id = ANY($1::text[]) AND version = 0")
+            .bind(&unused)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+
+    Ok(outcomes
+        .into_iter()
+        .map(|o| match o {
+            Outcome::Done(result) => result,
+            Outcome::New(n) => Ok(Recorded {
+                event: records[n].0.clone(),
+                replayed: false,
+            }),
+            Outcome::RepeatOf(n) => Ok(Recorded {
+                event: records[n].0.clone(),
+                replayed: true,
+            }),
+        })
+        .collect())
+}
+
+/// A stored value this binary cannot read, as a query error (it aborts the
+/// transaction like one).
+fn protocol(e: StoreError) -> sqlx::Error {
+    sqlx::Error::Decode(Box::new(e))
+}
+
+async fn insert_events(
+    tx: &mut PgConnection,
+    records: &[(EventRecord, Option<(&str, &str)>)],
+) -> Result<(), sqlx::Error> {
+    let n = records.len();
+    let mut id = Vec::with_capacity(n);
+    let mut user = Vec::with_capacity(n);
+    let mut category = Vec::with_capacity(n);
+    let mut action = Vec::with_capacity(n);
+    let mut value = Vec::with_capacity(n);
+    let mut points = Vec::with_capacity(n);
+    let mut weight = Vec::with_capacity(n);
+    let mut streak_day = Vec::with_capacity(n);
+    let mut bonus = Vec::with_capacity(n);
+    let mut unlocked = Vec::with_capacity(n);
+    let mut total_after = Vec::with_capacity(n);
+    let mut lifetime_after = Vec::with_capacity(n);
+    let mut metadata = Vec::with_capacity(n);
+    let mut occurred_at = Vec::with_capacity(n);
+    let mut created_at = Vec::with_capacity(n);
+    let mut key = Vec::with_capacity(n);
+    let mut hash = Vec::with_capacity(n);
+    for (r, idem) in records {
+        id.push(r.id.as_str());
+        user.push(r.user_id.as_str());
+        category.push(r.category.as_str());
+        action.push(r.action.as_str());
+        value.push(r.value.milli());
+        points.push(r.points.milli());
+        weight.push(r.weight_milli);
+        streak_day.push(r.streak_day as i32);
+        bonus.push(r.bonus_percent as i32);
+        unlocked.push(encode_unlocked(&r.unlocked));
+        total_after.push(r.total_after.milli());
+        lifetime_after.push(r.lifetime_after.milli());
+        metadata.push(r.metadata.as_deref());
+        occurred_at.push(r.occurred_at_ms);
+        created_at.push(r.created_at_ms);
+        key.push(idem.map(|(k, _)| k));
+        hash.push(idem.map(|(_, h)| h));
+    }
+    sqlx::query(
+        "INSERT INTO events (id, user_id, category, action, value_milli, points_milli, weight_milli, streak_day,
+                             bonus_percent, unlocked, total_after, lifetime_after, metadata, occurred_at, created_at,
+                             idempotency_key, request_hash)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::int8[], $7::int8[],
+                              $8::int4[], $9::int4[], $10::text[], $11::int8[], $12::int8[], $13::text[],
+                              $14::int8[], $15::int8[], $16::text[], $17::text[])",
+    )
+    .bind(id)
+    .bind(user)
+    .bind(category)
+    .bind(action)
+    .bind(value)
+    .bind(points)
+    .bind(weight)
+    .bind(streak_day)
+    .bind(bonus)
+    .bind(unlocked)
+    .bind(total_after)
+    .bind(lifetime_after)
+    .bind(metadata)
+    .bind(occurred_at)
+    .bind(created_at)
+    .bind(key)
+    .bind(hash)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+async fn insert_ledger(
+    tx: &mut PgConnection,
+    records: &[(EventRecord, Option<(&str, &str)>)],
+) -> Result<(), sqlx::Error> {
+    let mut user = Vec::new();
+    let mut kind = Vec::new();
+    let mut amount = Vec::new();
+    let mut balance = Vec::new();
+    let mut lifetime = Vec::new();
+    let mut reference = Vec::new();
+    let mut created_at = Vec::new();
+    for (r, _) in records {
+        for entry in scoring::ledger_entries(r) {
+            user.push(r.user_id.as_str());
+            kind.push(entry.kind);
+            amount.push(entry.amount.milli());
+            balance.push(entry.balance_after.milli());
+            lifetime.push(entry.lifetime_after.milli());
+            reference.push(entry.reference);
+            created_at.push(r.created_at_ms);
+        }
+    }
+    sqlx::query(
+        "INSERT INTO ledger (user_id, kind, amount_milli, balance_after_milli, lifetime_after_milli, reference, created_at)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $4::int8[], $5::int8[], $6::text[], $7::int8[])",
+    )
+    .bind(user)
+    .bind(kind)
+    .bind(amount)
+    .bind(balance)
+    .bind(lifetime)
+    .bind(reference)
+    .bind(created_at)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+async fn update_users(
+    tx: &mut PgConnection,
+    states: &HashMap<String, UserSnapshot>,
+    written: &BTreeSet<&str>,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    if written.is_empty() {
+        return Ok(());
+    }
+    let mut user = Vec::new();
+    let mut total = Vec::new();
+    let mut lifetime = Vec::new();
+    let mut best = Vec::new();
+    let mut runs = Vec::new();
+    let mut achievements = Vec::new();
+    let mut count = Vec::new();
+    let mut categories = Vec::new();
+    let mut last = Vec::new();
+    let mut version = Vec::new();
+    for &id in written {
+        let Some(s) = states.get(id) else { continue };
+        user.push(id);
+        total.push(s.state.total.milli());
+        lifetime.push(s.state.lifetime.milli());
+        best.push(s.state.best_streak as i32);
+        runs.push(s.state.runs.encode());
+        achievements.push(encode_achievements(&s.state.achievements));
+        count.push(s.event_count as i64);
+        categories.push(encode_categories(&s.categories));
+        last.push(s.last_event_at_ms);
+        version.push(s.version as i64);
+    }
+    sqlx::query(
+        "UPDATE users SET total_milli = n.total, lifetime_milli = n.lifetime, best_streak = n.best,
+                streak_runs = n.runs, achievements = n.achievements, event_count = n.count,
+                category_totals = n.categories, last_event_at = n.last, version = n.version, updated_at = $11
+         FROM unnest($1::text[], $2::int8[], $3::int8[], $4::int4[], $5::text[], $6::text[], $7::int8[],
+                     $8::text[], $9::int8[], $10::int8[])
+              AS n(user_id, total, lifetime, best, runs, achievements, count, categories, last, version)
+         WHERE users.user_id = n.user_id",
+    )
+    .bind(user)
+    .bind(total)
+    .bind(lifetime)
+    .bind(best)
+    .bind(runs)
+    .bind(achievements)
+    .bind(count)
+    .bind(categories)
+    .bind(last)
+    .bind(version)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,214 @@
+//! What only PostgreSQL promises: several stores (as several nodes would) on
+//! one database, serialised by the database alone; and the schema checks.
+//! Each test uses a schema of its own; without a reachable test database they
+//! skip with a printed reason (or fail under GAMIFY_REQUIRE_POSTGRES=1).
+
+use std::sync::Arc;
+
+use gamify_core::{Category, Points, Rules, UserId};
+use gamify_store::postgres::scratch::{ScratchSchema, test_database};
+use gamify_store::postgres::{Migrations, PgStore, SCHEMA_VERSION};
+use gamify_store::{Idempotency, Store, StoreError};
+
+mod common;
+use common::{DAY, T0, event};
+
+async fn start_nodes(schema: &ScratchSchema, n: usize) -> Vec<Arc<PgStore>> {
+    let mut all = Vec::new();
+    for _ in 0..n {
+        all.push(Arc::new(
+            PgStore::connect(&schema.settings(), Rules::default(), Migrations::Apply)
+                .await
+                .unwrap(),
+        ));
+    }
+    all
+}
+
+#[tokio::test]
+async fn three_stores_writing_one_hot_user_give_the_sequential_result() {
+    let Some(url) = test_database("three_stores_writing_one_hot_user").await else {
+        return;
+    };
+    let schema = ScratchSchema::create(&url).await.unwrap();
+    let nodes = start_nodes(&schema, 3).await;
+    // 300 events of 1.0 finance (2.0 points each), spread over 10 days so
+    // that streak bonuses and achievements depend on the order being right.
+    let mut tasks = Vec::new();
+    for i in 0..300i64 {
+        let node = nodes[(i % 3) as usize].clone();
+        tasks.push(tokio::spawn(async move {
+            node.record_event(event(
+                &format!("evt_{i}"),
+                "hot",
+                Category::Finance,
+                1000,
+                T0 + (i / 30) * DAY,
+            ))
+            .await
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    let user = nodes[0]
+        .user(&UserId::parse("hot").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(user.event_count, 300);
+    assert_eq!(user.state.best_streak, 10);
+
+    // Replay the same events in the order they were accepted, one at a
+    // time, on a fresh store: the same state and the same records.
+    let replay_schema = ScratchSchema::create(&url).await.unwrap();
+    let replay = &start_nodes(&replay_schema, 1).await[0];
+    let mut all = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = nodes[2]
+            .events(&UserId::parse("hot").unwrap(), 100, cursor.as_deref())
+            .await
+            .unwrap();
+        all.extend(page.events);
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    // Arrival order: a user's lifetime points grow with every event.
+    all.sort_by_key(|e| e.lifetime_after);
+    for e in &all {
+        replay
+            .record_event(event(
+                &e.id,
+                "hot",
+                e.category,
+                e.value.milli(),
+                e.occurred_at_ms,
+            ))
+            .await
+            .unwrap();
+    }
+    let again = replay
+        .user(&UserId::parse("hot").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.state, user.state, "points, streaks and achievements");
+    assert_eq!(again.categories, user.categories);
+    // Every event's own record agrees with the replay's.
+    let replayed = replay
+        .events(&UserId::parse("hot").unwrap(), 100, None)
+        .await
+        .unwrap();
+    let original = nodes[0]
+        .events(&UserId::parse("hot").unwrap(), 100, None)
+        .await
+        .unwrap();
+    assert_eq!(replayed.events, original.events);
+}
+
+#[tokio::test]
+async fn a_key_retried_on_another_store_is_recorded_once() {
+    let Some(url) = test_database("a_key_retried_on_another_store_is_recorded_once").await else {
+        return;
+    };
+    let schema = ScratchSchema::create(&url).await.unwrap();
+    let nodes = start_nodes(&schema, 3).await;
+    let mut tasks = Vec::new();
+    for round in 0..20 {
+        for (n, node) in nodes.iter().enumerate() {
+            let node = node.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut e = event(
+                    &format!("evt_{round}_{n}"),
+                    &format!("user_{}", round % 4),
+                    Category::Health,
+                    1000,
+                    T0,
+                );
+                e.idempotency = Some(Idempotency {
+                    key: format!("key-{round}"),
+                    fingerprint: format!("body-{round}"),
+                });
+                node.record_event(e).await.unwrap()
+            }));
+        }
+    }
+    let mut fresh = 0;
+    for t in tasks {
+        fresh += usize::from(!t.await.unwrap().replayed);
+    }
+    assert_eq!(fresh, 20, "one event per key, whichever node got it first");
+    let board = nodes[0].leaderboard(10).await.unwrap();
+    let total: i64 = board.iter().map(|r| r.lifetime.milli()).sum();
+    assert_eq!(total, 20 * 1200, "20 events of 1.2 points");
+
+    // The same key with another body, for another user, on another node.
+    let mut e = event("evt_clash", "someone_else", Category::Health, 1000, T0);
+    e.idempotency = Some(Idempotency {
+        key: "key-0".into(),
+        fingerprint: "another body".into(),
+    });
+    let clash = nodes[2].record_event(e).await;
+    assert!(
+        matches!(clash, Err(StoreError::IdempotencyConflict)),
+        "{clash:?}"
+    );
+    assert!(
+        nodes[0]
+            .user(&UserId::parse("someone_else").unwrap())
+            .await
+            .unwrap()
+            .is_none(),
+        "a refused request leaves no user behind"
+    );
+}
+
+#[tokio::test]
+async fn a_database_without_the_schema_is_refused_with_what_to_run() {
+    let Some(url) = test_database("a_database_without_the_schema_is_refused").await else {
+        return;
+    };
+    let schema = ScratchSchema::create(&url).await.unwrap();
+    let refused = PgStore::connect(&schema.settings(), Rules::default(), Migrations::Check).await;
+    let message = refused.err().unwrap().to_string();
+    assert!(
+        message.contains("version 0") && message.contains("gamify migrate"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn nodes_migrating_at_once_apply_each_migration_once() {
+    let Some(url) = test_database("nodes_migrating_at_once_apply_each_migration_once").await else {
+        return;
+    };
+    let schema = ScratchSchema::create(&url).await.unwrap();
+    let runs: Vec<_> = (0..4)
+        .map(|_| {
+            let settings = schema.settings();
+            tokio::spawn(async move { PgStore::migrate(&settings).await })
+        })
+        .collect();
+    let mut applied = 0;
+    for r in runs {
+        applied += r.await.unwrap().unwrap();
+    }
+    assert_eq!(applied, SCHEMA_VERSION as usize);
+    // And then a node that only checks starts.
+    let store = PgStore::connect(&schema.settings(), Rules::default(), Migrations::Check)
+        .await
+        .unwrap();
+    store
+        .record_event(event("e1", "u1", Category::Learning, 2000, T0))
+        .await
+        .unwrap();
+    let user = store
+        .user(&UserId::parse("u1").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(user.state.total, Points::whole(3));
+}
