@@ -281,10 +281,10 @@ impl Config {
 
     fn postgres(&self, url: &str) -> Result<PgSettings, ConfigError> {
         let pg = &self.storage.postgres;
-        if !(2..=1000).contains(&pg.pool_size) {
+        if !(4..=1000).contains(&pg.pool_size) {
             return Err(invalid(
                 "storage.postgres.pool_size",
-                format!("expected 2 to 1000 connections, got {}", pg.pool_size),
+                format!("expected 4 to 1000 connections, got {}", pg.pool_size),
             ));
         }
         for (setting, ms) in [

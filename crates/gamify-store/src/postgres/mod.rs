@@ -46,6 +46,11 @@ pub use schema::SCHEMA_VERSION;
 /// The most requests one writer commits, or one reader looks up, at once.
 pub const MAX_BATCH: usize = 512;
 
+/// Writer tasks per node, and reader tasks, at most. Few and large batches
+/// beat many small ones: each batch costs a handful of statements and a
+/// commit whatever its size (docs/BENCHMARKS.md has the measurements).
+pub const WORKERS: usize = 2;
+
 /// How to reach the database, and how hard to try.
 #[derive(Clone, PartialEq, Eq)]
 pub struct PgSettings {
@@ -116,9 +121,9 @@ impl PgSettings {
     }
 
     fn pool(&self) -> Result<PgPool, StoreError> {
-        if self.pool_size < 2 {
+        if self.pool_size < 4 {
             return Err(StoreError::Config(
-                "pool_size: expected at least 2 connections".into(),
+                "pool_size: expected at least 4 connections".into(),
             ));
         }
         Ok(PgPoolOptions::new()
@@ -230,13 +235,14 @@ impl PgStore {
                 Migrations::Check => schema::check(&mut conn).await?,
             }
         }
-        // A quarter of the pool writes, a quarter looks users up; the rest
+        // Up to a quarter of the pool writes, as much looks users up; the rest
         // serves listings, the leaderboard and health checks.
-        let tasks = (settings.pool_size as usize / 4).clamp(1, 4);
+        let writers = (settings.pool_size as usize / 4).clamp(1, WORKERS);
+        let readers = writers;
         let (writes, write_queue) = mpsc::channel(MAX_BATCH * 8);
         let write_queue = Arc::new(Mutex::new(write_queue));
         let rules = Arc::new(rules);
-        for _ in 0..tasks {
+        for _ in 0..writers {
             tokio::spawn(write::writer(
                 pool.clone(),
                 write_queue.clone(),
@@ -245,14 +251,14 @@ impl PgStore {
         }
         let (lookups, lookup_queue) = mpsc::channel(MAX_BATCH * 8);
         let lookup_queue = Arc::new(Mutex::new(lookup_queue));
-        for _ in 0..tasks {
+        for _ in 0..readers {
             tokio::spawn(read::reader(pool.clone(), lookup_queue.clone()));
         }
         tracing::info!(
             url = %settings.redacted_url(),
             pool_size = settings.pool_size,
-            writers = tasks,
-            readers = tasks,
+            writers,
+            readers,
             schema_version = SCHEMA_VERSION,
             "postgres store ready"
         );
