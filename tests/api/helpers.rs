@@ -1,9 +1,17 @@
 //! `spawn_app()`: a server on port 0 with its own database and a manual clock.
+//!
+//! The database is an SQLite file in a temp dir, or, with
+//! `GAMIFY_TEST_BACKEND=postgres` (as `.ci/run` sets for a second pass of
+//! this suite), a scratch schema on the test PostgreSQL database: the same
+//! HTTP behaviour on both backends.
 
 use std::sync::Arc;
 
 use gamify::http;
 use gamify::{Engine, ManualClock, Rules};
+use gamify_store::Store;
+use gamify_store::postgres::scratch::{ScratchSchema, test_database};
+use gamify_store::postgres::{Migrations, PgStore};
 use gamify_store::sqlite::SqliteStore;
 use serde_json::{Value, json};
 
@@ -15,14 +23,38 @@ pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
     pub clock: Arc<ManualClock>,
-    _dir: tempfile::TempDir,
+    _place: Place,
+}
+
+/// What keeps the test's database alive until it ends.
+#[allow(dead_code)]
+enum Place {
+    Dir(tempfile::TempDir),
+    Schema(ScratchSchema),
 }
 
 pub async fn spawn_app() -> TestApp {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&dir.path().join("gamify.db"), Rules::default()).unwrap();
+    let (store, place): (Arc<dyn Store>, Place) = match std::env::var("GAMIFY_TEST_BACKEND")
+        .as_deref()
+    {
+        Ok("postgres") => {
+            let url = test_database("tests/api (GAMIFY_TEST_BACKEND=postgres)")
+                .await
+                .expect("GAMIFY_TEST_BACKEND=postgres needs a reachable test database");
+            let schema = ScratchSchema::create(&url).await.unwrap();
+            let store = PgStore::connect(&schema.settings(), Rules::default(), Migrations::Apply)
+                .await
+                .unwrap();
+            (Arc::new(store), Place::Schema(schema))
+        }
+        _ => {
+            let dir = tempfile::tempdir().unwrap();
+            let store = SqliteStore::open(&dir.path().join("gamify.db"), Rules::default()).unwrap();
+            (Arc::new(store), Place::Dir(dir))
+        }
+    };
     let clock = Arc::new(ManualClock::new(T0));
-    let engine = Engine::with_store(Arc::new(store), Rules::default(), clock.clone());
+    let engine = Engine::with_store(store, Rules::default(), clock.clone());
     // Bind first, then spawn: the port is ready before the test sends anything.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -31,7 +63,7 @@ pub async fn spawn_app() -> TestApp {
         base,
         client: reqwest::Client::new(),
         clock,
-        _dir: dir,
+        _place: place,
     }
 }
 
