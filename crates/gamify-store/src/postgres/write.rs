@@ -105,20 +105,22 @@ async fn commit_jobs(conn: &mut PgConnection, jobs: Vec<Job>, rules: &Rules) -> 
             tracing::debug!(error = %e, batch = jobs.len(), "batch refused; retrying its requests one by one");
         }
     }
-    for job in jobs {
+    let mut jobs = jobs.into_iter();
+    while let Some(job) = jobs.next() {
         let mut last = None;
         for _ in 0..SOLO_ATTEMPTS {
             match commit(conn, &[&job.event], rules).await {
                 Ok(mut outcomes) => {
-                    last = Some(
-                        outcomes
-                            .pop()
-                            .unwrap_or(Err(StoreError::Unavailable("the writer lost a request"))),
-                    );
+                    last = outcomes.pop();
                     break;
                 }
                 Err(e) if is_unavailable(&e) => {
-                    let _ = job.reply.send(Err(classify(e)));
+                    // The connection is gone: this request and the ones not
+                    // yet retried all get the same answer.
+                    let e = classify(e);
+                    for job in std::iter::once(job).chain(jobs) {
+                        let _ = job.reply.send(Err(same(&e)));
+                    }
                     return false;
                 }
                 // Another transaction committed the same idempotency key
