@@ -212,3 +212,114 @@ async fn nodes_migrating_at_once_apply_each_migration_once() {
         .unwrap();
     assert_eq!(user.state.total, Points::whole(3));
 }
+
+#[tokio::test]
+async fn a_write_stuck_behind_a_lock_fails_within_the_statement_timeout() {
+    let Some(url) = test_database("a_write_stuck_behind_a_lock_fails").await else {
+        return;
+    };
+    let schema = ScratchSchema::create(&url).await.unwrap();
+    let mut settings = schema.settings();
+    settings.statement_timeout = std::time::Duration::from_millis(300);
+    let store = PgStore::connect(&settings, Rules::default(), Migrations::Apply)
+        .await
+        .unwrap();
+    store
+        .record_event(event("e1", "locked", Category::Social, 1000, T0))
+        .await
+        .unwrap();
+
+    // Another session holds the user's row, as a stuck transaction would.
+    let mut other = schema.settings();
+    other.statement_timeout = std::time::Duration::from_secs(30);
+    let pool = sqlx::PgPool::connect_with(other.connect_options_for_tests())
+        .await
+        .unwrap();
+    let mut holder = pool.begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM users WHERE user_id = 'locked' FOR UPDATE")
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+
+    let started = std::time::Instant::now();
+    let stuck = store
+        .record_event(event("e2", "locked", Category::Social, 1000, T0))
+        .await;
+    let took = started.elapsed();
+    assert!(
+        matches!(stuck, Err(StoreError::Unavailable(_))),
+        "{stuck:?}"
+    );
+    assert!(took < std::time::Duration::from_secs(3), "took {took:?}");
+    // Other users are not held up, and the stuck one works once released.
+    store
+        .record_event(event("e3", "free", Category::Social, 1000, T0))
+        .await
+        .unwrap();
+    holder.rollback().await.unwrap();
+    store
+        .record_event(event("e4", "locked", Category::Social, 1000, T0))
+        .await
+        .unwrap();
+    let user = store
+        .user(&UserId::parse("locked").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(user.event_count, 2, "the timed-out write left nothing");
+}
+
+#[tokio::test]
+async fn sslmode_is_applied_and_verify_full_checks_the_certificate() {
+    let Some(url) = test_database("sslmode_require_encrypts").await else {
+        return;
+    };
+    let schema = ScratchSchema::create(&url).await.unwrap();
+    let mut settings = schema.settings();
+    let pool = sqlx::PgPool::connect_with(settings.connect_options_for_tests())
+        .await
+        .unwrap();
+    let ssl: String = sqlx::query_scalar("SHOW ssl")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    if ssl != "on" {
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED sslmode_require_encrypts: the test server has ssl = {ssl}"
+        );
+        return;
+    }
+    // disable: plain text. (Other tests' connections use the default,
+    // prefer, which encrypts on this server: an unencrypted gamify
+    // connection can only be this store's.)
+    settings.sslmode = Some("disable".into());
+    let plain = PgStore::connect(&settings, Rules::default(), Migrations::Apply)
+        .await
+        .unwrap();
+    plain.ping().await.unwrap();
+    let unencrypted: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_stat_ssl JOIN pg_stat_activity USING (pid)
+         WHERE application_name = 'gamify' AND NOT ssl",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert!(unencrypted > 0, "sslmode=disable was not applied");
+
+    // require: encrypted, the certificate not checked (libpq's meaning).
+    settings.sslmode = Some("require".into());
+    let store = PgStore::connect(&settings, Rules::default(), Migrations::Check)
+        .await
+        .unwrap();
+    store.ping().await.unwrap();
+
+    // The local server's certificate is self-signed: verify-full refuses it.
+    settings.sslmode = Some("verify-full".into());
+    let refused = PgStore::connect(&settings, Rules::default(), Migrations::Check).await;
+    assert!(
+        refused.is_err(),
+        "verify-full accepted an unverifiable certificate"
+    );
+}

@@ -120,6 +120,15 @@ impl PgSettings {
         Ok(options.application_name("gamify").options(server_options))
     }
 
+    /// The connection options these settings give, for tests that need a
+    /// connection of their own beside a store's.
+    #[doc(hidden)]
+    pub fn connect_options_for_tests(&self) -> PgConnectOptions {
+        self.connect_options()
+            .expect("settings that a store accepted")
+            .application_name("gamify-test")
+    }
+
     fn pool(&self) -> Result<PgPool, StoreError> {
         if self.pool_size < 4 {
             return Err(StoreError::Config(
