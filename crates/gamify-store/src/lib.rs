@@ -151,6 +151,23 @@ pub struct EventPage {
     pub next_cursor: Option<String>,
 }
 
+impl EventPage {
+    /// A page from up to `limit + 1` events, newest first: the extra one,
+    /// if there, only says that older events remain.
+    pub fn from_overfetch(mut events: Vec<EventRecord>, limit: u32) -> EventPage {
+        let next_cursor = if events.len() > limit as usize {
+            events.truncate(limit as usize);
+            events.last().map(|e| e.id.clone())
+        } else {
+            None
+        };
+        EventPage {
+            events,
+            next_cursor,
+        }
+    }
+}
+
 /// Why storage could not do what was asked.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -299,6 +316,11 @@ pub fn decode_achievements(text: &str) -> Result<Vec<AchievementId>, StoreError>
         .filter(|p| !p.is_empty())
         .map(|id| AchievementId::parse(id).ok_or_else(|| corrupt("achievement id", id)))
         .collect()
+}
+
+/// A [`StoreError::Backend`] wrapping a backend's own error.
+pub(crate) fn backend(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    StoreError::Backend(Box::new(e))
 }
 
 /// A [`StoreError::Corrupt`] naming what could not be read.

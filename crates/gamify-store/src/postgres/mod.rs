@@ -23,6 +23,7 @@
 //! server becomes [`StoreError::Unavailable`] (503 at the edge) within the
 //! configured timeouts; the pool reconnects by itself when the server is back.
 
+mod queue;
 mod read;
 mod schema;
 pub mod scratch;
@@ -401,9 +402,7 @@ pub(crate) fn is_unavailable(e: &sqlx::Error) -> bool {
     }
 }
 
-pub(crate) fn backend(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
-    StoreError::Backend(Box::new(e))
-}
+pub(crate) use crate::backend;
 
 #[cfg(test)]
 mod tests {

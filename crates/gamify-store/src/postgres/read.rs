@@ -9,7 +9,8 @@ use sqlx::{PgConnection, PgPool, Postgres, Row};
 use tokio::sync::{Mutex, mpsc, oneshot};
 use tokio::time::Instant;
 
-use super::{MAX_BATCH, backend, classify, is_unavailable};
+use super::queue::{self, Pending};
+use super::{backend, classify, is_unavailable};
 use crate::rows::{StoredEvent, StoredUser};
 use crate::{EventPage, LeaderRow, StoreError, UserSnapshot};
 use gamify_core::Points;
@@ -74,38 +75,9 @@ pub struct Lookup {
 /// until the queue closes.
 pub async fn reader(pool: PgPool, queue: Arc<Mutex<mpsc::Receiver<Lookup>>>) {
     let mut held: Option<PoolConnection<Postgres>> = None;
-    loop {
-        let mut lookups = Vec::new();
-        {
-            let mut queue = queue.lock().await;
-            if queue.recv_many(&mut lookups, MAX_BATCH).await == 0 {
-                return;
-            }
-        }
-        let now = Instant::now();
-        lookups.retain(|l| !l.reply.is_closed());
-        let (lookups, late): (Vec<Lookup>, Vec<Lookup>) =
-            lookups.into_iter().partition(|l| l.deadline > now);
-        for l in late {
-            let _ = l.reply.send(Err(StoreError::Unavailable(
-                "the database did not answer in time",
-            )));
-        }
-        if lookups.is_empty() {
+    while let Some(mut lookups) = queue::next_batch(&queue).await {
+        let Some(mut conn) = queue::connection(&mut held, &pool, &mut lookups).await else {
             continue;
-        }
-        let mut conn = match held.take() {
-            Some(conn) => conn,
-            None => match pool.acquire().await {
-                Ok(conn) => conn,
-                Err(e) => {
-                    let e = classify(e);
-                    for l in lookups {
-                        let _ = l.reply.send(Err(unavailable_copy(&e)));
-                    }
-                    continue;
-                }
-            },
         };
         let ids: Vec<&str> = lookups.iter().map(|l| l.user_id.as_str()).collect();
         match users(&mut conn, &ids).await {
@@ -122,10 +94,7 @@ pub async fn reader(pool: PgPool, queue: Arc<Mutex<mpsc::Receiver<Lookup>>>) {
             }
             Err(e) => {
                 let broken = is_unavailable(&e);
-                let e = classify(e);
-                for l in lookups {
-                    let _ = l.reply.send(Err(unavailable_copy(&e)));
-                }
+                queue::fail_all(lookups, &classify(e));
                 if broken {
                     conn.close_on_drop();
                 } else {
@@ -136,10 +105,15 @@ pub async fn reader(pool: PgPool, queue: Arc<Mutex<mpsc::Receiver<Lookup>>>) {
     }
 }
 
-fn unavailable_copy(e: &StoreError) -> StoreError {
-    match e {
-        StoreError::Unavailable(why) => StoreError::Unavailable(why),
-        other => StoreError::Backend(other.to_string().into()),
+impl Pending for Lookup {
+    fn deadline(&self) -> Instant {
+        self.deadline
+    }
+    fn abandoned(&self) -> bool {
+        self.reply.is_closed()
+    }
+    fn fail(self, error: StoreError) {
+        let _ = self.reply.send(Err(error));
     }
 }
 
@@ -202,16 +176,7 @@ pub async fn events(
     for row in &rows {
         events.push(stored_event(row, 0).map_err(backend)?.decode()?);
     }
-    let next_cursor = if events.len() > limit as usize {
-        events.truncate(limit as usize);
-        events.last().map(|e| e.id.clone())
-    } else {
-        None
-    };
-    Ok(EventPage {
-        events,
-        next_cursor,
-    })
+    Ok(EventPage::from_overfetch(events, limit))
 }
 
 /// The top `limit` users by lifetime points, ties by user id.

@@ -17,8 +17,9 @@ use sqlx::{PgConnection, PgPool, Postgres, Row};
 use tokio::sync::{Mutex, mpsc, oneshot};
 use tokio::time::Instant;
 
+use super::queue::{self, Pending};
 use super::read::{EVENT_COLUMNS, USER_COLUMNS, stored_event, stored_user};
-use super::{MAX_BATCH, backend, classify, is_unavailable};
+use super::{backend, classify, is_unavailable};
 use crate::rows::StoredEvent;
 use crate::{
     EventRecord, NewEvent, Recorded, StoreError, UserSnapshot, encode_achievements,
@@ -43,43 +44,27 @@ const SOLO_ATTEMPTS: usize = 3;
 /// that says it is broken, and opens another for the next batch.
 pub async fn writer(pool: PgPool, queue: Arc<Mutex<mpsc::Receiver<Job>>>, rules: Arc<Rules>) {
     let mut held: Option<PoolConnection<Postgres>> = None;
-    loop {
-        let mut jobs = Vec::new();
-        {
-            let mut queue = queue.lock().await;
-            if queue.recv_many(&mut jobs, MAX_BATCH).await == 0 {
-                return;
-            }
-        }
-        let now = Instant::now();
-        let (jobs, late): (Vec<Job>, Vec<Job>) = jobs.into_iter().partition(|j| j.deadline > now);
-        for job in late {
-            let _ = job.reply.send(Err(StoreError::Unavailable(
-                "the database did not answer in time",
-            )));
-        }
-        if jobs.is_empty() {
+    while let Some(mut jobs) = queue::next_batch(&queue).await {
+        let Some(mut conn) = queue::connection(&mut held, &pool, &mut jobs).await else {
             continue;
-        }
-        let mut conn = match held.take() {
-            Some(conn) => conn,
-            None => match pool.acquire().await {
-                Ok(conn) => conn,
-                Err(e) => {
-                    let e = classify(e);
-                    for job in jobs {
-                        let _ = job.reply.send(Err(same(&e)));
-                    }
-                    continue;
-                }
-            },
         };
-        let healthy = commit_jobs(&mut conn, jobs, &rules).await;
-        if healthy {
+        if commit_jobs(&mut conn, jobs, &rules).await {
             held = Some(conn);
         } else {
             conn.close_on_drop();
         }
+    }
+}
+
+impl Pending for Job {
+    fn deadline(&self) -> Instant {
+        self.deadline
+    }
+    fn abandoned(&self) -> bool {
+        self.reply.is_closed()
+    }
+    fn fail(self, error: StoreError) {
+        let _ = self.reply.send(Err(error));
     }
 }
 
@@ -95,10 +80,7 @@ async fn commit_jobs(conn: &mut PgConnection, jobs: Vec<Job>, rules: &Rules) -> 
             return true;
         }
         Err(e) if is_unavailable(&e) => {
-            let e = classify(e);
-            for job in jobs {
-                let _ = job.reply.send(Err(same(&e)));
-            }
+            queue::fail_all(jobs, &classify(e));
             return false;
         }
         Err(e) => {
@@ -117,10 +99,7 @@ async fn commit_jobs(conn: &mut PgConnection, jobs: Vec<Job>, rules: &Rules) -> 
                 Err(e) if is_unavailable(&e) => {
                     // The connection is gone: this request and the ones not
                     // yet retried all get the same answer.
-                    let e = classify(e);
-                    for job in std::iter::once(job).chain(jobs) {
-                        let _ = job.reply.send(Err(same(&e)));
-                    }
+                    queue::fail_all(std::iter::once(job).chain(jobs), &classify(e));
                     return false;
                 }
                 // Another transaction committed the same idempotency key
@@ -148,14 +127,6 @@ fn is_retryable(e: &sqlx::Error) -> bool {
             _ => false,
         },
         _ => false,
-    }
-}
-
-/// A copy of an error for each request of a batch that fails as a whole.
-fn same(e: &StoreError) -> StoreError {
-    match e {
-        StoreError::Unavailable(why) => StoreError::Unavailable(why),
-        other => StoreError::Backend(other.to_string().into()),
     }
 }
 

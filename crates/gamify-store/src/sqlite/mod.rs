@@ -303,9 +303,7 @@ fn open_reader_writer(path: &Path, synchronous: &str) -> Result<Connection, Stor
     Ok(conn)
 }
 
-pub(crate) fn backend(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
-    StoreError::Backend(Box::new(e))
-}
+pub(crate) use crate::backend;
 
 /// What the writer publishes after each commit, for readers.
 struct Published {

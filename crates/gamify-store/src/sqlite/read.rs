@@ -109,16 +109,7 @@ pub fn events(
     for (raw, _) in rows {
         events.push(raw.decode()?);
     }
-    let next_cursor = if events.len() > limit as usize {
-        events.truncate(limit as usize);
-        events.last().map(|e| e.id.clone())
-    } else {
-        None
-    };
-    Ok(EventPage {
-        events,
-        next_cursor,
-    })
+    Ok(EventPage::from_overfetch(events, limit))
 }
 
 fn raw_event(r: &Row<'_>) -> rusqlite::Result<StoredEvent> {
