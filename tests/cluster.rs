@@ -13,9 +13,8 @@
 //! `GAMIFY_REQUIRE_POSTGRES=1` (as in `.ci/run`).
 
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -25,6 +24,9 @@ use gamify_core::{Category, Points, Rules, Value as Amount};
 use gamify_store::postgres::scratch::{REQUIRE_VAR, ScratchSchema, test_database};
 use gamify_store::scoring::advance;
 use serde_json::{Value, json};
+
+mod common;
+use common::start_gamify;
 
 const DAY: i64 = 86_400_000;
 
@@ -41,40 +43,10 @@ impl Drop for Node {
     }
 }
 
-/// Starts `gamify serve --migrate` on a free port with `env`, and waits for
-/// its "listening" line.
+/// Starts `gamify serve --migrate` on a free port with `env`.
 fn start_node(env: &[(&str, String)]) -> Node {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_gamify"));
-    command
-        .args(["serve", "--migrate"])
-        .env("GAMIFY_ADDR", "127.0.0.1:0")
-        .env("GAMIFY_LOG_FORMAT", "json")
-        .env("GAMIFY_LOG", "warn,gamify=info")
-        .env_remove("GAMIFY_CONFIG")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
-    for (k, v) in env {
-        command.env(k, v);
-    }
-    let mut child = command.spawn().expect("the gamify binary starts");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let addr = loop {
-        let line = lines
-            .next()
-            .expect("gamify exited before listening")
-            .unwrap();
-        let Ok(log) = serde_json::from_str::<Value>(&line) else {
-            continue;
-        };
-        if log["message"] == "listening" {
-            break log["addr"].as_str().unwrap().to_owned();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    Node {
-        child,
-        base: format!("http://{addr}"),
-    }
+    let (child, base, _) = start_gamify(&["serve", "--migrate"], env, "warn,gamify=info");
+    Node { child, base }
 }
 
 fn pg_env(schema: &ScratchSchema, url: &str) -> Vec<(&'static str, String)> {

@@ -3,51 +3,28 @@
 //! balance equals the sum of its events), and a graceful stop on SIGTERM.
 
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
+mod common;
+use common::start_gamify;
+
 /// Starts `gamify serve` on a free port over `data_dir`; returns the child
-/// and its base URL, read from its "listening" log line, and how many logged
-/// events it replayed into the users table when it opened (from its log).
+/// and its base URL, and how many logged events it replayed into the users
+/// table when it opened (from its log).
 fn start(data_dir: &Path) -> (Child, String, u64) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_gamify"))
-        .arg("serve")
-        .env("GAMIFY_ADDR", "127.0.0.1:0")
-        .env("GAMIFY_DATA_DIR", data_dir)
-        .env("GAMIFY_LOG_FORMAT", "json")
-        .env("GAMIFY_LOG", "info")
-        .env_remove("DATABASE_URL")
-        .env_remove("GAMIFY_CONFIG")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("the gamify binary starts");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut replayed = 0;
-    let addr = loop {
-        let line = lines
-            .next()
-            .expect("gamify exited before listening")
-            .unwrap();
-        let Ok(log) = serde_json::from_str::<Value>(&line) else {
-            continue;
-        };
-        if log["message"] == "replaying events logged but not yet applied to users" {
-            replayed = log["events"].as_u64().unwrap();
-        }
-        if log["message"] == "listening" {
-            break log["addr"].as_str().unwrap().to_owned();
-        }
-    };
-    // Keep draining stdout so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    (child, format!("http://{addr}"), replayed)
+    let env = [("GAMIFY_DATA_DIR", data_dir.display().to_string())];
+    let (child, base, log) = start_gamify(&["serve"], &env, "info");
+    let replayed = log
+        .iter()
+        .find(|l| l["message"] == "replaying events logged but not yet applied to users")
+        .map_or(0, |l| l["events"].as_u64().unwrap());
+    (child, base, replayed)
 }
 
 async fn get_json(client: &reqwest::Client, url: String) -> Value {

@@ -1,0 +1,49 @@
+//! What the process tests (crash.rs, cluster.rs) share.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use serde_json::Value;
+
+/// Starts the `gamify` binary with `args` on a free port, with `env` set and
+/// no `DATABASE_URL` or `GAMIFY_CONFIG` inherited, logging JSON at `log`.
+/// Waits for its "listening" line; returns the child, its base URL and the
+/// log lines before that one. Its output keeps being drained afterwards, so
+/// it never blocks on a full pipe.
+pub fn start_gamify(
+    args: &[&str],
+    env: &[(&str, String)],
+    log: &str,
+) -> (Child, String, Vec<Value>) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_gamify"));
+    command
+        .args(args)
+        .env_remove("DATABASE_URL")
+        .env_remove("GAMIFY_CONFIG")
+        .env("GAMIFY_ADDR", "127.0.0.1:0")
+        .env("GAMIFY_LOG_FORMAT", "json")
+        .env("GAMIFY_LOG", log)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let mut child = command.spawn().expect("the gamify binary starts");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut before = Vec::new();
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("gamify exited before listening")
+            .unwrap();
+        let Ok(entry) = serde_json::from_str::<Value>(&line) else {
+            continue;
+        };
+        if entry["message"] == "listening" {
+            break entry["addr"].as_str().unwrap().to_owned();
+        }
+        before.push(entry);
+    };
+    std::thread::spawn(move || for _ in lines {});
+    (child, format!("http://{addr}"), before)
+}
