@@ -17,6 +17,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-10}
+DURATION=${SECS}s
 CONNS=${2:-64}
 URL=${GAMIFY_BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}
 SCHEMA=gamify_bench
@@ -25,12 +26,8 @@ GAMIFY_ADDR_BENCH=127.0.0.1:8101
 command -v wrk >/dev/null || { echo "wrk is not installed: apt-get install wrk" >&2; exit 1; }
 command -v pgbench >/dev/null || { echo "pgbench is not installed (postgresql-client)" >&2; exit 1; }
 PG_TEST_FSYNC=$(command -v pg_test_fsync || ls /usr/lib/postgresql/*/bin/pg_test_fsync | head -1)
-for addr in $CEIL_ADDR $GAMIFY_ADDR_BENCH; do
-  if curl -s -o /dev/null "http://$addr/"; then
-    echo "something already listens on $addr; stop it first" >&2
-    exit 1
-  fi
-done
+. bench/lib.sh
+require_free $CEIL_ADDR $GAMIFY_ADDR_BENCH
 
 echo "building release binaries..." >&2
 cargo build --release --quiet --bin gamify --example bench_ceiling
@@ -49,14 +46,6 @@ fsync_rate() {
   "$PG_TEST_FSYNC" -s 2 -f "$DATA/fsync.test" 2>/dev/null \
     | awk '/one 8kB write/ {s=1} s && /^[ \t]+fdatasync/ && !done {print int($2); done=1}'
 }
-wait_for() { for _ in $(seq 100); do curl -sf "http://$1$2" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "server on $1 did not start" >&2; exit 1; }
-run() {
-  local name=$1 users=$2 script=$3 url=$4 line
-  echo "  $name (${SECS}s, $CONNS connections)..." >&2
-  line=$(GAMIFY_BENCH_USERS=$users wrk -t1 -c"$CONNS" -d"${SECS}s" -s "$script" "$url" | grep '^RESULT')
-  echo "$line" | grep -q 'errors=0$' || { echo "$name had errors: $line" >&2; exit 1; }
-  echo "$name $(sed -E 's/.*rps=([0-9]+).*/\1/' <<<"$line") $(sed -E 's/.*p50_ms=([0-9.]+).*/\1/' <<<"$line") $(sed -E 's/.*p99_ms=([0-9.]+).*/\1/' <<<"$line")" >>"$DATA/results"
-}
 
 echo "pg_test_fsync (before)..." >&2
 FSYNC_BEFORE=$(fsync_rate)
@@ -71,23 +60,18 @@ PGBENCH_TPS=$(awk '/^tps = / {print int($3); exit}' "$DATA/pgbench.out")
 PGBENCH_P50=$(awk '/latency average/ {print $4; exit}' "$DATA/pgbench.out")
 echo "pgbench_insert $PGBENCH_TPS avg:$PGBENCH_P50 -" >>"$DATA/results"
 
-echo "ceiling:" >&2
-CEILING_ADDR=$CEIL_ADDR target/release/examples/bench_ceiling >/dev/null &
-PIDS+=($!)
-sleep 0.5
-run ceiling_post 100000 bench/post_event.lua "http://$CEIL_ADDR"
-run ceiling_get 100000 bench/get_balance.lua "http://$CEIL_ADDR"
-kill "${PIDS[0]}"; wait "${PIDS[0]}" 2>/dev/null || true
+measure_ceiling $CEIL_ADDR
 
 echo "gamify on PostgreSQL:" >&2
 DATABASE_URL=$URL GAMIFY_PG_SCHEMA=$SCHEMA GAMIFY_ADDR=$GAMIFY_ADDR_BENCH GAMIFY_LOG=warn \
   target/release/gamify serve >"$DATA/server.log" 2>&1 &
-PIDS+=($!)
+GAMIFY_PID=$!
+PIDS+=("$GAMIFY_PID")
 wait_for $GAMIFY_ADDR_BENCH /readyz
 run event_distinct_users 100000 bench/post_event.lua "http://$GAMIFY_ADDR_BENCH"
 run event_hot_users 4 bench/post_event.lua "http://$GAMIFY_ADDR_BENCH"
 run balance 100000 bench/get_balance.lua "http://$GAMIFY_ADDR_BENCH"
-kill "${PIDS[1]}"; wait "${PIDS[1]}" 2>/dev/null || true
+kill "$GAMIFY_PID"; wait "$GAMIFY_PID" 2>/dev/null || true
 EVENTS=$(psql -Atq "$URL" -c "SELECT count(*) FROM $SCHEMA.events")
 ROWS=$(psql -Atq "$URL" -c "SELECT count(*) FROM $SCHEMA.pgbench_events")
 

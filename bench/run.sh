@@ -17,12 +17,8 @@ CONNS=${2:-64}
 CEIL_ADDR=127.0.0.1:8100
 GAMIFY_ADDR_BENCH=127.0.0.1:8101
 command -v wrk >/dev/null || { echo "wrk is not installed: apt-get install wrk" >&2; exit 1; }
-for addr in $CEIL_ADDR $GAMIFY_ADDR_BENCH; do
-  if curl -s -o /dev/null "http://$addr/"; then
-    echo "something already listens on $addr; stop it first (results would measure it)" >&2
-    exit 1
-  fi
-done
+. bench/lib.sh
+require_free $CEIL_ADDR $GAMIFY_ADDR_BENCH
 
 echo "building release binaries..." >&2
 cargo build --release --quiet --bin gamify --example bench_ceiling --example bench_store
@@ -32,35 +28,14 @@ PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$DATA"; }
 trap cleanup EXIT
 
-wait_for() { for _ in $(seq 100); do curl -sf "http://$1$2" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "server on $1 did not start" >&2; exit 1; }
-
-# run NAME USERS SCRIPT URL: one wrk run; appends "NAME rps p50 p99" to $DATA/results
-run() {
-  local name=$1 users=$2 script=$3 url=$4
-  echo "  $name ($DURATION, $CONNS connections)..." >&2
-  local line
-  line=$(GAMIFY_BENCH_USERS=$users wrk -t1 -c"$CONNS" -d"$DURATION" -s "$script" "$url" | grep '^RESULT')
-  echo "$line" | grep -q 'errors=0$' || { echo "$name had errors: $line" >&2; exit 1; }
-  local rps p50 p99
-  rps=$(sed -E 's/.*rps=([0-9]+).*/\1/' <<<"$line")
-  p50=$(sed -E 's/.*p50_ms=([0-9.]+).*/\1/' <<<"$line")
-  p99=$(sed -E 's/.*p99_ms=([0-9.]+).*/\1/' <<<"$line")
-  echo "$name $rps $p50 $p99" >>"$DATA/results"
-}
-
-echo "ceiling:" >&2
-CEILING_ADDR=$CEIL_ADDR target/release/examples/bench_ceiling >/dev/null &
-PIDS+=($!)
-sleep 0.5
-run ceiling_post 100000 bench/post_event.lua "http://$CEIL_ADDR"
-run ceiling_get 100000 bench/get_balance.lua "http://$CEIL_ADDR"
-kill "${PIDS[0]}"; wait "${PIDS[0]}" 2>/dev/null || true
+measure_ceiling $CEIL_ADDR
 
 echo "gamify (SQLite in $DATA):" >&2
 GAMIFY_ADDR=$GAMIFY_ADDR_BENCH GAMIFY_DATA_DIR=$DATA GAMIFY_LOG=warn target/release/gamify serve >"$DATA/server.log" 2>&1 &
-PIDS+=($!)
+GAMIFY_PID=$!
+PIDS+=("$GAMIFY_PID")
 wait_for $GAMIFY_ADDR_BENCH /healthz
-kill -0 "${PIDS[1]}" || { echo "gamify exited; see its log:" >&2; cat "$DATA/server.log" >&2; exit 1; }
+kill -0 "$GAMIFY_PID" || { echo "gamify exited; see its log:" >&2; cat "$DATA/server.log" >&2; exit 1; }
 run event_distinct_users 100000 bench/post_event.lua "http://$GAMIFY_ADDR_BENCH"
 run event_hot_users 4 bench/post_event.lua "http://$GAMIFY_ADDR_BENCH"
 # The first pass meets each of the 100k ids once more or less cold (ids of
@@ -69,7 +44,7 @@ run event_hot_users 4 bench/post_event.lua "http://$GAMIFY_ADDR_BENCH"
 run balance_first_pass 100000 bench/get_balance.lua "http://$GAMIFY_ADDR_BENCH"
 run balance 100000 bench/get_balance.lua "http://$GAMIFY_ADDR_BENCH"
 EVENTS=$(sqlite3 -readonly "$DATA/gamify.db" "select count(*) from events" || echo "?")
-kill "${PIDS[1]}"; wait "${PIDS[1]}" 2>/dev/null || true
+kill "$GAMIFY_PID"; wait "$GAMIFY_PID" 2>/dev/null || true
 
 echo "store only, no HTTP (bench/store_only.rs, 64 tasks, 5 s):" >&2
 cargo build --release --quiet --example bench_store

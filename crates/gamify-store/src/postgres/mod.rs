@@ -318,7 +318,7 @@ impl Store for PgStore {
     async fn record_event(&self, event: NewEvent) -> Result<Recorded, StoreError> {
         let (reply, answer) = oneshot::channel();
         let job = write::Job {
-            event,
+            payload: event,
             reply,
             deadline: Instant::now() + self.patience,
         };
@@ -332,7 +332,7 @@ impl Store for PgStore {
     async fn user(&self, user_id: &UserId) -> Result<Option<Arc<UserSnapshot>>, StoreError> {
         let (reply, answer) = oneshot::channel();
         let lookup = read::Lookup {
-            user_id: user_id.as_str().to_owned(),
+            payload: user_id.as_str().to_owned(),
             reply,
             deadline: Instant::now() + self.patience,
         };

@@ -4,26 +4,39 @@
 
 use sqlx::pool::PoolConnection;
 use sqlx::{PgPool, Postgres};
-use tokio::sync::{Mutex, mpsc};
+use tokio::sync::{Mutex, mpsc, oneshot};
 use tokio::time::Instant;
 
 use super::{MAX_BATCH, classify};
 use crate::StoreError;
 
-/// A request waiting in a queue.
-pub trait Pending {
-    /// After this its caller has given up.
-    fn deadline(&self) -> Instant;
-    /// Whether its caller has stopped waiting (timed out or went away).
-    fn abandoned(&self) -> bool;
+/// A request waiting in a queue: what is asked, and where the answer goes.
+pub struct Request<T, R> {
+    /// What is asked.
+    pub payload: T,
+    /// Where the answer goes.
+    pub reply: oneshot::Sender<Result<R, StoreError>>,
+    /// After this the caller has given up: answer without trying.
+    pub deadline: Instant,
+}
+
+impl<T, R> Request<T, R> {
+    fn abandoned(&self) -> bool {
+        self.reply.is_closed()
+    }
+
     /// Answers it with an error.
-    fn fail(self, error: StoreError);
+    pub fn fail(self, error: StoreError) {
+        let _ = self.reply.send(Err(error));
+    }
 }
 
 /// Waits for the next batch: every request waiting, up to [`MAX_BATCH`].
 /// Requests whose caller has given up are dropped, those past their deadline
 /// answered with 503. `None` once the queue has closed.
-pub async fn next_batch<T: Pending>(queue: &Mutex<mpsc::Receiver<T>>) -> Option<Vec<T>> {
+pub async fn next_batch<T, R>(
+    queue: &Mutex<mpsc::Receiver<Request<T, R>>>,
+) -> Option<Vec<Request<T, R>>> {
     loop {
         let mut taken = Vec::new();
         if queue.lock().await.recv_many(&mut taken, MAX_BATCH).await == 0 {
@@ -35,7 +48,7 @@ pub async fn next_batch<T: Pending>(queue: &Mutex<mpsc::Receiver<T>>) -> Option<
             if request.abandoned() {
                 continue;
             }
-            if request.deadline() <= now {
+            if request.deadline <= now {
                 request.fail(StoreError::Unavailable(
                     "the database did not answer in time",
                 ));
@@ -52,10 +65,10 @@ pub async fn next_batch<T: Pending>(queue: &Mutex<mpsc::Receiver<T>>) -> Option<
 /// The connection kept from the last batch, or a new one from the pool. If
 /// none can be had, every request of `batch` is answered with why, and the
 /// result is `None`.
-pub async fn connection<T: Pending>(
+pub async fn connection<T, R>(
     held: &mut Option<PoolConnection<Postgres>>,
     pool: &PgPool,
-    batch: &mut Vec<T>,
+    batch: &mut Vec<Request<T, R>>,
 ) -> Option<PoolConnection<Postgres>> {
     if let Some(conn) = held.take() {
         return Some(conn);
@@ -70,7 +83,7 @@ pub async fn connection<T: Pending>(
 }
 
 /// Answers every request with (a copy of) `error`.
-pub fn fail_all<T: Pending>(requests: impl IntoIterator<Item = T>, error: &StoreError) {
+pub fn fail_all<T, R>(requests: impl IntoIterator<Item = Request<T, R>>, error: &StoreError) {
     for request in requests {
         request.fail(copy(error));
     }

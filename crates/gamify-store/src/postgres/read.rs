@@ -6,10 +6,9 @@ use std::sync::Arc;
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, PgPool, Postgres, Row};
-use tokio::sync::{Mutex, mpsc, oneshot};
-use tokio::time::Instant;
+use tokio::sync::{Mutex, mpsc};
 
-use super::queue::{self, Pending};
+use super::queue::{self, Request};
 use super::{backend, classify, is_unavailable};
 use crate::rows::{StoredEvent, StoredUser};
 use crate::{EventPage, LeaderRow, StoreError, UserSnapshot};
@@ -61,15 +60,8 @@ pub fn stored_event(row: &PgRow, at: usize) -> Result<StoredEvent, sqlx::Error> 
     })
 }
 
-/// One request for a user's state.
-pub struct Lookup {
-    /// Whose.
-    pub user_id: String,
-    /// Where the answer goes: `None` for a user with no events.
-    pub reply: oneshot::Sender<Result<Option<Arc<UserSnapshot>>, StoreError>>,
-    /// After this the caller has given up.
-    pub deadline: Instant,
-}
+/// One request for a user's state (by id): `None` for a user with no events.
+pub type Lookup = Request<String, Option<Arc<UserSnapshot>>>;
 
 /// Answers lookups off the shared queue, all those waiting with one query,
 /// until the queue closes.
@@ -79,11 +71,11 @@ pub async fn reader(pool: PgPool, queue: Arc<Mutex<mpsc::Receiver<Lookup>>>) {
         let Some(mut conn) = queue::connection(&mut held, &pool, &mut lookups).await else {
             continue;
         };
-        let ids: Vec<&str> = lookups.iter().map(|l| l.user_id.as_str()).collect();
+        let ids: Vec<&str> = lookups.iter().map(|l| l.payload.as_str()).collect();
         match users(&mut conn, &ids).await {
             Ok(found) => {
                 for l in lookups {
-                    let answer = match found.get(&l.user_id) {
+                    let answer = match found.get(&l.payload) {
                         Some(Ok(snapshot)) => Ok(Some(snapshot.clone())),
                         Some(Err(e)) => Err(StoreError::Corrupt(e.to_string())),
                         None => Ok(None),
@@ -102,18 +94,6 @@ pub async fn reader(pool: PgPool, queue: Arc<Mutex<mpsc::Receiver<Lookup>>>) {
                 }
             }
         }
-    }
-}
-
-impl Pending for Lookup {
-    fn deadline(&self) -> Instant {
-        self.deadline
-    }
-    fn abandoned(&self) -> bool {
-        self.reply.is_closed()
-    }
-    fn fail(self, error: StoreError) {
-        let _ = self.reply.send(Err(error));
     }
 }
 

@@ -14,10 +14,9 @@ use std::sync::Arc;
 use gamify_core::Rules;
 use sqlx::pool::PoolConnection;
 use sqlx::{PgConnection, PgPool, Postgres, Row};
-use tokio::sync::{Mutex, mpsc, oneshot};
-use tokio::time::Instant;
+use tokio::sync::{Mutex, mpsc};
 
-use super::queue::{self, Pending};
+use super::queue::{self, Request};
 use super::read::{EVENT_COLUMNS, USER_COLUMNS, stored_event, stored_user};
 use super::{backend, classify, is_unavailable};
 use crate::rows::StoredEvent;
@@ -27,14 +26,7 @@ use crate::{
 };
 
 /// One request to record an event.
-pub struct Job {
-    /// The event.
-    pub event: NewEvent,
-    /// Where its outcome goes.
-    pub reply: oneshot::Sender<Result<Recorded, StoreError>>,
-    /// After this the caller has given up: answer without trying.
-    pub deadline: Instant,
-}
+pub type Job = Request<NewEvent, Recorded>;
 
 /// How often a request is tried on its own before its error is final.
 const SOLO_ATTEMPTS: usize = 3;
@@ -56,22 +48,10 @@ pub async fn writer(pool: PgPool, queue: Arc<Mutex<mpsc::Receiver<Job>>>, rules:
     }
 }
 
-impl Pending for Job {
-    fn deadline(&self) -> Instant {
-        self.deadline
-    }
-    fn abandoned(&self) -> bool {
-        self.reply.is_closed()
-    }
-    fn fail(self, error: StoreError) {
-        let _ = self.reply.send(Err(error));
-    }
-}
-
 /// Commits `jobs` and answers each. Returns whether the connection is still
 /// usable.
 async fn commit_jobs(conn: &mut PgConnection, jobs: Vec<Job>, rules: &Rules) -> bool {
-    let events: Vec<&NewEvent> = jobs.iter().map(|j| &j.event).collect();
+    let events: Vec<&NewEvent> = jobs.iter().map(|j| &j.payload).collect();
     match commit(conn, &events, rules).await {
         Ok(outcomes) => {
             for (job, outcome) in jobs.into_iter().zip(outcomes) {
@@ -91,7 +71,7 @@ async fn commit_jobs(conn: &mut PgConnection, jobs: Vec<Job>, rules: &Rules) -> 
     while let Some(job) = jobs.next() {
         let mut last = None;
         for _ in 0..SOLO_ATTEMPTS {
-            match commit(conn, &[&job.event], rules).await {
+            match commit(conn, &[&job.payload], rules).await {
                 Ok(mut outcomes) => {
                     last = outcomes.pop();
                     break;

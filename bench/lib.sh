@@ -1,0 +1,41 @@
+# What bench/run.sh and bench/pg.sh share. Sourced; expects DURATION (wrk's
+# -d, such as 10s), CONNS, DATA (a scratch dir) and PIDS (an array) set.
+
+# Refuses to measure when something already listens on an address.
+require_free() {
+  for addr in "$@"; do
+    if curl -s -o /dev/null "http://$addr/"; then
+      echo "something already listens on $addr; stop it first (results would measure it)" >&2
+      exit 1
+    fi
+  done
+}
+
+# Waits until http://ADDR/PATH answers.
+wait_for() { for _ in $(seq 100); do curl -sf "http://$1$2" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "server on $1 did not start" >&2; exit 1; }
+
+# run NAME USERS SCRIPT URL: one wrk run; appends "NAME rps p50 p99" to $DATA/results.
+run() {
+  local name=$1 users=$2 script=$3 url=$4
+  echo "  $name ($DURATION, $CONNS connections)..." >&2
+  local line
+  line=$(GAMIFY_BENCH_USERS=$users wrk -t1 -c"$CONNS" -d"$DURATION" -s "$script" "$url" | grep '^RESULT')
+  echo "$line" | grep -q 'errors=0$' || { echo "$name had errors: $line" >&2; exit 1; }
+  local rps p50 p99
+  rps=$(sed -E 's/.*rps=([0-9]+).*/\1/' <<<"$line")
+  p50=$(sed -E 's/.*p50_ms=([0-9.]+).*/\1/' <<<"$line")
+  p99=$(sed -E 's/.*p99_ms=([0-9.]+).*/\1/' <<<"$line")
+  echo "$name $rps $p50 $p99" >>"$DATA/results"
+}
+
+# Runs the bare axum ceiling (bench/ceiling.rs) on ADDR for POST and GET.
+measure_ceiling() {
+  echo "ceiling:" >&2
+  CEILING_ADDR=$1 target/release/examples/bench_ceiling >/dev/null &
+  local pid=$!
+  PIDS+=("$pid")
+  sleep 0.5
+  run ceiling_post 100000 bench/post_event.lua "http://$1"
+  run ceiling_get 100000 bench/get_balance.lua "http://$1"
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+}
