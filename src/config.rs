@@ -4,7 +4,6 @@
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-
 use std::time::Duration;
 
 use gamify_core::{Points, Rules};
