@@ -181,6 +181,31 @@ async fn a_database_without_the_schema_is_refused_with_what_to_run() {
 }
 
 #[tokio::test]
+async fn a_database_migrated_by_a_newer_binary_is_refused() {
+    let Some(url) = test_database("a_database_migrated_by_a_newer_binary_is_refused").await else {
+        return;
+    };
+    let schema = ScratchSchema::create(&url).await.unwrap();
+    PgStore::migrate(&schema.settings()).await.unwrap();
+    let pool = sqlx::PgPool::connect_with(schema.settings().connect_options_for_tests())
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO gamify_schema (version) VALUES ($1)")
+        .bind(SCHEMA_VERSION as i32 + 1)
+        .execute(&pool)
+        .await
+        .unwrap();
+    for migrations in [Migrations::Check, Migrations::Apply] {
+        let refused = PgStore::connect(&schema.settings(), Rules::default(), migrations).await;
+        let message = refused.err().unwrap().to_string();
+        assert!(
+            message.contains("newer than this binary") && message.contains("run a newer gamify"),
+            "{migrations:?}: {message}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn nodes_migrating_at_once_apply_each_migration_once() {
     let Some(url) = test_database("nodes_migrating_at_once_apply_each_migration_once").await else {
         return;
