@@ -290,12 +290,24 @@ impl PgStore {
         applied
     }
 
-    /// Waits for `reply`, at most as long as the timeouts allow in all.
-    async fn answer<T>(
+    /// Queues `payload` for a writer or reader task and waits for its
+    /// answer, at most as long as the timeouts allow in all.
+    async fn ask<T, R>(
         &self,
-        reply: oneshot::Receiver<Result<T, StoreError>>,
-    ) -> Result<T, StoreError> {
-        match tokio::time::timeout(self.patience, reply).await {
+        queue: &mpsc::Sender<queue::Request<T, R>>,
+        payload: T,
+    ) -> Result<R, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let request = queue::Request {
+            payload,
+            reply,
+            deadline: Instant::now() + self.patience,
+        };
+        queue
+            .send(request)
+            .await
+            .map_err(|_| StoreError::Unavailable("the store is shutting down"))?;
+        match tokio::time::timeout(self.patience, answer).await {
             Ok(Ok(result)) => result,
             Ok(Err(_)) => Err(StoreError::Unavailable("the store's worker stopped")),
             Err(_) => Err(StoreError::Unavailable(
@@ -316,31 +328,11 @@ fn unreachable(settings: &PgSettings, e: sqlx::Error) -> StoreError {
 #[async_trait]
 impl Store for PgStore {
     async fn record_event(&self, event: NewEvent) -> Result<Recorded, StoreError> {
-        let (reply, answer) = oneshot::channel();
-        let job = write::Job {
-            payload: event,
-            reply,
-            deadline: Instant::now() + self.patience,
-        };
-        self.writes
-            .send(job)
-            .await
-            .map_err(|_| StoreError::Unavailable("the store is shutting down"))?;
-        self.answer(answer).await
+        self.ask(&self.writes, event).await
     }
 
     async fn user(&self, user_id: &UserId) -> Result<Option<Arc<UserSnapshot>>, StoreError> {
-        let (reply, answer) = oneshot::channel();
-        let lookup = read::Lookup {
-            payload: user_id.as_str().to_owned(),
-            reply,
-            deadline: Instant::now() + self.patience,
-        };
-        self.lookups
-            .send(lookup)
-            .await
-            .map_err(|_| StoreError::Unavailable("the store is shutting down"))?;
-        self.answer(answer).await
+        self.ask(&self.lookups, user_id.as_str().to_owned()).await
     }
 
     async fn events(
