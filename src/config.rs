@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use gamify_core::{Points, Rules};
+use gamify_core::{AchievementId, Points, Rules};
 use gamify_store::postgres::PgSettings;
 pub use gamify_store::postgres::redact_url;
 use serde::Deserialize;
@@ -76,6 +76,8 @@ pub struct RulesConfig {
     pub backfill_days: u32,
     /// Allowed clock skew in seconds.
     pub max_future_skew_seconds: i64,
+    /// Achievement id → the reward it grants free ("" grants nothing).
+    pub achievement_rewards: std::collections::BTreeMap<String, String>,
 }
 
 /// `[log]`
@@ -347,10 +349,26 @@ impl Config {
                 "expected a number from 0.001 to 1000000000",
             ));
         }
+        let mut grants = Vec::new();
+        for (achievement, reward) in &r.achievement_rewards {
+            let id = AchievementId::parse(achievement).ok_or_else(|| {
+                invalid(
+                    &format!("rules.achievement_rewards.{achievement}"),
+                    format!(
+                        "no such achievement; known: {}",
+                        gamify_core::CATALOGUE.map(|a| a.id_str).join(", ")
+                    ),
+                )
+            })?;
+            if !reward.is_empty() {
+                grants.push((id, reward.clone()));
+            }
+        }
         let rules = Rules {
             max_event_value: Points::from_milli((r.max_event_value * 1000.0).round() as i64),
             backfill_days: r.backfill_days,
             max_future_skew_ms: r.max_future_skew_seconds.saturating_mul(1000),
+            grants,
         };
         rules
             .validate()

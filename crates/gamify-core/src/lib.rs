@@ -14,6 +14,8 @@
 //! - [`achievement`]: the achievement catalogue.
 //! - [`ids`]: validated user ids and action names.
 //! - [`rules`]: the limits an event must respect ([`Rules`]).
+//! - [`wallet`]: spending: debits, credits and what makes a reward
+//!   redeemable ([`RewardTerms`]).
 //! - [`score`]: [`apply_event`], which turns one event into points, bonuses and
 //!   unlocked achievements for a user's state.
 
@@ -25,15 +27,17 @@ pub mod points;
 pub mod rules;
 pub mod score;
 pub mod streak;
+pub mod wallet;
 
 pub use achievement::{Achievement, AchievementId, CATALOGUE, Requirement};
 pub use category::Category;
 pub use ids::{Action, UserId};
 pub use level::{level_for, next_level_points};
 pub use points::{Points, Value};
-pub use rules::{Rules, RulesError};
+pub use rules::{Rules, RulesError, SPECIAL_REWARD};
 pub use score::{EventFacts, Scored, UserState, apply_event};
 pub use streak::{Day, StreakRuns, streak_bonus_percent};
+pub use wallet::{Refusal, RewardTerms, credit, debit};
 
 /// Why an input does not satisfy the rules. Each variant names the field it
 /// concerns through [`RuleError::field`], so that an API can point at it.

@@ -1,6 +1,6 @@
 //! The limits every event must respect.
 
-use crate::{Day, Points, RuleError};
+use crate::{AchievementId, Day, Points, RuleError};
 
 /// How long a user's streak history is kept: the longest backfill window
 /// allowed, plus one day so that a backfilled day can still join the run
@@ -17,7 +17,15 @@ pub struct Rules {
     pub backfill_days: u32,
     /// How far in the future `occurred_at` may lie, to absorb clock skew.
     pub max_future_skew_ms: i64,
+    /// Rewards an achievement grants, free, when it unlocks: (achievement,
+    /// reward id). The reward itself is catalogue data; a grant whose reward
+    /// does not exist or cannot be redeemed then is skipped (and logged).
+    pub grants: Vec<(AchievementId, String)>,
 }
+
+/// The reward id the brief's "Tuhat pistettä — Badge + Special reward"
+/// grants by default.
+pub const SPECIAL_REWARD: &str = "special_reward";
 
 impl Default for Rules {
     fn default() -> Rules {
@@ -25,6 +33,7 @@ impl Default for Rules {
             max_event_value: Points::whole(1000),
             backfill_days: 30,
             max_future_skew_ms: 5 * 60 * 1000,
+            grants: vec![(AchievementId::Points1000, SPECIAL_REWARD.to_owned())],
         }
     }
 }
@@ -41,6 +50,9 @@ pub enum RulesError {
     /// `max_future_skew_ms` is negative or over a day.
     #[error("max_future_skew_seconds must be between 0 and 86400")]
     SkewOutOfRange,
+    /// A grant names no reward, or one achievement grants twice.
+    #[error("achievement_rewards: {0}")]
+    BadGrant(String),
 }
 
 impl Rules {
@@ -54,6 +66,20 @@ impl Rules {
         }
         if !(0..=86_400_000).contains(&self.max_future_skew_ms) {
             return Err(RulesError::SkewOutOfRange);
+        }
+        for (i, (achievement, reward)) in self.grants.iter().enumerate() {
+            if reward.is_empty() {
+                return Err(RulesError::BadGrant(format!(
+                    "{} names an empty reward id",
+                    achievement.as_str()
+                )));
+            }
+            if self.grants[..i].iter().any(|(a, _)| a == achievement) {
+                return Err(RulesError::BadGrant(format!(
+                    "{} is listed twice",
+                    achievement.as_str()
+                )));
+            }
         }
         Ok(())
     }
@@ -73,6 +99,14 @@ impl Rules {
             });
         }
         Ok(())
+    }
+
+    /// The reward `achievement` grants, if any.
+    pub fn grant_for(&self, achievement: AchievementId) -> Option<&str> {
+        self.grants
+            .iter()
+            .find(|(a, _)| *a == achievement)
+            .map(|(_, r)| r.as_str())
     }
 
     /// The oldest day whose run must still be remembered, given the newest

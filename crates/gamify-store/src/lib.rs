@@ -10,20 +10,34 @@
 //! - [`rows`]: rows as the backends store them, and their decoding.
 //! - [`scoring`]: what every backend does with an event once it holds the
 //!   user's state: the rules' verdict and the ledger rows it writes.
+//! - [`economy`]: the same for spending: movements, rewards, redemptions
+//!   and the ledger.
+//! - [`verify`]: the invariants of stored data, checked the same way on
+//!   every backend.
 //! - [`sqlite`]: the embedded default, one file on disk, with group commit.
 //! - [`postgres`]: one database shared by many nodes, with batched commits.
 //! - `migrations/sqlite/`, `migrations/postgres/`: their schemas, forward-only.
 //! - `tests/contract.rs`: the behaviour every backend must show.
 
+pub mod economy;
 pub mod postgres;
 pub mod rows;
 pub mod scoring;
 pub mod sqlite;
+pub mod verify;
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use gamify_core::{AchievementId, Action, Category, Points, RuleError, UserId, UserState, Value};
+use gamify_core::{
+    AchievementId, Action, Category, Points, Refusal, RuleError, UserId, UserState, Value,
+};
+
+pub use economy::{
+    LedgerKind, LedgerPage, LedgerRecord, Moved, Movement, MovementKind, NewMovement,
+    NewRedemption, Redeemed, Redemption, RedemptionStatus, Reward, RewardDraft, Settle,
+};
+pub use verify::Finding;
 
 /// An event that passed validation, ready to be scored and stored.
 #[derive(Debug, Clone, PartialEq)]
@@ -177,6 +191,21 @@ pub enum StoreError {
     /// The paging cursor names no event of this user.
     #[error("cursor does not name an event of this user")]
     UnknownCursor,
+    /// The request is refused by the rules of spending; nothing changed.
+    #[error(transparent)]
+    Refused(Refusal),
+    /// The thing named does not exist: `reward` or `redemption`.
+    #[error("no such {0}")]
+    NotFound(&'static str),
+    /// A reward with this id exists already.
+    #[error("a {0} with this id exists already")]
+    AlreadyExists(&'static str),
+    /// A reward's stock cannot be set below the units already redeemed.
+    #[error("stock must be at least the {0} units already redeemed")]
+    StockBelowRedeemed(u32),
+    /// The redemption is no longer pending and cannot take that status.
+    #[error("the redemption is {} and can no longer change", .0.as_str())]
+    RedemptionClosed(RedemptionStatus),
     /// The rules refused the event (an overflow; validation happens earlier).
     #[error(transparent)]
     Rule(#[from] RuleError),
@@ -227,6 +256,50 @@ pub trait Store: Send + Sync {
 
     /// Checks that the store can read and write.
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Applies a spend or an adjustment, or returns the original for a
+    /// replayed idempotency key. A debit beyond the balance is refused with
+    /// [`Refusal::InsufficientPoints`] and changes nothing.
+    async fn move_points(&self, movement: NewMovement) -> Result<Moved, StoreError>;
+
+    /// Up to `limit` of the user's ledger entries, newest first, older than
+    /// the entry `before` (a [`LedgerRecord::seq`]) if given.
+    async fn ledger(
+        &self,
+        user_id: &UserId,
+        limit: u32,
+        before: Option<i64>,
+    ) -> Result<LedgerPage, StoreError>;
+
+    /// Creates a reward (`create`: [`StoreError::AlreadyExists`] if the id
+    /// is taken) or replaces an existing one's terms
+    /// ([`StoreError::NotFound`] if none). Its redeemed count is kept.
+    async fn save_reward(&self, draft: RewardDraft, create: bool) -> Result<Reward, StoreError>;
+
+    /// The whole catalogue, inactive rewards included, by id.
+    async fn rewards(&self) -> Result<Vec<Reward>, StoreError>;
+
+    /// Redeems a reward: checks it and the balance, takes a unit of stock and
+    /// the points, all or nothing. A replayed key returns the original.
+    async fn redeem(&self, redemption: NewRedemption) -> Result<Redeemed, StoreError>;
+
+    /// Fulfils or cancels a pending redemption; cancelling refunds its points
+    /// and returns its unit.
+    async fn settle(&self, settle: Settle) -> Result<Redemption, StoreError>;
+
+    /// Redemptions, newest first, optionally of one user and one status,
+    /// older than the redemption `before` if given; at most `limit`.
+    async fn redemptions(
+        &self,
+        user_id: Option<&UserId>,
+        status: Option<RedemptionStatus>,
+        limit: u32,
+        before: Option<&str>,
+    ) -> Result<Vec<Redemption>, StoreError>;
+
+    /// Checks every invariant of the stored data (see [`verify`]) and
+    /// returns what breaks them; empty when all hold.
+    async fn verify(&self) -> Result<Vec<Finding>, StoreError>;
 }
 
 /// Encodes the achievements an event unlocked: `id:bonus_milli,…`.

@@ -5,8 +5,8 @@
 use gamify_core::{Category, Points, StreakRuns, UserState, Value};
 
 use crate::{
-    EventRecord, StoreError, UserSnapshot, corrupt, decode_achievements, decode_categories,
-    decode_unlocked,
+    EventRecord, LedgerKind, LedgerRecord, Redemption, RedemptionStatus, StoreError, UserSnapshot,
+    corrupt, decode_achievements, decode_categories, decode_unlocked,
 };
 
 /// An `events` row.
@@ -84,6 +84,65 @@ impl StoredUser {
             last_event_at_ms: self.last_event_at,
             categories: decode_categories(&self.category_totals)?,
             version: self.version,
+        })
+    }
+}
+
+/// A `ledger` row.
+#[allow(missing_docs)]
+pub struct StoredLedger {
+    pub seq: i64,
+    pub user_id: String,
+    pub kind: String,
+    pub amount_milli: i64,
+    pub balance_after_milli: i64,
+    pub lifetime_after_milli: i64,
+    pub reference: String,
+    pub created_at: i64,
+}
+
+impl StoredLedger {
+    /// The record, or [`StoreError::Corrupt`] for an unknown kind.
+    pub fn decode(self) -> Result<LedgerRecord, StoreError> {
+        Ok(LedgerRecord {
+            seq: self.seq,
+            kind: LedgerKind::parse(&self.kind)?,
+            user_id: self.user_id,
+            amount: Points::from_milli(self.amount_milli),
+            balance_after: Points::from_milli(self.balance_after_milli),
+            lifetime_after: Points::from_milli(self.lifetime_after_milli),
+            reference: self.reference,
+            created_at_ms: self.created_at,
+        })
+    }
+}
+
+/// A `redemptions` row.
+#[allow(missing_docs)]
+pub struct StoredRedemption {
+    pub id: String,
+    pub reward_id: String,
+    pub user_id: String,
+    pub cost_milli: i64,
+    pub status: String,
+    pub granted_by: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl StoredRedemption {
+    /// The record, or [`StoreError::Corrupt`] for an unknown status.
+    pub fn decode(self) -> Result<Redemption, StoreError> {
+        Ok(Redemption {
+            status: RedemptionStatus::parse(&self.status)
+                .ok_or_else(|| corrupt("redemption status", &self.status))?,
+            id: self.id,
+            reward_id: self.reward_id,
+            user_id: self.user_id,
+            cost: Points::from_milli(self.cost_milli),
+            granted_by: self.granted_by,
+            created_at_ms: self.created_at,
+            updated_at_ms: self.updated_at,
         })
     }
 }

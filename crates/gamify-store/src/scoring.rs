@@ -4,6 +4,7 @@
 
 use gamify_core::{Category, Day, EventFacts, Points, Rules, Scored, Value, apply_event};
 
+use crate::economy::LedgerKind;
 use crate::{EventRecord, NewEvent, StoreError, UserSnapshot, add_to_category};
 
 /// The user's state after one event, and what the event earned: the rules,
@@ -71,15 +72,15 @@ pub fn score(
 /// One ledger row: a change to a user's points and the balances it left.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LedgerEntry {
-    /// `event` or `achievement_bonus`.
-    pub kind: &'static str,
+    /// What caused it.
+    pub kind: LedgerKind,
     /// The change.
     pub amount: Points,
     /// Spendable balance after it.
     pub balance_after: Points,
     /// Lifetime points after it.
     pub lifetime_after: Points,
-    /// The event id, or `event id/achievement id` for a bonus.
+    /// What caused it: see [`crate::economy::LedgerRecord::reference`].
     pub reference: String,
 }
 
@@ -90,7 +91,7 @@ pub fn ledger_entries(record: &EventRecord) -> Vec<LedgerEntry> {
     let mut balance = record.total_after.milli() - bonuses;
     let mut lifetime = record.lifetime_after.milli() - bonuses;
     let mut entries = vec![LedgerEntry {
-        kind: "event",
+        kind: LedgerKind::Event,
         amount: record.points,
         balance_after: Points::from_milli(balance),
         lifetime_after: Points::from_milli(lifetime),
@@ -101,7 +102,7 @@ pub fn ledger_entries(record: &EventRecord) -> Vec<LedgerEntry> {
             balance += bonus.milli();
             lifetime += bonus.milli();
             entries.push(LedgerEntry {
-                kind: "achievement_bonus",
+                kind: LedgerKind::AchievementBonus,
                 amount: *bonus,
                 balance_after: Points::from_milli(balance),
                 lifetime_after: Points::from_milli(lifetime),

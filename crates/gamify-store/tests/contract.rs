@@ -3,39 +3,12 @@
 //! PostgreSQL in a schema of its own on the test database (skipped with a
 //! printed reason when that does not answer, unless GAMIFY_REQUIRE_POSTGRES=1).
 
-use std::sync::Arc;
-
 use gamify_core::{AchievementId, Category, Points, Rules, UserId};
-use gamify_store::postgres::scratch::{ScratchSchema, test_database};
-use gamify_store::postgres::{Migrations, PgStore};
 use gamify_store::sqlite::SqliteStore;
 use gamify_store::{Idempotency, NewEvent, Store, StoreError};
 
 mod common;
-use common::{DAY, T0, event};
-
-/// What keeps a backend's data alive until the test ends.
-#[allow(dead_code)]
-enum Place {
-    Dir(tempfile::TempDir),
-    Schema(ScratchSchema),
-}
-
-/// A fresh, empty store of every backend available.
-async fn backends(test: &str) -> Vec<(&'static str, Arc<dyn Store>, Place)> {
-    let dir = tempfile::tempdir().unwrap();
-    let sqlite = SqliteStore::open(&dir.path().join("gamify.db"), Rules::default()).unwrap();
-    let mut all: Vec<(&'static str, Arc<dyn Store>, Place)> =
-        vec![("sqlite", Arc::new(sqlite), Place::Dir(dir))];
-    if let Some(url) = test_database(test).await {
-        let schema = ScratchSchema::create(&url).await.unwrap();
-        let store = PgStore::connect(&schema.settings(), Rules::default(), Migrations::Apply)
-            .await
-            .unwrap();
-        all.push(("postgres", Arc::new(store), Place::Schema(schema)));
-    }
-    all
-}
+use common::{DAY, T0, backends, event};
 
 fn keyed(mut e: NewEvent, key: &str, fingerprint: &str) -> NewEvent {
     e.idempotency = Some(Idempotency {

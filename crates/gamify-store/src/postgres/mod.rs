@@ -40,7 +40,12 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgSslMode};
 use tokio::sync::{Mutex, mpsc, oneshot};
 use tokio::time::Instant;
 
-use crate::{EventPage, LeaderRow, NewEvent, Recorded, Store, StoreError, UserSnapshot};
+use crate::economy::{Done, Op, expect_done};
+use crate::{
+    EventPage, Finding, LeaderRow, LedgerPage, Moved, NewEvent, NewMovement, NewRedemption,
+    Recorded, Redeemed, Redemption, RedemptionStatus, Reward, RewardDraft, Settle, Store,
+    StoreError, UserSnapshot,
+};
 
 pub use schema::SCHEMA_VERSION;
 
@@ -325,10 +330,71 @@ fn unreachable(settings: &PgSettings, e: sqlx::Error) -> StoreError {
     ))
 }
 
+impl PgStore {
+    async fn apply(&self, op: Op) -> Result<Done, StoreError> {
+        self.ask(&self.writes, op).await
+    }
+}
+
 #[async_trait]
 impl Store for PgStore {
     async fn record_event(&self, event: NewEvent) -> Result<Recorded, StoreError> {
-        self.ask(&self.writes, event).await
+        expect_done!(self.apply(Op::Event(event)).await, Event)
+    }
+
+    async fn move_points(&self, movement: NewMovement) -> Result<Moved, StoreError> {
+        expect_done!(self.apply(Op::Move(movement)).await, Move)
+    }
+
+    async fn redeem(&self, redemption: NewRedemption) -> Result<Redeemed, StoreError> {
+        expect_done!(self.apply(Op::Redeem(redemption)).await, Redeem)
+    }
+
+    async fn settle(&self, settle: Settle) -> Result<Redemption, StoreError> {
+        expect_done!(self.apply(Op::Settle(settle)).await, Settle)
+    }
+
+    async fn save_reward(&self, draft: RewardDraft, create: bool) -> Result<Reward, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(classify)?;
+        write::save_reward(&mut conn, &draft, create).await
+    }
+
+    async fn rewards(&self) -> Result<Vec<Reward>, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(classify)?;
+        read::rewards(&mut conn).await
+    }
+
+    async fn redemptions(
+        &self,
+        user_id: Option<&UserId>,
+        status: Option<RedemptionStatus>,
+        limit: u32,
+        before: Option<&str>,
+    ) -> Result<Vec<Redemption>, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(classify)?;
+        read::redemptions(
+            &mut conn,
+            user_id.map(UserId::as_str),
+            status,
+            limit,
+            before,
+        )
+        .await
+    }
+
+    async fn ledger(
+        &self,
+        user_id: &UserId,
+        limit: u32,
+        before: Option<i64>,
+    ) -> Result<LedgerPage, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(classify)?;
+        read::ledger(&mut conn, user_id.as_str(), limit, before).await
+    }
+
+    async fn verify(&self) -> Result<Vec<Finding>, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(classify)?;
+        read::verify(&mut conn).await
     }
 
     async fn user(&self, user_id: &UserId) -> Result<Option<Arc<UserSnapshot>>, StoreError> {

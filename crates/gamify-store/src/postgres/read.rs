@@ -10,8 +10,11 @@ use tokio::sync::{Mutex, mpsc};
 
 use super::queue::{self, Request};
 use super::{backend, classify, is_unavailable};
-use crate::rows::{StoredEvent, StoredUser};
-use crate::{EventPage, LeaderRow, StoreError, UserSnapshot};
+use crate::rows::{StoredEvent, StoredLedger, StoredRedemption, StoredUser};
+use crate::{
+    EventPage, LeaderRow, LedgerPage, Movement, MovementKind, Redemption, RedemptionStatus, Reward,
+    RewardDraft, StoreError, UserSnapshot,
+};
 use gamify_core::Points;
 
 /// The `users` columns [`stored_user`] reads, in its order.
@@ -102,7 +105,7 @@ type Found = HashMap<String, Result<Arc<UserSnapshot>, StoreError>>;
 /// The users among `ids` that have events, by id.
 async fn users(conn: &mut PgConnection, ids: &[&str]) -> Result<Found, sqlx::Error> {
     let rows = sqlx::query(&format!(
-        "SELECT user_id, {USER_COLUMNS} FROM users WHERE user_id = ANY($1::text[]) AND event_count > 0"
+        "SELECT user_id, {USER_COLUMNS} FROM users WHERE user_id = ANY($1::text[]) AND version > 0"
     ))
     .bind(ids)
     .fetch_all(&mut *conn)
@@ -165,7 +168,7 @@ pub async fn leaderboard(
     limit: u32,
 ) -> Result<Vec<LeaderRow>, StoreError> {
     let rows = sqlx::query(
-        "SELECT user_id, lifetime_milli, total_milli FROM users WHERE event_count > 0
+        "SELECT user_id, lifetime_milli, total_milli FROM users WHERE version > 0
          ORDER BY lifetime_milli DESC, user_id LIMIT $1",
     )
     .bind(i64::from(limit))
@@ -183,4 +186,177 @@ pub async fn leaderboard(
             })
         })
         .collect()
+}
+
+/// The `rewards` columns [`reward`] reads, in its order.
+pub const REWARD_COLUMNS: &str =
+    "id, name_fi, name_en, description, cost_milli, stock, per_user_limit,
+    available_from, available_until, active, updated_at, redeemed, created_at";
+
+/// A reward from [`REWARD_COLUMNS`].
+pub fn reward(row: &PgRow) -> Result<Reward, sqlx::Error> {
+    let count = |i: usize| -> Result<Option<u32>, sqlx::Error> {
+        Ok(row.try_get::<Option<i64>, _>(i)?.map(|n| n as u32))
+    };
+    Ok(Reward {
+        draft: RewardDraft {
+            id: row.try_get(0)?,
+            name_fi: row.try_get(1)?,
+            name_en: row.try_get(2)?,
+            description: row.try_get(3)?,
+            cost: Points::from_milli(row.try_get(4)?),
+            stock: count(5)?,
+            per_user_limit: count(6)?,
+            available_from_ms: row.try_get(7)?,
+            available_until_ms: row.try_get(8)?,
+            active: row.try_get(9)?,
+            saved_at_ms: row.try_get(10)?,
+        },
+        redeemed: row.try_get::<i64, _>(11)? as u32,
+        created_at_ms: row.try_get(12)?,
+    })
+}
+
+/// The whole catalogue, by id.
+pub async fn rewards(conn: &mut PgConnection) -> Result<Vec<Reward>, StoreError> {
+    let rows = sqlx::query(&format!("SELECT {REWARD_COLUMNS} FROM rewards ORDER BY id"))
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(classify)?;
+    rows.iter().map(|r| reward(r).map_err(backend)).collect()
+}
+
+/// The `redemptions` columns [`redemption`] reads, in its order.
+pub const REDEMPTION_COLUMNS: &str =
+    "id, reward_id, user_id, cost_milli, status, granted_by, created_at, updated_at";
+
+/// A redemption from [`REDEMPTION_COLUMNS`], starting at column `at`.
+pub fn redemption(row: &PgRow, at: usize) -> Result<Redemption, sqlx::Error> {
+    StoredRedemption {
+        id: row.try_get(at)?,
+        reward_id: row.try_get(at + 1)?,
+        user_id: row.try_get(at + 2)?,
+        cost_milli: row.try_get(at + 3)?,
+        status: row.try_get(at + 4)?,
+        granted_by: row.try_get(at + 5)?,
+        created_at: row.try_get(at + 6)?,
+        updated_at: row.try_get(at + 7)?,
+    }
+    .decode()
+    .map_err(|e| sqlx::Error::Decode(Box::new(e)))
+}
+
+/// Redemptions newest first, filtered.
+pub async fn redemptions(
+    conn: &mut PgConnection,
+    user_id: Option<&str>,
+    status: Option<RedemptionStatus>,
+    limit: u32,
+    before: Option<&str>,
+) -> Result<Vec<Redemption>, StoreError> {
+    let rows = sqlx::query(&format!(
+        "SELECT {REDEMPTION_COLUMNS} FROM redemptions
+         WHERE ($1::text IS NULL OR user_id = $1) AND ($2::text IS NULL OR status = $2)
+           AND ($3::text IS NULL OR id < $3)
+         ORDER BY id DESC LIMIT $4"
+    ))
+    .bind(user_id)
+    .bind(status.map(|s| s.as_str()))
+    .bind(before)
+    .bind(i64::from(limit))
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(classify)?;
+    rows.iter()
+        .map(|r| redemption(r, 0).map_err(backend))
+        .collect()
+}
+
+/// The `movements` columns [`movement`] reads, in its order.
+pub const MOVEMENT_COLUMNS: &str =
+    "id, user_id, kind, amount_milli, reason, metadata, balance_after,
+    lifetime_after, created_at";
+
+/// A movement from [`MOVEMENT_COLUMNS`], starting at column `at`.
+pub fn movement(row: &PgRow, at: usize) -> Result<Movement, sqlx::Error> {
+    let kind: String = row.try_get(at + 2)?;
+    Ok(Movement {
+        id: row.try_get(at)?,
+        user_id: row.try_get(at + 1)?,
+        kind: MovementKind::parse(&kind).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+        amount: Points::from_milli(row.try_get(at + 3)?),
+        reason: row.try_get(at + 4)?,
+        metadata: row.try_get(at + 5)?,
+        balance_after: Points::from_milli(row.try_get(at + 6)?),
+        lifetime_after: Points::from_milli(row.try_get(at + 7)?),
+        created_at_ms: row.try_get(at + 8)?,
+    })
+}
+
+/// A page of the user's ledger, newest first.
+pub async fn ledger(
+    conn: &mut PgConnection,
+    user_id: &str,
+    limit: u32,
+    before: Option<i64>,
+) -> Result<LedgerPage, StoreError> {
+    let rows = sqlx::query(
+        "SELECT seq, user_id, kind, amount_milli, balance_after_milli, lifetime_after_milli, reference,
+                created_at
+         FROM ledger WHERE user_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3",
+    )
+    .bind(user_id)
+    .bind(before.unwrap_or(i64::MAX))
+    .bind(i64::from(limit) + 1)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(classify)?;
+    let mut entries = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let stored = StoredLedger {
+            seq: row.try_get(0).map_err(backend)?,
+            user_id: row.try_get(1).map_err(backend)?,
+            kind: row.try_get(2).map_err(backend)?,
+            amount_milli: row.try_get(3).map_err(backend)?,
+            balance_after_milli: row.try_get(4).map_err(backend)?,
+            lifetime_after_milli: row.try_get(5).map_err(backend)?,
+            reference: row.try_get(6).map_err(backend)?,
+            created_at: row.try_get(7).map_err(backend)?,
+        };
+        entries.push(stored.decode()?);
+    }
+    Ok(LedgerPage::from_overfetch(entries, limit))
+}
+
+/// Runs every check of [`crate::verify`] on one snapshot.
+pub async fn verify(conn: &mut PgConnection) -> Result<Vec<crate::Finding>, StoreError> {
+    let mut tx = sqlx::Connection::begin(&mut *conn)
+        .await
+        .map_err(classify)?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *tx)
+        .await
+        .map_err(classify)?;
+    // A full scan of a large ledger may outlast the request timeout.
+    sqlx::query("SET LOCAL statement_timeout = 0")
+        .execute(&mut *tx)
+        .await
+        .map_err(classify)?;
+    let mut findings = Vec::new();
+    for (_, sql) in crate::verify::checks() {
+        for row in sqlx::query(&sql)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(classify)?
+        {
+            findings.push(crate::Finding {
+                subject: row.try_get(0).map_err(backend)?,
+                message: row.try_get(1).map_err(backend)?,
+            });
+        }
+    }
+    // Ended here rather than when the connection is next used: an open
+    // snapshot holds locks that would make DDL (a migration) wait.
+    tx.rollback().await.map_err(classify)?;
+    Ok(findings)
 }

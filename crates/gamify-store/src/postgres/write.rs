@@ -17,16 +17,21 @@ use sqlx::{PgConnection, PgPool, Postgres, Row};
 use tokio::sync::{Mutex, mpsc};
 
 use super::queue::{self, Request};
-use super::read::{EVENT_COLUMNS, USER_COLUMNS, stored_event, stored_user};
+use super::read::{
+    EVENT_COLUMNS, MOVEMENT_COLUMNS, REDEMPTION_COLUMNS, REWARD_COLUMNS, USER_COLUMNS, movement,
+    redemption, reward, stored_event, stored_user,
+};
 use super::{backend, classify, is_unavailable};
-use crate::rows::StoredEvent;
+use crate::economy::{self, Done, Op};
+use crate::scoring::LedgerEntry;
 use crate::{
-    EventRecord, NewEvent, Recorded, StoreError, UserSnapshot, encode_achievements,
-    encode_categories, encode_unlocked, scoring,
+    EventRecord, Idempotency, Moved, Movement, NewEvent, NewMovement, NewRedemption, Recorded,
+    Redeemed, Redemption, Reward, RewardDraft, Settle, StoreError, UserSnapshot,
+    encode_achievements, encode_categories, encode_unlocked, scoring,
 };
 
-/// One request to record an event.
-pub type Job = Request<NewEvent, Recorded>;
+/// One write request.
+pub type Job = Request<Op, Done>;
 
 /// How often a request is tried on its own before its error is final.
 const SOLO_ATTEMPTS: usize = 3;
@@ -51,8 +56,8 @@ pub async fn writer(pool: PgPool, queue: Arc<Mutex<mpsc::Receiver<Job>>>, rules:
 /// Commits `jobs` and answers each. Returns whether the connection is still
 /// usable.
 async fn commit_jobs(conn: &mut PgConnection, jobs: Vec<Job>, rules: &Rules) -> bool {
-    let events: Vec<&NewEvent> = jobs.iter().map(|j| &j.payload).collect();
-    match commit(conn, &events, rules).await {
+    let ops: Vec<&Op> = jobs.iter().map(|j| &j.payload).collect();
+    match commit(conn, &ops, rules).await {
         Ok(outcomes) => {
             for (job, outcome) in jobs.into_iter().zip(outcomes) {
                 let _ = job.reply.send(outcome);
@@ -103,40 +108,97 @@ fn is_retryable(e: &sqlx::Error) -> bool {
     match e {
         sqlx::Error::Database(db) => match db.code().as_deref() {
             Some("40001" | "40P01") => true,
-            Some("23505") => db.constraint() == Some("events_by_idempotency_key"),
+            Some("23505") => matches!(
+                db.constraint(),
+                Some(
+                    "events_by_idempotency_key"
+                        | "movements_by_idempotency_key"
+                        | "redemptions_by_idempotency_key"
+                        | "redemptions_granted_by_key"
+                )
+            ),
             _ => false,
         },
         _ => false,
     }
 }
 
-/// What planning decided for one request.
-enum Outcome {
-    /// Answered without writing: a replay of a stored event, or a refusal.
-    Done(Result<Recorded, StoreError>),
-    /// The `n`th record written by this batch.
-    New(usize),
-    /// A repeat, within this batch, of the `n`th record's request.
-    RepeatOf(usize),
+/// Where an in-batch idempotency key was first used: its fingerprint and
+/// the outcome to repeat.
+type KeyUse<'a> = HashMap<(&'static str, &'a str), (&'a str, usize)>;
+
+/// What a batch writes, gathered while planning.
+#[derive(Default)]
+struct Writes<'a> {
+    /// New events, with their key and fingerprint.
+    events: Vec<(EventRecord, Option<(&'a str, &'a str)>)>,
+    movements: Vec<(Movement, Option<&'a Idempotency>)>,
+    redemptions: Vec<(Redemption, Option<&'a Idempotency>)>,
+    /// Redemptions whose status changed.
+    settled: Vec<Redemption>,
+    /// Every ledger entry, in order, with its user and time.
+    ledger: Vec<(String, LedgerEntry, i64)>,
+    /// Users whose state changed.
+    users: BTreeSet<String>,
+    /// Rewards whose redeemed count changed.
+    rewards: BTreeSet<String>,
 }
 
-/// Records `events` in one transaction; one outcome per event, in order. An
-/// `Err` means the transaction was rolled back and nothing was written.
+/// What the batch has read and changed so far, for the requests after.
+struct World {
+    states: HashMap<String, UserSnapshot>,
+    rewards: HashMap<String, Reward>,
+    held: HashMap<(String, String), u32>,
+    redemptions: HashMap<String, Redemption>,
+}
+
+impl World {
+    fn held(&self, user: &str, reward: &str) -> u32 {
+        self.held
+            .get(&(user.to_owned(), reward.to_owned()))
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
+/// Applies `ops` in one transaction; one outcome per op, in order. An `Err`
+/// means the transaction was rolled back and nothing was written.
 async fn commit(
     conn: &mut PgConnection,
-    events: &[&NewEvent],
+    ops: &[&Op],
     rules: &Rules,
-) -> Result<Vec<Result<Recorded, StoreError>>, sqlx::Error> {
+) -> Result<Vec<Result<Done, StoreError>>, sqlx::Error> {
     let mut tx = sqlx::Connection::begin(&mut *conn).await?;
 
-    // Lock every user's row, creating it if missing, in user id order.
-    let users: Vec<&str> = events
+    // A settlement names a redemption; its user (which never changes) is
+    // the one to lock.
+    let settle_ids: Vec<&str> = ops
         .iter()
-        .map(|e| e.user_id.as_str())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
+        .filter_map(|op| match op {
+            Op::Settle(s) => Some(s.redemption_id.as_str()),
+            _ => None,
+        })
         .collect();
-    let now = events.iter().map(|e| e.created_at_ms).max().unwrap_or(0);
+    let mut redemptions = if settle_ids.is_empty() {
+        HashMap::new()
+    } else {
+        redemptions_by_id(&mut tx, &settle_ids).await?
+    };
+
+    // Lock every user's row, creating it if missing, in user id order.
+    let mut users: BTreeSet<&str> = BTreeSet::new();
+    for op in ops {
+        match op {
+            Op::Event(e) => users.insert(e.user_id.as_str()),
+            Op::Move(m) => users.insert(m.user_id.as_str()),
+            Op::Redeem(r) => users.insert(r.user_id.as_str()),
+            Op::Settle(_) => false,
+        };
+    }
+    let settle_users: Vec<String> = redemptions.values().map(|r| r.user_id.clone()).collect();
+    users.extend(settle_users.iter().map(String::as_str));
+    let users: Vec<&str> = users.into_iter().collect();
+    let now = ops.iter().map(|op| op_time(op)).max().unwrap_or(0);
     let locked = sqlx::query(&format!(
         "INSERT INTO users (user_id, created_at, updated_at)
          SELECT u, $2, $2 FROM unnest($1::text[]) AS t(u) ORDER BY u COLLATE \"C\"
@@ -153,89 +215,91 @@ async fn commit(
         let snapshot = stored_user(row, 1)?.decode().map_err(protocol)?;
         states.insert(user, snapshot);
     }
+    if !settle_ids.is_empty() {
+        // Read again under the users' locks: now no one else can settle them.
+        redemptions = redemptions_by_id(&mut tx, &settle_ids).await?;
+    }
 
     // The idempotency keys already used, now that no one else can write
     // these users (a key reused for another user is caught by the index).
-    let keys: Vec<&str> = events
-        .iter()
-        .filter_map(|e| e.idempotency.as_ref().map(|i| i.key.as_str()))
-        .collect();
-    let mut used: HashMap<String, (Option<String>, StoredEvent)> = HashMap::new();
-    if !keys.is_empty() {
-        let rows = sqlx::query(&format!(
-            "SELECT idempotency_key, request_hash, {EVENT_COLUMNS} FROM events
-             WHERE idempotency_key = ANY($1::text[])"
-        ))
-        .bind(&keys)
-        .fetch_all(&mut *tx)
-        .await?;
-        for row in &rows {
-            used.insert(row.try_get(0)?, (row.try_get(1)?, stored_event(row, 2)?));
+    let used = UsedKeys::read(&mut tx, ops).await?;
+
+    // The rewards redeemed or returned, locked in id order, and what each
+    // redeeming user holds of them.
+    let mut reward_ids: BTreeSet<&str> = BTreeSet::new();
+    let mut pairs: Vec<(&str, &str)> = Vec::new();
+    for op in ops {
+        if let Op::Redeem(r) = op {
+            reward_ids.insert(r.reward_id.as_str());
+            pairs.push((r.user_id.as_str(), r.reward_id.as_str()));
         }
     }
+    reward_ids.extend(redemptions.values().map(|r| r.reward_id.as_str()));
+    let reward_ids: Vec<&str> = reward_ids.into_iter().collect();
+    let rewards = lock_rewards(&mut tx, &reward_ids).await?;
+    let held = held_counts(&mut tx, &pairs).await?;
+    let mut world = World {
+        states,
+        rewards,
+        held,
+        redemptions,
+    };
 
     // Plan in arrival order.
-    let mut outcomes = Vec::with_capacity(events.len());
-    let mut records: Vec<(EventRecord, Option<(&str, &str)>)> = Vec::new();
-    let mut new_keys: HashMap<&str, (&str, usize)> = HashMap::new();
+    let mut outcomes: Vec<Result<Done, StoreError>> = Vec::with_capacity(ops.len());
+    let mut writes = Writes::default();
+    let mut new_keys: KeyUse = HashMap::new();
     let mut new_ids: HashSet<&str> = HashSet::new();
-    for event in events {
-        if let Some(idem) = &event.idempotency {
-            if let Some((hash, original)) = used.get(&idem.key) {
-                let outcome = if hash.as_deref() == Some(idem.fingerprint.as_str()) {
-                    original.clone().decode().map(|event| Recorded {
-                        event,
-                        replayed: true,
-                    })
-                } else {
-                    Err(StoreError::IdempotencyConflict)
-                };
-                outcomes.push(Outcome::Done(outcome));
+    for op in ops {
+        // A key used before (stored, or earlier in this batch) replays.
+        if let Some((kind, idem)) = op_key(op) {
+            if let Some(answer) = used.replay(kind, idem) {
+                outcomes.push(answer);
                 continue;
             }
-            if let Some(&(fingerprint, n)) = new_keys.get(idem.key.as_str()) {
+            if let Some(&(fingerprint, n)) = new_keys.get(&(kind, idem.key.as_str())) {
                 outcomes.push(if fingerprint == idem.fingerprint {
-                    Outcome::RepeatOf(n)
+                    outcomes[n]
+                        .as_ref()
+                        .map(replayed)
+                        .map_err(|_| StoreError::IdempotencyConflict)
                 } else {
-                    Outcome::Done(Err(StoreError::IdempotencyConflict))
+                    Err(StoreError::IdempotencyConflict)
                 });
                 continue;
             }
         }
-        if !new_ids.insert(event.id.as_str()) {
-            outcomes.push(Outcome::Done(Err(StoreError::Backend(
-                format!("event id {} was used twice in one batch", event.id).into(),
-            ))));
-            continue;
-        }
-        let user = event.user_id.as_str();
-        let before = states.get(user).cloned();
-        match scoring::score(event, before, rules) {
-            Ok((record, after)) => {
-                states.insert(user.to_owned(), after);
-                let idem = event
-                    .idempotency
-                    .as_ref()
-                    .map(|i| (i.key.as_str(), i.fingerprint.as_str()));
-                if let Some((key, fingerprint)) = idem {
-                    new_keys.insert(key, (fingerprint, records.len()));
+        let outcome = match op {
+            Op::Event(event) => {
+                if !new_ids.insert(event.id.as_str()) {
+                    outcomes.push(Err(StoreError::Backend(
+                        format!("event id {} was used twice in one batch", event.id).into(),
+                    )));
+                    continue;
                 }
-                outcomes.push(Outcome::New(records.len()));
-                records.push((record, idem));
+                plan_event(&mut tx, event, rules, &mut world, &mut writes).await?
             }
-            Err(e) => outcomes.push(Outcome::Done(Err(e))),
+            Op::Move(m) => plan_move(m, &mut world, &mut writes),
+            Op::Redeem(r) => plan_redeem(r, &mut world, &mut writes),
+            Op::Settle(s) => plan_settle(s, &mut world, &mut writes),
+        };
+        if outcome.is_ok()
+            && let Some((kind, idem)) = op_key(op)
+        {
+            new_keys.insert(
+                (kind, idem.key.as_str()),
+                (idem.fingerprint.as_str(), outcomes.len()),
+            );
         }
+        outcomes.push(outcome);
     }
 
-    let written: BTreeSet<&str> = records.iter().map(|(r, _)| r.user_id.as_str()).collect();
-    if !records.is_empty() {
-        write_records(&mut tx, &records, &states, &written, now).await?;
-    }
+    write_all(&mut tx, &writes, &world, now).await?;
     // Rows created above for users whose every request was refused.
     let unused: Vec<&str> = users
         .iter()
         .copied()
-        .filter(|u| !written.contains(u))
+        .filter(|u| !writes.users.contains(*u))
         .collect();
     if !unused.is_empty() {
         sqlx::query("DELETE FROM users WHERE user_id = ANY($1::text[]) AND version = 0")
@@ -244,21 +308,348 @@ async fn commit(
             .await?;
     }
     tx.commit().await?;
+    Ok(outcomes)
+}
 
-    Ok(outcomes
-        .into_iter()
-        .map(|o| match o {
-            Outcome::Done(result) => result,
-            Outcome::New(n) => Ok(Recorded {
-                event: records[n].0.clone(),
-                replayed: false,
-            }),
-            Outcome::RepeatOf(n) => Ok(Recorded {
-                event: records[n].0.clone(),
-                replayed: true,
-            }),
-        })
-        .collect())
+/// The same answer, marked as a replay.
+fn replayed(done: &Done) -> Done {
+    match done {
+        Done::Event(r) => Done::Event(Recorded {
+            event: r.event.clone(),
+            replayed: true,
+        }),
+        Done::Move(m) => Done::Move(Moved {
+            movement: m.movement.clone(),
+            replayed: true,
+        }),
+        Done::Redeem(r) => Done::Redeem(Redeemed {
+            redemption: r.redemption.clone(),
+            replayed: true,
+        }),
+        Done::Settle(r) => Done::Settle(r.clone()),
+    }
+}
+
+fn op_time(op: &Op) -> i64 {
+    match op {
+        Op::Event(e) => e.created_at_ms,
+        Op::Move(m) => m.created_at_ms,
+        Op::Redeem(r) => r.created_at_ms,
+        Op::Settle(s) => s.at_ms,
+    }
+}
+
+/// The op's idempotency key, with the namespace it is unique in.
+fn op_key(op: &Op) -> Option<(&'static str, &Idempotency)> {
+    match op {
+        Op::Event(e) => e.idempotency.as_ref().map(|i| ("event", i)),
+        Op::Move(m) => m.idempotency.as_ref().map(|i| ("movement", i)),
+        Op::Redeem(r) => r.idempotency.as_ref().map(|i| ("redemption", i)),
+        Op::Settle(_) => None,
+    }
+}
+
+/// The stored requests that used the batch's keys, by namespace and key,
+/// with their fingerprints.
+struct UsedKeys(HashMap<(&'static str, String), (Option<String>, Done)>);
+
+impl UsedKeys {
+    async fn read(tx: &mut PgConnection, ops: &[&Op]) -> Result<UsedKeys, sqlx::Error> {
+        let mut keys: HashMap<&'static str, Vec<&str>> = HashMap::new();
+        for op in ops {
+            if let Some((kind, idem)) = op_key(op) {
+                keys.entry(kind).or_default().push(idem.key.as_str());
+            }
+        }
+        let mut used = HashMap::new();
+        for (kind, keys) in keys {
+            let (table, columns) = match kind {
+                "event" => ("events", EVENT_COLUMNS),
+                "movement" => ("movements", MOVEMENT_COLUMNS),
+                _ => ("redemptions", REDEMPTION_COLUMNS),
+            };
+            let rows = sqlx::query(&format!(
+                "SELECT idempotency_key, request_hash, {columns} FROM {table}
+                 WHERE idempotency_key = ANY($1::text[])"
+            ))
+            .bind(&keys)
+            .fetch_all(&mut *tx)
+            .await?;
+            for row in &rows {
+                let done = match kind {
+                    "event" => Done::Event(Recorded {
+                        event: stored_event(row, 2)?.decode().map_err(protocol)?,
+                        replayed: true,
+                    }),
+                    "movement" => Done::Move(Moved {
+                        movement: movement(row, 2)?,
+                        replayed: true,
+                    }),
+                    _ => Done::Redeem(Redeemed {
+                        redemption: redemption(row, 2)?,
+                        replayed: true,
+                    }),
+                };
+                used.insert((kind, row.try_get(0)?), (row.try_get(1)?, done));
+            }
+        }
+        Ok(UsedKeys(used))
+    }
+
+    /// The answer for a request whose key was stored before, if it was.
+    fn replay(&self, kind: &'static str, idem: &Idempotency) -> Option<Result<Done, StoreError>> {
+        let (hash, done) = self.0.get(&(kind, idem.key.clone()))?;
+        Some(economy::replay(hash.as_deref(), idem, || {
+            Ok(replayed(done))
+        }))
+    }
+}
+
+async fn redemptions_by_id(
+    tx: &mut PgConnection,
+    ids: &[&str],
+) -> Result<HashMap<String, Redemption>, sqlx::Error> {
+    let rows = sqlx::query(&format!(
+        "SELECT {REDEMPTION_COLUMNS} FROM redemptions WHERE id = ANY($1::text[])"
+    ))
+    .bind(ids)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut found = HashMap::with_capacity(rows.len());
+    for row in &rows {
+        let r = redemption(row, 0)?;
+        found.insert(r.id.clone(), r);
+    }
+    Ok(found)
+}
+
+/// Locks the rewards' rows, in id order, and reads them.
+async fn lock_rewards(
+    tx: &mut PgConnection,
+    ids: &[&str],
+) -> Result<HashMap<String, Reward>, sqlx::Error> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows = sqlx::query(&format!(
+        "SELECT {REWARD_COLUMNS} FROM rewards WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE"
+    ))
+    .bind(ids)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut found = HashMap::with_capacity(rows.len());
+    for row in &rows {
+        let r = reward(row)?;
+        found.insert(r.draft.id.clone(), r);
+    }
+    Ok(found)
+}
+
+/// How many redemptions (not cancelled) each (user, reward) pair holds.
+async fn held_counts(
+    tx: &mut PgConnection,
+    pairs: &[(&str, &str)],
+) -> Result<HashMap<(String, String), u32>, sqlx::Error> {
+    if pairs.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let (users, rewards): (Vec<&str>, Vec<&str>) = pairs.iter().copied().unzip();
+    let rows = sqlx::query(
+        "SELECT d.user_id, d.reward_id, count(*) FROM redemptions d
+         JOIN (SELECT DISTINCT * FROM unnest($1::text[], $2::text[])) AS p(u, r)
+              ON d.user_id = p.u AND d.reward_id = p.r
+         WHERE d.status <> 'cancelled' GROUP BY 1, 2",
+    )
+    .bind(&users)
+    .bind(&rewards)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut held = HashMap::with_capacity(rows.len());
+    for row in &rows {
+        held.insert(
+            (row.try_get(0)?, row.try_get(1)?),
+            row.try_get::<i64, _>(2)? as u32,
+        );
+    }
+    Ok(held)
+}
+
+/// Notes a user's new state and the ledger entry that got it there.
+fn changed(
+    world: &mut World,
+    writes: &mut Writes<'_>,
+    user: &str,
+    after: UserSnapshot,
+    entry: LedgerEntry,
+    at: i64,
+) {
+    world.states.insert(user.to_owned(), after);
+    writes.users.insert(user.to_owned());
+    writes.ledger.push((user.to_owned(), entry, at));
+}
+
+async fn plan_event<'a>(
+    tx: &mut PgConnection,
+    event: &'a NewEvent,
+    rules: &Rules,
+    world: &mut World,
+    writes: &mut Writes<'a>,
+) -> Result<Result<Done, StoreError>, sqlx::Error> {
+    let user = event.user_id.as_str();
+    let before = world.states.get(user).cloned();
+    let (record, after) = match scoring::score(event, before, rules) {
+        Ok(scored) => scored,
+        Err(e) => return Ok(Err(e)),
+    };
+    world.states.insert(user.to_owned(), after);
+    writes.users.insert(user.to_owned());
+    for entry in scoring::ledger_entries(&record) {
+        writes
+            .ledger
+            .push((user.to_owned(), entry, record.created_at_ms));
+    }
+    let idem = event
+        .idempotency
+        .as_ref()
+        .map(|i| (i.key.as_str(), i.fingerprint.as_str()));
+    writes.events.push((record.clone(), idem));
+    // The rewards its achievements grant, free; one that cannot be granted
+    // is skipped and logged, and the event stands.
+    for (achievement, _) in &record.unlocked {
+        let Some(reward_id) = rules.grant_for(*achievement) else {
+            continue;
+        };
+        if !world.rewards.contains_key(reward_id) {
+            world.rewards.extend(lock_rewards(tx, &[reward_id]).await?);
+        }
+        let key = (user.to_owned(), reward_id.to_owned());
+        if !world.held.contains_key(&key) {
+            world
+                .held
+                .extend(held_counts(tx, &[(user, reward_id)]).await?);
+        }
+        let granted_by = format!("{}/{}", record.id, achievement.as_str());
+        let id = economy::grant_id(&record.id, *achievement);
+        let result = match world.rewards.get(reward_id) {
+            None => Err(StoreError::NotFound("reward")),
+            Some(reward) => economy::plan_redemption(
+                None,
+                reward,
+                world.held(user, reward_id),
+                &id,
+                user,
+                Some(&granted_by),
+                record.created_at_ms,
+            ),
+        };
+        match result {
+            Ok(planned) => took_unit(world, writes, planned.redemption, None),
+            Err(e) => {
+                tracing::warn!(user, achievement = achievement.as_str(), reward = reward_id, reason = %e, "achievement reward not granted");
+            }
+        }
+    }
+    Ok(Ok(Done::Event(Recorded {
+        event: record,
+        replayed: false,
+    })))
+}
+
+/// A new redemption takes a unit of its reward.
+fn took_unit<'a>(
+    world: &mut World,
+    writes: &mut Writes<'a>,
+    redemption: Redemption,
+    idempotency: Option<&'a Idempotency>,
+) {
+    if let Some(reward) = world.rewards.get_mut(&redemption.reward_id) {
+        reward.redeemed += 1;
+    }
+    *world
+        .held
+        .entry((redemption.user_id.clone(), redemption.reward_id.clone()))
+        .or_insert(0) += 1;
+    writes.rewards.insert(redemption.reward_id.clone());
+    writes.redemptions.push((redemption, idempotency));
+}
+
+fn plan_move<'a>(
+    m: &'a NewMovement,
+    world: &mut World,
+    writes: &mut Writes<'a>,
+) -> Result<Done, StoreError> {
+    let user = m.user_id.as_str();
+    let before = world.states.get(user).cloned();
+    let (movement, after, entry) = economy::plan_movement(before, m)?;
+    changed(world, writes, user, after, entry, m.created_at_ms);
+    writes
+        .movements
+        .push((movement.clone(), m.idempotency.as_ref()));
+    Ok(Done::Move(Moved {
+        movement,
+        replayed: false,
+    }))
+}
+
+fn plan_redeem<'a>(
+    r: &'a NewRedemption,
+    world: &mut World,
+    writes: &mut Writes<'a>,
+) -> Result<Done, StoreError> {
+    let user = r.user_id.as_str();
+    let reward = world
+        .rewards
+        .get(&r.reward_id)
+        .ok_or(StoreError::NotFound("reward"))?;
+    let before = world.states.get(user).cloned();
+    let planned = economy::plan_redemption(
+        before,
+        reward,
+        world.held(user, &r.reward_id),
+        &r.id,
+        user,
+        None,
+        r.created_at_ms,
+    )?;
+    if let Some((after, entry)) = planned.payment {
+        changed(world, writes, user, after, entry, r.created_at_ms);
+    }
+    took_unit(
+        world,
+        writes,
+        planned.redemption.clone(),
+        r.idempotency.as_ref(),
+    );
+    Ok(Done::Redeem(Redeemed {
+        redemption: planned.redemption,
+        replayed: false,
+    }))
+}
+
+fn plan_settle(s: &Settle, world: &mut World, writes: &mut Writes<'_>) -> Result<Done, StoreError> {
+    let current = world
+        .redemptions
+        .get(&s.redemption_id)
+        .ok_or(StoreError::NotFound("redemption"))?
+        .clone();
+    let before = world.states.get(&current.user_id).cloned();
+    let planned = economy::plan_settle(&current, before, s)?;
+    if planned.changed {
+        if planned.returns_unit
+            && let Some(reward) = world.rewards.get_mut(&current.reward_id)
+        {
+            reward.redeemed = reward.redeemed.saturating_sub(1);
+            writes.rewards.insert(current.reward_id.clone());
+        }
+        if let Some((after, entry)) = planned.refund {
+            changed(world, writes, &current.user_id, after, entry, s.at_ms);
+        }
+        world
+            .redemptions
+            .insert(current.id.clone(), planned.redemption.clone());
+        writes.settled.push(planned.redemption.clone());
+    }
+    Ok(Done::Settle(planned.redemption))
 }
 
 /// A stored value this binary cannot read, as a query error (it aborts the
@@ -267,15 +658,119 @@ fn protocol(e: StoreError) -> sqlx::Error {
     sqlx::Error::Decode(Box::new(e))
 }
 
-/// Writes the batch's events, their ledger rows and the users' new state in
-/// one statement (one round trip): two data-modifying CTEs and an upsert.
-async fn write_records(
+/// Writes what the batch planned: events, ledger entries and users' new
+/// state in one statement (one round trip: two data-modifying CTEs and an
+/// upsert); then movements, redemptions and rewards' counts, if any.
+async fn write_all(
     tx: &mut PgConnection,
-    records: &[(EventRecord, Option<(&str, &str)>)],
-    states: &HashMap<String, UserSnapshot>,
-    written: &BTreeSet<&str>,
+    writes: &Writes<'_>,
+    world: &World,
     now: i64,
 ) -> Result<(), sqlx::Error> {
+    if !writes.users.is_empty() || !writes.events.is_empty() {
+        write_records(tx, writes, &world.states, now).await?;
+    }
+    if !writes.movements.is_empty() {
+        write_movements(tx, &writes.movements).await?;
+    }
+    if !writes.redemptions.is_empty() {
+        write_redemptions(tx, &writes.redemptions).await?;
+    }
+    if !writes.settled.is_empty() {
+        let ids: Vec<&str> = writes.settled.iter().map(|r| r.id.as_str()).collect();
+        let statuses: Vec<&str> = writes.settled.iter().map(|r| r.status.as_str()).collect();
+        let at: Vec<i64> = writes.settled.iter().map(|r| r.updated_at_ms).collect();
+        sqlx::query(
+            "UPDATE redemptions d SET status = n.status, updated_at = n.at
+             FROM unnest($1::text[], $2::text[], $3::int8[]) AS n(id, status, at) WHERE d.id = n.id",
+        )
+        .bind(ids)
+        .bind(statuses)
+        .bind(at)
+        .execute(&mut *tx)
+        .await?;
+    }
+    if !writes.rewards.is_empty() {
+        let ids: Vec<&str> = writes.rewards.iter().map(String::as_str).collect();
+        let counts: Vec<i64> = ids
+            .iter()
+            .map(|id| world.rewards.get(*id).map_or(0, |r| i64::from(r.redeemed)))
+            .collect();
+        sqlx::query(
+            "UPDATE rewards r SET redeemed = n.redeemed
+             FROM unnest($1::text[], $2::int8[]) AS n(id, redeemed) WHERE r.id = n.id",
+        )
+        .bind(ids)
+        .bind(counts)
+        .execute(&mut *tx)
+        .await?;
+    }
+    Ok(())
+}
+
+async fn write_movements(
+    tx: &mut PgConnection,
+    movements: &[(Movement, Option<&Idempotency>)],
+) -> Result<(), sqlx::Error> {
+    let col = |f: fn(&Movement) -> i64| movements.iter().map(|(m, _)| f(m)).collect::<Vec<_>>();
+    sqlx::query(
+        "INSERT INTO movements (id, user_id, kind, amount_milli, reason, metadata, balance_after, lifetime_after,
+                                created_at, idempotency_key, request_hash)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::text[], $6::text[], $7::int8[],
+                              $8::int8[], $9::int8[], $10::text[], $11::text[])",
+    )
+    .bind(movements.iter().map(|(m, _)| m.id.as_str()).collect::<Vec<_>>())
+    .bind(movements.iter().map(|(m, _)| m.user_id.as_str()).collect::<Vec<_>>())
+    .bind(movements.iter().map(|(m, _)| m.kind.as_str()).collect::<Vec<_>>())
+    .bind(col(|m| m.amount.milli()))
+    .bind(movements.iter().map(|(m, _)| m.reason.as_str()).collect::<Vec<_>>())
+    .bind(movements.iter().map(|(m, _)| m.metadata.as_deref()).collect::<Vec<_>>())
+    .bind(col(|m| m.balance_after.milli()))
+    .bind(col(|m| m.lifetime_after.milli()))
+    .bind(col(|m| m.created_at_ms))
+    .bind(movements.iter().map(|(_, i)| i.map(|i| i.key.as_str())).collect::<Vec<_>>())
+    .bind(movements.iter().map(|(_, i)| i.map(|i| i.fingerprint.as_str())).collect::<Vec<_>>())
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+async fn write_redemptions(
+    tx: &mut PgConnection,
+    redemptions: &[(Redemption, Option<&Idempotency>)],
+) -> Result<(), sqlx::Error> {
+    let text =
+        |f: fn(&Redemption) -> &str| redemptions.iter().map(|(r, _)| f(r)).collect::<Vec<_>>();
+    sqlx::query(
+        "INSERT INTO redemptions (id, reward_id, user_id, cost_milli, status, granted_by, created_at, updated_at,
+                                  idempotency_key, request_hash)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::text[], $6::text[], $7::int8[],
+                              $8::int8[], $9::text[], $10::text[])",
+    )
+    .bind(text(|r| r.id.as_str()))
+    .bind(text(|r| r.reward_id.as_str()))
+    .bind(text(|r| r.user_id.as_str()))
+    .bind(redemptions.iter().map(|(r, _)| r.cost.milli()).collect::<Vec<_>>())
+    .bind(text(|r| r.status.as_str()))
+    .bind(redemptions.iter().map(|(r, _)| r.granted_by.as_deref()).collect::<Vec<_>>())
+    .bind(redemptions.iter().map(|(r, _)| r.created_at_ms).collect::<Vec<_>>())
+    .bind(redemptions.iter().map(|(r, _)| r.updated_at_ms).collect::<Vec<_>>())
+    .bind(redemptions.iter().map(|(_, i)| i.map(|i| i.key.as_str())).collect::<Vec<_>>())
+    .bind(redemptions.iter().map(|(_, i)| i.map(|i| i.fingerprint.as_str())).collect::<Vec<_>>())
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// Events, every ledger entry and the changed users, in one statement.
+async fn write_records(
+    tx: &mut PgConnection,
+    writes: &Writes<'_>,
+    states: &HashMap<String, UserSnapshot>,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    let records = &writes.events;
+    let written = &writes.users;
     let n = records.len();
     let mut id = Vec::with_capacity(n);
     let mut user = Vec::with_capacity(n);
@@ -319,15 +814,15 @@ async fn write_records(
         created_at.push(r.created_at_ms);
         key.push(idem.map(|(k, _)| k));
         hash.push(idem.map(|(_, h)| h));
-        for entry in scoring::ledger_entries(r) {
-            l_user.push(r.user_id.as_str());
-            l_kind.push(entry.kind);
-            l_amount.push(entry.amount.milli());
-            l_balance.push(entry.balance_after.milli());
-            l_lifetime.push(entry.lifetime_after.milli());
-            l_reference.push(entry.reference);
-            l_created.push(r.created_at_ms);
-        }
+    }
+    for (who, entry, at) in &writes.ledger {
+        l_user.push(who.as_str());
+        l_kind.push(entry.kind.as_str());
+        l_amount.push(entry.amount.milli());
+        l_balance.push(entry.balance_after.milli());
+        l_lifetime.push(entry.lifetime_after.milli());
+        l_reference.push(entry.reference.as_str());
+        l_created.push(*at);
     }
     let mut u_user = Vec::with_capacity(written.len());
     let mut u_total = Vec::with_capacity(written.len());
@@ -339,9 +834,9 @@ async fn write_records(
     let mut u_categories = Vec::with_capacity(written.len());
     let mut u_last = Vec::with_capacity(written.len());
     let mut u_version = Vec::with_capacity(written.len());
-    for &who in written {
+    for who in written {
         let Some(s) = states.get(who) else { continue };
-        u_user.push(who);
+        u_user.push(who.as_str());
         u_total.push(s.state.total.milli());
         u_lifetime.push(s.state.lifetime.milli());
         u_best.push(s.state.best_streak as i32);
@@ -420,4 +915,67 @@ async fn write_records(
     .execute(&mut *tx)
     .await?;
     Ok(())
+}
+
+/// Creates or updates a reward, keeping its redeemed count; the row lock
+/// makes the stock check and the write one step.
+pub async fn save_reward(
+    conn: &mut PgConnection,
+    d: &RewardDraft,
+    create: bool,
+) -> Result<Reward, StoreError> {
+    let mut tx = sqlx::Connection::begin(&mut *conn)
+        .await
+        .map_err(classify)?;
+    let existing = lock_rewards(&mut tx, &[d.id.as_str()])
+        .await
+        .map_err(classify)?
+        .remove(&d.id);
+    match (&existing, create) {
+        (Some(_), true) => return Err(StoreError::AlreadyExists("reward")),
+        (None, false) => return Err(StoreError::NotFound("reward")),
+        _ => {}
+    }
+    let redeemed = existing.as_ref().map_or(0, |r| r.redeemed);
+    if d.stock.is_some_and(|stock| stock < redeemed) {
+        return Err(StoreError::StockBelowRedeemed(redeemed));
+    }
+    let created_at = existing.as_ref().map_or(d.saved_at_ms, |r| r.created_at_ms);
+    let inserted = sqlx::query(
+        "INSERT INTO rewards (id, name_fi, name_en, description, cost_milli, stock, per_user_limit, available_from,
+                              available_until, active, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+         ON CONFLICT (id) DO UPDATE SET name_fi = EXCLUDED.name_fi, name_en = EXCLUDED.name_en,
+             description = EXCLUDED.description, cost_milli = EXCLUDED.cost_milli, stock = EXCLUDED.stock,
+             per_user_limit = EXCLUDED.per_user_limit, available_from = EXCLUDED.available_from,
+             available_until = EXCLUDED.available_until, active = EXCLUDED.active,
+             updated_at = EXCLUDED.updated_at",
+    )
+    .bind(&d.id)
+    .bind(&d.name_fi)
+    .bind(&d.name_en)
+    .bind(&d.description)
+    .bind(d.cost.milli())
+    .bind(d.stock.map(i64::from))
+    .bind(d.per_user_limit.map(i64::from))
+    .bind(d.available_from_ms)
+    .bind(d.available_until_ms)
+    .bind(d.active)
+    .bind(created_at)
+    .bind(d.saved_at_ms)
+    .execute(&mut *tx)
+    .await;
+    match inserted {
+        // Created by another node since the lock found nothing.
+        Err(sqlx::Error::Database(db)) if db.code().as_deref() == Some("23505") => {
+            return Err(StoreError::AlreadyExists("reward"));
+        }
+        other => other.map_err(classify)?,
+    };
+    tx.commit().await.map_err(classify)?;
+    Ok(Reward {
+        draft: d.clone(),
+        redeemed,
+        created_at_ms: created_at,
+    })
 }

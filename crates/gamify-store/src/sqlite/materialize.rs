@@ -1,20 +1,21 @@
 //! Bringing the derived tables up to date with the log.
 //!
-//! Acknowledging an event appends to `events` and `ledger` only, in the log
-//! file: rows with growing keys, so a commit of many events dirties few pages.
-//! Each user's row in `users` and their entries in `user_events` live in a
-//! second file and are written there later, by a thread of their own, for
+//! Acknowledging an event (or a spend, a redemption…) appends to `events`,
+//! `ledger` and the like only, in the log file: rows with growing keys, so a
+//! commit of many events dirties few pages. Each user's row in `users` and
+//! their entries in `user_events` and `user_ledger` live in a second file and are written there later, by a thread of their own, for
 //! thousands of events at once ([`Backlog`]): a user with several events in
 //! that time is written once, index pages are written once per batch instead
 //! of once per acknowledgement, and the writer never waits for any of it.
-//! `materialized.through_seq` moves in the same transaction, so the derived
-//! tables always reflect exactly the events up to it.
+//! `materialized.through_seq` and `through_ledger_seq` move in the same
+//! transaction, so the derived tables always reflect exactly the events and
+//! ledger entries up to them.
 //!
 //! Until then, the user's state is served from the cache (which never evicts
-//! it), and event listings add the events past `through_seq` (see
-//! `super::read::events`). When the store opens, [`recover`] replays the
-//! events past `through_seq` with the same rules (after a crash, a few
-//! thousand; all of them if the derived file was deleted).
+//! it), and listings add the rows past those marks (see `super::read`). When
+//! the store opens, [`recover`] replays the ledger entries past
+//! `through_ledger_seq` (events with the same rules) — after a crash, a few
+//! thousand; all of them if the derived file was deleted.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -23,6 +24,7 @@ use gamify_core::{Category, Points, Rules, UserId, Value};
 use rusqlite::{Connection, TransactionBehavior, params};
 
 use super::{backend, read};
+use crate::economy::{LedgerKind, move_points};
 use crate::{
     StoreError, UserSnapshot, corrupt, decode_unlocked, encode_achievements, encode_categories,
 };
@@ -35,8 +37,12 @@ pub struct Backlog {
     pub users: HashMap<String, Dirty>,
     /// `user_events` entries to add: (user_id, occurred_at, seq).
     pub index: Vec<(String, i64, i64)>,
-    /// The highest seq logged.
+    /// `user_ledger` entries to add: (user_id, seq).
+    pub ledger: Vec<(String, i64)>,
+    /// The highest event seq logged.
     pub through_seq: i64,
+    /// The highest ledger seq written.
+    pub through_ledger_seq: i64,
 }
 
 /// One user's unwritten state.
@@ -53,16 +59,14 @@ impl Backlog {
         self.index.len()
     }
 
-    /// Adds a logged event of `user`, whose state was at `stored_version`
-    /// before the backlog touched it, and is `latest` after it.
-    pub fn add(
-        &mut self,
-        user: &str,
-        stored_version: u64,
-        latest: Arc<UserSnapshot>,
-        occurred_at: i64,
-        seq: i64,
-    ) {
+    /// Whether it holds nothing to write.
+    pub fn is_empty(&self) -> bool {
+        self.users.is_empty() && self.index.is_empty() && self.ledger.is_empty()
+    }
+
+    /// Notes that `user`, whose row was at `stored_version` before the
+    /// backlog touched it, is now at `latest`.
+    pub fn touch(&mut self, user: &str, stored_version: u64, latest: Arc<UserSnapshot>) {
         match self.users.get_mut(user) {
             Some(dirty) => dirty.latest = latest,
             None => {
@@ -75,8 +79,18 @@ impl Backlog {
                 );
             }
         }
+    }
+
+    /// Adds a logged event to the per-user event index.
+    pub fn add_event(&mut self, user: &str, occurred_at: i64, seq: i64) {
         self.index.push((user.to_owned(), occurred_at, seq));
         self.through_seq = self.through_seq.max(seq);
+    }
+
+    /// Adds a written ledger entry to the per-user ledger index.
+    pub fn add_ledger(&mut self, user: &str, seq: i64) {
+        self.ledger.push((user.to_owned(), seq));
+        self.through_ledger_seq = self.through_ledger_seq.max(seq);
     }
 
     /// Adds a later backlog to this one: its users' latest states replace
@@ -91,7 +105,9 @@ impl Backlog {
             }
         }
         self.index.extend(later.index);
+        self.ledger.extend(later.ledger);
         self.through_seq = self.through_seq.max(later.through_seq);
+        self.through_ledger_seq = self.through_ledger_seq.max(later.through_ledger_seq);
     }
 
     /// The user's latest state and the version of their row in the derived
@@ -114,7 +130,7 @@ impl Backlog {
 /// Writes the backlog to `users` and `user_events` and moves `through_seq`,
 /// in one transaction. On error nothing is written and the backlog is kept.
 pub fn write(conn: &mut Connection, backlog: &mut Backlog, now_ms: i64) -> Result<(), StoreError> {
-    if backlog.index.is_empty() {
+    if backlog.is_empty() {
         return Ok(());
     }
     let tx = conn
@@ -186,22 +202,36 @@ pub fn write(conn: &mut Connection, backlog: &mut Backlog, now_ms: i64) -> Resul
                 .map_err(backend)?;
         }
     }
+    backlog.ledger.sort_unstable();
+    {
+        let mut index = tx
+            .prepare_cached("INSERT INTO user_ledger (user_id, seq) VALUES (?1, ?2)")
+            .map_err(backend)?;
+        for (user, seq) in &backlog.ledger {
+            index.execute(params![user, seq]).map_err(backend)?;
+        }
+    }
+    // max(): a backlog of spends alone carries no event seq, and the reverse.
     tx.execute(
-        "UPDATE materialized SET through_seq = ?1 WHERE id = 1",
-        [backlog.through_seq],
+        "UPDATE materialized SET through_seq = max(through_seq, ?1),
+                                 through_ledger_seq = max(through_ledger_seq, ?2) WHERE id = 1",
+        [backlog.through_seq, backlog.through_ledger_seq],
     )
     .map_err(backend)?;
     tx.commit().map_err(backend)?;
     Ok(())
 }
 
-/// Events replayed per derived-table transaction during [`recover`].
+/// Ledger entries replayed per derived-table transaction during [`recover`].
 const REPLAY_CHUNK: usize = 50_000;
 
-/// Replays the events of the `log` past the derived tables' `through_seq`
-/// into them, as the writer would have. Run at open, before any request;
-/// returns how many events it replayed. Each replayed event must score
-/// exactly what was acknowledged for it, or the store refuses to open.
+/// Replays the ledger of the `log` past the derived tables'
+/// `through_ledger_seq` into them, as the writer would have: every change to
+/// a user's points is a ledger entry, and an event's entry brings the event
+/// (streak, achievements, categories) with it. Run at open, before any
+/// request; returns how many entries it replayed. Each replayed entry must
+/// give exactly the balance it was written with, or the store refuses to
+/// open.
 pub fn recover(
     log: &Connection,
     derived: &mut Connection,
@@ -209,26 +239,26 @@ pub fn recover(
 ) -> Result<u64, StoreError> {
     let through: i64 = derived
         .query_row(
-            "SELECT through_seq FROM materialized WHERE id = 1",
+            "SELECT through_ledger_seq FROM materialized WHERE id = 1",
             [],
             |r| r.get(0),
         )
         .map_err(backend)?;
     let last_logged: i64 = log
-        .query_row("SELECT coalesce(max(seq), 0) FROM events", [], |r| r.get(0))
+        .query_row("SELECT coalesce(max(seq), 0) FROM ledger", [], |r| r.get(0))
         .map_err(backend)?;
     if through > last_logged {
         // A log restored from an older copy beside newer derived tables: they
-        // describe events this log does not have.
+        // describe entries this log does not have.
         return Err(StoreError::Schema(format!(
-            "the derived tables reflect events up to seq {through}, but the log ends at seq \
-             {last_logged}: they belong to another copy of the log; delete the derived file \
+            "the derived tables reflect ledger entries up to seq {through}, but the log ends at \
+             seq {last_logged}: they belong to another copy of the log; delete the derived file \
              (the one ending in -derived) and start again to rebuild it from this log"
         )));
     }
     let pending: u64 = log
         .query_row(
-            "SELECT count(*) FROM events WHERE seq > ?1",
+            "SELECT count(*) FROM ledger WHERE seq > ?1",
             [through],
             |r| r.get(0),
         )
@@ -238,36 +268,45 @@ pub fn recover(
     }
     let started = std::time::Instant::now();
     tracing::info!(
-        events = pending,
+        entries = pending,
         from_seq = through + 1,
-        "replaying events logged but not yet applied to users"
+        "replaying ledger entries not yet applied to users"
     );
     let mut stmt = log
         .prepare(
-            "SELECT seq, id, user_id, category, value_milli, occurred_at, points_milli, unlocked,
-                    total_after, lifetime_after
-             FROM events WHERE seq > ?1 AND seq <= ?2 ORDER BY seq",
+            "SELECT l.seq, l.user_id, l.kind, l.amount_milli, l.balance_after_milli, l.lifetime_after_milli,
+                    e.seq, e.id, e.category, e.value_milli, e.occurred_at, e.points_milli, e.unlocked
+             FROM ledger l LEFT JOIN events e ON l.kind = 'event' AND e.id = l.reference
+             WHERE l.seq > ?1 AND l.seq <= ?2 ORDER BY l.seq",
         )
         .map_err(backend)?;
     let mut rows = stmt.query(params![through, last_logged]).map_err(backend)?;
     let mut backlog = Backlog::default();
     let mut done = 0u64;
     while let Some(row) = rows.next().map_err(backend)? {
-        let event = Logged {
+        let entry = Entry {
             seq: row.get(0).map_err(backend)?,
-            id: row.get(1).map_err(backend)?,
-            user_id: row.get(2).map_err(backend)?,
-            category: row.get(3).map_err(backend)?,
-            value_milli: row.get(4).map_err(backend)?,
-            occurred_at: row.get(5).map_err(backend)?,
-            points_milli: row.get(6).map_err(backend)?,
-            unlocked: row.get(7).map_err(backend)?,
-            total_after: row.get(8).map_err(backend)?,
-            lifetime_after: row.get(9).map_err(backend)?,
+            user_id: row.get(1).map_err(backend)?,
+            kind: LedgerKind::parse(&row.get::<_, String>(2).map_err(backend)?)?,
+            amount_milli: row.get(3).map_err(backend)?,
+            balance_after: row.get(4).map_err(backend)?,
+            lifetime_after: row.get(5).map_err(backend)?,
         };
-        replay_one(derived, &mut backlog, &event, rules)?;
+        let event = match row.get::<_, Option<i64>>(6).map_err(backend)? {
+            None => None,
+            Some(seq) => Some(Logged {
+                seq,
+                id: row.get(7).map_err(backend)?,
+                category: row.get(8).map_err(backend)?,
+                value_milli: row.get(9).map_err(backend)?,
+                occurred_at: row.get(10).map_err(backend)?,
+                points_milli: row.get(11).map_err(backend)?,
+                unlocked: row.get(12).map_err(backend)?,
+            }),
+        };
+        replay_one(derived, &mut backlog, &entry, event.as_ref(), rules)?;
         done += 1;
-        if backlog.events() >= REPLAY_CHUNK {
+        if backlog.ledger.len() >= REPLAY_CHUNK {
             write(derived, &mut backlog, super::now_ms())?;
             backlog = Backlog::default();
             tracing::info!(done, of = pending, "replaying");
@@ -275,65 +314,103 @@ pub fn recover(
     }
     write(derived, &mut backlog, super::now_ms())?;
     tracing::info!(
-        events = done,
+        entries = done,
         millis = started.elapsed().as_millis() as u64,
         "replayed"
     );
     Ok(done)
 }
 
-/// Scores one logged event on top of the user's state (from the backlog, or
-/// the derived tables), checks it against what was acknowledged, and adds it
-/// to the backlog.
+/// Applies one ledger entry to the user's state (from the backlog, or the
+/// derived tables), checks it against what was written, and adds it to the
+/// backlog. An event's own entry replays the event with the rules; its
+/// bonus entries were part of that, and are only checked.
 fn replay_one(
     derived: &Connection,
     backlog: &mut Backlog,
-    event: &Logged,
+    entry: &Entry,
+    event: Option<&Logged>,
     rules: &Rules,
 ) -> Result<(), StoreError> {
-    let (before, stored_version) = backlog.state_of(&event.user_id, || {
-        let id = UserId::parse(&event.user_id).map_err(|_| corrupt("user id", &event.user_id))?;
+    let user = entry.user_id.as_str();
+    let (before, stored_version) = backlog.state_of(user, || {
+        let id = UserId::parse(user).map_err(|_| corrupt("user id", user))?;
         read::user(derived, &id)
     })?;
-    let category =
-        Category::parse(&event.category).map_err(|_| corrupt("category", &event.category))?;
-    let (after, scored) = crate::scoring::advance(
-        before,
-        category,
-        Value::from_milli(event.value_milli),
-        event.occurred_at,
-        rules,
-    )?;
-    let as_acknowledged = scored.points == Points::from_milli(event.points_milli)
-        && scored.unlocked == decode_unlocked(&event.unlocked)?
-        && after.state.total == Points::from_milli(event.total_after)
-        && after.state.lifetime == Points::from_milli(event.lifetime_after);
-    if !as_acknowledged {
-        return Err(StoreError::Corrupt(format!(
-            "replaying event {} (seq {}) does not give the points it was acknowledged with",
-            event.id, event.seq
-        )));
-    }
-    backlog.add(
-        &event.user_id,
-        stored_version,
-        Arc::new(after),
-        event.occurred_at,
-        event.seq,
-    );
+    let mismatch = || {
+        StoreError::Corrupt(format!(
+            "replaying ledger entry {} of user {user} does not give the balance it was written with",
+            entry.seq
+        ))
+    };
+    let after = match (entry.kind, event) {
+        (LedgerKind::Event, Some(event)) => {
+            let category = Category::parse(&event.category)
+                .map_err(|_| corrupt("category", &event.category))?;
+            let (after, scored) = crate::scoring::advance(
+                before,
+                category,
+                Value::from_milli(event.value_milli),
+                event.occurred_at,
+                rules,
+            )?;
+            let bonuses = scored.bonus_points().milli();
+            let as_logged = scored.points == Points::from_milli(event.points_milli)
+                && scored.unlocked == decode_unlocked(&event.unlocked)?
+                && after.state.total.milli() - bonuses == entry.balance_after
+                && after.state.lifetime.milli() - bonuses == entry.lifetime_after;
+            if !as_logged {
+                return Err(StoreError::Corrupt(format!(
+                    "replaying event {} (seq {}) does not give the points it was acknowledged with",
+                    event.id, event.seq
+                )));
+            }
+            backlog.add_event(user, event.occurred_at, event.seq);
+            after
+        }
+        (LedgerKind::Event, None) => return Err(mismatch()),
+        (LedgerKind::AchievementBonus, _) => {
+            // Paid by the event replayed just before; the state has it.
+            let state = before.ok_or_else(mismatch)?;
+            if state.state.total.milli() < entry.balance_after {
+                return Err(mismatch());
+            }
+            backlog.add_ledger(user, entry.seq);
+            return Ok(());
+        }
+        (kind, _) => {
+            let mut after = before.unwrap_or_default();
+            move_points(&mut after, kind, Points::from_milli(entry.amount_milli))?;
+            if after.state.total.milli() != entry.balance_after
+                || after.state.lifetime.milli() != entry.lifetime_after
+            {
+                return Err(mismatch());
+            }
+            after
+        }
+    };
+    backlog.touch(user, stored_version, Arc::new(after));
+    backlog.add_ledger(user, entry.seq);
     Ok(())
+}
+
+/// A ledger entry as the log holds it.
+struct Entry {
+    seq: i64,
+    user_id: String,
+    kind: LedgerKind,
+    amount_milli: i64,
+    balance_after: i64,
+    lifetime_after: i64,
 }
 
 /// An event as the log holds it, with what it was acknowledged with.
 struct Logged {
     seq: i64,
     id: String,
-    user_id: String,
     category: String,
     value_milli: i64,
     occurred_at: i64,
     points_milli: i64,
     unlocked: String,
-    total_after: i64,
-    lifetime_after: i64,
 }

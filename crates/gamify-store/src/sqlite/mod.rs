@@ -40,8 +40,8 @@ mod ranking;
 mod read;
 mod schema;
 mod write;
+mod writer;
 
-use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Weak};
@@ -49,12 +49,17 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use gamify_core::{Points, Rules, UserId};
-use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+use gamify_core::{Rules, UserId};
+use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
-use crate::{EventPage, LeaderRow, NewEvent, Recorded, Store, StoreError, UserSnapshot};
-use write::Planned;
+use crate::economy::{Done, Op, expect_done};
+use crate::{
+    EventPage, Finding, LeaderRow, LedgerPage, Moved, NewEvent, NewMovement, NewRedemption,
+    Recorded, Redeemed, Redemption, RedemptionStatus, Reward, RewardDraft, Settle, Store,
+    StoreError, UserSnapshot,
+};
+use writer::{Job, Published, Writer};
 
 pub use schema::SCHEMA_VERSION;
 
@@ -76,15 +81,6 @@ pub const MATERIALIZE_AFTER: usize = 4096;
 /// How often the background thread checkpoints both files and asks the
 /// writer to hand over whatever it has logged since the last hand-over.
 pub const MATERIALIZE_EVERY: Duration = Duration::from_millis(250);
-
-type Reply = oneshot::Sender<Result<Recorded, StoreError>>;
-
-/// What the writer thread is asked to do.
-enum Job {
-    Record(NewEvent, Reply),
-    /// Time has passed: bring the derived tables up to date if anything waits.
-    Tick,
-}
 
 /// The SQLite store. Cheap to clone; all clones share the writer and the pool.
 #[derive(Clone)]
@@ -181,7 +177,7 @@ impl SqliteStore {
         let materializer_cache = cache.clone();
         let materializer = thread::Builder::new()
             .name("gamify-sqlite-derive".into())
-            .spawn(move || materializer_loop(derived, backlogs, materializer_cache))
+            .spawn(move || writer::materializer_loop(derived, backlogs, materializer_cache))
             .map_err(backend)?;
         let published = Published {
             cache: cache.clone(),
@@ -191,6 +187,7 @@ impl SqliteStore {
         let writer = Writer {
             log,
             users,
+            checker: open_reader(path, &derived_path)?,
             rules,
             published,
             to_materializer,
@@ -305,241 +302,6 @@ fn open_reader_writer(path: &Path, synchronous: &str) -> Result<Connection, Stor
 
 pub(crate) use crate::backend;
 
-/// What the writer publishes after each commit, for readers.
-struct Published {
-    cache: Arc<cache::UserCache>,
-    ranking: Arc<ranking::Ranking>,
-}
-
-/// The writer thread's state.
-struct Writer {
-    /// The only write connection to the log.
-    log: Connection,
-    /// A read connection to the derived tables, for users not in the cache.
-    users: Connection,
-    rules: Rules,
-    published: Published,
-    to_materializer: std::sync::mpsc::SyncSender<materialize::Backlog>,
-    /// Joined once the writer has handed over its last backlog.
-    materializer: JoinOnDrop,
-}
-
-impl Writer {
-    fn run(mut self, mut rx: mpsc::Receiver<Job>) {
-        let mut batch = Vec::with_capacity(MAX_BATCH);
-        let mut backlog = materialize::Backlog::default();
-        while let Some(first) = rx.blocking_recv() {
-            let mut tick = false;
-            let mut next = Some(first);
-            while let Some(job) = next.take() {
-                match job {
-                    Job::Record(event, reply) => batch.push((event, reply)),
-                    Job::Tick => tick = true,
-                }
-                if batch.len() < MAX_BATCH {
-                    next = rx.try_recv().ok();
-                }
-            }
-            if !batch.is_empty() {
-                let events: Vec<&NewEvent> = batch.iter().map(|(event, _)| event).collect();
-                let results = self.commit_batch(&events, &mut backlog);
-                for ((_, reply), result) in batch.drain(..).zip(results) {
-                    // The requester may have gone away; the event is stored regardless.
-                    let _ = reply.send(result);
-                }
-            }
-            if backlog.events() > 0 && (tick || backlog.events() >= MATERIALIZE_AFTER) {
-                backlog = self.hand_over(backlog);
-            }
-        }
-        if backlog.events() > 0 && self.to_materializer.send(backlog).is_err() {
-            tracing::error!(
-                "the derived-table writer stopped; the log will be replayed at the next start"
-            );
-        }
-        drop(self.to_materializer);
-        drop(self.materializer);
-        tracing::debug!("sqlite writer stopped");
-    }
-
-    /// Passes the backlog to the materializer if it is free; keeps it (and
-    /// returns it to grow) if not, unless it has grown so large that the
-    /// writer should wait rather than let event listings scan ever more.
-    fn hand_over(&self, backlog: materialize::Backlog) -> materialize::Backlog {
-        use std::sync::mpsc::TrySendError;
-        match self.to_materializer.try_send(backlog) {
-            Ok(()) => materialize::Backlog::default(),
-            Err(TrySendError::Full(backlog)) if backlog.events() < 4 * MATERIALIZE_AFTER => backlog,
-            Err(TrySendError::Full(backlog)) => match self.to_materializer.send(backlog) {
-                Ok(()) => materialize::Backlog::default(),
-                Err(std::sync::mpsc::SendError(backlog)) => backlog,
-            },
-            Err(TrySendError::Disconnected(backlog)) => backlog,
-        }
-    }
-
-    /// Commits `events` together; if a write fails, retries them one per
-    /// transaction so that only the failing request is refused.
-    fn commit_batch(
-        &mut self,
-        events: &[&NewEvent],
-        backlog: &mut materialize::Backlog,
-    ) -> Vec<Result<Recorded, StoreError>> {
-        match self.run_transaction(events, backlog) {
-            Ok(results) => results,
-            Err(e) if events.len() > 1 => {
-                tracing::warn!(error = %e, batch = events.len(), "batch rolled back; retrying its requests one by one");
-                // Nothing of the batch was stored or published.
-                events
-                    .iter()
-                    .map(
-                        |event| match self.run_transaction(std::slice::from_ref(event), backlog) {
-                            Ok(mut results) => results
-                                .pop()
-                                .unwrap_or(Err(StoreError::Unavailable("no result"))),
-                            Err(e) => Err(e),
-                        },
-                    )
-                    .collect()
-            }
-            Err(e) => {
-                tracing::error!(error = %e, source = ?std::error::Error::source(&e), "sqlite write failed");
-                vec![Err(e)]
-            }
-        }
-    }
-
-    /// Plans and applies `events` in one transaction. A refusal decided by
-    /// planning is that request's result; a failed write (or commit) aborts the
-    /// transaction and is returned as the outer error, with nothing stored.
-    fn run_transaction(
-        &mut self,
-        events: &[&NewEvent],
-        backlog: &mut materialize::Backlog,
-    ) -> Result<Vec<Result<Recorded, StoreError>>, StoreError> {
-        let tx = self
-            .log
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(backend)?;
-        // Users this transaction changed: their lifetime before it (None: new
-        // user), the version of their row in the derived tables, and their
-        // state after it; published only once committed.
-        let mut pending: HashMap<&str, Changed> = HashMap::new();
-        // (user, occurred_at, seq) of each event logged.
-        let mut logged = Vec::with_capacity(events.len());
-        let mut results = Vec::with_capacity(events.len());
-        for event in events {
-            let user = event.user_id.as_str();
-            // Newest first: this transaction, then the backlog, then the cache
-            // (which holds every user whose row is behind), then the table.
-            let (before, stored_version) = match pending.get(user) {
-                Some(changed) => (Some(changed.after.clone()), changed.stored_version),
-                None => backlog.state_of(user, || match self.published.cache.get(user) {
-                    Some(known) => Ok(known.map(|state| (*state).clone())),
-                    None => read::user(&self.users, &event.user_id),
-                })?,
-            };
-            let lifetime_before = before.as_ref().map(|b| b.state.lifetime);
-            match write::plan(&tx, event, before, &self.rules) {
-                Ok(Planned::Replay(recorded)) => results.push(Ok(recorded)),
-                Ok(Planned::Write(plan)) => {
-                    let (recorded, seq) = write::apply(&tx, &plan)?;
-                    logged.push((user, event.occurred_at_ms, seq));
-                    results.push(Ok(recorded));
-                    let first_before = pending
-                        .get(user)
-                        .map_or(lifetime_before, |c| c.lifetime_before);
-                    pending.insert(
-                        user,
-                        Changed {
-                            lifetime_before: first_before,
-                            stored_version,
-                            after: plan.after().clone(),
-                        },
-                    );
-                }
-                Err(e @ StoreError::Backend(_)) => return Err(e),
-                Err(refused) => results.push(Err(refused)),
-            }
-        }
-        tx.commit().map_err(backend)?;
-        let published = &self.published;
-        let mut states = HashMap::with_capacity(pending.len());
-        for (user, changed) in pending {
-            published.ranking.update(
-                user,
-                changed.lifetime_before,
-                changed.after.state.lifetime,
-                changed.after.state.total,
-            );
-            let state = Arc::new(changed.after);
-            published.cache.offer_written(user, state.clone(), true);
-            states.insert(user, (changed.stored_version, state));
-        }
-        for (user, occurred_at, seq) in logged {
-            let (stored_version, state) = &states[user];
-            backlog.add(user, *stored_version, state.clone(), occurred_at, seq);
-        }
-        Ok(results)
-    }
-}
-
-/// A user changed by the transaction in progress.
-struct Changed {
-    lifetime_before: Option<Points>,
-    stored_version: u64,
-    after: UserSnapshot,
-}
-
-/// Writes the backlogs the writer hands over to the derived tables, in
-/// order, merging those that wait. On failure keeps them (the log has every
-/// event; reads are served from memory meanwhile) and tries again a second
-/// later; if the store is closing, gives up and leaves them to the replay at
-/// the next start.
-fn materializer_loop(
-    mut conn: Connection,
-    backlogs: std::sync::mpsc::Receiver<materialize::Backlog>,
-    cache: Arc<cache::UserCache>,
-) {
-    use std::sync::mpsc::RecvTimeoutError;
-    let mut pending = materialize::Backlog::default();
-    let mut open = true;
-    while open {
-        match backlogs.recv() {
-            Ok(backlog) => pending.absorb(backlog),
-            Err(_) => break,
-        }
-        loop {
-            while let Ok(more) = backlogs.try_recv() {
-                pending.absorb(more);
-            }
-            match materialize::write(&mut conn, &mut pending, now_ms()) {
-                Ok(()) => {
-                    // Epoch first: see cache::UserCache::offer.
-                    cache.advance_epoch();
-                    for (user, dirty) in pending.users.drain() {
-                        cache.mark_clean(&user, dirty.latest.version);
-                    }
-                    pending.index.clear();
-                    break;
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, events = pending.events(), "writing the derived tables failed; will retry");
-                    match backlogs.recv_timeout(Duration::from_secs(1)) {
-                        Ok(more) => pending.absorb(more),
-                        Err(RecvTimeoutError::Timeout) => {}
-                        Err(RecvTimeoutError::Disconnected) => {
-                            open = false;
-                            break;
-                        }
-                    }
-                }
-            }
-        }
-    }
-    tracing::debug!("sqlite derived-table writer stopped");
-}
-
 fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -563,18 +325,81 @@ fn checkpoint_loop(conns: [Connection; 2], store: Weak<Inner>) {
     }
 }
 
-#[async_trait]
-impl Store for SqliteStore {
-    async fn record_event(&self, event: NewEvent) -> Result<Recorded, StoreError> {
+impl SqliteStore {
+    /// Sends a job to the writer and waits for its answer.
+    async fn ask<T>(
+        &self,
+        job: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> Job,
+    ) -> Result<T, StoreError> {
         let (reply, answer) = oneshot::channel();
         self.inner
             .writer
-            .send(Job::Record(event, reply))
+            .send(job(reply))
             .await
             .map_err(|_| StoreError::Unavailable("writer stopped"))?;
         answer
             .await
             .map_err(|_| StoreError::Unavailable("writer stopped"))?
+    }
+
+    async fn apply(&self, op: Op) -> Result<Done, StoreError> {
+        self.ask(|reply| Job::Apply(op, reply)).await
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn record_event(&self, event: NewEvent) -> Result<Recorded, StoreError> {
+        expect_done!(self.apply(Op::Event(event)).await, Event)
+    }
+
+    async fn move_points(&self, movement: NewMovement) -> Result<Moved, StoreError> {
+        expect_done!(self.apply(Op::Move(movement)).await, Move)
+    }
+
+    async fn redeem(&self, redemption: NewRedemption) -> Result<Redeemed, StoreError> {
+        expect_done!(self.apply(Op::Redeem(redemption)).await, Redeem)
+    }
+
+    async fn settle(&self, settle: Settle) -> Result<Redemption, StoreError> {
+        expect_done!(self.apply(Op::Settle(settle)).await, Settle)
+    }
+
+    async fn save_reward(&self, draft: RewardDraft, create: bool) -> Result<Reward, StoreError> {
+        self.ask(|reply| Job::SaveReward(draft, create, reply))
+            .await
+    }
+
+    async fn rewards(&self) -> Result<Vec<Reward>, StoreError> {
+        self.read(read::rewards).await
+    }
+
+    async fn redemptions(
+        &self,
+        user_id: Option<&UserId>,
+        status: Option<RedemptionStatus>,
+        limit: u32,
+        before: Option<&str>,
+    ) -> Result<Vec<Redemption>, StoreError> {
+        let user = user_id.map(|u| u.as_str().to_owned());
+        let before = before.map(str::to_owned);
+        self.read(move |c| read::redemptions(c, user.as_deref(), status, limit, before.as_deref()))
+            .await
+    }
+
+    async fn ledger(
+        &self,
+        user_id: &UserId,
+        limit: u32,
+        before: Option<i64>,
+    ) -> Result<LedgerPage, StoreError> {
+        let user_id = user_id.clone();
+        self.read(move |c| read::ledger(c, &user_id, limit, before))
+            .await
+    }
+
+    async fn verify(&self) -> Result<Vec<Finding>, StoreError> {
+        self.ask(Job::Verify).await
     }
 
     async fn user(&self, user_id: &UserId) -> Result<Option<Arc<UserSnapshot>>, StoreError> {

@@ -1,11 +1,14 @@
 //! Queries. Used by the read pool and, for the user's state, by the writer.
 
-use gamify_core::UserId;
+use gamify_core::{Points, UserId};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::backend;
-use crate::rows::{StoredEvent, StoredUser};
-use crate::{EventPage, EventRecord, StoreError, UserSnapshot};
+use crate::rows::{StoredEvent, StoredLedger, StoredRedemption, StoredUser};
+use crate::{
+    EventPage, EventRecord, LedgerPage, Movement, MovementKind, Redemption, RedemptionStatus,
+    Reward, RewardDraft, StoreError, UserSnapshot,
+};
 
 const EVENT_COLUMNS: &str =
     "id, user_id, category, action, value_milli, points_milli, weight_milli, streak_day,
@@ -130,4 +133,246 @@ fn raw_event(r: &Row<'_>) -> rusqlite::Result<StoredEvent> {
         occurred_at: r.get(13)?,
         created_at: r.get(14)?,
     })
+}
+
+const REWARD_COLUMNS: &str = "id, name_fi, name_en, description, cost_milli, stock, per_user_limit,
+    available_from, available_until, active, updated_at, redeemed, created_at";
+
+fn raw_reward(r: &Row<'_>) -> rusqlite::Result<Reward> {
+    Ok(Reward {
+        draft: RewardDraft {
+            id: r.get(0)?,
+            name_fi: r.get(1)?,
+            name_en: r.get(2)?,
+            description: r.get(3)?,
+            cost: Points::from_milli(r.get(4)?),
+            stock: r.get(5)?,
+            per_user_limit: r.get(6)?,
+            available_from_ms: r.get(7)?,
+            available_until_ms: r.get(8)?,
+            active: r.get(9)?,
+            saved_at_ms: r.get(10)?,
+        },
+        redeemed: r.get(11)?,
+        created_at_ms: r.get(12)?,
+    })
+}
+
+/// One reward.
+pub fn reward(conn: &Connection, id: &str) -> Result<Option<Reward>, StoreError> {
+    conn.prepare_cached(&format!(
+        "SELECT {REWARD_COLUMNS} FROM rewards WHERE id = ?1"
+    ))
+    .and_then(|mut s| s.query_row([id], raw_reward).optional())
+    .map_err(backend)
+}
+
+/// The whole catalogue, by id.
+pub fn rewards(conn: &Connection) -> Result<Vec<Reward>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(&format!("SELECT {REWARD_COLUMNS} FROM rewards ORDER BY id"))
+        .map_err(backend)?;
+    let rows = stmt.query_map([], raw_reward).map_err(backend)?;
+    rows.collect::<Result<_, _>>().map_err(backend)
+}
+
+const REDEMPTION_COLUMNS: &str =
+    "id, reward_id, user_id, cost_milli, status, granted_by, created_at, updated_at";
+
+fn raw_redemption(r: &Row<'_>) -> rusqlite::Result<StoredRedemption> {
+    redemption_at(r, 0)
+}
+
+/// A redemption's [`REDEMPTION_COLUMNS`], starting at column `o`.
+fn redemption_at(r: &Row<'_>, o: usize) -> rusqlite::Result<StoredRedemption> {
+    Ok(StoredRedemption {
+        id: r.get(o)?,
+        reward_id: r.get(o + 1)?,
+        user_id: r.get(o + 2)?,
+        cost_milli: r.get(o + 3)?,
+        status: r.get(o + 4)?,
+        granted_by: r.get(o + 5)?,
+        created_at: r.get(o + 6)?,
+        updated_at: r.get(o + 7)?,
+    })
+}
+
+/// One redemption.
+pub fn redemption(conn: &Connection, id: &str) -> Result<Option<Redemption>, StoreError> {
+    conn.prepare_cached(&format!(
+        "SELECT {REDEMPTION_COLUMNS} FROM redemptions WHERE id = ?1"
+    ))
+    .and_then(|mut s| s.query_row([id], raw_redemption).optional())
+    .map_err(backend)?
+    .map(StoredRedemption::decode)
+    .transpose()
+}
+
+/// The redemption that used an idempotency key, with the fingerprint.
+pub fn redemption_by_key(
+    conn: &Connection,
+    key: &str,
+) -> Result<Option<(Option<String>, Redemption)>, StoreError> {
+    let found = conn
+        .prepare_cached(&format!(
+            "SELECT request_hash, {REDEMPTION_COLUMNS} FROM redemptions WHERE idempotency_key = ?1"
+        ))
+        .and_then(|mut s| {
+            s.query_row([key], |r| {
+                Ok((r.get::<_, Option<String>>(0)?, redemption_at(r, 1)?))
+            })
+            .optional()
+        })
+        .map_err(backend)?;
+    found
+        .map(|(hash, raw)| Ok((hash, raw.decode()?)))
+        .transpose()
+}
+
+/// How many redemptions of `reward_id` the user holds (not cancelled).
+pub fn held(conn: &Connection, user_id: &str, reward_id: &str) -> Result<u32, StoreError> {
+    conn.prepare_cached(
+        "SELECT count(*) FROM redemptions
+         WHERE user_id = ?1 AND reward_id = ?2 AND status <> 'cancelled'",
+    )
+    .and_then(|mut s| s.query_row([user_id, reward_id], |r| r.get(0)))
+    .map_err(backend)
+}
+
+/// Redemptions newest first, filtered.
+pub fn redemptions(
+    conn: &Connection,
+    user_id: Option<&str>,
+    status: Option<RedemptionStatus>,
+    limit: u32,
+    before: Option<&str>,
+) -> Result<Vec<Redemption>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(&format!(
+            "SELECT {REDEMPTION_COLUMNS} FROM redemptions
+             WHERE (?1 IS NULL OR user_id = ?1) AND (?2 IS NULL OR status = ?2)
+               AND (?3 IS NULL OR id < ?3)
+             ORDER BY id DESC LIMIT ?4"
+        ))
+        .map_err(backend)?;
+    let rows = stmt
+        .query_map(
+            params![user_id, status.map(|s| s.as_str()), before, limit],
+            raw_redemption,
+        )
+        .map_err(backend)?;
+    let mut out = Vec::new();
+    for row in rows {
+        out.push(row.map_err(backend)?.decode()?);
+    }
+    Ok(out)
+}
+
+/// The movement that used an idempotency key, with the fingerprint.
+pub fn movement_by_key(
+    conn: &Connection,
+    key: &str,
+) -> Result<Option<(Option<String>, Movement)>, StoreError> {
+    let found = conn
+        .prepare_cached(
+            "SELECT request_hash, id, user_id, kind, amount_milli, reason, metadata, balance_after,
+                    lifetime_after, created_at
+             FROM movements WHERE idempotency_key = ?1",
+        )
+        .and_then(|mut s| {
+            s.query_row([key], |r| {
+                Ok((
+                    r.get::<_, Option<String>>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, i64>(4)?,
+                    r.get::<_, String>(5)?,
+                    r.get::<_, Option<String>>(6)?,
+                    r.get::<_, i64>(7)?,
+                    r.get::<_, i64>(8)?,
+                    r.get::<_, i64>(9)?,
+                ))
+            })
+            .optional()
+        })
+        .map_err(backend)?;
+    let Some((hash, id, user_id, kind, amount, reason, metadata, balance, lifetime, at)) = found
+    else {
+        return Ok(None);
+    };
+    Ok(Some((
+        hash,
+        Movement {
+            id,
+            user_id,
+            kind: MovementKind::parse(&kind)?,
+            amount: Points::from_milli(amount),
+            reason,
+            metadata,
+            balance_after: Points::from_milli(balance),
+            lifetime_after: Points::from_milli(lifetime),
+            created_at_ms: at,
+        },
+    )))
+}
+
+const LEDGER_COLUMNS: &str = "l.seq, l.user_id, l.kind, l.amount_milli, l.balance_after_milli,
+    l.lifetime_after_milli, l.reference, l.created_at";
+
+fn raw_ledger(r: &Row<'_>) -> rusqlite::Result<StoredLedger> {
+    Ok(StoredLedger {
+        seq: r.get(0)?,
+        user_id: r.get(1)?,
+        kind: r.get(2)?,
+        amount_milli: r.get(3)?,
+        balance_after_milli: r.get(4)?,
+        lifetime_after_milli: r.get(5)?,
+        reference: r.get(6)?,
+        created_at: r.get(7)?,
+    })
+}
+
+/// A page of the user's ledger, newest first: the entries `user_ledger`
+/// lists and those past `through_ledger_seq`, in one snapshot, as for events.
+pub fn ledger(
+    conn: &Connection,
+    user_id: &UserId,
+    limit: u32,
+    before: Option<i64>,
+) -> Result<LedgerPage, StoreError> {
+    let user = user_id.as_str();
+    let before = before.unwrap_or(i64::MAX);
+    let snapshot = conn.unchecked_transaction().map_err(backend)?;
+    let through: i64 = snapshot
+        .prepare_cached("SELECT through_ledger_seq FROM materialized WHERE id = 1")
+        .and_then(|mut s| s.query_row([], |r| r.get(0)))
+        .map_err(backend)?;
+    let want = i64::from(limit) + 1;
+    let indexed = format!(
+        "SELECT {LEDGER_COLUMNS} FROM user_ledger u JOIN ledger l ON l.seq = u.seq
+         WHERE u.user_id = ?1 AND u.seq < ?2 ORDER BY u.seq DESC LIMIT ?3"
+    );
+    let tail = format!(
+        "SELECT {LEDGER_COLUMNS} FROM ledger l
+         WHERE l.seq > ?3 AND l.user_id = ?1 AND l.seq < ?2"
+    );
+    let mut rows = Vec::new();
+    for (sql, last) in [(indexed, want), (tail, through)] {
+        let mut stmt = snapshot.prepare_cached(&sql).map_err(backend)?;
+        let found = stmt
+            .query_map(params![user, before, last], raw_ledger)
+            .map_err(backend)?;
+        for row in found {
+            rows.push(row.map_err(backend)?);
+        }
+    }
+    drop(snapshot);
+    rows.sort_unstable_by_key(|r| std::cmp::Reverse(r.seq));
+    rows.truncate(want as usize);
+    let entries = rows
+        .into_iter()
+        .map(StoredLedger::decode)
+        .collect::<Result<_, _>>()?;
+    Ok(LedgerPage::from_overfetch(entries, limit))
 }

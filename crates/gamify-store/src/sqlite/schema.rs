@@ -7,11 +7,15 @@ use super::backend;
 use crate::StoreError;
 
 /// The log's migrations in order; the version of migration `i` is `i + 1`.
-pub const LOG: &[&str] = &[include_str!("../../migrations/sqlite/log/0001_init.sql")];
+pub const LOG: &[&str] = &[
+    include_str!("../../migrations/sqlite/log/0001_init.sql"),
+    include_str!("../../migrations/sqlite/log/0002_economy.sql"),
+];
 /// The derived tables' migrations, likewise.
-pub const DERIVED: &[&str] = &[include_str!(
-    "../../migrations/sqlite/derived/0001_init.sql"
-)];
+pub const DERIVED: &[&str] = &[
+    include_str!("../../migrations/sqlite/derived/0001_init.sql"),
+    include_str!("../../migrations/sqlite/derived/0002_economy.sql"),
+];
 
 /// The log's schema version this binary expects.
 pub const SCHEMA_VERSION: i64 = LOG.len() as i64;

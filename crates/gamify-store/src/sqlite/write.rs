@@ -1,4 +1,5 @@
-//! One event, in two steps, inside the writer's transaction.
+//! The writer's statements. An event goes in two steps inside the writer's
+//! transaction.
 //!
 //! [`plan`] reads and decides (idempotency, the rules) without writing, so any
 //! refusal it returns leaves the transaction clean and the rest of the batch
@@ -9,7 +10,11 @@ use gamify_core::Rules;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{backend, read};
-use crate::{EventRecord, NewEvent, Recorded, StoreError, UserSnapshot, encode_unlocked, scoring};
+use crate::scoring::LedgerEntry;
+use crate::{
+    EventRecord, Idempotency, Movement, NewEvent, Recorded, Redemption, Reward, RewardDraft,
+    StoreError, UserSnapshot, encode_unlocked, scoring,
+};
 
 /// What a request will do.
 pub enum Planned {
@@ -76,9 +81,9 @@ pub fn plan(
 }
 
 /// Appends a plan to the log: the event and its ledger entries. The user's
-/// row and the per-user index follow later (see `super::materialize`).
-/// Returns the event's `seq`.
-pub fn apply(conn: &Connection, plan: &Plan) -> Result<(Recorded, i64), StoreError> {
+/// row and the per-user indexes follow later (see `super::materialize`).
+/// Returns the event's `seq` and its ledger entries' seqs.
+pub fn apply(conn: &Connection, plan: &Plan) -> Result<(Recorded, i64, Vec<i64>), StoreError> {
     let record = &plan.record;
     let user = record.user_id.as_str();
     let now = record.created_at_ms;
@@ -118,17 +123,36 @@ pub fn apply(conn: &Connection, plan: &Plan) -> Result<(Recorded, i64), StoreErr
     let seq = conn.last_insert_rowid();
 
     // The ledger: the event's points, then each bonus, each with the balance it left.
+    let ledger = insert_ledger(conn, user, &scoring::ledger_entries(record), now)?;
+    Ok((
+        Recorded {
+            event: record.clone(),
+            replayed: false,
+        },
+        seq,
+        ledger,
+    ))
+}
+
+/// Appends ledger entries of `user`; returns their seqs.
+pub fn insert_ledger(
+    conn: &Connection,
+    user: &str,
+    entries: &[LedgerEntry],
+    now: i64,
+) -> Result<Vec<i64>, StoreError> {
     let mut ledger = conn
         .prepare_cached(
             "INSERT INTO ledger (user_id, kind, amount_milli, balance_after_milli, lifetime_after_milli, reference, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )
         .map_err(backend)?;
-    for entry in scoring::ledger_entries(record) {
+    let mut seqs = Vec::with_capacity(entries.len());
+    for entry in entries {
         ledger
             .execute(params![
                 user,
-                entry.kind,
+                entry.kind.as_str(),
                 entry.amount.milli(),
                 entry.balance_after.milli(),
                 entry.lifetime_after.milli(),
@@ -136,12 +160,129 @@ pub fn apply(conn: &Connection, plan: &Plan) -> Result<(Recorded, i64), StoreErr
                 now
             ])
             .map_err(backend)?;
+        seqs.push(conn.last_insert_rowid());
     }
-    Ok((
-        Recorded {
-            event: record.clone(),
-            replayed: false,
-        },
-        seq,
-    ))
+    Ok(seqs)
+}
+
+/// Appends a movement.
+pub fn insert_movement(
+    conn: &Connection,
+    m: &Movement,
+    idempotency: Option<&Idempotency>,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO movements (id, user_id, kind, amount_milli, reason, metadata, balance_after, lifetime_after,
+                                created_at, idempotency_key, request_hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            m.id,
+            m.user_id,
+            m.kind.as_str(),
+            m.amount.milli(),
+            m.reason,
+            m.metadata,
+            m.balance_after.milli(),
+            m.lifetime_after.milli(),
+            m.created_at_ms,
+            idempotency.map(|i| &i.key),
+            idempotency.map(|i| &i.fingerprint),
+        ])
+    })
+    .map_err(backend)?;
+    Ok(())
+}
+
+/// Stores a new redemption.
+pub fn insert_redemption(
+    conn: &Connection,
+    r: &Redemption,
+    idempotency: Option<&Idempotency>,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO redemptions (id, reward_id, user_id, cost_milli, status, granted_by, created_at, updated_at,
+                                  idempotency_key, request_hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            r.id,
+            r.reward_id,
+            r.user_id,
+            r.cost.milli(),
+            r.status.as_str(),
+            r.granted_by,
+            r.created_at_ms,
+            r.updated_at_ms,
+            idempotency.map(|i| &i.key),
+            idempotency.map(|i| &i.fingerprint),
+        ])
+    })
+    .map_err(backend)?;
+    Ok(())
+}
+
+/// Moves a reward's redeemed count by `delta` (+1 redeemed, -1 returned).
+pub fn count_redeemed(conn: &Connection, reward_id: &str, delta: i64) -> Result<(), StoreError> {
+    conn.prepare_cached("UPDATE rewards SET redeemed = redeemed + ?2 WHERE id = ?1")
+        .and_then(|mut s| s.execute(params![reward_id, delta]))
+        .map_err(backend)?;
+    Ok(())
+}
+
+/// Records a redemption's new status.
+pub fn set_status(conn: &Connection, r: &Redemption) -> Result<(), StoreError> {
+    conn.prepare_cached("UPDATE redemptions SET status = ?2, updated_at = ?3 WHERE id = ?1")
+        .and_then(|mut s| s.execute(params![r.id, r.status.as_str(), r.updated_at_ms]))
+        .map_err(backend)?;
+    Ok(())
+}
+
+/// Creates or updates a reward, keeping its redeemed count.
+pub fn save_reward(conn: &Connection, d: &RewardDraft, create: bool) -> Result<Reward, StoreError> {
+    let existing = read::reward(conn, &d.id)?;
+    match (&existing, create) {
+        (Some(_), true) => return Err(StoreError::AlreadyExists("reward")),
+        (None, false) => return Err(StoreError::NotFound("reward")),
+        _ => {}
+    }
+    let redeemed = existing.as_ref().map_or(0, |r| r.redeemed);
+    if d.stock.is_some_and(|stock| stock < redeemed) {
+        return Err(StoreError::StockBelowRedeemed(redeemed));
+    }
+    let created_at = existing.as_ref().map_or(d.saved_at_ms, |r| r.created_at_ms);
+    conn.prepare_cached(
+        "INSERT INTO rewards (id, name_fi, name_en, description, cost_milli, stock, per_user_limit, available_from,
+                              available_until, active, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+         ON CONFLICT (id) DO UPDATE SET name_fi = excluded.name_fi, name_en = excluded.name_en,
+             description = excluded.description, cost_milli = excluded.cost_milli, stock = excluded.stock,
+             per_user_limit = excluded.per_user_limit, available_from = excluded.available_from,
+             available_until = excluded.available_until, active = excluded.active,
+             updated_at = excluded.updated_at",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            d.id,
+            d.name_fi,
+            d.name_en,
+            d.description,
+            d.cost.milli(),
+            d.stock,
+            d.per_user_limit,
+            d.available_from_ms,
+            d.available_until_ms,
+            d.active,
+            created_at,
+            d.saved_at_ms,
+        ])
+    })
+    .map_err(backend)?;
+    Ok(Reward {
+        draft: d.clone(),
+        redeemed,
+        created_at_ms: created_at,
+    })
 }

@@ -1,7 +1,14 @@
 //! What the store's test binaries share.
 
-use gamify_core::{Action, Category, UserId, Value};
-use gamify_store::NewEvent;
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use gamify_core::{Action, Category, Rules, UserId, Value};
+use gamify_store::postgres::scratch::{ScratchSchema, test_database};
+use gamify_store::postgres::{Migrations, PgStore};
+use gamify_store::sqlite::SqliteStore;
+use gamify_store::{NewEvent, Store};
 
 pub const DAY: i64 = 86_400_000;
 /// A day's 10:00 UTC.
@@ -20,4 +27,27 @@ pub fn event(id: &str, user: &str, category: Category, value_milli: i64, at: i64
         created_at_ms: at,
         idempotency: None,
     }
+}
+
+/// What keeps a backend's data alive until the test ends.
+#[allow(dead_code)]
+pub enum Place {
+    Dir(tempfile::TempDir),
+    Schema(ScratchSchema),
+}
+
+/// A fresh, empty store of every backend available.
+pub async fn backends(test: &str) -> Vec<(&'static str, Arc<dyn Store>, Place)> {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = SqliteStore::open(&dir.path().join("gamify.db"), Rules::default()).unwrap();
+    let mut all: Vec<(&'static str, Arc<dyn Store>, Place)> =
+        vec![("sqlite", Arc::new(sqlite), Place::Dir(dir))];
+    if let Some(url) = test_database(test).await {
+        let schema = ScratchSchema::create(&url).await.unwrap();
+        let store = PgStore::connect(&schema.settings(), Rules::default(), Migrations::Apply)
+            .await
+            .unwrap();
+        all.push(("postgres", Arc::new(store), Place::Schema(schema)));
+    }
+    all
 }

@@ -1,0 +1,584 @@
+//! The writer thread, which owns the only write connection to the log, and
+//! the thread it hands the derived tables to (see the module docs of
+//! `super`).
+//!
+//! Every write is an [`Op`]: an event, a movement (spend or adjustment), a
+//! redemption or a settlement. Each is planned against the user's newest
+//! state (this transaction, then the backlog, then the cache, then the
+//! derived table) and the log's rows (rewards, redemptions, keys), which this
+//! thread alone writes; so what it reads cannot change under it, and a
+//! user's balance check and debit are one step.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
+use std::time::Duration;
+
+use gamify_core::{Points, Rules};
+use rusqlite::{Connection, TransactionBehavior};
+use tokio::sync::{mpsc, oneshot};
+
+use super::write::{self, Planned};
+use super::{JoinOnDrop, MATERIALIZE_AFTER, MAX_BATCH, backend, cache, materialize, ranking, read};
+use crate::economy::{self, Done, Op, is_refusal};
+use crate::scoring::LedgerEntry;
+use crate::{Finding, Moved, Redeemed, Reward, RewardDraft, StoreError, UserSnapshot};
+
+/// Where an [`Op`]'s answer goes.
+pub type Reply = oneshot::Sender<Result<Done, StoreError>>;
+
+/// What the writer thread is asked to do.
+pub enum Job {
+    /// A write.
+    Apply(Op, Reply),
+    /// Create (`true`) or update a reward.
+    SaveReward(
+        RewardDraft,
+        bool,
+        oneshot::Sender<Result<Reward, StoreError>>,
+    ),
+    /// Bring the derived tables up to date, then check the invariants.
+    Verify(oneshot::Sender<Result<Vec<Finding>, StoreError>>),
+    /// Time has passed: bring the derived tables up to date if anything waits.
+    Tick,
+}
+
+/// A backlog for the derived-table thread, and who waits for it to be written.
+pub struct Handover {
+    backlog: materialize::Backlog,
+    written: Option<std::sync::mpsc::Sender<()>>,
+}
+
+/// What the writer publishes after each commit, for readers.
+pub struct Published {
+    /// Users' states.
+    pub cache: Arc<cache::UserCache>,
+    /// The leaderboard.
+    pub ranking: Arc<ranking::Ranking>,
+}
+
+/// The writer thread's state.
+pub struct Writer {
+    /// The only write connection to the log.
+    pub log: Connection,
+    /// A read connection to the derived tables, for users not in the cache.
+    pub users: Connection,
+    /// A read connection to the log with the derived tables attached, for
+    /// [`Job::Verify`].
+    pub checker: Connection,
+    /// The rules events are scored with.
+    pub rules: Rules,
+    /// What readers see.
+    pub published: Published,
+    /// To the derived-table thread.
+    pub to_materializer: SyncSender<Handover>,
+    /// Joined once the writer has handed over its last backlog.
+    pub materializer: JoinOnDrop,
+}
+
+/// A user changed by the transaction in progress.
+struct Changed {
+    lifetime_before: Option<Points>,
+    stored_version: u64,
+    after: UserSnapshot,
+}
+
+/// What a transaction changed, published once it commits.
+#[derive(Default)]
+struct Effects {
+    users: HashMap<String, Changed>,
+    /// (user, occurred_at, seq) of each event logged.
+    events: Vec<(String, i64, i64)>,
+    /// (user, seq) of each ledger entry written.
+    ledger: Vec<(String, i64)>,
+}
+
+impl Writer {
+    /// Serves jobs until the queue closes, then hands over what it holds.
+    pub fn run(mut self, mut rx: mpsc::Receiver<Job>) {
+        let mut batch: Vec<(Op, Reply)> = Vec::with_capacity(MAX_BATCH);
+        let mut backlog = materialize::Backlog::default();
+        while let Some(first) = rx.blocking_recv() {
+            let mut tick = false;
+            let mut next = Some(first);
+            while let Some(job) = next.take() {
+                match job {
+                    Job::Apply(op, reply) => batch.push((op, reply)),
+                    Job::Tick => tick = true,
+                    // Alone, in arrival order: commit what came before first.
+                    Job::SaveReward(draft, create, reply) => {
+                        self.flush_batch(&mut batch, &mut backlog);
+                        let _ = reply.send(self.save_reward(&draft, create));
+                    }
+                    Job::Verify(reply) => {
+                        self.flush_batch(&mut batch, &mut backlog);
+                        backlog = self.write_derived(backlog);
+                        let _ = reply.send(self.verify());
+                    }
+                }
+                if batch.len() < MAX_BATCH {
+                    next = rx.try_recv().ok();
+                }
+            }
+            self.flush_batch(&mut batch, &mut backlog);
+            if !backlog.is_empty() && (tick || backlog.events() >= MATERIALIZE_AFTER) {
+                backlog = self.hand_over(backlog);
+            }
+        }
+        if !backlog.is_empty()
+            && self
+                .to_materializer
+                .send(Handover {
+                    backlog,
+                    written: None,
+                })
+                .is_err()
+        {
+            tracing::error!(
+                "the derived-table writer stopped; the log will be replayed at the next start"
+            );
+        }
+        drop(self.to_materializer);
+        drop(self.materializer);
+        tracing::debug!("sqlite writer stopped");
+    }
+
+    fn flush_batch(&mut self, batch: &mut Vec<(Op, Reply)>, backlog: &mut materialize::Backlog) {
+        if batch.is_empty() {
+            return;
+        }
+        let ops: Vec<&Op> = batch.iter().map(|(op, _)| op).collect();
+        let results = self.commit_batch(&ops, backlog);
+        for ((_, reply), result) in batch.drain(..).zip(results) {
+            // The requester may have gone away; the write stands regardless.
+            let _ = reply.send(result);
+        }
+    }
+
+    /// Passes the backlog to the materializer if it is free; keeps it (and
+    /// returns it to grow) if not, unless it has grown so large that the
+    /// writer should wait rather than let event listings scan ever more.
+    fn hand_over(&self, backlog: materialize::Backlog) -> materialize::Backlog {
+        let handover = Handover {
+            backlog,
+            written: None,
+        };
+        match self.to_materializer.try_send(handover) {
+            Ok(()) => materialize::Backlog::default(),
+            Err(TrySendError::Full(h)) if h.backlog.events() < 4 * MATERIALIZE_AFTER => h.backlog,
+            Err(TrySendError::Full(h)) => match self.to_materializer.send(h) {
+                Ok(()) => materialize::Backlog::default(),
+                Err(std::sync::mpsc::SendError(h)) => h.backlog,
+            },
+            Err(TrySendError::Disconnected(h)) => h.backlog,
+        }
+    }
+
+    /// Hands over the backlog and waits until the derived tables hold it
+    /// (and everything handed over before). Returns it if that failed.
+    fn write_derived(&self, backlog: materialize::Backlog) -> materialize::Backlog {
+        let (done, written) = std::sync::mpsc::channel();
+        let handover = Handover {
+            backlog,
+            written: Some(done),
+        };
+        if let Err(std::sync::mpsc::SendError(h)) = self.to_materializer.send(handover) {
+            return h.backlog;
+        }
+        // The materializer retries failures; a bound keeps a broken disk from
+        // hanging the writer, and the check then reports the lag.
+        let _ = written.recv_timeout(Duration::from_secs(60));
+        materialize::Backlog::default()
+    }
+
+    fn verify(&self) -> Result<Vec<Finding>, StoreError> {
+        let snapshot = self.checker.unchecked_transaction().map_err(backend)?;
+        let mut findings = Vec::new();
+        for (_, sql) in crate::verify::checks() {
+            let mut stmt = snapshot.prepare(&sql).map_err(backend)?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok(Finding {
+                        subject: r.get(0)?,
+                        message: r.get(1)?,
+                    })
+                })
+                .map_err(backend)?;
+            for row in rows {
+                findings.push(row.map_err(backend)?);
+            }
+        }
+        Ok(findings)
+    }
+
+    fn save_reward(&mut self, draft: &RewardDraft, create: bool) -> Result<Reward, StoreError> {
+        let tx = self
+            .log
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(backend)?;
+        let saved = write::save_reward(&tx, draft, create)?;
+        tx.commit().map_err(backend)?;
+        Ok(saved)
+    }
+
+    /// Commits `ops` together; if a write fails, retries them one per
+    /// transaction so that only the failing request is refused.
+    fn commit_batch(
+        &mut self,
+        ops: &[&Op],
+        backlog: &mut materialize::Backlog,
+    ) -> Vec<Result<Done, StoreError>> {
+        match self.run_transaction(ops, backlog) {
+            Ok(results) => results,
+            Err(e) if ops.len() > 1 => {
+                tracing::warn!(error = %e, batch = ops.len(), "batch rolled back; retrying its requests one by one");
+                // Nothing of the batch was stored or published.
+                ops.iter()
+                    .map(
+                        |op| match self.run_transaction(std::slice::from_ref(op), backlog) {
+                            Ok(mut results) => results
+                                .pop()
+                                .unwrap_or(Err(StoreError::Unavailable("no result"))),
+                            Err(e) => Err(e),
+                        },
+                    )
+                    .collect()
+            }
+            Err(e) => {
+                tracing::error!(error = %e, source = ?std::error::Error::source(&e), "sqlite write failed");
+                vec![Err(e)]
+            }
+        }
+    }
+
+    /// Plans and applies `ops` in one transaction. A refusal decided by
+    /// planning is that request's result; a failed write (or commit) aborts
+    /// the transaction and is returned as the outer error, with nothing
+    /// stored or published.
+    fn run_transaction(
+        &mut self,
+        ops: &[&Op],
+        backlog: &mut materialize::Backlog,
+    ) -> Result<Vec<Result<Done, StoreError>>, StoreError> {
+        let tx = self
+            .log
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(backend)?;
+        let mut step = Step {
+            tx: &tx,
+            users: &self.users,
+            cache: &self.published.cache,
+            backlog,
+            rules: &self.rules,
+            effects: Effects::default(),
+        };
+        let mut results = Vec::with_capacity(ops.len());
+        for op in ops {
+            match step.apply(op) {
+                // Refusals are decided before anything is written; any other
+                // error may come after a write, so the whole batch goes.
+                Err(e) if !is_refusal(&e) => return Err(e),
+                result => results.push(result),
+            }
+        }
+        let effects = step.effects;
+        tx.commit().map_err(backend)?;
+        self.publish(effects, backlog);
+        Ok(results)
+    }
+
+    fn publish(&self, effects: Effects, backlog: &mut materialize::Backlog) {
+        let published = &self.published;
+        let mut states = HashMap::with_capacity(effects.users.len());
+        for (user, changed) in effects.users {
+            published.ranking.update(
+                &user,
+                changed.lifetime_before,
+                changed.after.state.lifetime,
+                changed.after.state.total,
+            );
+            let state = Arc::new(changed.after);
+            published.cache.offer_written(&user, state.clone(), true);
+            backlog.touch(&user, changed.stored_version, state.clone());
+            states.insert(user, state);
+        }
+        for (user, occurred_at, seq) in effects.events {
+            backlog.add_event(&user, occurred_at, seq);
+        }
+        for (user, seq) in effects.ledger {
+            backlog.add_ledger(&user, seq);
+        }
+    }
+}
+
+/// One transaction in progress: what it reads through, and what it changed.
+struct Step<'a> {
+    tx: &'a Connection,
+    users: &'a Connection,
+    cache: &'a cache::UserCache,
+    backlog: &'a materialize::Backlog,
+    rules: &'a Rules,
+    effects: Effects,
+}
+
+impl Step<'_> {
+    /// The user's newest state and the version of their derived row.
+    fn state_of(&self, user: &str) -> Result<(Option<UserSnapshot>, u64), StoreError> {
+        if let Some(changed) = self.effects.users.get(user) {
+            return Ok((Some(changed.after.clone()), changed.stored_version));
+        }
+        self.backlog.state_of(user, || match self.cache.get(user) {
+            Some(known) => Ok(known.map(|state| (*state).clone())),
+            None => {
+                let id = gamify_core::UserId::parse(user)
+                    .map_err(|_| crate::corrupt("user id", user))?;
+                read::user(self.users, &id)
+            }
+        })
+    }
+
+    /// Notes a user's new state and the ledger entries that got it there.
+    fn changed(
+        &mut self,
+        user: &str,
+        before: &Option<UserSnapshot>,
+        stored_version: u64,
+        after: UserSnapshot,
+        ledger: &[LedgerEntry],
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let seqs = write::insert_ledger(self.tx, user, ledger, now)?;
+        self.record_change(user, before, stored_version, after, seqs);
+        Ok(())
+    }
+
+    fn record_change(
+        &mut self,
+        user: &str,
+        before: &Option<UserSnapshot>,
+        stored_version: u64,
+        after: UserSnapshot,
+        ledger_seqs: Vec<i64>,
+    ) {
+        let lifetime_before = match self.effects.users.get(user) {
+            Some(c) => c.lifetime_before,
+            None => before.as_ref().map(|b| b.state.lifetime),
+        };
+        self.effects.users.insert(
+            user.to_owned(),
+            Changed {
+                lifetime_before,
+                stored_version,
+                after,
+            },
+        );
+        self.effects
+            .ledger
+            .extend(ledger_seqs.into_iter().map(|s| (user.to_owned(), s)));
+    }
+
+    fn apply(&mut self, op: &Op) -> Result<Done, StoreError> {
+        match op {
+            Op::Event(event) => {
+                let user = event.user_id.as_str();
+                let (before, stored_version) = self.state_of(user)?;
+                match write::plan(self.tx, event, before.clone(), self.rules)? {
+                    Planned::Replay(recorded) => Ok(Done::Event(recorded)),
+                    Planned::Write(plan) => {
+                        let (recorded, seq, ledger) = write::apply(self.tx, &plan)?;
+                        self.effects
+                            .events
+                            .push((user.to_owned(), event.occurred_at_ms, seq));
+                        self.record_change(
+                            user,
+                            &before,
+                            stored_version,
+                            plan.after().clone(),
+                            ledger,
+                        );
+                        self.grant(&recorded.event)?;
+                        Ok(Done::Event(recorded))
+                    }
+                }
+            }
+            Op::Move(m) => {
+                if let Some(idem) = &m.idempotency
+                    && let Some((hash, original)) = read::movement_by_key(self.tx, &idem.key)?
+                {
+                    return economy::replay(hash.as_deref(), idem, || {
+                        Ok(Done::Move(Moved {
+                            movement: original,
+                            replayed: true,
+                        }))
+                    });
+                }
+                let user = m.user_id.as_str();
+                let (before, stored_version) = self.state_of(user)?;
+                let (movement, after, entry) = economy::plan_movement(before.clone(), m)?;
+                write::insert_movement(self.tx, &movement, m.idempotency.as_ref())?;
+                self.changed(
+                    user,
+                    &before,
+                    stored_version,
+                    after,
+                    &[entry],
+                    m.created_at_ms,
+                )?;
+                Ok(Done::Move(Moved {
+                    movement,
+                    replayed: false,
+                }))
+            }
+            Op::Redeem(r) => {
+                if let Some(idem) = &r.idempotency
+                    && let Some((hash, original)) = read::redemption_by_key(self.tx, &idem.key)?
+                {
+                    return economy::replay(hash.as_deref(), idem, || {
+                        Ok(Done::Redeem(Redeemed {
+                            redemption: original,
+                            replayed: true,
+                        }))
+                    });
+                }
+                let redemption = self.redeem(
+                    &r.reward_id,
+                    r.user_id.as_str(),
+                    &r.id,
+                    None,
+                    r.idempotency.as_ref(),
+                    r.created_at_ms,
+                )?;
+                Ok(Done::Redeem(Redeemed {
+                    redemption,
+                    replayed: false,
+                }))
+            }
+            Op::Settle(s) => {
+                let current = read::redemption(self.tx, &s.redemption_id)?
+                    .ok_or(StoreError::NotFound("redemption"))?;
+                let user = current.user_id.clone();
+                let (before, stored_version) = self.state_of(&user)?;
+                let planned = economy::plan_settle(&current, before.clone(), s)?;
+                if planned.changed {
+                    write::set_status(self.tx, &planned.redemption)?;
+                    if planned.returns_unit {
+                        write::count_redeemed(self.tx, &current.reward_id, -1)?;
+                    }
+                    if let Some((after, entry)) = planned.refund {
+                        self.changed(&user, &before, stored_version, after, &[entry], s.at_ms)?;
+                    }
+                }
+                Ok(Done::Settle(planned.redemption))
+            }
+        }
+    }
+
+    /// Checks and writes one redemption: the reward and the user's holding
+    /// read here, where nothing else writes them.
+    fn redeem(
+        &mut self,
+        reward_id: &str,
+        user: &str,
+        id: &str,
+        granted_by: Option<&str>,
+        idempotency: Option<&crate::Idempotency>,
+        now: i64,
+    ) -> Result<crate::Redemption, StoreError> {
+        let reward = read::reward(self.tx, reward_id)?.ok_or(StoreError::NotFound("reward"))?;
+        let held = read::held(self.tx, user, reward_id)?;
+        let (before, stored_version) = self.state_of(user)?;
+        let planned =
+            economy::plan_redemption(before.clone(), &reward, held, id, user, granted_by, now)?;
+        write::insert_redemption(self.tx, &planned.redemption, idempotency)?;
+        write::count_redeemed(self.tx, reward_id, 1)?;
+        if let Some((after, entry)) = planned.payment {
+            self.changed(user, &before, stored_version, after, &[entry], now)?;
+        }
+        Ok(planned.redemption)
+    }
+
+    /// The rewards the event's achievements grant, redeemed free. One that
+    /// cannot be (no such reward, out of stock, …) is skipped and logged:
+    /// the event stands either way.
+    fn grant(&mut self, event: &crate::EventRecord) -> Result<(), StoreError> {
+        for (achievement, _) in &event.unlocked {
+            let Some(reward_id) = self.rules.grant_for(*achievement) else {
+                continue;
+            };
+            let granted_by = format!("{}/{}", event.id, achievement.as_str());
+            let id = crate::economy::grant_id(&event.id, *achievement);
+            match self.redeem(
+                reward_id,
+                &event.user_id,
+                &id,
+                Some(&granted_by),
+                None,
+                event.created_at_ms,
+            ) {
+                Ok(_) => {}
+                Err(e) if is_refusal(&e) => {
+                    tracing::warn!(user = %event.user_id, achievement = achievement.as_str(), reward = reward_id, reason = %e, "achievement reward not granted");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Writes the backlogs the writer hands over to the derived tables, in
+/// order, merging those that wait. On failure keeps them (the log has every
+/// change; reads are served from memory meanwhile) and tries again a second
+/// later; if the store is closing, gives up and leaves them to the replay at
+/// the next start.
+pub fn materializer_loop(
+    mut conn: Connection,
+    handovers: Receiver<Handover>,
+    cache: Arc<cache::UserCache>,
+) {
+    use std::sync::mpsc::RecvTimeoutError;
+    let mut pending = materialize::Backlog::default();
+    let mut waiting = Vec::new();
+    let take = |h: Handover, pending: &mut materialize::Backlog, waiting: &mut Vec<_>| {
+        pending.absorb(h.backlog);
+        waiting.extend(h.written);
+    };
+    let mut open = true;
+    while open {
+        match handovers.recv() {
+            Ok(h) => take(h, &mut pending, &mut waiting),
+            Err(_) => break,
+        }
+        loop {
+            while let Ok(more) = handovers.try_recv() {
+                take(more, &mut pending, &mut waiting);
+            }
+            match materialize::write(&mut conn, &mut pending, super::now_ms()) {
+                Ok(()) => {
+                    // Epoch first: see cache::UserCache::offer.
+                    cache.advance_epoch();
+                    for (user, dirty) in pending.users.drain() {
+                        cache.mark_clean(&user, dirty.latest.version);
+                    }
+                    pending = materialize::Backlog::default();
+                    for done in waiting.drain(..) {
+                        let _ = done.send(());
+                    }
+                    break;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, events = pending.events(), "writing the derived tables failed; will retry");
+                    match handovers.recv_timeout(Duration::from_secs(1)) {
+                        Ok(more) => take(more, &mut pending, &mut waiting),
+                        Err(RecvTimeoutError::Timeout) => {}
+                        Err(RecvTimeoutError::Disconnected) => {
+                            open = false;
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    tracing::debug!("sqlite derived-table writer stopped");
+}

@@ -1,0 +1,125 @@
+//! The invariants of stored data, and the queries that look for breaches.
+//! Both backends run the same SQL (standard window functions and joins) on
+//! one consistent snapshot, and report what they find the same way.
+//!
+//! What must hold:
+//! - **Ledger chain.** Within each user's entries, in order, every entry's
+//!   `balance_after` is the running sum of the amounts, never negative, and
+//!   `lifetime_after` the running sum of the earned amounts.
+//! - **Balances equal the ledger.** Each user's `total_points` is the sum of
+//!   their ledger, and `lifetime_points` the sum of what they earned; every
+//!   user with entries has a row and the reverse.
+//! - **Events.** A user's event count is the number of their events, and
+//!   every event has its ledger entry.
+//! - **Rewards.** A reward's redeemed count is the number of its redemptions
+//!   not cancelled, and never above its stock; every paid redemption has its
+//!   ledger entry.
+
+/// One breach of an invariant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// What it concerns: `user u1`, `reward r1`, `event evt_…`.
+    pub subject: String,
+    /// What differs, with both values.
+    pub message: String,
+}
+
+impl std::fmt::Display for Finding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.subject, self.message)
+    }
+}
+
+/// The most findings of each check reported; one is enough to fail.
+pub const MAX_FINDINGS: i64 = 100;
+
+/// The SQL expression for the part of a ledger amount that was earned.
+const EARNED: &str = "CASE WHEN kind IN ('event', 'achievement_bonus')
+                           OR (kind = 'adjustment' AND amount_milli > 0)
+                      THEN amount_milli ELSE 0 END";
+
+/// Each check: its query, returning (subject, detail) text pairs, one per
+/// breach. `{EARNED}` and `{LIMIT}` are filled in by [`checks`].
+const CHECKS: [(&str, &str); 6] = [
+    (
+        "ledger chain",
+        "SELECT 'user ' || user_id, 'ledger entry ' || seq || ' says balance ' || balance_after_milli
+                || '/1000 and lifetime ' || lifetime_after_milli || '/1000; the entries sum to '
+                || running || '/1000 and ' || running_earned || '/1000'
+         FROM (SELECT user_id, seq, balance_after_milli, lifetime_after_milli,
+                      sum(amount_milli) OVER w AS running, sum({EARNED}) OVER w AS running_earned
+               FROM ledger WINDOW w AS (PARTITION BY user_id ORDER BY seq)) chain
+         WHERE balance_after_milli <> running OR lifetime_after_milli <> running_earned
+            OR balance_after_milli < 0
+         ORDER BY user_id, seq LIMIT {LIMIT}",
+    ),
+    (
+        "balances",
+        "SELECT 'user ' || coalesce(u.user_id, l.user_id),
+                'balance ' || coalesce(u.total_milli, 0) || '/1000 and lifetime '
+                || coalesce(u.lifetime_milli, 0) || '/1000, but the ledger sums to '
+                || coalesce(l.total, 0) || '/1000 and ' || coalesce(l.earned, 0) || '/1000'
+         FROM users u
+         FULL OUTER JOIN (SELECT user_id, sum(amount_milli) AS total, sum({EARNED}) AS earned
+                          FROM ledger GROUP BY user_id) l ON l.user_id = u.user_id
+         WHERE coalesce(u.total_milli, 0) <> coalesce(l.total, 0)
+            OR coalesce(u.lifetime_milli, 0) <> coalesce(l.earned, 0)
+         ORDER BY 1 LIMIT {LIMIT}",
+    ),
+    (
+        "event counts",
+        "SELECT 'user ' || coalesce(u.user_id, e.user_id),
+                'event count ' || coalesce(u.event_count, 0) || ', but '
+                || coalesce(e.n, 0) || ' events are stored'
+         FROM users u
+         FULL OUTER JOIN (SELECT user_id, count(*) AS n FROM events GROUP BY user_id) e
+              ON e.user_id = u.user_id
+         WHERE coalesce(u.event_count, 0) <> coalesce(e.n, 0)
+         ORDER BY 1 LIMIT {LIMIT}",
+    ),
+    (
+        "event entries",
+        "SELECT 'event ' || e.id, 'has no ledger entry of kind event'
+         FROM events e LEFT JOIN ledger l ON l.kind = 'event' AND l.reference = e.id
+         WHERE l.seq IS NULL
+         ORDER BY 1 LIMIT {LIMIT}",
+    ),
+    (
+        "reward counts",
+        "SELECT 'reward ' || r.id, 'redeemed count ' || r.redeemed || ' with stock '
+                || coalesce(CAST(r.stock AS TEXT), 'unlimited') || ', and '
+                || coalesce(x.n, 0) || ' redemptions not cancelled'
+         FROM rewards r
+         LEFT JOIN (SELECT reward_id, count(*) AS n FROM redemptions
+                    WHERE status <> 'cancelled' GROUP BY reward_id) x ON x.reward_id = r.id
+         WHERE r.redeemed <> coalesce(x.n, 0) OR r.redeemed > coalesce(r.stock, r.redeemed)
+         ORDER BY 1 LIMIT {LIMIT}",
+    ),
+    (
+        "redemption entries",
+        "SELECT 'redemption ' || d.id, 'cost ' || d.cost_milli || '/1000 but the ledger holds '
+                || coalesce(sum(CASE WHEN l.kind = 'redemption' THEN -l.amount_milli END), 0)
+                || '/1000 for it, and refunds ' || coalesce(sum(CASE WHEN l.kind = 'refund' THEN l.amount_milli END), 0)
+                || '/1000 while ' || d.status
+         FROM redemptions d LEFT JOIN ledger l ON l.reference = d.id
+         GROUP BY d.id, d.cost_milli, d.status
+         HAVING coalesce(sum(CASE WHEN l.kind = 'redemption' THEN -l.amount_milli END), 0) <> d.cost_milli
+             OR coalesce(sum(CASE WHEN l.kind = 'refund' THEN l.amount_milli END), 0)
+                <> CASE WHEN d.status = 'cancelled' THEN d.cost_milli ELSE 0 END
+         ORDER BY 1 LIMIT {LIMIT}",
+    ),
+];
+
+/// The checks as (name, SQL), ready to run.
+pub fn checks() -> Vec<(&'static str, String)> {
+    CHECKS
+        .iter()
+        .map(|(name, sql)| {
+            (
+                *name,
+                sql.replace("{EARNED}", EARNED)
+                    .replace("{LIMIT}", &MAX_FINDINGS.to_string()),
+            )
+        })
+        .collect()
+}
