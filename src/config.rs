@@ -31,11 +31,24 @@ pub struct Config {
 }
 
 /// `[server]`
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerConfig {
     /// Listen address.
     pub addr: String,
+    /// The bearer token the admin routes require; `None`: admin routes off.
+    /// A secret, so never printed.
+    #[serde(default)]
+    pub admin_token: Option<String>,
+}
+
+impl fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("addr", &self.addr)
+            .field("admin_token", &self.admin_token.as_ref().map(|_| "***"))
+            .finish()
+    }
 }
 
 /// `[storage]`
@@ -164,6 +177,20 @@ impl Config {
 
         if let Some(v) = env("GAMIFY_ADDR") {
             config.server.addr = v;
+        }
+        if let Some(v) = env("GAMIFY_ADMIN_TOKEN").filter(|v| !v.is_empty()) {
+            config.server.admin_token = Some(v);
+        }
+        if config
+            .server
+            .admin_token
+            .as_ref()
+            .is_some_and(|t| t.len() < 16 || !t.bytes().all(|b| b.is_ascii_graphic()))
+        {
+            return Err(invalid(
+                "server.admin_token",
+                "expected at least 16 visible ASCII characters (a long random string)",
+            ));
         }
         if let Some(v) = env("DATABASE_URL").filter(|v| !v.is_empty()) {
             config.storage.database_url = Some(v);

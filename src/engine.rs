@@ -49,6 +49,20 @@ pub enum EngineError {
     /// The idempotency key was used before with a different request.
     #[error("idempotency key was already used with a different request")]
     IdempotencyConflict,
+    /// Refused by the rules of spending (409); nothing changed.
+    #[error(transparent)]
+    Refused(gamify_core::Refusal),
+    /// No such reward or redemption (404).
+    #[error("no such {0}")]
+    NotFound(&'static str),
+    /// The request conflicts with what is stored (409): `code` says how.
+    #[error("{message}")]
+    Conflict {
+        /// `already_exists` or `redemption_closed`.
+        code: &'static str,
+        /// What conflicts.
+        message: String,
+    },
     /// Storage is unavailable (shutting down, or its writer stopped).
     #[error("storage unavailable")]
     Unavailable(#[source] StoreError),
@@ -66,6 +80,14 @@ fn summary(errors: &[FieldError]) -> String {
 }
 
 impl EngineError {
+    /// The field errors of an [`EngineError::Invalid`]; none otherwise.
+    pub fn fields(self) -> Vec<FieldError> {
+        match self {
+            EngineError::Invalid(errors) => errors,
+            _ => Vec::new(),
+        }
+    }
+
     fn field(field: &str, message: impl Into<String>) -> EngineError {
         EngineError::Invalid(vec![FieldError {
             field: field.to_owned(),
@@ -82,6 +104,17 @@ impl From<StoreError> for EngineError {
                 EngineError::field("before", "does not name an event of this user")
             }
             StoreError::Rule(rule) => EngineError::field(rule.field(), rule.to_string()),
+            StoreError::Refused(refusal) => EngineError::Refused(refusal),
+            StoreError::NotFound(what) => EngineError::NotFound(what),
+            StoreError::AlreadyExists(_) => EngineError::Conflict {
+                code: "already_exists",
+                message: e.to_string(),
+            },
+            StoreError::RedemptionClosed(_) => EngineError::Conflict {
+                code: "redemption_closed",
+                message: e.to_string(),
+            },
+            StoreError::StockBelowRedeemed(_) => EngineError::field("stock", e.to_string()),
             StoreError::Unavailable(_) => EngineError::Unavailable(e),
             other => EngineError::Store(other),
         }
@@ -101,6 +134,7 @@ pub struct Engine {
     store: Arc<dyn Store>,
     rules: Rules,
     clock: Arc<dyn Clock>,
+    admin_token: Option<Arc<str>>,
 }
 
 impl Engine {
@@ -164,7 +198,27 @@ impl Engine {
             store,
             rules,
             clock,
+            admin_token: None,
         }
+    }
+
+    /// The same engine, with the token admin routes require (`None`: the
+    /// admin routes are off).
+    pub fn with_admin_token(mut self, token: Option<String>) -> Engine {
+        self.admin_token = token.map(Arc::from);
+        self
+    }
+
+    /// Whether `presented` is the admin token: `None` when no token is set.
+    /// Compared in constant time, so the answer's timing tells nothing.
+    pub fn admin_token_matches(&self, presented: &[u8]) -> Option<bool> {
+        let token = self.admin_token.as_deref()?.as_bytes();
+        let differs = token.len() != presented.len();
+        let diff = token
+            .iter()
+            .zip(presented.iter().chain(std::iter::repeat(&0)))
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b));
+        Some(!differs && diff == 0)
     }
 
     /// The rule limits in force.
@@ -216,28 +270,10 @@ impl Engine {
                     .ok(),
             },
         };
-        let metadata = match &request.metadata {
-            None | Some(serde_json::Value::Null) => None,
-            Some(m @ serde_json::Value::Object(_)) => {
-                let text = m.to_string();
-                if text.len() > MAX_METADATA_BYTES {
-                    errors.push(FieldError {
-                        field: "metadata".into(),
-                        message: format!(
-                            "metadata must be at most {MAX_METADATA_BYTES} bytes as JSON"
-                        ),
-                    });
-                }
-                Some(text)
-            }
-            Some(_) => {
-                errors.push(FieldError {
-                    field: "metadata".into(),
-                    message: "metadata must be a JSON object".into(),
-                });
-                None
-            }
-        };
+        let metadata = metadata_text(&request.metadata).unwrap_or_else(|e| {
+            errors.push(e);
+            None
+        });
         if let Some(key) = idempotency_key
             && let Err(message) = check_idempotency_key(key)
         {
@@ -366,16 +402,50 @@ impl Engine {
         Ok(self.store.ping().await?)
     }
 
+    /// The store (for the engine's other modules).
+    pub(crate) fn store(&self) -> &dyn Store {
+        self.store.as_ref()
+    }
+
+    /// The engine clock's now, in Unix ms.
+    pub(crate) fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
     fn today(&self) -> Day {
         Day::from_unix_millis(self.clock.now_ms())
     }
 }
 
-fn parse_user(user_id: &str) -> Result<UserId, EngineError> {
+/// A request's `metadata` as stored: a JSON object of at most
+/// [`MAX_METADATA_BYTES`], or nothing.
+pub(crate) fn metadata_text(
+    metadata: &Option<serde_json::Value>,
+) -> Result<Option<String>, FieldError> {
+    match metadata {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(m @ serde_json::Value::Object(_)) => {
+            let text = m.to_string();
+            if text.len() > MAX_METADATA_BYTES {
+                return Err(FieldError {
+                    field: "metadata".into(),
+                    message: format!("metadata must be at most {MAX_METADATA_BYTES} bytes as JSON"),
+                });
+            }
+            Ok(Some(text))
+        }
+        Some(_) => Err(FieldError {
+            field: "metadata".into(),
+            message: "metadata must be a JSON object".into(),
+        }),
+    }
+}
+
+pub(crate) fn parse_user(user_id: &str) -> Result<UserId, EngineError> {
     UserId::parse(user_id).map_err(|e| EngineError::Invalid(vec![rule_error(e)]))
 }
 
-fn check_limit(limit: Option<u32>) -> Result<u32, EngineError> {
+pub(crate) fn check_limit(limit: Option<u32>) -> Result<u32, EngineError> {
     match limit.unwrap_or(DEFAULT_PAGE) {
         n @ 1..=MAX_PAGE => Ok(n),
         _ => Err(EngineError::field(
@@ -385,7 +455,7 @@ fn check_limit(limit: Option<u32>) -> Result<u32, EngineError> {
     }
 }
 
-fn check_idempotency_key(key: &str) -> Result<(), String> {
+pub(crate) fn check_idempotency_key(key: &str) -> Result<(), String> {
     if key.is_empty()
         || key.len() > MAX_IDEMPOTENCY_KEY_LEN
         || !key.bytes().all(|b| b.is_ascii_graphic())
@@ -403,11 +473,16 @@ fn check_idempotency_key(key: &str) -> Result<(), String> {
 /// that new ids land at the end of the id index instead of all over it,
 /// which keeps each commit's writes small.
 fn new_event_id(now_ms: i64) -> String {
+    new_id("evt", now_ms)
+}
+
+/// An id of this shape with another prefix (`spd`, `adj`, `red`).
+pub(crate) fn new_id(prefix: &str, now_ms: i64) -> String {
     let mut random = [0u8; 8];
     // The OS random source failing is not something to limp on from.
     getrandom::fill(&mut random).expect("the operating system's random source is available");
     format!(
-        "evt_{:012x}{:016x}",
+        "{prefix}_{:012x}{:016x}",
         now_ms.clamp(0, 0xffff_ffff_ffff),
         u64::from_be_bytes(random)
     )
@@ -425,7 +500,12 @@ fn fingerprint(request: &EventRequest, value: Value) -> String {
         request.occurred_at.as_deref().and_then(parse_rfc3339_ms),
         request.metadata.as_ref().map(sorted),
     ]);
-    let digest = Sha256::digest(canonical.to_string().as_bytes());
+    fingerprint_of(&canonical)
+}
+
+/// SHA-256 of a JSON value with its object keys sorted, in hex.
+pub(crate) fn fingerprint_of(canonical: &serde_json::Value) -> String {
+    let digest = Sha256::digest(sorted(canonical).to_string().as_bytes());
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 

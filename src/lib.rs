@@ -19,6 +19,8 @@
 //! Map of the crate:
 //! - [`engine`]: [`Engine`], what embedders and the HTTP layer call.
 //! - [`model`]: the JSON requests and responses.
+//! - [`wallet`]: the points economy at the engine's edge: spending,
+//!   rewards, redemptions, the ledger, and their JSON.
 //! - [`http`]: routes, extractors, the error shape, the OpenAPI document.
 //! - [`config`]: defaults, file and environment.
 //! - [`clock`]: where "now" comes from (a manual clock for tests).
@@ -32,6 +34,7 @@ pub mod config;
 pub mod engine;
 pub mod http;
 pub mod model;
+pub mod wallet;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use engine::{Engine, EngineError, Storage};

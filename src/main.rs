@@ -37,6 +37,11 @@ enum Command {
     },
     /// Create the database if needed and apply pending migrations.
     Migrate,
+    /// Check every invariant of the stored data (each balance equals its
+    /// ledger, ledger chains, event counts, reward stock); print what
+    /// differs and exit non-zero on any breach. On SQLite, stop the server
+    /// first (one process owns the file); on PostgreSQL, run it any time.
+    Verify,
     /// Print the OpenAPI document.
     Openapi,
     /// Print the effective configuration (passwords redacted).
@@ -89,8 +94,26 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 } else {
                     Engine::open(&storage, rules).await
                 }
-                .with_context(cannot)?;
+                .with_context(cannot)?
+                .with_admin_token(config.server.admin_token.clone());
                 serve(config, engine).await
+            }
+            Command::Verify => {
+                let engine = Engine::open(&storage, rules).await.with_context(cannot)?;
+                tracing::info!(?storage, "verifying");
+                let findings = engine
+                    .verify()
+                    .await
+                    .context("verification failed to run")?;
+                for f in &findings {
+                    println!("{}: {}", f.subject, f.message);
+                }
+                if findings.is_empty() {
+                    println!("ok: every invariant holds");
+                    Ok(())
+                } else {
+                    anyhow::bail!("{} invariant breaches found", findings.len())
+                }
             }
             Command::Openapi | Command::Config => Ok(()),
         }

@@ -8,6 +8,8 @@ use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
+use gamify_core::Refusal;
+
 use crate::engine::EngineError;
 use crate::model::{ErrorBody, ErrorResponse, FieldError};
 
@@ -35,6 +37,12 @@ pub enum ApiError {
     /// The route exists, the method does not.
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// An admin route without the right `Authorization: Bearer` token.
+    #[error("unauthorized")]
+    Unauthorized,
+    /// An admin route while no admin token is configured.
+    #[error("admin API disabled")]
+    AdminDisabled,
 }
 
 impl ApiError {
@@ -65,6 +73,40 @@ impl ApiError {
                 StatusCode::CONFLICT,
                 "idempotency_conflict",
                 "Idempotency-Key was already used with a different request body".into(),
+                vec![],
+            ),
+            ApiError::Engine(EngineError::Refused(refusal)) => (
+                StatusCode::CONFLICT,
+                match refusal {
+                    Refusal::InsufficientPoints { .. } => "insufficient_points",
+                    Refusal::RewardInactive => "reward_inactive",
+                    Refusal::OutsideWindow => "reward_not_available",
+                    Refusal::OutOfStock => "out_of_stock",
+                    Refusal::LimitReached { .. } => "limit_reached",
+                },
+                refusal.to_string(),
+                vec![],
+            ),
+            ApiError::Engine(EngineError::NotFound(what)) => (
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("no such {what}"),
+                vec![],
+            ),
+            ApiError::Engine(EngineError::Conflict { code, message }) => {
+                (StatusCode::CONFLICT, code, message.clone(), vec![])
+            }
+            ApiError::Unauthorized => (
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "this route needs the admin token: Authorization: Bearer <token>".into(),
+                vec![],
+            ),
+            ApiError::AdminDisabled => (
+                StatusCode::FORBIDDEN,
+                "admin_disabled",
+                "the admin API is off: start gamify with GAMIFY_ADMIN_TOKEN (or [server] admin_token) set"
+                    .into(),
                 vec![],
             ),
             ApiError::Engine(EngineError::Unavailable(_)) => (

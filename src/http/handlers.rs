@@ -50,12 +50,7 @@ pub async fn record_event(
     headers: HeaderMap,
     ApiJson(request): ApiJson<EventRequest>,
 ) -> Result<Response, ApiError> {
-    let key = match headers.get(IDEMPOTENCY_KEY) {
-        None => None,
-        Some(v) => Some(v.to_str().map_err(|_| {
-            ApiError::invalid("Idempotency-Key", "Idempotency-Key must be visible ASCII")
-        })?),
-    };
+    let key = idempotency_key(&headers)?;
     let (event, replayed) = engine.record_event(request, key).await?;
     let mut response = Json(event).into_response();
     if replayed {
@@ -64,6 +59,16 @@ pub async fn record_event(
             .insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
     }
     Ok(response)
+}
+
+/// The request's `Idempotency-Key`, if it sent one.
+pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+    match headers.get(IDEMPOTENCY_KEY) {
+        None => Ok(None),
+        Some(v) => v.to_str().map(Some).map_err(|_| {
+            ApiError::invalid("Idempotency-Key", "Idempotency-Key must be visible ASCII")
+        }),
+    }
 }
 
 /// A user's wallet: balances, streak, level and achievements.

@@ -4,6 +4,7 @@
 //! its answer. [`router`] and [`serve`] are apart so that tests and embedders
 //! can mount the router on a listener of their own.
 
+mod economy;
 mod error;
 mod extract;
 mod handlers;
@@ -18,7 +19,7 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::HeaderValue;
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
@@ -47,6 +48,46 @@ pub fn router(engine: Engine) -> Router {
             "/api/v2/gamify/achievements",
             get(handlers::list_achievements),
         )
+        .route("/api/v2/gamify/spend", post(economy::spend_points))
+        .route("/api/v2/gamify/ledger/{user_id}", get(economy::get_ledger))
+        .route("/api/v2/gamify/rewards", get(economy::list_rewards))
+        .route(
+            "/api/v2/gamify/rewards/{reward_id}/redeem",
+            post(economy::redeem_reward),
+        )
+        .route(
+            "/api/v2/gamify/redemptions/{user_id}",
+            get(economy::list_user_redemptions),
+        )
+        .route(
+            "/api/v2/gamify/admin/rewards",
+            get(economy::list_all_rewards).post(economy::create_reward),
+        )
+        .route(
+            "/api/v2/gamify/admin/rewards/{reward_id}",
+            put(economy::update_reward),
+        )
+        .route(
+            "/api/v2/gamify/admin/rewards/{reward_id}/deactivate",
+            post(economy::deactivate_reward),
+        )
+        .route(
+            "/api/v2/gamify/admin/redemptions",
+            get(economy::list_redemptions),
+        )
+        .route(
+            "/api/v2/gamify/admin/redemptions/{redemption_id}/fulfil",
+            post(economy::fulfil_redemption),
+        )
+        .route(
+            "/api/v2/gamify/admin/redemptions/{redemption_id}/cancel",
+            post(economy::cancel_redemption),
+        )
+        .route(
+            "/api/v2/gamify/admin/adjustments",
+            post(economy::adjust_points),
+        )
+        .route("/api/v2/gamify/admin/verify", get(economy::verify))
         .route("/healthz", get(handlers::healthz))
         .route("/readyz", get(handlers::readyz))
         .route("/openapi.json", get(handlers::openapi_json))

@@ -4,8 +4,24 @@
 
 use utoipa::OpenApi;
 
-use super::handlers;
-use crate::model;
+use utoipa::Modify;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+
+use super::{economy, handlers};
+use crate::{model, wallet};
+
+/// Declares the admin routes' bearer token.
+struct AdminToken;
+
+impl Modify for AdminToken {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "admin_token",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
 
 /// The API description.
 #[derive(OpenApi)]
@@ -22,6 +38,20 @@ use crate::model;
         handlers::get_stats,
         handlers::get_leaderboard,
         handlers::list_achievements,
+        economy::spend_points,
+        economy::get_ledger,
+        economy::list_rewards,
+        economy::redeem_reward,
+        economy::list_user_redemptions,
+        economy::list_all_rewards,
+        economy::create_reward,
+        economy::update_reward,
+        economy::deactivate_reward,
+        economy::list_redemptions,
+        economy::fulfil_redemption,
+        economy::cancel_redemption,
+        economy::adjust_points,
+        economy::verify,
         handlers::healthz,
         handlers::readyz,
     ),
@@ -36,7 +66,17 @@ use crate::model;
         model::ErrorResponse,
         model::ErrorBody,
         model::FieldError,
-    ))
+        wallet::SpendRequest,
+        wallet::AdjustmentRequest,
+        wallet::MovementResponse,
+        wallet::LedgerEntryResponse,
+        wallet::RewardRequest,
+        wallet::RewardResponse,
+        wallet::RedeemRequest,
+        wallet::RedemptionResponse,
+        wallet::FindingResponse,
+    )),
+    modifiers(&AdminToken)
 )]
 pub struct ApiDoc;
 

@@ -15,6 +15,9 @@ use gamify_store::postgres::{Migrations, PgStore};
 use gamify_store::sqlite::SqliteStore;
 use serde_json::{Value, json};
 
+/// The admin token every test server is started with.
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+
 /// 2025-10-12T10:30:00Z, the brief's example time.
 pub const T0: i64 = 1_760_265_000_000;
 pub const DAY: i64 = 86_400_000;
@@ -54,7 +57,8 @@ pub async fn spawn_app() -> TestApp {
         }
     };
     let clock = Arc::new(ManualClock::new(T0));
-    let engine = Engine::with_store(store, Rules::default(), clock.clone());
+    let engine = Engine::with_store(store, Rules::default(), clock.clone())
+        .with_admin_token(Some(ADMIN_TOKEN.to_owned()));
     // Bind first, then spawn: the port is ready before the test sends anything.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -111,6 +115,32 @@ impl TestApp {
         let response = self.get(path).await;
         assert_eq!(response.status(), 200, "GET {path}");
         response.json().await.unwrap()
+    }
+
+    /// POSTs JSON, with an idempotency key if given.
+    pub async fn post(&self, path: &str, body: Value, key: Option<&str>) -> reqwest::Response {
+        let mut request = self.client.post(self.url(path)).json(&body);
+        if let Some(key) = key {
+            request = request.header("Idempotency-Key", key);
+        }
+        request.send().await.unwrap()
+    }
+
+    /// Sends an admin request (with the token) and returns the response.
+    pub async fn admin(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> reqwest::Response {
+        let mut request = self
+            .client
+            .request(method, self.url(path))
+            .bearer_auth(ADMIN_TOKEN);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send().await.unwrap()
     }
 
     pub async fn balance(&self, user: &str) -> Value {

@@ -1,0 +1,417 @@
+//! Routes of the points economy: spending, the ledger, rewards and
+//! redemptions for users; the catalogue, settlements, adjustments and
+//! verification for admins (behind [`Admin`]).
+
+use axum::Json;
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, header::AUTHORIZATION};
+use axum::response::{IntoResponse, Response};
+use gamify_store::RedemptionStatus;
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::error::ApiError;
+use super::extract::{ApiJson, ApiQuery};
+use super::handlers::{IDEMPOTENT_REPLAYED, NEXT_CURSOR, idempotency_key};
+use crate::engine::Engine;
+use crate::model::ErrorResponse;
+use crate::wallet::{
+    AdjustmentRequest, FindingResponse, LedgerEntryResponse, MovementResponse, RedeemRequest,
+    RedemptionResponse, RewardRequest, RewardResponse, SpendRequest,
+};
+
+/// Proof that the request carries the admin token.
+pub struct Admin;
+
+impl FromRequestParts<Engine> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, engine: &Engine) -> Result<Admin, ApiError> {
+        let presented = parts
+            .headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
+            .unwrap_or_default();
+        match engine.admin_token_matches(presented) {
+            None => Err(ApiError::AdminDisabled),
+            Some(false) => Err(ApiError::Unauthorized),
+            Some(true) => Ok(Admin),
+        }
+    }
+}
+
+fn with_replayed(body: impl serde::Serialize, replayed: bool) -> Response {
+    let mut response = Json(body).into_response();
+    if replayed {
+        response
+            .headers_mut()
+            .insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
+    }
+    response
+}
+
+/// Spend a user's points.
+///
+/// Lowers `total_points` only (lifetime points and level never go down) and
+/// writes a `spend` ledger entry. Not enough points: 409
+/// `insufficient_points`, nothing changed. With an `Idempotency-Key`, a retry
+/// returns the original spend (`Idempotent-Replayed: true`), charged once.
+#[utoipa::path(
+    post,
+    path = "/api/v2/gamify/spend",
+    tag = "economy",
+    request_body = SpendRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
+    responses(
+        (status = 200, description = "Spent (or replayed)", body = MovementResponse),
+        (status = 409, description = "insufficient_points, or idempotency_conflict", body = ErrorResponse),
+        (status = 422, description = "A field breaks a rule", body = ErrorResponse),
+        (status = 503, description = "Storage unavailable; retry with the same key", body = ErrorResponse),
+    )
+)]
+pub async fn spend_points(
+    State(engine): State<Engine>,
+    headers: HeaderMap,
+    ApiJson(request): ApiJson<SpendRequest>,
+) -> Result<Response, ApiError> {
+    let (spent, replayed) = engine.spend(request, idempotency_key(&headers)?).await?;
+    Ok(with_replayed(spent, replayed))
+}
+
+/// Query of the paged listings.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    /// How many, 1–100 (default 10).
+    pub limit: Option<u32>,
+    /// A cursor from `X-Next-Cursor`.
+    pub before: Option<String>,
+}
+
+/// A user's ledger: every change to their points, newest first.
+///
+/// Each entry has its kind, the change, the balance and lifetime points it
+/// left, and what caused it. When older entries remain, `X-Next-Cursor`
+/// holds the cursor for `before`.
+#[utoipa::path(
+    get,
+    path = "/api/v2/gamify/ledger/{user_id}",
+    tag = "economy",
+    params(("user_id" = String, Path, description = "The user"), PageQuery),
+    responses(
+        (status = 200, body = Vec<LedgerEntryResponse>, headers(("X-Next-Cursor" = String, description = "Cursor for the next, older page"))),
+        (status = 422, description = "Invalid user id, limit or cursor", body = ErrorResponse),
+    )
+)]
+pub async fn get_ledger(
+    State(engine): State<Engine>,
+    Path(user_id): Path<String>,
+    ApiQuery(query): ApiQuery<PageQuery>,
+) -> Result<Response, ApiError> {
+    let (entries, next) = engine
+        .ledger(&user_id, query.limit, query.before.as_deref())
+        .await?;
+    let mut response = Json(entries).into_response();
+    if let Some(cursor) = next.and_then(|c| HeaderValue::from_str(&c).ok()) {
+        response.headers_mut().insert(NEXT_CURSOR, cursor);
+    }
+    Ok(response)
+}
+
+/// Query of `GET /api/v2/gamify/rewards`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct RewardsQuery {
+    /// With a user: each reward says whether their balance covers it.
+    pub user_id: Option<String>,
+}
+
+/// The rewards on offer now (active, inside their window), by id.
+#[utoipa::path(
+    get,
+    path = "/api/v2/gamify/rewards",
+    tag = "economy",
+    params(RewardsQuery),
+    responses(
+        (status = 200, body = Vec<RewardResponse>),
+        (status = 422, description = "Invalid user id", body = ErrorResponse),
+    )
+)]
+pub async fn list_rewards(
+    State(engine): State<Engine>,
+    ApiQuery(query): ApiQuery<RewardsQuery>,
+) -> Result<Json<Vec<RewardResponse>>, ApiError> {
+    Ok(Json(
+        engine.offered_rewards(query.user_id.as_deref()).await?,
+    ))
+}
+
+/// Redeem a reward for a user.
+///
+/// Checks the reward (active, window, stock, per-user limit) and the balance,
+/// then takes a unit and the points at once; the redemption is `pending`
+/// until an admin fulfils or cancels it. Refusals are 409 with the code
+/// `insufficient_points`, `out_of_stock`, `limit_reached`, `reward_inactive`
+/// or `reward_not_available`. With an `Idempotency-Key`, a retry returns the
+/// original redemption, charged once.
+#[utoipa::path(
+    post,
+    path = "/api/v2/gamify/rewards/{reward_id}/redeem",
+    tag = "economy",
+    request_body = RedeemRequest,
+    params(
+        ("reward_id" = String, Path, description = "The reward"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe"),
+    ),
+    responses(
+        (status = 200, description = "Redeemed (or replayed)", body = RedemptionResponse),
+        (status = 404, description = "No such reward", body = ErrorResponse),
+        (status = 409, description = "Refused; see the code", body = ErrorResponse),
+        (status = 422, description = "A field breaks a rule", body = ErrorResponse),
+    )
+)]
+pub async fn redeem_reward(
+    State(engine): State<Engine>,
+    Path(reward_id): Path<String>,
+    headers: HeaderMap,
+    ApiJson(request): ApiJson<RedeemRequest>,
+) -> Result<Response, ApiError> {
+    let (redemption, replayed) = engine
+        .redeem(&reward_id, request, idempotency_key(&headers)?)
+        .await?;
+    Ok(with_replayed(redemption, replayed))
+}
+
+/// Query of the redemption listings.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct RedemptionsQuery {
+    /// `pending`, `fulfilled` or `cancelled`.
+    pub status: Option<String>,
+    /// How many, 1–100 (default 10).
+    pub limit: Option<u32>,
+    /// The last id of the previous page: return older ones.
+    pub before: Option<String>,
+}
+
+/// A user's redemptions, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/v2/gamify/redemptions/{user_id}",
+    tag = "economy",
+    params(("user_id" = String, Path, description = "The user"), RedemptionsQuery),
+    responses(
+        (status = 200, body = Vec<RedemptionResponse>),
+        (status = 422, description = "Invalid user id, status or limit", body = ErrorResponse),
+    )
+)]
+pub async fn list_user_redemptions(
+    State(engine): State<Engine>,
+    Path(user_id): Path<String>,
+    ApiQuery(q): ApiQuery<RedemptionsQuery>,
+) -> Result<Json<Vec<RedemptionResponse>>, ApiError> {
+    Ok(Json(
+        engine
+            .redemptions(
+                Some(&user_id),
+                q.status.as_deref(),
+                q.limit,
+                q.before.as_deref(),
+            )
+            .await?,
+    ))
+}
+
+/// Every redemption, newest first (admin): the queue to fulfil.
+#[utoipa::path(
+    get,
+    path = "/api/v2/gamify/admin/redemptions",
+    tag = "admin",
+    params(RedemptionsQuery),
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, body = Vec<RedemptionResponse>),
+        (status = 401, description = "Wrong or missing admin token", body = ErrorResponse),
+        (status = 403, description = "Admin API off", body = ErrorResponse),
+    )
+)]
+pub async fn list_redemptions(
+    _: Admin,
+    State(engine): State<Engine>,
+    ApiQuery(q): ApiQuery<RedemptionsQuery>,
+) -> Result<Json<Vec<RedemptionResponse>>, ApiError> {
+    Ok(Json(
+        engine
+            .redemptions(None, q.status.as_deref(), q.limit, q.before.as_deref())
+            .await?,
+    ))
+}
+
+/// Mark a pending redemption as handed over (admin). Repeating it is safe.
+#[utoipa::path(
+    post,
+    path = "/api/v2/gamify/admin/redemptions/{redemption_id}/fulfil",
+    tag = "admin",
+    params(("redemption_id" = String, Path, description = "The redemption")),
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, body = RedemptionResponse),
+        (status = 404, description = "No such redemption", body = ErrorResponse),
+        (status = 409, description = "redemption_closed: it was cancelled", body = ErrorResponse),
+    )
+)]
+pub async fn fulfil_redemption(
+    _: Admin,
+    State(engine): State<Engine>,
+    Path(id): Path<String>,
+) -> Result<Json<RedemptionResponse>, ApiError> {
+    Ok(Json(engine.settle(&id, RedemptionStatus::Fulfilled).await?))
+}
+
+/// Cancel a pending redemption (admin): its points come back as a `refund`
+/// ledger entry and its unit returns to the stock. Repeating it is safe.
+#[utoipa::path(
+    post,
+    path = "/api/v2/gamify/admin/redemptions/{redemption_id}/cancel",
+    tag = "admin",
+    params(("redemption_id" = String, Path, description = "The redemption")),
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, body = RedemptionResponse),
+        (status = 404, description = "No such redemption", body = ErrorResponse),
+        (status = 409, description = "redemption_closed: it was fulfilled", body = ErrorResponse),
+    )
+)]
+pub async fn cancel_redemption(
+    _: Admin,
+    State(engine): State<Engine>,
+    Path(id): Path<String>,
+) -> Result<Json<RedemptionResponse>, ApiError> {
+    Ok(Json(engine.settle(&id, RedemptionStatus::Cancelled).await?))
+}
+
+/// The whole catalogue, inactive rewards included (admin).
+#[utoipa::path(
+    get,
+    path = "/api/v2/gamify/admin/rewards",
+    tag = "admin",
+    security(("admin_token" = [])),
+    responses((status = 200, body = Vec<RewardResponse>))
+)]
+pub async fn list_all_rewards(
+    _: Admin,
+    State(engine): State<Engine>,
+) -> Result<Json<Vec<RewardResponse>>, ApiError> {
+    Ok(Json(engine.all_rewards().await?))
+}
+
+/// Create a reward (admin).
+#[utoipa::path(
+    post,
+    path = "/api/v2/gamify/admin/rewards",
+    tag = "admin",
+    request_body = RewardRequest,
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, body = RewardResponse),
+        (status = 409, description = "already_exists", body = ErrorResponse),
+        (status = 422, description = "A field breaks a rule", body = ErrorResponse),
+    )
+)]
+pub async fn create_reward(
+    _: Admin,
+    State(engine): State<Engine>,
+    ApiJson(request): ApiJson<RewardRequest>,
+) -> Result<Json<RewardResponse>, ApiError> {
+    Ok(Json(engine.create_reward(request).await?))
+}
+
+/// Replace a reward's terms (admin). Its redeemed count is kept; the stock
+/// cannot go below it.
+#[utoipa::path(
+    put,
+    path = "/api/v2/gamify/admin/rewards/{reward_id}",
+    tag = "admin",
+    request_body = RewardRequest,
+    params(("reward_id" = String, Path, description = "The reward")),
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, body = RewardResponse),
+        (status = 404, description = "No such reward", body = ErrorResponse),
+        (status = 422, description = "A field breaks a rule", body = ErrorResponse),
+    )
+)]
+pub async fn update_reward(
+    _: Admin,
+    State(engine): State<Engine>,
+    Path(id): Path<String>,
+    ApiJson(request): ApiJson<RewardRequest>,
+) -> Result<Json<RewardResponse>, ApiError> {
+    Ok(Json(engine.update_reward(&id, request).await?))
+}
+
+/// Deactivate a reward (admin): no new redemptions; pending ones stay.
+#[utoipa::path(
+    post,
+    path = "/api/v2/gamify/admin/rewards/{reward_id}/deactivate",
+    tag = "admin",
+    params(("reward_id" = String, Path, description = "The reward")),
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, body = RewardResponse),
+        (status = 404, description = "No such reward", body = ErrorResponse),
+    )
+)]
+pub async fn deactivate_reward(
+    _: Admin,
+    State(engine): State<Engine>,
+    Path(id): Path<String>,
+) -> Result<Json<RewardResponse>, ApiError> {
+    Ok(Json(engine.deactivate_reward(&id).await?))
+}
+
+/// Correct a user's balance (admin): positive credits (and counts as
+/// earned), negative debits (never below zero). An `adjustment` ledger entry.
+#[utoipa::path(
+    post,
+    path = "/api/v2/gamify/admin/adjustments",
+    tag = "admin",
+    request_body = AdjustmentRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, body = MovementResponse),
+        (status = 409, description = "insufficient_points, or idempotency_conflict", body = ErrorResponse),
+        (status = 422, description = "A field breaks a rule", body = ErrorResponse),
+    )
+)]
+pub async fn adjust_points(
+    _: Admin,
+    State(engine): State<Engine>,
+    headers: HeaderMap,
+    ApiJson(request): ApiJson<AdjustmentRequest>,
+) -> Result<Response, ApiError> {
+    let (moved, replayed) = engine.adjust(request, idempotency_key(&headers)?).await?;
+    Ok(with_replayed(moved, replayed))
+}
+
+/// Check every invariant of the stored data (admin): ledger chains,
+/// balances against the ledger, event counts, reward stock. An empty list
+/// means all hold. `gamify verify` does the same from the command line.
+#[utoipa::path(
+    get,
+    path = "/api/v2/gamify/admin/verify",
+    tag = "admin",
+    security(("admin_token" = [])),
+    responses((status = 200, body = Vec<FindingResponse>))
+)]
+pub async fn verify(
+    _: Admin,
+    State(engine): State<Engine>,
+) -> Result<Json<Vec<FindingResponse>>, ApiError> {
+    Ok(Json(engine.verify().await?))
+}
