@@ -152,6 +152,15 @@ impl SqliteStore {
         schema::migrate(&mut log, schema::LOG, "log")?;
 
         let derived_path = derived_path(path);
+        if !derived_path.exists() {
+            // Deleted to be rebuilt: a WAL left beside it belongs to the old
+            // file, and SQLite would read it as part of the new one.
+            for suffix in ["-wal", "-shm"] {
+                let mut stale = derived_path.as_os_str().to_owned();
+                stale.push(suffix);
+                let _ = std::fs::remove_file(stale);
+            }
+        }
         let mut derived = Connection::open(&derived_path).map_err(backend)?;
         // NORMAL: no fsync per commit. A commit lost to a power cut takes
         // `through_seq` back with it, and the log replays it.
