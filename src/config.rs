@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use gamify_core::{AchievementId, Points, Rules};
-use gamify_store::postgres::PgSettings;
 pub use gamify_store::postgres::redact_url;
+use gamify_store::postgres::{PgSettings, check_schema, check_sslmode};
 use serde::Deserialize;
 
 use crate::engine::Storage;
@@ -329,31 +329,11 @@ impl Config {
                 ));
             }
         }
-        if let Some(mode) = &pg.sslmode
-            && !matches!(
-                mode.as_str(),
-                "disable" | "allow" | "prefer" | "require" | "verify-ca" | "verify-full"
-            )
-        {
-            return Err(invalid(
-                "storage.postgres.sslmode",
-                format!(
-                    "expected disable, allow, prefer, require, verify-ca or verify-full, got {mode:?}"
-                ),
-            ));
+        if let Some(mode) = &pg.sslmode {
+            check_sslmode(mode).map_err(|e| invalid("storage.postgres.sslmode", e))?;
         }
-        if let Some(schema) = &pg.schema
-            && (schema.is_empty()
-                || schema.len() > 63
-                || schema.starts_with(|c: char| c.is_ascii_digit())
-                || !schema
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_'))
-        {
-            return Err(invalid(
-                "storage.postgres.schema",
-                format!("expected letters, digits and underscores, got {schema:?}"),
-            ));
+        if let Some(schema) = &pg.schema {
+            check_schema(schema).map_err(|e| invalid("storage.postgres.schema", e))?;
         }
         let mut settings = PgSettings::new(url);
         settings.pool_size = pg.pool_size;

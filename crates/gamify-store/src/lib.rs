@@ -239,7 +239,7 @@ pub trait Store: Send + Sync {
     async fn record_event(&self, event: NewEvent) -> Result<Recorded, StoreError>;
 
     /// The user's state (per-category totals included), or `None` for a
-    /// user with no events.
+    /// user whose points never moved (no event, no adjustment).
     async fn user(&self, user_id: &UserId) -> Result<Option<Arc<UserSnapshot>>, StoreError>;
 
     /// Up to `limit` of the user's events, newest `occurred_at` first (ties by

@@ -104,11 +104,9 @@ impl PgSettings {
             ))
         })?;
         if let Some(mode) = &self.sslmode {
-            let mode = PgSslMode::from_str(mode).map_err(|_| {
-                StoreError::Config(format!(
-                    "sslmode: expected disable, allow, prefer, require, verify-ca or verify-full, got {mode:?}"
-                ))
-            })?;
+            check_sslmode(mode).map_err(|e| StoreError::Config(format!("sslmode: {e}")))?;
+            let mode = PgSslMode::from_str(mode)
+                .map_err(|e| StoreError::Config(format!("sslmode: {e}")))?;
             options = options.ssl_mode(mode);
         }
         let mut server_options = vec![(
@@ -116,11 +114,7 @@ impl PgSettings {
             format!("{}", self.statement_timeout.as_millis()),
         )];
         if let Some(schema) = &self.schema {
-            if !is_plain_identifier(schema) {
-                return Err(StoreError::Config(format!(
-                    "schema: expected letters, digits and underscores, got {schema:?}"
-                )));
-            }
+            check_schema(schema).map_err(|e| StoreError::Config(format!("schema: {e}")))?;
             server_options.push(("search_path", schema.clone()));
         }
         Ok(options.application_name("gamify").options(server_options))
@@ -161,11 +155,40 @@ impl fmt::Debug for PgSettings {
     }
 }
 
-fn is_plain_identifier(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 63
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-        && !s.as_bytes()[0].is_ascii_digit()
+/// Whether `mode` is one of libpq's `sslmode`s; the error says which are.
+pub fn check_sslmode(mode: &str) -> Result<(), String> {
+    const MODES: [&str; 6] = [
+        "disable",
+        "allow",
+        "prefer",
+        "require",
+        "verify-ca",
+        "verify-full",
+    ];
+    if MODES.contains(&mode) {
+        Ok(())
+    } else {
+        Err(format!(
+            "expected disable, allow, prefer, require, verify-ca or verify-full, got {mode:?}"
+        ))
+    }
+}
+
+/// Whether `schema` is a plain identifier (used unquoted in `search_path`).
+pub fn check_schema(schema: &str) -> Result<(), String> {
+    let plain = !schema.is_empty()
+        && schema.len() <= 63
+        && schema
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && !schema.as_bytes()[0].is_ascii_digit();
+    if plain {
+        Ok(())
+    } else {
+        Err(format!(
+            "expected letters, digits and underscores, got {schema:?}"
+        ))
+    }
 }
 
 /// `url` with the password of its user info, and any `password=` parameter,
