@@ -13,7 +13,7 @@ use utoipa::IntoParams;
 
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiQuery};
-use super::handlers::{IDEMPOTENT_REPLAYED, NEXT_CURSOR, idempotency_key};
+use super::handlers::{IDEMPOTENT_REPLAYED, idempotency_key, with_cursor};
 use crate::engine::Engine;
 use crate::model::ErrorResponse;
 use crate::wallet::{
@@ -113,11 +113,7 @@ pub async fn get_ledger(
     let (entries, next) = engine
         .ledger(&user_id, query.limit, query.before.as_deref())
         .await?;
-    let mut response = Json(entries).into_response();
-    if let Some(cursor) = next.and_then(|c| HeaderValue::from_str(&c).ok()) {
-        response.headers_mut().insert(NEXT_CURSOR, cursor);
-    }
-    Ok(response)
+    Ok(with_cursor(Json(entries).into_response(), next))
 }
 
 /// Query of `GET /api/v2/gamify/rewards`.

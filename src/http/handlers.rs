@@ -144,11 +144,15 @@ pub async fn list_events(
     let (events, next) = engine
         .events(&user_id, query.limit, query.before.as_deref())
         .await?;
-    let mut response = Json(events).into_response();
+    Ok(with_cursor(Json(events).into_response(), next))
+}
+
+/// Adds `X-Next-Cursor` to a page when older items remain.
+pub fn with_cursor(mut response: Response, next: Option<String>) -> Response {
     if let Some(cursor) = next.and_then(|c| HeaderValue::from_str(&c).ok()) {
         response.headers_mut().insert(NEXT_CURSOR, cursor);
     }
-    Ok(response)
+    response
 }
 
 /// Query of `GET /api/v2/gamify/leaderboard`.

@@ -439,6 +439,30 @@ pub fn plan_movement(
     Ok((record, after, ledger))
 }
 
+/// Whether `draft` may be saved over `existing` (`create`: it must not
+/// exist; else it must), and what the saved reward keeps of the old one:
+/// its redeemed count (the new stock may not be below it) and creation time.
+pub fn plan_save_reward(
+    existing: Option<&Reward>,
+    draft: &RewardDraft,
+    create: bool,
+) -> Result<Reward, StoreError> {
+    match (existing, create) {
+        (Some(_), true) => return Err(StoreError::AlreadyExists("reward")),
+        (None, false) => return Err(StoreError::NotFound("reward")),
+        _ => {}
+    }
+    let redeemed = existing.map_or(0, |r| r.redeemed);
+    if draft.stock.is_some_and(|stock| stock < redeemed) {
+        return Err(StoreError::StockBelowRedeemed(redeemed));
+    }
+    Ok(Reward {
+        draft: draft.clone(),
+        redeemed,
+        created_at_ms: existing.map_or(draft.saved_at_ms, |r| r.created_at_ms),
+    })
+}
+
 /// What a redemption does once allowed.
 #[derive(Debug)]
 pub struct PlannedRedemption {

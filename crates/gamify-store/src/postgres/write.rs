@@ -931,16 +931,7 @@ pub async fn save_reward(
         .await
         .map_err(classify)?
         .remove(&d.id);
-    match (&existing, create) {
-        (Some(_), true) => return Err(StoreError::AlreadyExists("reward")),
-        (None, false) => return Err(StoreError::NotFound("reward")),
-        _ => {}
-    }
-    let redeemed = existing.as_ref().map_or(0, |r| r.redeemed);
-    if d.stock.is_some_and(|stock| stock < redeemed) {
-        return Err(StoreError::StockBelowRedeemed(redeemed));
-    }
-    let created_at = existing.as_ref().map_or(d.saved_at_ms, |r| r.created_at_ms);
+    let saved = economy::plan_save_reward(existing.as_ref(), d, create)?;
     let inserted = sqlx::query(
         "INSERT INTO rewards (id, name_fi, name_en, description, cost_milli, stock, per_user_limit, available_from,
                               available_until, active, created_at, updated_at)
@@ -961,7 +952,7 @@ pub async fn save_reward(
     .bind(d.available_from_ms)
     .bind(d.available_until_ms)
     .bind(d.active)
-    .bind(created_at)
+    .bind(saved.created_at_ms)
     .bind(d.saved_at_ms)
     .execute(&mut *tx)
     .await;
@@ -973,9 +964,5 @@ pub async fn save_reward(
         other => other.map_err(classify)?,
     };
     tx.commit().await.map_err(classify)?;
-    Ok(Reward {
-        draft: d.clone(),
-        redeemed,
-        created_at_ms: created_at,
-    })
+    Ok(saved)
 }

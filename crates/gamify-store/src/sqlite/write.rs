@@ -10,6 +10,7 @@ use gamify_core::Rules;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{backend, read};
+use crate::economy;
 use crate::scoring::LedgerEntry;
 use crate::{
     EventRecord, Idempotency, Movement, NewEvent, Recorded, Redemption, Reward, RewardDraft,
@@ -242,17 +243,7 @@ pub fn set_status(conn: &Connection, r: &Redemption) -> Result<(), StoreError> {
 
 /// Creates or updates a reward, keeping its redeemed count.
 pub fn save_reward(conn: &Connection, d: &RewardDraft, create: bool) -> Result<Reward, StoreError> {
-    let existing = read::reward(conn, &d.id)?;
-    match (&existing, create) {
-        (Some(_), true) => return Err(StoreError::AlreadyExists("reward")),
-        (None, false) => return Err(StoreError::NotFound("reward")),
-        _ => {}
-    }
-    let redeemed = existing.as_ref().map_or(0, |r| r.redeemed);
-    if d.stock.is_some_and(|stock| stock < redeemed) {
-        return Err(StoreError::StockBelowRedeemed(redeemed));
-    }
-    let created_at = existing.as_ref().map_or(d.saved_at_ms, |r| r.created_at_ms);
+    let saved = economy::plan_save_reward(read::reward(conn, &d.id)?.as_ref(), d, create)?;
     conn.prepare_cached(
         "INSERT INTO rewards (id, name_fi, name_en, description, cost_milli, stock, per_user_limit, available_from,
                               available_until, active, created_at, updated_at)
@@ -275,14 +266,10 @@ pub fn save_reward(conn: &Connection, d: &RewardDraft, create: bool) -> Result<R
             d.available_from_ms,
             d.available_until_ms,
             d.active,
-            created_at,
+            saved.created_at_ms,
             d.saved_at_ms,
         ])
     })
     .map_err(backend)?;
-    Ok(Reward {
-        draft: d.clone(),
-        redeemed,
-        created_at_ms: created_at,
-    })
+    Ok(saved)
 }
