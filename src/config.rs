@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use gamify_core::{AchievementId, Points, Rules};
+use gamify_core::{AchievementId, Expiry, Points, Rules};
 pub use gamify_store::postgres::redact_url;
 use gamify_store::postgres::{PgSettings, check_schema, check_sslmode};
 use serde::Deserialize;
@@ -89,6 +89,8 @@ pub struct RulesConfig {
     pub backfill_days: u32,
     /// Allowed clock skew in seconds.
     pub max_future_skew_seconds: i64,
+    /// Days points stay spendable after the day they were credited; 0: never expire.
+    pub points_expire_after_days: u32,
     /// Achievement id → the reward it grants free ("" grants nothing).
     pub achievement_rewards: std::collections::BTreeMap<String, String>,
 }
@@ -228,6 +230,14 @@ impl Config {
             config.rules.backfill_days = v.parse().map_err(|_| {
                 invalid(
                     "GAMIFY_BACKFILL_DAYS",
+                    format!("expected a whole number of days, got {v:?}"),
+                )
+            })?;
+        }
+        if let Some(v) = env("GAMIFY_POINTS_EXPIRE_AFTER_DAYS") {
+            config.rules.points_expire_after_days = v.parse().map_err(|_| {
+                invalid(
+                    "GAMIFY_POINTS_EXPIRE_AFTER_DAYS",
                     format!("expected a whole number of days, got {v:?}"),
                 )
             })?;
@@ -376,6 +386,9 @@ impl Config {
             backfill_days: r.backfill_days,
             max_future_skew_ms: r.max_future_skew_seconds.saturating_mul(1000),
             grants,
+            expiry: (r.points_expire_after_days > 0).then_some(Expiry {
+                days: r.points_expire_after_days,
+            }),
         };
         rules
             .validate()

@@ -9,7 +9,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use gamify_core::{Action, Category, Day, RuleError, Rules, UserId, Value};
+use gamify_core::{Action, Category, Day, Expiry, Points, RuleError, Rules, UserId, Value};
 use gamify_store::postgres::{Migrations, PgSettings, PgStore};
 use gamify_store::sqlite::SqliteStore;
 use gamify_store::{Idempotency, NewEvent, Store, StoreError};
@@ -320,6 +320,15 @@ impl Engine {
         let user = parse_user(user_id)?;
         let snapshot = self.store.user(&user).await?.unwrap_or_default();
         let state = &snapshot.state;
+        let expiring = match self.rules.expiry {
+            Some(expiry) if state.total > Points::ZERO => {
+                // Whatever will be past its cutoff 30 days from now.
+                let cutoff = expiry.cutoff_ms(self.now_ms() + 30 * 86_400_000);
+                let credited = self.store.credited_since(&user, cutoff).await?;
+                Expiry::due(state.total, credited)
+            }
+            _ => Points::ZERO,
+        };
         let (level, next_level_points) = level_fields(state.lifetime);
         Ok(BalanceResponse {
             user_id: user.as_str().to_owned(),
@@ -335,7 +344,74 @@ impl Engine {
                 .iter()
                 .map(|a| a.as_str().to_owned())
                 .collect(),
+            expiring_points: expiring.to_f64(),
         })
+    }
+
+    /// Expires what is due of every user's points (a no-op while expiry is
+    /// off): walks the users holding points, 500 at a time, and asks the
+    /// store to expire each (decided under the user's serialisation).
+    /// Returns the users whose points expired, and the points.
+    pub async fn expire_due_points(&self) -> Result<(u64, Points), EngineError> {
+        let Some(expiry) = self.rules.expiry else {
+            return Ok((0, Points::ZERO));
+        };
+        let now = self.now_ms();
+        let cutoff = expiry.cutoff_ms(now);
+        let (mut users, mut expired, mut checked) = (0u64, Points::ZERO, 0u64);
+        let mut after: Option<String> = None;
+        loop {
+            let page = self.store.holders(after.as_deref(), 500).await?;
+            let Some(last) = page.last().cloned() else {
+                break;
+            };
+            let mut tasks = tokio::task::JoinSet::new();
+            for id in page {
+                let store = self.store.clone();
+                tasks.spawn(async move {
+                    let user = UserId::parse(&id)
+                        .map_err(|_| StoreError::Corrupt(format!("stored user id {id:?}")))?;
+                    store.expire(&user, cutoff, now).await
+                });
+            }
+            while let Some(done) = tasks.join_next().await {
+                let points = done.map_err(|_| {
+                    EngineError::Unavailable(StoreError::Unavailable("expiry task"))
+                })??;
+                checked += 1;
+                if points > Points::ZERO {
+                    users += 1;
+                    expired = expired.checked_add(points).map_err(StoreError::Rule)?;
+                }
+            }
+            tracing::info!(checked, users, expired = %expired, "expiring points");
+            after = Some(last);
+        }
+        Ok((users, expired))
+    }
+
+    /// Runs [`Engine::expire_due_points`] now and then shortly after every
+    /// UTC midnight (when points become due), and hourly in between in case
+    /// a sweep failed, until dropped. Does nothing while expiry is off.
+    pub async fn run_expiry_sweeps(self) {
+        if self.rules.expiry.is_none() {
+            return;
+        }
+        loop {
+            match self.expire_due_points().await {
+                Ok((users, points)) => {
+                    tracing::info!(users, points = %points, "expiry sweep done")
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "expiry sweep failed; retrying within the hour")
+                }
+            }
+            let day = 86_400_000;
+            let now = self.now_ms();
+            let next_midnight = (now.div_euclid(day) + 1) * day + 30_000;
+            let wait = (next_midnight - now).clamp(1_000, 3_600_000);
+            tokio::time::sleep(std::time::Duration::from_millis(wait as u64)).await;
+        }
     }
 
     /// The user's statistics; zeros for a user with no events.

@@ -96,6 +96,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 }
                 .with_context(cannot)?
                 .with_admin_token(config.server.admin_token.clone());
+                tokio::spawn(engine.clone().run_expiry_sweeps());
                 serve(config, engine).await
             }
             Command::Verify => {

@@ -199,6 +199,9 @@ pub struct BalanceResponse {
     pub next_level_points: f64,
     /// Unlocked achievement ids, in unlock order.
     pub achievements: Vec<String>,
+    /// Points that expire within the next 30 days unless spent first
+    /// (always 0 while point expiry is off).
+    pub expiring_points: f64,
 }
 
 /// A user's statistics (`GET /api/v2/gamify/stats/{user_id}`).

@@ -4,7 +4,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{assert_error, error_fields, spawn_app};
+use crate::helpers::{DAY, assert_error, error_fields, spawn_app, spawn_app_with};
 
 fn coffee() -> Value {
     json!({"id": "coffee", "name_fi": "Kahvi", "name_en": "Coffee", "description": "A cup",
@@ -390,5 +390,42 @@ async fn an_admin_adjustment_is_a_ledger_entry_and_never_overdraws() {
             balance["lifetime_points"].clone()
         ),
         (json!(25.0), json!(25.0))
+    );
+}
+
+#[tokio::test]
+async fn with_expiry_on_the_balance_shows_what_expires_within_30_days_and_the_sweep_expires_it() {
+    let rules = gamify::Rules {
+        expiry: Some(gamify_core::Expiry { days: 30 }),
+        ..gamify::Rules::default()
+    };
+    let app = spawn_app_with(rules).await;
+    app.record("u1", "finance", 5.0).await; // 10 points today (day 0)
+    assert_eq!(
+        app.balance("u1").await["expiring_points"],
+        0.0,
+        "30 days left"
+    );
+    app.clock.advance(DAY);
+    assert_eq!(
+        app.balance("u1").await["expiring_points"],
+        10.0,
+        "gone on day 31"
+    );
+    app.record("u1", "finance", 2.5).await; // 5 points on day 1
+    app.clock.advance(30 * DAY); // day 31: the day-0 points are due
+    let (users, points) = app.engine.expire_due_points().await.unwrap();
+    assert_eq!((users, points), (1, gamify_core::Points::whole(10)));
+    let balance = app.balance("u1").await;
+    assert_eq!(balance["total_points"], 5.0);
+    assert_eq!(balance["lifetime_points"], 15.0, "lifetime never expires");
+    assert_eq!(balance["expiring_points"], 5.0);
+    let ledger = app.get_json("/api/v2/gamify/ledger/u1?limit=1").await;
+    assert_eq!(ledger[0]["kind"], "expiry");
+    assert_eq!(ledger[0]["points"], -10.0);
+    assert_eq!(
+        app.engine.expire_due_points().await.unwrap().0,
+        0,
+        "a second sweep finds nothing"
     );
 }

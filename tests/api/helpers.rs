@@ -24,6 +24,7 @@ pub const DAY: i64 = 86_400_000;
 
 pub struct TestApp {
     pub base: String,
+    pub engine: Engine,
     pub client: reqwest::Client,
     pub clock: Arc<ManualClock>,
     _place: Place,
@@ -37,6 +38,11 @@ enum Place {
 }
 
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(Rules::default()).await
+}
+
+/// The same, with other rules.
+pub async fn spawn_app_with(rules: Rules) -> TestApp {
     let (store, place): (Arc<dyn Store>, Place) = match std::env::var("GAMIFY_TEST_BACKEND")
         .as_deref()
     {
@@ -45,26 +51,31 @@ pub async fn spawn_app() -> TestApp {
                 .await
                 .expect("GAMIFY_TEST_BACKEND=postgres needs a reachable test database");
             let schema = ScratchSchema::create(&url).await.unwrap();
-            let store = PgStore::connect(&schema.settings(), Rules::default(), Migrations::Apply)
+            let store = PgStore::connect(&schema.settings(), rules.clone(), Migrations::Apply)
                 .await
                 .unwrap();
             (Arc::new(store), Place::Schema(schema))
         }
         _ => {
             let dir = tempfile::tempdir().unwrap();
-            let store = SqliteStore::open(&dir.path().join("gamify.db"), Rules::default()).unwrap();
+            let store = SqliteStore::open(&dir.path().join("gamify.db"), rules.clone()).unwrap();
             (Arc::new(store), Place::Dir(dir))
         }
     };
     let clock = Arc::new(ManualClock::new(T0));
-    let engine = Engine::with_store(store, Rules::default(), clock.clone())
+    let engine = Engine::with_store(store, rules, clock.clone())
         .with_admin_token(Some(ADMIN_TOKEN.to_owned()));
     // Bind first, then spawn: the port is ready before the test sends anything.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(http::serve(listener, engine, std::future::pending()));
+    tokio::spawn(http::serve(
+        listener,
+        engine.clone(),
+        std::future::pending(),
+    ));
     TestApp {
         base,
+        engine,
         client: reqwest::Client::new(),
         clock,
         _place: place,

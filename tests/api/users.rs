@@ -9,7 +9,8 @@ async fn an_unknown_user_has_a_zero_balance_and_empty_stats() {
     assert_eq!(
         balance,
         json!({"user_id": "nobody", "total_points": 0.0, "lifetime_points": 0.0, "streak_days": 0, "best_streak": 0,
-               "last_event": null, "level": 1, "next_level_points": 100.0, "achievements": []})
+               "last_event": null, "level": 1, "next_level_points": 100.0, "achievements": [],
+               "expiring_points": 0.0})
     );
     let stats = app.get_json("/api/v2/gamify/stats/nobody").await;
     assert_eq!(

@@ -37,7 +37,7 @@ pub use points::{Points, Value};
 pub use rules::{Rules, RulesError, SPECIAL_REWARD};
 pub use score::{EventFacts, Scored, UserState, apply_event};
 pub use streak::{Day, StreakRuns, streak_bonus_percent};
-pub use wallet::{Refusal, RewardTerms, credit, debit};
+pub use wallet::{Expiry, Refusal, RewardTerms, credit, debit};
 
 /// Why an input does not satisfy the rules. Each variant names the field it
 /// concerns through [`RuleError::field`], so that an API can point at it.

@@ -21,6 +21,8 @@ pub struct Rules {
     /// reward id). The reward itself is catalogue data; a grant whose reward
     /// does not exist or cannot be redeemed then is skipped (and logged).
     pub grants: Vec<(AchievementId, String)>,
+    /// Point expiry; `None` (the default): points never expire.
+    pub expiry: Option<crate::Expiry>,
 }
 
 /// The reward id the brief's "Tuhat pistettä — Badge + Special reward"
@@ -34,6 +36,7 @@ impl Default for Rules {
             backfill_days: 30,
             max_future_skew_ms: 5 * 60 * 1000,
             grants: vec![(AchievementId::Points1000, SPECIAL_REWARD.to_owned())],
+            expiry: None,
         }
     }
 }
@@ -50,6 +53,9 @@ pub enum RulesError {
     /// `max_future_skew_ms` is negative or over a day.
     #[error("max_future_skew_seconds must be between 0 and 86400")]
     SkewOutOfRange,
+    /// Expiry after 0 days, or after more than ten years.
+    #[error("points_expire_after_days must be between 1 and 3650, or 0 for never")]
+    ExpiryOutOfRange,
     /// A grant names no reward, or one achievement grants twice.
     #[error("achievement_rewards: {0}")]
     BadGrant(String),
@@ -66,6 +72,9 @@ impl Rules {
         }
         if !(0..=86_400_000).contains(&self.max_future_skew_ms) {
             return Err(RulesError::SkewOutOfRange);
+        }
+        if self.expiry.is_some_and(|e| !(1..=3650).contains(&e.days)) {
+            return Err(RulesError::ExpiryOutOfRange);
         }
         for (i, (achievement, reward)) in self.grants.iter().enumerate() {
             if reward.is_empty() {

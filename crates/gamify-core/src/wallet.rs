@@ -111,6 +111,39 @@ pub fn credit(state: &mut UserState, amount: Points, earned: bool) -> Result<(),
     Ok(())
 }
 
+/// Point expiry, when it is on: points expire `days` days after the UTC day
+/// they were credited on (at the start of day D + days + 1), oldest first.
+///
+/// Every debit (spend, redemption, negative adjustment, expiry) takes the
+/// oldest points first, so the points a user still holds are always the
+/// newest credits: walking the credits from the newest back, the first
+/// `total` points of them. Hence no per-lot bookkeeping is needed: the points
+/// credited before some instant that are still held are
+/// `max(0, total − credited since that instant)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Expiry {
+    /// Days points stay spendable after the day they were credited on.
+    pub days: u32,
+}
+
+/// One UTC day in milliseconds.
+const DAY_MS: i64 = 86_400_000;
+
+impl Expiry {
+    /// Points credited before this instant have expired at `now_ms`: the
+    /// start of UTC day (today − days).
+    pub fn cutoff_ms(self, now_ms: i64) -> i64 {
+        let today = now_ms.div_euclid(DAY_MS);
+        (today - i64::from(self.days)) * DAY_MS
+    }
+
+    /// What of `total` is due to expire at `now_ms`, given the points
+    /// `credited_since` [`Expiry::cutoff_ms`].
+    pub fn due(total: Points, credited_since: Points) -> Points {
+        Points::from_milli((total.milli() - credited_since.milli()).max(0))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
@@ -181,6 +214,57 @@ mod tests {
         debit(&mut state, Points::whole(5)).unwrap();
         assert_eq!(state.total, Points::ZERO);
         assert_eq!(state.lifetime, Points::whole(50));
+    }
+
+    #[test]
+    fn points_expire_at_the_start_of_the_day_after_their_last_day() {
+        let expiry = Expiry { days: 30 };
+        let day = 20_000 * DAY_MS;
+        // Credited on day 20000 (any time): spendable through day 20030.
+        assert_eq!(expiry.cutoff_ms(day + 30 * DAY_MS + 5), day);
+        assert_eq!(expiry.cutoff_ms(day + 31 * DAY_MS), day + DAY_MS);
+        // 10 held, 4 of them credited since the cutoff: 6 are due.
+        assert_eq!(
+            Expiry::due(Points::whole(10), Points::whole(4)),
+            Points::whole(6)
+        );
+        // More credited since than held (spent since): nothing is due.
+        assert_eq!(
+            Expiry::due(Points::whole(3), Points::whole(4)),
+            Points::ZERO
+        );
+    }
+
+    proptest! {
+        /// The shortcut equals tracking every credit as a lot and taking
+        /// debits oldest first.
+        #[test]
+        fn the_due_shortcut_equals_first_in_first_out_lots(moves in prop::collection::vec((any::<bool>(), 1i64..100), 1..60), cut in 0usize..60) {
+            let mut lots: std::collections::VecDeque<(usize, i64)> = Default::default();
+            let mut total = 0i64;
+            for (i, (is_credit, n)) in moves.iter().enumerate() {
+                if *is_credit {
+                    lots.push_back((i, *n));
+                    total += n;
+                } else {
+                    let mut take = (*n).min(total);
+                    total -= take;
+                    while take > 0 {
+                        let front = lots.front_mut().unwrap();
+                        let used = take.min(front.1);
+                        front.1 -= used;
+                        take -= used;
+                        if front.1 == 0 { lots.pop_front(); }
+                    }
+                }
+            }
+            let held_before_cut: i64 = lots.iter().filter(|(i, _)| *i < cut).map(|(_, n)| n).sum();
+            let credited_since: i64 = moves.iter().enumerate().filter(|(i, (c, _))| *c && *i >= cut).map(|(_, (_, n))| n).sum();
+            prop_assert_eq!(
+                Expiry::due(Points::from_milli(total), Points::from_milli(credited_since)),
+                Points::from_milli(held_before_cut)
+            );
+        }
     }
 
     proptest! {

@@ -20,6 +20,8 @@ pub enum Op {
     Redeem(NewRedemption),
     /// [`crate::Store::settle`]
     Settle(Settle),
+    /// [`crate::Store::expire`]
+    Expire(Expire),
 }
 
 /// What an [`Op`] gave.
@@ -33,6 +35,8 @@ pub enum Done {
     Redeem(Redeemed),
     /// For [`Op::Settle`].
     Settle(Redemption),
+    /// For [`Op::Expire`]: the points that expired (zero if none were due).
+    Expire(Points),
 }
 
 /// Unwraps the [`Done`] variant a store method expects from its [`Op`].
@@ -387,6 +391,69 @@ pub struct Settle {
     pub at_ms: i64,
 }
 
+/// A request to expire what is due of one user's points.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expire {
+    /// Whose points.
+    pub user_id: UserId,
+    /// Points credited before this instant are due ([`gamify_core::Expiry::cutoff_ms`]).
+    pub cutoff_ms: i64,
+    /// When (Unix ms).
+    pub at_ms: i64,
+    /// What the user was credited since the cutoff, as the writer read it
+    /// under the user's serialisation; filled in by the backend.
+    pub credited_since: Option<Points>,
+}
+
+/// The ledger entries that credit points (the ones that can expire), as an
+/// SQL condition on `ledger`: events, bonuses, refunds and adjustments in
+/// the user's favour.
+pub const CREDIT_SQL: &str = "(kind IN ('event', 'achievement_bonus', 'refund')
+                               OR (kind = 'adjustment' AND amount_milli > 0))";
+
+/// Whether a ledger entry credits points (see [`CREDIT_SQL`]).
+pub fn is_credit(entry: &LedgerEntry) -> bool {
+    match entry.kind {
+        LedgerKind::Event | LedgerKind::AchievementBonus | LedgerKind::Refund => true,
+        LedgerKind::Adjustment => entry.amount > Points::ZERO,
+        _ => false,
+    }
+}
+
+/// Expires what is due of a user's points: everything held beyond what was
+/// credited since the cutoff (see [`gamify_core::Expiry`]). `None` when
+/// nothing is due.
+pub fn plan_expiry(
+    before: Option<UserSnapshot>,
+    credited_since: Points,
+    at_ms: i64,
+) -> Result<Option<(UserSnapshot, LedgerEntry)>, StoreError> {
+    let mut after = before.unwrap_or_default();
+    let due = gamify_core::Expiry::due(after.state.total, credited_since);
+    if due == Points::ZERO {
+        return Ok(None);
+    }
+    let amount = Points::from_milli(-due.milli());
+    move_points(&mut after, LedgerKind::Expiry, amount)?;
+    let day = crate::economy::utc_date(at_ms);
+    let ledger = entry(&after, LedgerKind::Expiry, amount, &format!("expiry/{day}"));
+    Ok(Some((after, ledger)))
+}
+
+/// `YYYY-MM-DD` of a Unix ms instant, UTC (civil-from-days).
+pub fn utc_date(ms: i64) -> String {
+    let z = ms.div_euclid(86_400_000) + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
 /// Applies one non-event ledger movement to a user's state: the same
 /// arithmetic when a request is planned and when the SQLite log is replayed.
 /// A debit beyond the balance is refused; the version grows by one.
@@ -605,4 +672,17 @@ pub fn is_refusal(e: &StoreError) -> bool {
             | StoreError::StockBelowRedeemed(_)
             | StoreError::Rule(_)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_render_in_utc() {
+        assert_eq!(utc_date(0), "1970-01-01");
+        assert_eq!(utc_date(1_760_265_000_000), "2025-10-12");
+        assert_eq!(utc_date(951_782_400_000), "2000-02-29");
+        assert_eq!(utc_date(-1), "1969-12-31");
+    }
 }

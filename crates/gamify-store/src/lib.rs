@@ -34,7 +34,7 @@ use gamify_core::{
 };
 
 pub use economy::{
-    LedgerKind, LedgerPage, LedgerRecord, Moved, Movement, MovementKind, NewMovement,
+    Expire, LedgerKind, LedgerPage, LedgerRecord, Moved, Movement, MovementKind, NewMovement,
     NewRedemption, Redeemed, Redemption, RedemptionStatus, Reward, RewardDraft, Settle,
 };
 pub use verify::Finding;
@@ -300,6 +300,25 @@ pub trait Store: Send + Sync {
     /// Checks every invariant of the stored data (see [`verify`]) and
     /// returns what breaks them; empty when all hold.
     async fn verify(&self) -> Result<Vec<Finding>, StoreError>;
+
+    /// The points credited to the user (see [`economy::CREDIT_SQL`]) at or
+    /// after `since_ms`.
+    async fn credited_since(&self, user_id: &UserId, since_ms: i64) -> Result<Points, StoreError>;
+
+    /// Expires what is due of the user's points at `at_ms` (those credited
+    /// before `cutoff_ms` and still held) with one `expiry` ledger entry;
+    /// returns how many expired. Decided under the user's serialisation, so
+    /// a concurrent spend is never double-counted.
+    async fn expire(
+        &self,
+        user_id: &UserId,
+        cutoff_ms: i64,
+        at_ms: i64,
+    ) -> Result<Points, StoreError>;
+
+    /// Users holding points, by id, after `after`; at most `limit`. What an
+    /// expiry sweep walks.
+    async fn holders(&self, after: Option<&str>, limit: u32) -> Result<Vec<String>, StoreError>;
 }
 
 /// Encodes the achievements an event unlocked: `id:bonus_milli,…`.

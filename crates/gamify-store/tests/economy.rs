@@ -4,14 +4,14 @@
 
 use std::sync::Arc;
 
-use gamify_core::{Category, Points, Refusal, UserId};
+use gamify_core::{Category, Expiry, Points, Refusal, Rules, UserId};
 use gamify_store::{
     Idempotency, LedgerKind, MovementKind, NewMovement, NewRedemption, RedemptionStatus,
     RewardDraft, Settle, Store, StoreError,
 };
 
 mod common;
-use common::{T0, backends, event};
+use common::{DAY, T0, backends, backends_with, event};
 
 fn uid(u: &str) -> UserId {
     UserId::parse(u).unwrap()
@@ -619,5 +619,88 @@ proptest::proptest! {
                 assert_verified(name, &store).await;
             }
         });
+    }
+}
+
+#[tokio::test]
+async fn points_expire_oldest_first_once_and_never_touch_lifetime() {
+    let expiry = Expiry { days: 30 };
+    let rules = Rules {
+        expiry: Some(expiry),
+        ..Rules::default()
+    };
+    for (name, store, _place) in backends_with(
+        "points_expire_oldest_first_once_and_never_touch_lifetime",
+        rules,
+    )
+    .await
+    {
+        let u1 = uid("u1");
+        store
+            .record_event(event("evt_a", "u1", Category::Finance, 5000, T0))
+            .await
+            .unwrap(); // 10 points on day 0
+        store
+            .record_event(event("evt_b", "u1", Category::Finance, 2500, T0 + 20 * DAY))
+            .await
+            .unwrap(); // 5 points on day 20
+        let mut s = spend("spd_1", "u1", 3);
+        s.created_at_ms = T0 + 25 * DAY;
+        store.move_points(s).await.unwrap(); // takes 3 of the day-0 points
+
+        // Day 31: the day-0 points still held (7) expire; the day-20 ones stay.
+        let now = T0 + 31 * DAY;
+        let cutoff = expiry.cutoff_ms(now);
+        assert_eq!(
+            store.credited_since(&u1, cutoff).await.unwrap(),
+            Points::whole(5),
+            "{name}"
+        );
+        assert_eq!(
+            store.holders(None, 10).await.unwrap(),
+            vec!["u1".to_owned()],
+            "{name}"
+        );
+        assert_eq!(
+            store.expire(&u1, cutoff, now).await.unwrap(),
+            Points::whole(7),
+            "{name}"
+        );
+        assert_eq!(
+            store.expire(&u1, cutoff, now).await.unwrap(),
+            Points::ZERO,
+            "{name}: once"
+        );
+        assert_eq!(
+            balance(&store, "u1").await,
+            (Points::whole(5), Points::whole(15)),
+            "{name}"
+        );
+        let newest = &store.ledger(&u1, 1, None).await.unwrap().entries[0];
+        assert_eq!(newest.kind, LedgerKind::Expiry, "{name}");
+        assert_eq!(newest.amount, Points::whole(-7), "{name}");
+        assert!(
+            newest.reference.starts_with("expiry/"),
+            "{name}: {}",
+            newest.reference
+        );
+
+        // Day 51: the day-20 points go too.
+        let later = T0 + 51 * DAY;
+        assert_eq!(
+            store
+                .expire(&u1, expiry.cutoff_ms(later), later)
+                .await
+                .unwrap(),
+            Points::whole(5),
+            "{name}"
+        );
+        assert_eq!(
+            balance(&store, "u1").await,
+            (Points::ZERO, Points::whole(15)),
+            "{name}"
+        );
+        assert!(store.holders(None, 10).await.unwrap().is_empty(), "{name}");
+        assert_verified(name, &store).await;
     }
 }

@@ -35,14 +35,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use gamify_core::{Rules, UserId};
+use gamify_core::{Points, Rules, UserId};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgSslMode};
 use tokio::sync::{Mutex, mpsc, oneshot};
 use tokio::time::Instant;
 
 use crate::economy::{Done, Op, expect_done};
 use crate::{
-    EventPage, Finding, LeaderRow, LedgerPage, Moved, NewEvent, NewMovement, NewRedemption,
+    EventPage, Expire, Finding, LeaderRow, LedgerPage, Moved, NewEvent, NewMovement, NewRedemption,
     Recorded, Redeemed, Redemption, RedemptionStatus, Reward, RewardDraft, Settle, Store,
     StoreError, UserSnapshot,
 };
@@ -418,6 +418,31 @@ impl Store for PgStore {
     async fn verify(&self) -> Result<Vec<Finding>, StoreError> {
         let mut conn = self.pool.acquire().await.map_err(classify)?;
         read::verify(&mut conn).await
+    }
+
+    async fn credited_since(&self, user_id: &UserId, since_ms: i64) -> Result<Points, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(classify)?;
+        read::credited_since(&mut conn, user_id.as_str(), since_ms).await
+    }
+
+    async fn expire(
+        &self,
+        user_id: &UserId,
+        cutoff_ms: i64,
+        at_ms: i64,
+    ) -> Result<Points, StoreError> {
+        let expire = Expire {
+            user_id: user_id.clone(),
+            cutoff_ms,
+            at_ms,
+            credited_since: None,
+        };
+        expect_done!(self.apply(Op::Expire(expire)).await, Expire)
+    }
+
+    async fn holders(&self, after: Option<&str>, limit: u32) -> Result<Vec<String>, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(classify)?;
+        read::holders(&mut conn, after, limit).await
     }
 
     async fn user(&self, user_id: &UserId) -> Result<Option<Arc<UserSnapshot>>, StoreError> {

@@ -360,3 +360,39 @@ pub async fn verify(conn: &mut PgConnection) -> Result<Vec<crate::Finding>, Stor
     tx.rollback().await.map_err(classify)?;
     Ok(findings)
 }
+
+/// The points credited to the user at or after `since_ms`.
+pub async fn credited_since(
+    conn: &mut PgConnection,
+    user_id: &str,
+    since_ms: i64,
+) -> Result<Points, StoreError> {
+    let row = sqlx::query(&format!(
+        "SELECT coalesce(sum(amount_milli), 0)::int8 FROM ledger
+         WHERE user_id = $1 AND created_at >= $2 AND {}",
+        crate::economy::CREDIT_SQL
+    ))
+    .bind(user_id)
+    .bind(since_ms)
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(classify)?;
+    Ok(Points::from_milli(row.try_get(0).map_err(backend)?))
+}
+
+/// Users holding points, by id, after `after`.
+pub async fn holders(
+    conn: &mut PgConnection,
+    after: Option<&str>,
+    limit: u32,
+) -> Result<Vec<String>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT user_id FROM users WHERE total_milli > 0 AND user_id > $1 ORDER BY user_id LIMIT $2",
+    )
+    .bind(after.unwrap_or(""))
+    .bind(i64::from(limit))
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(classify)?;
+    rows.iter().map(|r| r.try_get(0).map_err(backend)).collect()
+}

@@ -11,7 +11,7 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
-use gamify_core::Rules;
+use gamify_core::{Points, Rules};
 use sqlx::pool::PoolConnection;
 use sqlx::{PgConnection, PgPool, Postgres, Row};
 use tokio::sync::{Mutex, mpsc};
@@ -25,8 +25,8 @@ use super::{backend, classify, is_unavailable};
 use crate::economy::{self, Done, Op};
 use crate::scoring::LedgerEntry;
 use crate::{
-    EventRecord, Idempotency, Moved, Movement, NewEvent, NewMovement, NewRedemption, Recorded,
-    Redeemed, Redemption, Reward, RewardDraft, Settle, StoreError, UserSnapshot,
+    EventRecord, Expire, Idempotency, Moved, Movement, NewEvent, NewMovement, NewRedemption,
+    Recorded, Redeemed, Redemption, Reward, RewardDraft, Settle, StoreError, UserSnapshot,
     encode_achievements, encode_categories, encode_unlocked, scoring,
 };
 
@@ -150,6 +150,9 @@ struct World {
     rewards: HashMap<String, Reward>,
     held: HashMap<(String, String), u32>,
     redemptions: HashMap<String, Redemption>,
+    /// For expiries: what each user was credited since the cutoff, as
+    /// committed before this batch.
+    credited: HashMap<(String, i64), Points>,
 }
 
 impl World {
@@ -192,6 +195,7 @@ async fn commit(
             Op::Event(e) => users.insert(e.user_id.as_str()),
             Op::Move(m) => users.insert(m.user_id.as_str()),
             Op::Redeem(r) => users.insert(r.user_id.as_str()),
+            Op::Expire(e) => users.insert(e.user_id.as_str()),
             Op::Settle(_) => false,
         };
     }
@@ -238,11 +242,13 @@ async fn commit(
     let reward_ids: Vec<&str> = reward_ids.into_iter().collect();
     let rewards = lock_rewards(&mut tx, &reward_ids).await?;
     let held = held_counts(&mut tx, &pairs).await?;
+    let credited = credited_since(&mut tx, ops).await?;
     let mut world = World {
         states,
         rewards,
         held,
         redemptions,
+        credited,
     };
 
     // Plan in arrival order.
@@ -282,6 +288,7 @@ async fn commit(
             Op::Move(m) => plan_move(m, &mut world, &mut writes),
             Op::Redeem(r) => plan_redeem(r, &mut world, &mut writes),
             Op::Settle(s) => plan_settle(s, &mut world, &mut writes),
+            Op::Expire(e) => plan_expire(e, &mut world, &mut writes),
         };
         if outcome.is_ok()
             && let Some((kind, idem)) = op_key(op)
@@ -327,6 +334,7 @@ fn replayed(done: &Done) -> Done {
             replayed: true,
         }),
         Done::Settle(r) => Done::Settle(r.clone()),
+        Done::Expire(p) => Done::Expire(*p),
     }
 }
 
@@ -336,6 +344,7 @@ fn op_time(op: &Op) -> i64 {
         Op::Move(m) => m.created_at_ms,
         Op::Redeem(r) => r.created_at_ms,
         Op::Settle(s) => s.at_ms,
+        Op::Expire(e) => e.at_ms,
     }
 }
 
@@ -345,7 +354,7 @@ fn op_key(op: &Op) -> Option<(&'static str, &Idempotency)> {
         Op::Event(e) => e.idempotency.as_ref().map(|i| ("event", i)),
         Op::Move(m) => m.idempotency.as_ref().map(|i| ("movement", i)),
         Op::Redeem(r) => r.idempotency.as_ref().map(|i| ("redemption", i)),
-        Op::Settle(_) => None,
+        Op::Settle(_) | Op::Expire(_) => None,
     }
 }
 
@@ -472,6 +481,72 @@ async fn held_counts(
         );
     }
     Ok(held)
+}
+
+/// For the batch's expiries: what each user was credited since the cutoff,
+/// committed before this batch (the users' rows are locked, so nothing else
+/// can credit them now). One query per distinct cutoff.
+async fn credited_since(
+    tx: &mut PgConnection,
+    ops: &[&Op],
+) -> Result<HashMap<(String, i64), Points>, sqlx::Error> {
+    let mut by_cutoff: HashMap<i64, Vec<&str>> = HashMap::new();
+    for op in ops {
+        if let Op::Expire(e) = op {
+            by_cutoff
+                .entry(e.cutoff_ms)
+                .or_default()
+                .push(e.user_id.as_str());
+        }
+    }
+    let mut credited = HashMap::new();
+    for (cutoff, users) in by_cutoff {
+        let rows = sqlx::query(&format!(
+            "SELECT user_id, coalesce(sum(amount_milli), 0)::int8 FROM ledger
+             WHERE user_id = ANY($1::text[]) AND created_at >= $2 AND {}
+             GROUP BY user_id",
+            economy::CREDIT_SQL
+        ))
+        .bind(&users)
+        .bind(cutoff)
+        .fetch_all(&mut *tx)
+        .await?;
+        for user in users {
+            credited.insert((user.to_owned(), cutoff), Points::ZERO);
+        }
+        for row in &rows {
+            credited.insert(
+                (row.try_get(0)?, cutoff),
+                Points::from_milli(row.try_get(1)?),
+            );
+        }
+    }
+    Ok(credited)
+}
+
+fn plan_expire(e: &Expire, world: &mut World, writes: &mut Writes<'_>) -> Result<Done, StoreError> {
+    let user = e.user_id.as_str();
+    let committed = world
+        .credited
+        .get(&(user.to_owned(), e.cutoff_ms))
+        .copied()
+        .unwrap_or(Points::ZERO);
+    // Credits planned earlier in this batch are not in the table yet.
+    let mut credited = committed;
+    for (who, entry, at) in &writes.ledger {
+        if who == user && *at >= e.cutoff_ms && economy::is_credit(entry) {
+            credited = credited.checked_add(entry.amount)?;
+        }
+    }
+    let before = world.states.get(user).cloned();
+    match economy::plan_expiry(before, credited, e.at_ms)? {
+        None => Ok(Done::Expire(Points::ZERO)),
+        Some((after, entry)) => {
+            let expired = Points::from_milli(-entry.amount.milli());
+            changed(world, writes, user, after, entry, e.at_ms);
+            Ok(Done::Expire(expired))
+        }
+    }
 }
 
 /// Notes a user's new state and the ledger entry that got it there.

@@ -49,13 +49,13 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use gamify_core::{Rules, UserId};
+use gamify_core::{Points, Rules, UserId};
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use crate::economy::{Done, Op, expect_done};
 use crate::{
-    EventPage, Finding, LeaderRow, LedgerPage, Moved, NewEvent, NewMovement, NewRedemption,
+    EventPage, Expire, Finding, LeaderRow, LedgerPage, Moved, NewEvent, NewMovement, NewRedemption,
     Recorded, Redeemed, Redemption, RedemptionStatus, Reward, RewardDraft, Settle, Store,
     StoreError, UserSnapshot,
 };
@@ -409,6 +409,32 @@ impl Store for SqliteStore {
 
     async fn verify(&self) -> Result<Vec<Finding>, StoreError> {
         self.ask(Job::Verify).await
+    }
+
+    async fn credited_since(&self, user_id: &UserId, since_ms: i64) -> Result<Points, StoreError> {
+        let user = user_id.as_str().to_owned();
+        self.read(move |c| read::credited_since(c, &user, since_ms))
+            .await
+    }
+
+    async fn expire(
+        &self,
+        user_id: &UserId,
+        cutoff_ms: i64,
+        at_ms: i64,
+    ) -> Result<Points, StoreError> {
+        let expire = Expire {
+            user_id: user_id.clone(),
+            cutoff_ms,
+            at_ms,
+            credited_since: None,
+        };
+        expect_done!(self.ask(|reply| Job::Expire(expire, reply)).await, Expire)
+    }
+
+    async fn holders(&self, after: Option<&str>, limit: u32) -> Result<Vec<String>, StoreError> {
+        let after = after.map(str::to_owned);
+        self.ask(|reply| Job::Holders(after, limit, reply)).await
     }
 
     async fn user(&self, user_id: &UserId) -> Result<Option<Arc<UserSnapshot>>, StoreError> {

@@ -376,3 +376,39 @@ pub fn ledger(
         .collect::<Result<_, _>>()?;
     Ok(LedgerPage::from_overfetch(entries, limit))
 }
+
+/// The points credited to the user at or after `since_ms`: from the entries
+/// `user_ledger` lists and those past `through_ledger_seq`, in one snapshot.
+pub fn credited_since(conn: &Connection, user: &str, since_ms: i64) -> Result<Points, StoreError> {
+    let sql = format!(
+        "SELECT coalesce(sum(amount_milli), 0) FROM ledger
+         WHERE seq IN (SELECT seq FROM user_ledger WHERE user_id = ?1
+                       UNION ALL
+                       SELECT seq FROM ledger WHERE user_id = ?1
+                         AND seq > (SELECT through_ledger_seq FROM materialized WHERE id = 1))
+           AND created_at >= ?2 AND {}",
+        crate::economy::CREDIT_SQL
+    );
+    conn.prepare_cached(&sql)
+        .and_then(|mut s| s.query_row(params![user, since_ms], |r| r.get(0)))
+        .map(Points::from_milli)
+        .map_err(backend)
+}
+
+/// Users holding points, by id, after `after`.
+pub fn holders(
+    conn: &Connection,
+    after: Option<&str>,
+    limit: u32,
+) -> Result<Vec<String>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT user_id FROM users WHERE total_milli > 0 AND user_id > ?1
+             ORDER BY user_id LIMIT ?2",
+        )
+        .map_err(backend)?;
+    let rows = stmt
+        .query_map(params![after.unwrap_or(""), limit], |r| r.get(0))
+        .map_err(backend)?;
+    rows.collect::<Result<_, _>>().map_err(backend)
+}

@@ -39,6 +39,16 @@ pub enum Job {
     ),
     /// Bring the derived tables up to date, then check the invariants.
     Verify(oneshot::Sender<Result<Vec<Finding>, StoreError>>),
+    /// Users holding points, after the derived tables caught up (so that
+    /// the list is complete): `(after, limit)`.
+    Holders(
+        Option<String>,
+        u32,
+        oneshot::Sender<Result<Vec<String>, StoreError>>,
+    ),
+    /// Expire what is due of one user's points (alone, after what came
+    /// before it is committed, so that its read of the ledger is complete).
+    Expire(economy::Expire, Reply),
     /// Time has passed: bring the derived tables up to date if anything waits.
     Tick,
 }
@@ -109,6 +119,27 @@ impl Writer {
                     Job::SaveReward(draft, create, reply) => {
                         self.flush_batch(&mut batch, &mut backlog);
                         let _ = reply.send(self.save_reward(&draft, create));
+                    }
+                    Job::Expire(mut expire, reply) => {
+                        self.flush_batch(&mut batch, &mut backlog);
+                        let result = read::credited_since(
+                            &self.checker,
+                            expire.user_id.as_str(),
+                            expire.cutoff_ms,
+                        )
+                        .and_then(|credited| {
+                            expire.credited_since = Some(credited);
+                            let op = Op::Expire(expire);
+                            self.commit_batch(&[&op], &mut backlog)
+                                .pop()
+                                .unwrap_or(Err(StoreError::Unavailable("no result")))
+                        });
+                        let _ = reply.send(result);
+                    }
+                    Job::Holders(after, limit, reply) => {
+                        self.flush_batch(&mut batch, &mut backlog);
+                        backlog = self.write_derived(backlog);
+                        let _ = reply.send(read::holders(&self.checker, after.as_deref(), limit));
                     }
                     Job::Verify(reply) => {
                         self.flush_batch(&mut batch, &mut backlog);
@@ -452,6 +483,21 @@ impl Step<'_> {
                     redemption,
                     replayed: false,
                 }))
+            }
+            Op::Expire(e) => {
+                let user = e.user_id.as_str();
+                let credited = e
+                    .credited_since
+                    .ok_or(StoreError::Unavailable("expiry without its ledger read"))?;
+                let (before, stored_version) = self.state_of(user)?;
+                match economy::plan_expiry(before.clone(), credited, e.at_ms)? {
+                    None => Ok(Done::Expire(Points::ZERO)),
+                    Some((after, entry)) => {
+                        let expired = Points::from_milli(-entry.amount.milli());
+                        self.changed(user, &before, stored_version, after, &[entry], e.at_ms)?;
+                        Ok(Done::Expire(expired))
+                    }
+                }
             }
             Op::Settle(s) => {
                 let current = read::redemption(self.tx, &s.redemption_id)?

@@ -38,13 +38,18 @@ pub enum Place {
 
 /// A fresh, empty store of every backend available.
 pub async fn backends(test: &str) -> Vec<(&'static str, Arc<dyn Store>, Place)> {
+    backends_with(test, Rules::default()).await
+}
+
+/// The same, with other rules.
+pub async fn backends_with(test: &str, rules: Rules) -> Vec<(&'static str, Arc<dyn Store>, Place)> {
     let dir = tempfile::tempdir().unwrap();
-    let sqlite = SqliteStore::open(&dir.path().join("gamify.db"), Rules::default()).unwrap();
+    let sqlite = SqliteStore::open(&dir.path().join("gamify.db"), rules.clone()).unwrap();
     let mut all: Vec<(&'static str, Arc<dyn Store>, Place)> =
         vec![("sqlite", Arc::new(sqlite), Place::Dir(dir))];
     if let Some(url) = test_database(test).await {
         let schema = ScratchSchema::create(&url).await.unwrap();
-        let store = PgStore::connect(&schema.settings(), Rules::default(), Migrations::Apply)
+        let store = PgStore::connect(&schema.settings(), rules, Migrations::Apply)
             .await
             .unwrap();
         all.push(("postgres", Arc::new(store), Place::Schema(schema)));
