@@ -209,6 +209,36 @@ async fn retried_spends_with_one_key_charge_once_even_when_sent_at_once() {
 }
 
 #[tokio::test]
+async fn one_redemption_key_sent_many_times_at_once_charges_once() {
+    for (name, store, _place) in backends("one_redemption_key_sent_many_times_at_once").await {
+        store
+            .save_reward(reward("mug", 10, Some(5)), true)
+            .await
+            .unwrap();
+        earn(&store, "u1", 100).await;
+        let tasks: Vec<_> = (0..20)
+            .map(|i| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let mut r = redeem(&format!("red_{i:03}"), "mug", "u1");
+                    r.idempotency = key("order-7", "same");
+                    store.redeem(r).await
+                })
+            })
+            .collect();
+        let mut ids = Vec::new();
+        for t in tasks {
+            ids.push(t.await.unwrap().unwrap().redemption.id);
+        }
+        ids.dedup();
+        assert_eq!(ids.len(), 1, "{name}: every answer is the one redemption");
+        assert_eq!(balance(&store, "u1").await.0, Points::whole(90), "{name}");
+        assert_eq!(store.rewards().await.unwrap()[0].redeemed, 1, "{name}");
+        assert_verified(name, &store).await;
+    }
+}
+
+#[tokio::test]
 async fn fifty_concurrent_redemptions_succeed_exactly_as_often_as_the_balance_allows() {
     for (name, store, _place) in
         backends("fifty_concurrent_redemptions_succeed_exactly_as_often").await
@@ -502,6 +532,7 @@ enum Step {
     Redeem(usize, usize),
     Cancel(usize),
     Fulfil(usize),
+    Expire(usize),
 }
 
 fn step() -> impl proptest::strategy::Strategy<Value = Step> {
@@ -512,6 +543,7 @@ fn step() -> impl proptest::strategy::Strategy<Value = Step> {
         (0..3usize, 0..2usize).prop_map(|(u, r)| Step::Redeem(u, r)),
         (0..40usize).prop_map(Step::Cancel),
         (0..40usize).prop_map(Step::Fulfil),
+        (0..3usize).prop_map(Step::Expire),
     ]
 }
 
@@ -556,6 +588,11 @@ async fn run_history(store: &Arc<dyn Store>, steps: &[Step], width: usize) {
                         ))
                         .await
                         .map(|d| Some(d.redemption.id)),
+                    // Everything credited before this moment is due.
+                    Step::Expire(u) => store
+                        .expire(&uid(&user(u)), T0 + n as i64, T0 + n as i64)
+                        .await
+                        .map(|_| None),
                     Step::Cancel(_) | Step::Fulfil(_) => {
                         let Some(id) = cancel_target else {
                             return Ok(None);
@@ -591,7 +628,7 @@ async fn run_history(store: &Arc<dyn Store>, steps: &[Step], width: usize) {
 proptest::proptest! {
     #![proptest_config(proptest::prelude::ProptestConfig { cases: 12, ..Default::default() })]
 
-    /// Whatever mix of earning, spending, redeeming and settling arrives, in
+    /// Whatever mix of earning, spending, redeeming, settling and expiring arrives, in
     /// whatever grouping, every balance stays at or above zero and equals
     /// what the user's ledger sums to, on every backend.
     #[test]
