@@ -1,6 +1,7 @@
 //! The real `gamify` binary as a process: `kill -9` under concurrent load
-//! (after a restart every acknowledged event is present exactly once and every
-//! balance equals the sum of its events), and a graceful stop on SIGTERM.
+//! (after a restart every acknowledged event and spend is present exactly
+//! once, every lifetime balance equals the sum of its events and every
+//! balance its ledger), and a graceful stop on SIGTERM.
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -14,16 +15,21 @@ use serde_json::{Value, json};
 mod common;
 use common::start_gamify;
 
+const ADMIN_TOKEN: &str = "crash-test-admin-token-0123";
+
 /// Starts `gamify serve` on a free port over `data_dir`; returns the child
-/// and its base URL, and how many logged events it replayed into the users
-/// table when it opened (from its log).
+/// and its base URL, and how many logged ledger entries it replayed into the
+/// users table when it opened (from its log).
 fn start(data_dir: &Path) -> (Child, String, u64) {
-    let env = [("GAMIFY_DATA_DIR", data_dir.display().to_string())];
+    let env = [
+        ("GAMIFY_DATA_DIR", data_dir.display().to_string()),
+        ("GAMIFY_ADMIN_TOKEN", ADMIN_TOKEN.to_owned()),
+    ];
     let (child, base, log) = start_gamify(&["serve"], &env, "info");
     let replayed = log
         .iter()
-        .find(|l| l["message"] == "replaying events logged but not yet applied to users")
-        .map_or(0, |l| l["events"].as_u64().unwrap());
+        .find(|l| l["message"] == "replaying ledger entries not yet applied to users")
+        .map_or(0, |l| l["entries"].as_u64().unwrap());
     (child, base, replayed)
 }
 
@@ -35,6 +41,8 @@ struct Acked {
     key: String,
     body: Value,
     id: String,
+    /// `event` or `spend`: the path it was posted to.
+    path: &'static str,
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -64,17 +72,44 @@ async fn acknowledged_events_survive_kill_9_exactly_once() {
                     break;
                 }
                 let key = format!("crash-{worker}-{i}");
-                let category = ["finance", "learning", "health", "productivity", "social"][i % 5];
-                let body = json!({"user_id": format!("user_{}", (worker * 7 + i) % 24), "category": category,
-                                  "action": "load", "value": 1.0 + (i % 9) as f64 * 0.125});
-                let sent = client.post(format!("{base}/api/v2/gamify/event")).header("Idempotency-Key", &key).json(&body).send().await;
+                let user = format!("user_{}", (worker * 7 + i) % 24);
+                // A quarter of the workers spend what the others earn.
+                let (path, body) = if worker % 4 == 3 {
+                    (
+                        "spend",
+                        json!({"user_id": user, "points": 0.5, "reason": "load"}),
+                    )
+                } else {
+                    let category =
+                        ["finance", "learning", "health", "productivity", "social"][i % 5];
+                    (
+                        "event",
+                        json!({"user_id": user, "category": category,
+                                     "action": "load", "value": 1.0 + (i % 9) as f64 * 0.125}),
+                    )
+                };
+                let sent = client
+                    .post(format!("{base}/api/v2/gamify/{path}"))
+                    .header("Idempotency-Key", &key)
+                    .json(&body)
+                    .send()
+                    .await;
                 match sent {
                     Ok(r) if r.status() == 200 => {
-                        let Ok(event) = r.json::<Value>().await else { break };
-                        let id = event["id"].as_str().unwrap().to_owned();
-                        acked.lock().unwrap().push(Acked { key, body, id });
+                        let Ok(answer) = r.json::<Value>().await else {
+                            break;
+                        };
+                        let id = answer["id"].as_str().unwrap().to_owned();
+                        acked.lock().unwrap().push(Acked {
+                            key,
+                            body,
+                            id,
+                            path,
+                        });
                         count.fetch_add(1, Ordering::Relaxed);
                     }
+                    // Not enough points yet: refused, nothing to check.
+                    Ok(r) if r.status() == 409 => {}
                     // The server died mid-request: not acknowledged.
                     _ => break,
                 }
@@ -98,13 +133,13 @@ async fn acknowledged_events_survive_kill_9_exactly_once() {
     // Almost always some: the kill lands between two updates of the users
     // table (tests/sqlite_log.rs tests the replay itself deterministically).
     eprintln!(
-        "{} events acknowledged before the kill; {replayed} replayed from the log at restart",
+        "{} events and spends acknowledged before the kill; {replayed} ledger entries replayed from the log at restart",
         acked.len()
     );
-    // Every acknowledged event is there: a retry with its key returns it.
+    // Every acknowledged request is there: a retry with its key returns it.
     for a in &acked {
         let r = client
-            .post(format!("{base}/api/v2/gamify/event"))
+            .post(format!("{base}/api/v2/gamify/{}", a.path))
             .header("Idempotency-Key", &a.key)
             .json(&a.body)
             .send()
@@ -124,7 +159,7 @@ async fn acknowledged_events_survive_kill_9_exactly_once() {
     }
     // Exactly once, and balances equal their events.
     let mut by_user: HashMap<String, HashSet<String>> = HashMap::new();
-    for a in &acked {
+    for a in acked.iter().filter(|a| a.path == "event") {
         by_user
             .entry(a.body["user_id"].as_str().unwrap().to_owned())
             .or_default()
@@ -172,6 +207,21 @@ async fn acknowledged_events_survive_kill_9_exactly_once() {
             "{user}: balance {lifetime} equals its events {earned}"
         );
     }
+    // Every balance equals its ledger, and every ledger chain holds.
+    let findings: Value = client
+        .get(format!("{base}/api/v2/gamify/admin/verify"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(findings, json!([]));
+    assert!(
+        acked.iter().any(|a| a.path == "spend"),
+        "some spends were acknowledged"
+    );
     server.kill().unwrap();
     server.wait().unwrap();
 }
