@@ -348,3 +348,73 @@ async fn sslmode_is_applied_and_verify_full_checks_the_certificate() {
         "verify-full accepted an unverifiable certificate"
     );
 }
+
+#[tokio::test]
+async fn three_stores_never_oversell_a_reward_nor_overdraw_a_user() {
+    let Some(url) = test_database("three_stores_never_oversell_a_reward").await else {
+        return;
+    };
+    let schema = ScratchSchema::create(&url).await.unwrap();
+    let nodes = start_nodes(&schema, 3).await;
+    let ticket = gamify_store::RewardDraft {
+        id: "ticket".into(),
+        name_fi: "Lippu".into(),
+        name_en: "Ticket".into(),
+        description: String::new(),
+        cost: Points::whole(4),
+        stock: Some(9),
+        per_user_limit: None,
+        available_from_ms: None,
+        available_until_ms: None,
+        active: true,
+        saved_at_ms: T0,
+    };
+    nodes[0].save_reward(ticket, true).await.unwrap();
+    // 30 users with 10 points each (two tickets' worth), each trying three
+    // times, through all three nodes: the stock (9) is what binds.
+    for u in 0..30 {
+        nodes[u % 3]
+            .record_event(event(
+                &format!("evt_{u}"),
+                &format!("u{u}"),
+                Category::Finance,
+                5000,
+                T0,
+            ))
+            .await
+            .unwrap();
+    }
+    let mut tasks = Vec::new();
+    for i in 0..90 {
+        let node = nodes[i % 3].clone();
+        tasks.push(tokio::spawn(async move {
+            node.redeem(gamify_store::NewRedemption {
+                id: format!("red_{i:03}"),
+                reward_id: "ticket".into(),
+                user_id: UserId::parse(&format!("u{}", i % 30)).unwrap(),
+                created_at_ms: T0,
+                idempotency: None,
+            })
+            .await
+        }));
+    }
+    let mut ok = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => ok += 1,
+            Err(StoreError::Refused(_)) => {}
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+    assert_eq!(ok, 9, "exactly the stock");
+    assert_eq!(nodes[1].rewards().await.unwrap()[0].redeemed, 9);
+    for u in 0..30 {
+        let user = nodes[2]
+            .user(&UserId::parse(&format!("u{u}")).unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(user.state.total >= Points::ZERO);
+    }
+    assert_eq!(nodes[0].verify().await.unwrap(), vec![]);
+}
