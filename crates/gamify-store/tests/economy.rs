@@ -741,3 +741,60 @@ async fn points_expire_oldest_first_once_and_never_touch_lifetime() {
         assert_verified(name, &store).await;
     }
 }
+
+#[tokio::test]
+async fn points_past_their_day_cannot_be_spent_even_before_the_sweep() {
+    let expiry = Expiry { days: 30 };
+    let rules = Rules {
+        expiry: Some(expiry),
+        ..Rules::default()
+    };
+    for (name, store, _place) in backends_with(
+        "points_past_their_day_cannot_be_spent_even_before_the_sweep",
+        rules,
+    )
+    .await
+    {
+        store
+            .save_reward(reward("mug", 4, None), true)
+            .await
+            .unwrap();
+        earn(&store, "u1", 10).await; // day 0
+        let mut s = spend("spd_1", "u1", 5);
+        s.created_at_ms = T0 + 31 * DAY;
+        match store.move_points(s).await {
+            Err(StoreError::Refused(Refusal::InsufficientPoints { balance, .. })) => {
+                assert_eq!(balance, Points::ZERO, "{name}")
+            }
+            other => panic!("{name}: {other:?}"),
+        }
+        let mut r = redeem("red_1", "mug", "u1");
+        r.created_at_ms = T0 + 31 * DAY;
+        assert!(
+            matches!(
+                store.redeem(r).await,
+                Err(StoreError::Refused(Refusal::InsufficientPoints { .. }))
+            ),
+            "{name}"
+        );
+        assert_eq!(
+            balance(&store, "u1").await,
+            (Points::ZERO, Points::whole(10)),
+            "{name}"
+        );
+        let kinds: Vec<_> = store
+            .ledger(&uid("u1"), 10, None)
+            .await
+            .unwrap()
+            .entries
+            .iter()
+            .map(|e| e.kind)
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![LedgerKind::Expiry, LedgerKind::Event],
+            "{name}: expired once"
+        );
+        assert_verified(name, &store).await;
+    }
+}

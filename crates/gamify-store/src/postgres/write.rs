@@ -242,7 +242,7 @@ async fn commit(
     let reward_ids: Vec<&str> = reward_ids.into_iter().collect();
     let rewards = lock_rewards(&mut tx, &reward_ids).await?;
     let held = held_counts(&mut tx, &pairs).await?;
-    let credited = credited_since(&mut tx, ops).await?;
+    let credited = credited_since(&mut tx, ops, rules).await?;
     let mut world = World {
         states,
         rewards,
@@ -285,8 +285,8 @@ async fn commit(
                 }
                 plan_event(&mut tx, event, rules, &mut world, &mut writes).await?
             }
-            Op::Move(m) => plan_move(m, &mut world, &mut writes),
-            Op::Redeem(r) => plan_redeem(r, &mut world, &mut writes),
+            Op::Move(m) => plan_move(m, rules, &mut world, &mut writes),
+            Op::Redeem(r) => plan_redeem(r, rules, &mut world, &mut writes),
             Op::Settle(s) => plan_settle(s, &mut world, &mut writes),
             Op::Expire(e) => plan_expire(e, &mut world, &mut writes),
         };
@@ -489,14 +489,21 @@ async fn held_counts(
 async fn credited_since(
     tx: &mut PgConnection,
     ops: &[&Op],
+    rules: &Rules,
 ) -> Result<HashMap<(String, i64), Points>, sqlx::Error> {
     let mut by_cutoff: HashMap<i64, Vec<&str>> = HashMap::new();
     for op in ops {
-        if let Op::Expire(e) = op {
-            by_cutoff
-                .entry(e.cutoff_ms)
-                .or_default()
-                .push(e.user_id.as_str());
+        let wanted = match (op, rules.expiry) {
+            (Op::Expire(e), _) => Some((e.user_id.as_str(), e.cutoff_ms)),
+            // With expiry on, a debit first expires what is due.
+            (Op::Move(m), Some(x)) if m.amount < Points::ZERO => {
+                Some((m.user_id.as_str(), x.cutoff_ms(m.created_at_ms)))
+            }
+            (Op::Redeem(r), Some(x)) => Some((r.user_id.as_str(), x.cutoff_ms(r.created_at_ms))),
+            _ => None,
+        };
+        if let Some((user, cutoff)) = wanted {
+            by_cutoff.entry(cutoff).or_default().push(user);
         }
     }
     let mut credited = HashMap::new();
@@ -525,28 +532,56 @@ async fn credited_since(
 }
 
 fn plan_expire(e: &Expire, world: &mut World, writes: &mut Writes<'_>) -> Result<Done, StoreError> {
-    let user = e.user_id.as_str();
+    let expired = expire_due(world, writes, e.user_id.as_str(), e.cutoff_ms, e.at_ms)?;
+    Ok(Done::Expire(expired))
+}
+
+/// Expires what is due of the user's points (credited before `cutoff` and
+/// still held), if anything; returns how much.
+fn expire_due(
+    world: &mut World,
+    writes: &mut Writes<'_>,
+    user: &str,
+    cutoff: i64,
+    at: i64,
+) -> Result<Points, StoreError> {
     let committed = world
         .credited
-        .get(&(user.to_owned(), e.cutoff_ms))
+        .get(&(user.to_owned(), cutoff))
         .copied()
         .unwrap_or(Points::ZERO);
     // Credits planned earlier in this batch are not in the table yet.
     let mut credited = committed;
-    for (who, entry, at) in &writes.ledger {
-        if who == user && *at >= e.cutoff_ms && economy::is_credit(entry) {
+    for (who, entry, entry_at) in &writes.ledger {
+        if who == user && *entry_at >= cutoff && economy::is_credit(entry) {
             credited = credited.checked_add(entry.amount)?;
         }
     }
     let before = world.states.get(user).cloned();
-    match economy::plan_expiry(before, credited, e.at_ms)? {
-        None => Ok(Done::Expire(Points::ZERO)),
+    match economy::plan_expiry(before, credited, at)? {
+        None => Ok(Points::ZERO),
         Some((after, entry)) => {
             let expired = Points::from_milli(-entry.amount.milli());
-            changed(world, writes, user, after, entry, e.at_ms);
-            Ok(Done::Expire(expired))
+            changed(world, writes, user, after, entry, at);
+            Ok(expired)
         }
     }
+}
+
+/// With expiry on, expires what is due of the user's points before a debit
+/// at `at`, so that points past their day can never be spent. The expiry
+/// stands even if the debit is then refused: it was due either way.
+fn expire_before_debit(
+    rules: &Rules,
+    world: &mut World,
+    writes: &mut Writes<'_>,
+    user: &str,
+    at: i64,
+) -> Result<(), StoreError> {
+    if let Some(expiry) = rules.expiry {
+        expire_due(world, writes, user, expiry.cutoff_ms(at), at)?;
+    }
+    Ok(())
 }
 
 /// Notes a user's new state and the ledger entry that got it there.
@@ -650,10 +685,14 @@ fn took_unit<'a>(
 
 fn plan_move<'a>(
     m: &'a NewMovement,
+    rules: &Rules,
     world: &mut World,
     writes: &mut Writes<'a>,
 ) -> Result<Done, StoreError> {
     let user = m.user_id.as_str();
+    if m.amount < Points::ZERO {
+        expire_before_debit(rules, world, writes, user, m.created_at_ms)?;
+    }
     let before = world.states.get(user).cloned();
     let (movement, after, entry) = economy::plan_movement(before, m)?;
     changed(world, writes, user, after, entry, m.created_at_ms);
@@ -668,10 +707,12 @@ fn plan_move<'a>(
 
 fn plan_redeem<'a>(
     r: &'a NewRedemption,
+    rules: &Rules,
     world: &mut World,
     writes: &mut Writes<'a>,
 ) -> Result<Done, StoreError> {
     let user = r.user_id.as_str();
+    expire_before_debit(rules, world, writes, user, r.created_at_ms)?;
     let reward = world
         .rewards
         .get(&r.reward_id)

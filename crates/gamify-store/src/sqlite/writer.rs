@@ -21,7 +21,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::write::{self, Planned};
 use super::{JoinOnDrop, MATERIALIZE_AFTER, MAX_BATCH, backend, cache, materialize, ranking, read};
 use crate::economy::{self, Done, Op, is_refusal};
-use crate::scoring::LedgerEntry;
+use crate::scoring::{self, LedgerEntry};
 use crate::{Finding, Moved, Redeemed, Reward, RewardDraft, StoreError, UserSnapshot};
 
 /// Where an [`Op`]'s answer goes.
@@ -298,6 +298,8 @@ impl Writer {
         let mut step = Step {
             tx: &tx,
             users: &self.users,
+            checker: &self.checker,
+            credits: HashMap::new(),
             cache: &self.published.cache,
             backlog,
             rules: &self.rules,
@@ -306,8 +308,10 @@ impl Writer {
         let mut results = Vec::with_capacity(ops.len());
         for op in ops {
             match step.apply(op) {
-                // Refusals are decided before anything is written; any other
-                // error may come after a write, so the whole batch goes.
+                // Refusals are decided before the request writes anything
+                // of its own (an expiry before a debit stands: it was due
+                // either way); any other error may come after a write, so
+                // the whole batch goes.
                 Err(e) if !is_refusal(&e) => return Err(e),
                 result => results.push(result),
             }
@@ -346,6 +350,12 @@ impl Writer {
 struct Step<'a> {
     tx: &'a Connection,
     users: &'a Connection,
+    /// Reads what is committed (the log with the derived tables), for the
+    /// ledger sums expiry needs; this transaction's own credits are in
+    /// `credits`.
+    checker: &'a Connection,
+    /// Points credited per user by this transaction so far.
+    credits: HashMap<String, Points>,
     cache: &'a cache::UserCache,
     backlog: &'a materialize::Backlog,
     rules: &'a Rules,
@@ -379,7 +389,44 @@ impl Step<'_> {
         now: i64,
     ) -> Result<(), StoreError> {
         let seqs = write::insert_ledger(self.tx, user, ledger, now)?;
+        self.note_credits(user, ledger)?;
         self.record_change(user, before, stored_version, after, seqs);
+        Ok(())
+    }
+
+    fn note_credits(&mut self, user: &str, ledger: &[LedgerEntry]) -> Result<(), StoreError> {
+        for entry in ledger.iter().filter(|e| economy::is_credit(e)) {
+            let sum = self.credits.entry(user.to_owned()).or_default();
+            *sum = sum.checked_add(entry.amount)?;
+        }
+        Ok(())
+    }
+
+    /// Expires what is due of the user's points (credited before `cutoff`
+    /// and still held), if anything; returns how much. `committed`: what was
+    /// credited since the cutoff before this transaction.
+    fn expire_due(&mut self, user: &str, committed: Points, at: i64) -> Result<Points, StoreError> {
+        let mine = self.credits.get(user).copied().unwrap_or_default();
+        let (before, stored_version) = self.state_of(user)?;
+        match economy::plan_expiry(before.clone(), committed.checked_add(mine)?, at)? {
+            None => Ok(Points::ZERO),
+            Some((after, entry)) => {
+                let expired = Points::from_milli(-entry.amount.milli());
+                self.changed(user, &before, stored_version, after, &[entry], at)?;
+                Ok(expired)
+            }
+        }
+    }
+
+    /// With expiry on, expires what is due before a debit at `at`, so that
+    /// points past their day can never be spent. The expiry stands even if
+    /// the debit is then refused: it was due either way.
+    fn expire_before_debit(&mut self, user: &str, at: i64) -> Result<(), StoreError> {
+        if let Some(expiry) = self.rules.expiry {
+            let cutoff = expiry.cutoff_ms(at);
+            let committed = read::credited_since(self.checker, user, cutoff)?;
+            self.expire_due(user, committed, at)?;
+        }
         Ok(())
     }
 
@@ -417,6 +464,7 @@ impl Step<'_> {
                     Planned::Replay(recorded) => Ok(Done::Event(recorded)),
                     Planned::Write(plan) => {
                         let (recorded, seq, ledger) = write::apply(self.tx, &plan)?;
+                        self.note_credits(user, &scoring::ledger_entries(&recorded.event))?;
                         self.effects
                             .events
                             .push((user.to_owned(), event.occurred_at_ms, seq));
@@ -444,6 +492,9 @@ impl Step<'_> {
                     });
                 }
                 let user = m.user_id.as_str();
+                if m.amount < Points::ZERO {
+                    self.expire_before_debit(user, m.created_at_ms)?;
+                }
                 let (before, stored_version) = self.state_of(user)?;
                 let (movement, after, entry) = economy::plan_movement(before.clone(), m)?;
                 write::insert_movement(self.tx, &movement, m.idempotency.as_ref())?;
@@ -471,6 +522,7 @@ impl Step<'_> {
                         }))
                     });
                 }
+                self.expire_before_debit(r.user_id.as_str(), r.created_at_ms)?;
                 let redemption = self.redeem(
                     &r.reward_id,
                     r.user_id.as_str(),
@@ -485,19 +537,14 @@ impl Step<'_> {
                 }))
             }
             Op::Expire(e) => {
-                let user = e.user_id.as_str();
-                let credited = e
+                let committed = e
                     .credited_since
                     .ok_or(StoreError::Unavailable("expiry without its ledger read"))?;
-                let (before, stored_version) = self.state_of(user)?;
-                match economy::plan_expiry(before.clone(), credited, e.at_ms)? {
-                    None => Ok(Done::Expire(Points::ZERO)),
-                    Some((after, entry)) => {
-                        let expired = Points::from_milli(-entry.amount.milli());
-                        self.changed(user, &before, stored_version, after, &[entry], e.at_ms)?;
-                        Ok(Done::Expire(expired))
-                    }
-                }
+                Ok(Done::Expire(self.expire_due(
+                    e.user_id.as_str(),
+                    committed,
+                    e.at_ms,
+                )?))
             }
             Op::Settle(s) => {
                 let current = read::redemption(self.tx, &s.redemption_id)?
