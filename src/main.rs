@@ -6,9 +6,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use gamify::Engine;
 use gamify::config::Config;
 use gamify::http;
+use gamify::{Engine, Storage};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
@@ -42,6 +42,20 @@ enum Command {
     /// differs and exit non-zero on any breach. On SQLite, stop the server
     /// first (one process owns the file); on PostgreSQL, run it any time.
     Verify,
+    /// Copy the embedded database to FILE while the server keeps running: a
+    /// consistent snapshot of the log (gamify.db), which alone determines
+    /// everything. On PostgreSQL, use pg_dump or the provider's backups.
+    Backup {
+        /// Where to write the copy (must not exist).
+        file: PathBuf,
+    },
+    /// Put a backup made by `gamify backup` in place of the embedded
+    /// database (the server must be stopped). The derived tables are
+    /// rebuilt from it on the next start.
+    Restore {
+        /// The backup file.
+        file: PathBuf,
+    },
     /// Print the OpenAPI document.
     Openapi,
     /// Print the effective configuration (passwords redacted).
@@ -115,6 +129,41 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 } else {
                     anyhow::bail!("{} invariant breaches found", findings.len())
                 }
+            }
+            Command::Backup { file } => {
+                let Storage::Sqlite(log) = &storage else {
+                    anyhow::bail!(
+                        "gamify backup copies the embedded database; for PostgreSQL use pg_dump or your provider's backups (see docs/DEPLOYMENT.md)"
+                    );
+                };
+                let (log, file) = (log.clone(), file.clone());
+                let copied = tokio::task::spawn_blocking(move || {
+                    gamify_store::sqlite::backup::backup(&log, &file, |bytes| {
+                        tracing::info!(written_mib = bytes / (1 << 20), "backing up");
+                    })
+                })
+                .await??;
+                tracing::info!(bytes = copied.bytes, events = copied.events, ledger_entries = copied.ledger_entries, "backup written");
+                println!(
+                    "backup written: {} bytes, {} events, {} ledger entries",
+                    copied.bytes, copied.events, copied.ledger_entries
+                );
+                Ok(())
+            }
+            Command::Restore { file } => {
+                let Storage::Sqlite(log) = &storage else {
+                    anyhow::bail!("gamify restore restores the embedded database; for PostgreSQL use pg_restore");
+                };
+                let (log, file) = (log.clone(), file.clone());
+                let copied = tokio::task::spawn_blocking(move || {
+                    gamify_store::sqlite::backup::restore(&file, &log)
+                })
+                .await??;
+                println!(
+                    "restored: {} events, {} ledger entries; the next start rebuilds the derived tables",
+                    copied.events, copied.ledger_entries
+                );
+                Ok(())
             }
             Command::Openapi | Command::Config => Ok(()),
         }

@@ -34,6 +34,7 @@
 //! one, because the cache is only right while this process is the only
 //! writer.
 
+pub mod backup;
 mod cache;
 mod materialize;
 mod ranking;
