@@ -12,7 +12,7 @@ use std::sync::Arc;
 use gamify_core::{Action, Category, Day, Expiry, Points, RuleError, Rules, UserId, Value};
 use gamify_store::postgres::{Migrations, PgSettings, PgStore};
 use gamify_store::sqlite::SqliteStore;
-use gamify_store::{Idempotency, NewEvent, Store, StoreError};
+use gamify_store::{Idempotency, NewEvent, Store, StoreError, UserSnapshot};
 use sha2::{Digest, Sha256};
 
 use crate::clock::{Clock, SystemClock};
@@ -319,6 +319,16 @@ impl Engine {
     pub async fn balance(&self, user_id: &str) -> Result<BalanceResponse, EngineError> {
         let user = parse_user(user_id)?;
         let snapshot = self.store.user(&user).await?.unwrap_or_default();
+        self.render_balance(user.as_str(), &snapshot).await
+    }
+
+    /// A stored user's wallet, as `GET /balance` shows it now.
+    pub(crate) async fn render_balance(
+        &self,
+        user_id: &str,
+        snapshot: &UserSnapshot,
+    ) -> Result<BalanceResponse, EngineError> {
+        let user = parse_user(user_id)?;
         let state = &snapshot.state;
         let expiring = match self.rules.expiry {
             Some(expiry) if state.total > Points::ZERO => {
@@ -331,7 +341,7 @@ impl Engine {
         };
         let (level, next_level_points) = level_fields(state.lifetime);
         Ok(BalanceResponse {
-            user_id: user.as_str().to_owned(),
+            user_id: user_id.to_owned(),
             total_points: state.total.to_f64(),
             lifetime_points: state.lifetime.to_f64(),
             streak_days: state.runs.current(self.today()),

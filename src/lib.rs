@@ -22,6 +22,7 @@
 //! - [`wallet`]: the points economy at the engine's edge: spending,
 //!   rewards, redemptions, the ledger, and their JSON.
 //! - [`http`]: routes, extractors, the error shape, the OpenAPI document.
+//! - [`export`]: all the data out, as NDJSON and as the brief's two files.
 //! - [`config`]: defaults, file and environment.
 //! - [`clock`]: where "now" comes from (a manual clock for tests).
 //! - `src/main.rs`: the `gamify` command.
@@ -32,6 +33,7 @@
 pub mod clock;
 pub mod config;
 pub mod engine;
+pub mod export;
 pub mod http;
 pub mod model;
 pub mod wallet;

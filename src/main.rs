@@ -7,8 +7,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use gamify::config::Config;
-use gamify::http;
 use gamify::{Engine, Storage};
+use gamify::{export, http};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
@@ -55,6 +55,27 @@ enum Command {
     Restore {
         /// The backup file.
         file: PathBuf,
+    },
+    /// Write every event, ledger entry, balance, reward, spend and
+    /// redemption as NDJSON (exact integers; see docs/API.md), or with
+    /// --brief the brief's gamify_events.json and gamify_balances.json.
+    /// Memory stays flat at any size; progress goes to the log.
+    Export {
+        /// The NDJSON file to write ("-" for standard output).
+        #[arg(long, default_value = "-")]
+        out: PathBuf,
+        /// Write the brief's two JSON files into this directory instead.
+        #[arg(long)]
+        brief: Option<PathBuf>,
+        /// Only this user's data.
+        #[arg(long)]
+        user: Option<String>,
+        /// Only what happened at or after this time (RFC 3339).
+        #[arg(long)]
+        from: Option<String>,
+        /// Only what happened before this time (RFC 3339).
+        #[arg(long)]
+        to: Option<String>,
     },
     /// Print the OpenAPI document.
     Openapi,
@@ -165,9 +186,58 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 );
                 Ok(())
             }
+            Command::Export {
+                out,
+                brief,
+                user,
+                from,
+                to,
+            } => {
+                let engine = Engine::open(&storage, rules).await.with_context(cannot)?;
+                let filter =
+                    export::parse_filter(user.as_deref(), from.as_deref(), to.as_deref())?;
+                if let Some(dir) = brief {
+                    let (events, balances) =
+                        export::write_brief_files(&engine, &filter, &dir, |file, rows| {
+                            tracing::info!(file, rows, "exporting");
+                        })
+                        .await?;
+                    tracing::info!(events, balances, dir = %dir.display(), "exported");
+                    return Ok(());
+                }
+                write_export(&engine, filter, &out).await
+            }
             Command::Openapi | Command::Config => Ok(()),
         }
     })
+}
+
+/// Streams the NDJSON export to `out`, page by page, logging progress.
+async fn write_export(
+    engine: &Engine,
+    filter: gamify_store::export::ExportFilter,
+    out: &std::path::Path,
+) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut sink: Box<dyn Write> = if out.as_os_str() == "-" {
+        Box::new(std::io::BufWriter::new(std::io::stdout().lock()))
+    } else {
+        let file = std::fs::File::create_new(out)
+            .with_context(|| format!("cannot create {} (it must not exist)", out.display()))?;
+        Box::new(std::io::BufWriter::new(file))
+    };
+    let mut exporter = export::Exporter::new(engine.clone(), filter);
+    let mut last = std::time::Instant::now();
+    while let Some(chunk) = exporter.next_chunk().await? {
+        sink.write_all(chunk.as_bytes())?;
+        if last.elapsed() >= std::time::Duration::from_secs(1) {
+            tracing::info!(lines = ?exporter.counts(), "exporting");
+            last = std::time::Instant::now();
+        }
+    }
+    sink.flush()?;
+    tracing::info!(lines = ?exporter.counts(), "exported");
+    Ok(())
 }
 
 async fn serve(config: Config, engine: Engine) -> anyhow::Result<()> {

@@ -88,6 +88,7 @@ pub fn router(engine: Engine) -> Router {
             post(economy::adjust_points),
         )
         .route("/api/v2/gamify/admin/verify", get(economy::verify))
+        .route("/api/v2/gamify/admin/export", get(economy::export))
         .route("/healthz", get(handlers::healthz))
         .route("/readyz", get(handlers::readyz))
         .route("/openapi.json", get(handlers::openapi_json))

@@ -52,6 +52,7 @@ impl Modify for AdminToken {
         economy::cancel_redemption,
         economy::adjust_points,
         economy::verify,
+        economy::export,
         handlers::healthz,
         handlers::readyz,
     ),

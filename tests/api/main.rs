@@ -4,6 +4,7 @@
 mod economy;
 mod errors;
 mod events;
+mod export;
 mod helpers;
 mod operations;
 mod streaks;

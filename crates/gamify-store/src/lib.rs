@@ -12,6 +12,7 @@
 //!   user's state: the rules' verdict and the ledger rows it writes.
 //! - [`economy`]: the same for spending: movements, rewards, redemptions
 //!   and the ledger.
+//! - [`export`]: every table, a keyset page at a time.
 //! - [`verify`]: the invariants of stored data, checked the same way on
 //!   every backend.
 //! - [`sqlite`]: the embedded default, one file on disk, with group commit.
@@ -20,6 +21,7 @@
 //! - `tests/contract.rs`: the behaviour every backend must show.
 
 pub mod economy;
+pub mod export;
 pub mod postgres;
 pub mod rows;
 pub mod scoring;
@@ -319,6 +321,16 @@ pub trait Store: Send + Sync {
     /// Users holding points, by id, after `after`; at most `limit`. What an
     /// expiry sweep walks.
     async fn holders(&self, after: Option<&str>, limit: u32) -> Result<Vec<String>, StoreError>;
+
+    /// Up to `limit` rows of `table` after `after`, as `filter` selects, in
+    /// the table's export order (see [`export`]). An empty page ends it.
+    async fn export_page(
+        &self,
+        table: export::Table,
+        after: export::After,
+        filter: &export::ExportFilter,
+        limit: u32,
+    ) -> Result<export::Page, StoreError>;
 }
 
 /// Encodes the achievements an event unlocked: `id:bonus_milli,…`.

@@ -440,6 +440,17 @@ impl Store for PgStore {
         expect_done!(self.apply(Op::Expire(expire)).await, Expire)
     }
 
+    async fn export_page(
+        &self,
+        table: crate::export::Table,
+        after: crate::export::After,
+        filter: &crate::export::ExportFilter,
+        limit: u32,
+    ) -> Result<crate::export::Page, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(classify)?;
+        read::export_page(&mut conn, table, &after, filter, limit).await
+    }
+
     async fn holders(&self, after: Option<&str>, limit: u32) -> Result<Vec<String>, StoreError> {
         let mut conn = self.pool.acquire().await.map_err(classify)?;
         read::holders(&mut conn, after, limit).await

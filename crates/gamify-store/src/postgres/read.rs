@@ -10,6 +10,9 @@ use tokio::sync::{Mutex, mpsc};
 
 use super::queue::{self, Request};
 use super::{backend, classify, is_unavailable};
+use crate::export::{
+    After, ExportFilter, ExportedEvent, ExportedMovement, ExportedRedemption, Page, Table,
+};
 use crate::rows::{StoredEvent, StoredLedger, StoredRedemption, StoredUser};
 use crate::{
     EventPage, LeaderRow, LedgerPage, Movement, MovementKind, Redemption, RedemptionStatus, Reward,
@@ -313,17 +316,7 @@ pub async fn ledger(
     .map_err(classify)?;
     let mut entries = Vec::with_capacity(rows.len());
     for row in &rows {
-        let stored = StoredLedger {
-            seq: row.try_get(0).map_err(backend)?,
-            user_id: row.try_get(1).map_err(backend)?,
-            kind: row.try_get(2).map_err(backend)?,
-            amount_milli: row.try_get(3).map_err(backend)?,
-            balance_after_milli: row.try_get(4).map_err(backend)?,
-            lifetime_after_milli: row.try_get(5).map_err(backend)?,
-            reference: row.try_get(6).map_err(backend)?,
-            created_at: row.try_get(7).map_err(backend)?,
-        };
-        entries.push(stored.decode()?);
+        entries.push(ledger_row(row).map_err(backend)?.decode()?);
     }
     Ok(LedgerPage::from_overfetch(entries, limit))
 }
@@ -395,4 +388,179 @@ pub async fn holders(
     .await
     .map_err(classify)?;
     rows.iter().map(|r| r.try_get(0).map_err(backend)).collect()
+}
+
+/// One page of one table for an export, in the table's export order.
+pub async fn export_page(
+    conn: &mut PgConnection,
+    table: Table,
+    after: &After,
+    filter: &ExportFilter,
+    limit: u32,
+) -> Result<Page, StoreError> {
+    let seq = match after {
+        After::Seq(n) => *n,
+        _ => 0,
+    };
+    let id = match after {
+        After::Id(id) => id.as_str(),
+        _ => "",
+    };
+    let user = filter.user_id();
+    let (from, to) = filter.bounds();
+    let history = |columns: &str, table: &str, time: &str| {
+        format!(
+            "SELECT seq, {columns}, idempotency_key, request_hash FROM {table}
+             WHERE seq > $1 AND ($2::text IS NULL OR user_id = $2) AND {time} >= $3 AND {time} < $4
+             ORDER BY seq LIMIT $5"
+        )
+    };
+    let bounds = (seq, user, from, to, i64::from(limit));
+    let keyed = |row: &PgRow, at: usize| -> Result<Option<(String, String)>, sqlx::Error> {
+        let key: Option<String> = row.try_get(at)?;
+        let hash: Option<String> = row.try_get(at + 1)?;
+        Ok(key.zip(hash))
+    };
+    let page = match table {
+        Table::Rewards => {
+            let rows = sqlx::query(&format!(
+                "SELECT {REWARD_COLUMNS} FROM rewards WHERE id > $1 ORDER BY id LIMIT $2"
+            ))
+            .bind(id)
+            .bind(i64::from(limit))
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(classify)?;
+            Page::Rewards(
+                rows.iter()
+                    .map(|r| reward(r).map_err(backend))
+                    .collect::<Result<_, _>>()?,
+            )
+        }
+        Table::Users => {
+            let rows = sqlx::query(&format!(
+                "SELECT user_id, {USER_COLUMNS} FROM users
+                 WHERE version > 0 AND user_id > $1 AND ($2::text IS NULL OR user_id = $2)
+                 ORDER BY user_id LIMIT $3"
+            ))
+            .bind(id)
+            .bind(user)
+            .bind(i64::from(limit))
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(classify)?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in &rows {
+                out.push((
+                    row.try_get(0).map_err(backend)?,
+                    stored_user(row, 1).map_err(backend)?.decode()?,
+                ));
+            }
+            Page::Users(out)
+        }
+        Table::Events => {
+            let rows = fetch_history(
+                conn,
+                &history(EVENT_COLUMNS, "events", "occurred_at"),
+                bounds,
+            )
+            .await
+            .map_err(classify)?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in &rows {
+                out.push(ExportedEvent {
+                    seq: row.try_get(0).map_err(backend)?,
+                    record: stored_event(row, 1).map_err(backend)?.decode()?,
+                    idempotency: keyed(row, 16).map_err(backend)?,
+                });
+            }
+            Page::Events(out)
+        }
+        Table::Movements => {
+            let rows = fetch_history(
+                conn,
+                &history(MOVEMENT_COLUMNS, "movements", "created_at"),
+                bounds,
+            )
+            .await
+            .map_err(classify)?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in &rows {
+                out.push(ExportedMovement {
+                    seq: row.try_get(0).map_err(backend)?,
+                    movement: movement(row, 1).map_err(backend)?,
+                    idempotency: keyed(row, 10).map_err(backend)?,
+                });
+            }
+            Page::Movements(out)
+        }
+        Table::Redemptions => {
+            let rows = fetch_history(
+                conn,
+                &history(REDEMPTION_COLUMNS, "redemptions", "created_at"),
+                bounds,
+            )
+            .await
+            .map_err(classify)?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in &rows {
+                out.push(ExportedRedemption {
+                    seq: row.try_get(0).map_err(backend)?,
+                    redemption: redemption(row, 1).map_err(backend)?,
+                    idempotency: keyed(row, 9).map_err(backend)?,
+                });
+            }
+            Page::Redemptions(out)
+        }
+        Table::Ledger => {
+            let rows = fetch_history(
+                conn,
+                "SELECT seq, user_id, kind, amount_milli, balance_after_milli, lifetime_after_milli,
+                        reference, created_at
+                 FROM ledger
+                 WHERE seq > $1 AND ($2::text IS NULL OR user_id = $2) AND created_at >= $3 AND created_at < $4
+                 ORDER BY seq LIMIT $5",
+                bounds,
+            )
+            .await
+            .map_err(classify)?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in &rows {
+                out.push(ledger_row(row).map_err(backend)?.decode()?);
+            }
+            Page::Ledger(out)
+        }
+    };
+    Ok(page)
+}
+
+/// Runs a history page query with its binds: after seq, user, from, to, limit.
+async fn fetch_history(
+    conn: &mut PgConnection,
+    sql: &str,
+    (seq, user, from, to, limit): (i64, Option<&str>, i64, i64, i64),
+) -> Result<Vec<PgRow>, sqlx::Error> {
+    sqlx::query(sql)
+        .bind(seq)
+        .bind(user)
+        .bind(from)
+        .bind(to)
+        .bind(limit)
+        .fetch_all(&mut *conn)
+        .await
+}
+
+/// A ledger row: seq, user_id, kind, amount, balance after, lifetime after,
+/// reference, created_at.
+fn ledger_row(row: &PgRow) -> Result<StoredLedger, sqlx::Error> {
+    Ok(StoredLedger {
+        seq: row.try_get(0)?,
+        user_id: row.try_get(1)?,
+        kind: row.try_get(2)?,
+        amount_milli: row.try_get(3)?,
+        balance_after_milli: row.try_get(4)?,
+        lifetime_after_milli: row.try_get(5)?,
+        reference: row.try_get(6)?,
+        created_at: row.try_get(7)?,
+    })
 }

@@ -433,6 +433,24 @@ impl Store for SqliteStore {
         expect_done!(self.ask(|reply| Job::Expire(expire, reply)).await, Expire)
     }
 
+    async fn export_page(
+        &self,
+        table: crate::export::Table,
+        after: crate::export::After,
+        filter: &crate::export::ExportFilter,
+        limit: u32,
+    ) -> Result<crate::export::Page, StoreError> {
+        let filter = filter.clone();
+        if table == crate::export::Table::Users {
+            // Users' rows lag the log: the writer brings them up to date first.
+            return self
+                .ask(|reply| Job::ExportUsers(after, filter, limit, reply))
+                .await;
+        }
+        self.read(move |c| read::export_page(c, table, &after, &filter, limit))
+            .await
+    }
+
     async fn holders(&self, after: Option<&str>, limit: u32) -> Result<Vec<String>, StoreError> {
         let after = after.map(str::to_owned);
         self.ask(|reply| Job::Holders(after, limit, reply)).await

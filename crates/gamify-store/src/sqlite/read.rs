@@ -4,6 +4,9 @@ use gamify_core::{Points, UserId};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::backend;
+use crate::export::{
+    After, ExportFilter, ExportedEvent, ExportedMovement, ExportedRedemption, Page, Table,
+};
 use crate::rows::{StoredEvent, StoredLedger, StoredRedemption, StoredUser};
 use crate::{
     EventPage, EventRecord, LedgerPage, Movement, MovementKind, Redemption, RedemptionStatus,
@@ -18,28 +21,32 @@ const EVENT_COLUMNS_OF_E: &str =
     "e.id, e.user_id, e.category, e.action, e.value_milli, e.points_milli, e.weight_milli, e.streak_day,
     e.bonus_percent, e.unlocked, e.total_after, e.lifetime_after, e.metadata, e.occurred_at, e.created_at";
 
+const USER_COLUMNS: &str = "total_milli, lifetime_milli, best_streak, streak_runs, achievements,
+    event_count, last_event_at, version, category_totals";
+
+/// A user's [`USER_COLUMNS`], starting at column `o`.
+fn user_at(r: &Row<'_>, o: usize) -> rusqlite::Result<StoredUser> {
+    Ok(StoredUser {
+        total_milli: r.get(o)?,
+        lifetime_milli: r.get(o + 1)?,
+        best_streak: r.get(o + 2)?,
+        streak_runs: r.get(o + 3)?,
+        achievements: r.get(o + 4)?,
+        event_count: r.get(o + 5)?,
+        last_event_at: r.get(o + 6)?,
+        version: r.get(o + 7)?,
+        category_totals: r.get(o + 8)?,
+    })
+}
+
 /// The user's stored state.
 pub fn user(conn: &Connection, user_id: &UserId) -> Result<Option<UserSnapshot>, StoreError> {
-    conn.prepare_cached(
-        "SELECT total_milli, lifetime_milli, best_streak, streak_runs, achievements, event_count, last_event_at,
-                version, category_totals
-         FROM users WHERE user_id = ?1",
-    )
+    conn.prepare_cached(&format!(
+        "SELECT {USER_COLUMNS} FROM users WHERE user_id = ?1"
+    ))
     .and_then(|mut s| {
-        s.query_row([user_id.as_str()], |r| {
-            Ok(StoredUser {
-                total_milli: r.get(0)?,
-                lifetime_milli: r.get(1)?,
-                best_streak: r.get(2)?,
-                streak_runs: r.get(3)?,
-                achievements: r.get(4)?,
-                event_count: r.get(5)?,
-                last_event_at: r.get(6)?,
-                version: r.get(7)?,
-                category_totals: r.get(8)?,
-            })
-        })
-        .optional()
+        s.query_row([user_id.as_str()], |r| user_at(r, 0))
+            .optional()
     })
     .map_err(backend)?
     .map(StoredUser::decode)
@@ -116,22 +123,32 @@ pub fn events(
 }
 
 fn raw_event(r: &Row<'_>) -> rusqlite::Result<StoredEvent> {
+    event_at(r, &mut 0)
+}
+
+/// An event's [`EVENT_COLUMNS`], starting at column `*o`, which is moved
+/// past them.
+fn event_at(r: &Row<'_>, o: &mut usize) -> rusqlite::Result<StoredEvent> {
+    let mut next = || {
+        *o += 1;
+        *o - 1
+    };
     Ok(StoredEvent {
-        id: r.get(0)?,
-        user_id: r.get(1)?,
-        category: r.get(2)?,
-        action: r.get(3)?,
-        value_milli: r.get(4)?,
-        points_milli: r.get(5)?,
-        weight_milli: r.get(6)?,
-        streak_day: r.get(7)?,
-        bonus_percent: r.get(8)?,
-        unlocked: r.get(9)?,
-        total_after: r.get(10)?,
-        lifetime_after: r.get(11)?,
-        metadata: r.get(12)?,
-        occurred_at: r.get(13)?,
-        created_at: r.get(14)?,
+        id: r.get(next())?,
+        user_id: r.get(next())?,
+        category: r.get(next())?,
+        action: r.get(next())?,
+        value_milli: r.get(next())?,
+        points_milli: r.get(next())?,
+        weight_milli: r.get(next())?,
+        streak_day: r.get(next())?,
+        bonus_percent: r.get(next())?,
+        unlocked: r.get(next())?,
+        total_after: r.get(next())?,
+        lifetime_after: r.get(next())?,
+        metadata: r.get(next())?,
+        occurred_at: r.get(next())?,
+        created_at: r.get(next())?,
     })
 }
 
@@ -268,53 +285,52 @@ pub fn redemptions(
     Ok(out)
 }
 
+const MOVEMENT_COLUMNS: &str = "id, user_id, kind, amount_milli, reason, metadata, balance_after,
+    lifetime_after, created_at";
+
+/// A movement's [`MOVEMENT_COLUMNS`], starting at column `o`.
+fn movement_at(r: &Row<'_>, o: usize) -> rusqlite::Result<(Movement, String)> {
+    Ok((
+        Movement {
+            id: r.get(o)?,
+            user_id: r.get(o + 1)?,
+            kind: MovementKind::Spend,
+            amount: Points::from_milli(r.get(o + 3)?),
+            reason: r.get(o + 4)?,
+            metadata: r.get(o + 5)?,
+            balance_after: Points::from_milli(r.get(o + 6)?),
+            lifetime_after: Points::from_milli(r.get(o + 7)?),
+            created_at_ms: r.get(o + 8)?,
+        },
+        r.get(o + 2)?,
+    ))
+}
+
+/// The movement with its kind decoded.
+fn decode_movement((mut m, kind): (Movement, String)) -> Result<Movement, StoreError> {
+    m.kind = MovementKind::parse(&kind)?;
+    Ok(m)
+}
+
 /// The movement that used an idempotency key, with the fingerprint.
 pub fn movement_by_key(
     conn: &Connection,
     key: &str,
 ) -> Result<Option<(Option<String>, Movement)>, StoreError> {
     let found = conn
-        .prepare_cached(
-            "SELECT request_hash, id, user_id, kind, amount_milli, reason, metadata, balance_after,
-                    lifetime_after, created_at
-             FROM movements WHERE idempotency_key = ?1",
-        )
+        .prepare_cached(&format!(
+            "SELECT request_hash, {MOVEMENT_COLUMNS} FROM movements WHERE idempotency_key = ?1"
+        ))
         .and_then(|mut s| {
             s.query_row([key], |r| {
-                Ok((
-                    r.get::<_, Option<String>>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, i64>(4)?,
-                    r.get::<_, String>(5)?,
-                    r.get::<_, Option<String>>(6)?,
-                    r.get::<_, i64>(7)?,
-                    r.get::<_, i64>(8)?,
-                    r.get::<_, i64>(9)?,
-                ))
+                Ok((r.get::<_, Option<String>>(0)?, movement_at(r, 1)?))
             })
             .optional()
         })
         .map_err(backend)?;
-    let Some((hash, id, user_id, kind, amount, reason, metadata, balance, lifetime, at)) = found
-    else {
-        return Ok(None);
-    };
-    Ok(Some((
-        hash,
-        Movement {
-            id,
-            user_id,
-            kind: MovementKind::parse(&kind)?,
-            amount: Points::from_milli(amount),
-            reason,
-            metadata,
-            balance_after: Points::from_milli(balance),
-            lifetime_after: Points::from_milli(lifetime),
-            created_at_ms: at,
-        },
-    )))
+    found
+        .map(|(hash, raw)| Ok((hash, decode_movement(raw)?)))
+        .transpose()
 }
 
 const LEDGER_COLUMNS: &str = "l.seq, l.user_id, l.kind, l.amount_milli, l.balance_after_milli,
@@ -411,4 +427,163 @@ pub fn holders(
         .query_map(params![after.unwrap_or(""), limit], |r| r.get(0))
         .map_err(backend)?;
     rows.collect::<Result<_, _>>().map_err(backend)
+}
+
+/// One page of one table for an export (users excepted: see
+/// [`export_users`]), in arrival order after `after`.
+pub fn export_page(
+    conn: &Connection,
+    table: Table,
+    after: &After,
+    filter: &ExportFilter,
+    limit: u32,
+) -> Result<Page, StoreError> {
+    let seq = match after {
+        After::Seq(n) => *n,
+        _ => 0,
+    };
+    let id = match after {
+        After::Id(id) => id.as_str(),
+        _ => "",
+    };
+    let user = filter.user_id();
+    let (from, to) = filter.bounds();
+    // The rows of `table` after `seq`, of the user if given, in the range.
+    let history = |columns: &str, table: &str, time: &str| {
+        format!(
+            "SELECT seq, {columns}, idempotency_key, request_hash FROM {table}
+             WHERE seq > ?1 AND (?2 IS NULL OR user_id = ?2) AND {time} >= ?3 AND {time} < ?4
+             ORDER BY seq LIMIT ?5"
+        )
+    };
+    let args = params![seq, user, from, to, limit];
+    let page = match table {
+        Table::Rewards => {
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT {REWARD_COLUMNS} FROM rewards WHERE id > ?1 ORDER BY id LIMIT ?2"
+                ))
+                .map_err(backend)?;
+            let rows = stmt
+                .query_map(params![id, limit], raw_reward)
+                .map_err(backend)?;
+            Page::Rewards(rows.collect::<Result<_, _>>().map_err(backend)?)
+        }
+        Table::Users => return Err(StoreError::Unavailable("users are exported by the writer")),
+        Table::Events => {
+            let mut stmt = conn
+                .prepare_cached(&history(EVENT_COLUMNS, "events", "occurred_at"))
+                .map_err(backend)?;
+            let rows = stmt
+                .query_map(args, |r| {
+                    let mut o = 1;
+                    let raw = event_at(r, &mut o)?;
+                    Ok((r.get(0)?, raw, keyed(r, o)?))
+                })
+                .map_err(backend)?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (seq, raw, idempotency) = row.map_err(backend)?;
+                out.push(ExportedEvent {
+                    seq,
+                    record: raw.decode()?,
+                    idempotency,
+                });
+            }
+            Page::Events(out)
+        }
+        Table::Movements => {
+            let mut stmt = conn
+                .prepare_cached(&history(MOVEMENT_COLUMNS, "movements", "created_at"))
+                .map_err(backend)?;
+            let rows = stmt
+                .query_map(args, |r| Ok((r.get(0)?, movement_at(r, 1)?, keyed(r, 10)?)))
+                .map_err(backend)?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (seq, raw, idempotency) = row.map_err(backend)?;
+                out.push(ExportedMovement {
+                    seq,
+                    movement: decode_movement(raw)?,
+                    idempotency,
+                });
+            }
+            Page::Movements(out)
+        }
+        Table::Redemptions => {
+            let mut stmt = conn
+                .prepare_cached(&history(REDEMPTION_COLUMNS, "redemptions", "created_at"))
+                .map_err(backend)?;
+            let rows = stmt
+                .query_map(args, |r| {
+                    Ok((r.get(0)?, redemption_at(r, 1)?, keyed(r, 9)?))
+                })
+                .map_err(backend)?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (seq, raw, idempotency) = row.map_err(backend)?;
+                out.push(ExportedRedemption {
+                    seq,
+                    redemption: raw.decode()?,
+                    idempotency,
+                });
+            }
+            Page::Redemptions(out)
+        }
+        Table::Ledger => {
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT {LEDGER_COLUMNS} FROM ledger l
+                     WHERE l.seq > ?1 AND (?2 IS NULL OR l.user_id = ?2)
+                       AND l.created_at >= ?3 AND l.created_at < ?4
+                     ORDER BY l.seq LIMIT ?5"
+                ))
+                .map_err(backend)?;
+            let rows = stmt.query_map(args, raw_ledger).map_err(backend)?;
+            let mut out = Vec::new();
+            for row in rows {
+                out.push(row.map_err(backend)?.decode()?);
+            }
+            Page::Ledger(out)
+        }
+    };
+    Ok(page)
+}
+
+/// A page of users' current state, by id; on a connection that sees the
+/// derived tables up to date.
+pub fn export_users(
+    conn: &Connection,
+    after: &After,
+    filter: &ExportFilter,
+    limit: u32,
+) -> Result<Page, StoreError> {
+    let id = match after {
+        After::Id(id) => id.as_str(),
+        _ => "",
+    };
+    let mut stmt = conn
+        .prepare_cached(&format!(
+            "SELECT user_id, {USER_COLUMNS} FROM users
+             WHERE user_id > ?1 AND (?2 IS NULL OR user_id = ?2) ORDER BY user_id LIMIT ?3"
+        ))
+        .map_err(backend)?;
+    let rows = stmt
+        .query_map(params![id, filter.user_id(), limit], |r| {
+            Ok((r.get::<_, String>(0)?, user_at(r, 1)?))
+        })
+        .map_err(backend)?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (user, stored) = row.map_err(backend)?;
+        out.push((user, stored.decode()?));
+    }
+    Ok(Page::Users(out))
+}
+
+/// An idempotency key and fingerprint at columns `o`, `o + 1`, if set.
+fn keyed(r: &Row<'_>, o: usize) -> rusqlite::Result<Option<(String, String)>> {
+    let key: Option<String> = r.get(o)?;
+    let hash: Option<String> = r.get(o + 1)?;
+    Ok(key.zip(hash))
 }

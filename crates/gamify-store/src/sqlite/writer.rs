@@ -46,6 +46,14 @@ pub enum Job {
         u32,
         oneshot::Sender<Result<Vec<String>, StoreError>>,
     ),
+    /// A page of users' current state for an export, after the derived
+    /// tables caught up.
+    ExportUsers(
+        crate::export::After,
+        crate::export::ExportFilter,
+        u32,
+        oneshot::Sender<Result<crate::export::Page, StoreError>>,
+    ),
     /// Expire what is due of one user's points (alone, after what came
     /// before it is committed, so that its read of the ledger is complete).
     Expire(economy::Expire, Reply),
@@ -140,6 +148,12 @@ impl Writer {
                         self.flush_batch(&mut batch, &mut backlog);
                         backlog = self.write_derived(backlog);
                         let _ = reply.send(read::holders(&self.checker, after.as_deref(), limit));
+                    }
+                    Job::ExportUsers(after, filter, limit, reply) => {
+                        self.flush_batch(&mut batch, &mut backlog);
+                        backlog = self.write_derived(backlog);
+                        let page = read::export_users(&self.checker, &after, &filter, limit);
+                        let _ = reply.send(page);
                     }
                     Job::Verify(reply) => {
                         self.flush_batch(&mut batch, &mut backlog);

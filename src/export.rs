@@ -1,0 +1,313 @@
+//! Taking the data out: every table as NDJSON (one JSON object per line), a
+//! page at a time so that memory stays flat at any size, and the brief's two
+//! JSON files (`gamify_events.json`, `gamify_balances.json`).
+//!
+//! The NDJSON is exact: amounts are integer thousandths (`*_milli`), times
+//! Unix milliseconds, and every stored field is there (idempotency keys and
+//! fingerprints included), so that nothing is lost on the way out. The first
+//! line describes the export; the last one (`"type": "end"`) counts the
+//! lines of each type, so a truncated file is recognisable. An export of a
+//! running server is not one snapshot: each page is what was committed when
+//! it was read (take `gamify backup` for a snapshot, and export that).
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+
+use gamify_store::export::{After, ExportFilter, Page, Table};
+use serde_json::{Value, json};
+
+use crate::engine::{Engine, EngineError, parse_user};
+use crate::model::{EventResponse, FieldError, parse_rfc3339_ms, rfc3339_ms};
+
+/// Rows per page read from the store.
+pub const PAGE_ROWS: u32 = 1000;
+
+/// The format's name and version, in the first line.
+pub const FORMAT: &str = "gamify-ndjson";
+/// Bumped when a line's shape changes incompatibly.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Reads an export filter from its text form (API query or CLI flags).
+pub fn parse_filter(
+    user_id: Option<&str>,
+    from: Option<&str>,
+    to: Option<&str>,
+) -> Result<ExportFilter, EngineError> {
+    let mut errors = Vec::new();
+    let user = user_id
+        .map(parse_user)
+        .transpose()
+        .map_err(|e| errors.extend(e.fields()))
+        .ok()
+        .flatten();
+    let mut time = |field: &str, text: Option<&str>| {
+        let text = text?;
+        let parsed = parse_rfc3339_ms(text);
+        if parsed.is_none() {
+            errors.push(FieldError {
+                field: field.to_owned(),
+                message: format!("{field} must be an RFC 3339 time such as 2026-01-01T00:00:00Z"),
+            });
+        }
+        parsed
+    };
+    let (from_ms, to_ms) = (time("from", from), time("to", to));
+    if errors.is_empty() {
+        Ok(ExportFilter {
+            user,
+            from_ms,
+            to_ms,
+        })
+    } else {
+        Err(EngineError::Invalid(errors))
+    }
+}
+
+/// Produces an export a chunk (one page of one table) at a time.
+pub struct Exporter {
+    engine: Engine,
+    filter: ExportFilter,
+    /// The table being read, as an index into [`Table::ALL`]; `None` before
+    /// the header line is out.
+    table: Option<usize>,
+    after: After,
+    counts: BTreeMap<&'static str, u64>,
+    done: bool,
+}
+
+impl Exporter {
+    /// An export of what `filter` selects.
+    pub fn new(engine: Engine, filter: ExportFilter) -> Exporter {
+        Exporter {
+            engine,
+            filter,
+            table: None,
+            after: After::Start,
+            counts: BTreeMap::new(),
+            done: false,
+        }
+    }
+
+    /// Lines written so far, by type.
+    pub fn counts(&self) -> &BTreeMap<&'static str, u64> {
+        &self.counts
+    }
+
+    /// The next lines (each ending in `\n`), or `None` once the export is
+    /// complete.
+    pub async fn next_chunk(&mut self) -> Result<Option<String>, EngineError> {
+        if self.done {
+            return Ok(None);
+        }
+        let Some(index) = self.table else {
+            self.table = Some(0);
+            let filter = &self.filter;
+            let header = json!({
+                "type": "export",
+                "format": FORMAT,
+                "version": FORMAT_VERSION,
+                "exported_at": rfc3339_ms(self.engine.now_ms()),
+                "filter": {
+                    "user_id": filter.user_id(),
+                    "from": filter.from_ms.map(rfc3339_ms),
+                    "to": filter.to_ms.map(rfc3339_ms),
+                },
+            });
+            return Ok(Some(format!("{header}\n")));
+        };
+        let Some(&table) = Table::ALL.get(index) else {
+            self.done = true;
+            let end = json!({"type": "end", "counts": self.counts});
+            return Ok(Some(format!("{end}\n")));
+        };
+        let page = self
+            .engine
+            .store()
+            .export_page(table, self.after.clone(), &self.filter, PAGE_ROWS)
+            .await?;
+        if page.is_empty() {
+            self.table = Some(index + 1);
+            self.after = After::Start;
+            return Ok(Some(String::new()));
+        }
+        self.after = page.next();
+        let lines = render(&page);
+        *self.counts.entry(table.record_type()).or_default() += lines.len() as u64;
+        let mut chunk = String::with_capacity(lines.len() * 256);
+        for line in lines {
+            chunk.push_str(&line.to_string());
+            chunk.push('\n');
+        }
+        Ok(Some(chunk))
+    }
+}
+
+fn keys(idempotency: &Option<(String, String)>) -> (Option<&str>, Option<&str>) {
+    match idempotency {
+        Some((k, h)) => (Some(k.as_str()), Some(h.as_str())),
+        None => (None, None),
+    }
+}
+
+fn metadata(text: &Option<String>) -> Value {
+    text.as_deref()
+        .and_then(|t| serde_json::from_str(t).ok())
+        .unwrap_or(Value::Null)
+}
+
+/// One line per row, exact.
+fn render(page: &Page) -> Vec<Value> {
+    match page {
+        Page::Rewards(rows) => rows
+            .iter()
+            .map(|r| {
+                let d = &r.draft;
+                json!({"type": "reward", "id": d.id, "name_fi": d.name_fi, "name_en": d.name_en,
+                       "description": d.description, "cost_milli": d.cost.milli(), "stock": d.stock,
+                       "redeemed": r.redeemed, "per_user_limit": d.per_user_limit,
+                       "available_from_ms": d.available_from_ms, "available_until_ms": d.available_until_ms,
+                       "active": d.active, "created_at_ms": r.created_at_ms, "updated_at_ms": d.saved_at_ms})
+            })
+            .collect(),
+        Page::Users(rows) => rows
+            .iter()
+            .map(|(id, u)| {
+                let s = &u.state;
+                json!({"type": "user", "user_id": id, "total_milli": s.total.milli(),
+                       "lifetime_milli": s.lifetime.milli(), "best_streak": s.best_streak,
+                       "streak_runs": s.runs.encode(),
+                       "achievements": s.achievements.iter().map(|a| a.as_str()).collect::<Vec<_>>(),
+                       "event_count": u.event_count, "last_event_at_ms": u.last_event_at_ms,
+                       "categories": u.categories.iter().map(|c| json!({
+                           "category": c.category.as_str(), "events": c.events, "points_milli": c.points.milli()
+                       })).collect::<Vec<_>>(),
+                       "version": u.version})
+            })
+            .collect(),
+        Page::Events(rows) => rows
+            .iter()
+            .map(|e| {
+                let r = &e.record;
+                let (key, hash) = keys(&e.idempotency);
+                json!({"type": "event", "seq": e.seq, "id": r.id, "user_id": r.user_id,
+                       "category": r.category.as_str(), "action": r.action, "value_milli": r.value.milli(),
+                       "points_milli": r.points.milli(), "weight_milli": r.weight_milli,
+                       "streak_day": r.streak_day, "bonus_percent": r.bonus_percent,
+                       "unlocked": r.unlocked.iter().map(|(a, b)| json!({"id": a.as_str(), "bonus_milli": b.milli()})).collect::<Vec<_>>(),
+                       "total_after_milli": r.total_after.milli(), "lifetime_after_milli": r.lifetime_after.milli(),
+                       "metadata": metadata(&r.metadata), "occurred_at_ms": r.occurred_at_ms,
+                       "created_at_ms": r.created_at_ms, "idempotency_key": key, "request_hash": hash})
+            })
+            .collect(),
+        Page::Movements(rows) => rows
+            .iter()
+            .map(|m| {
+                let v = &m.movement;
+                let (key, hash) = keys(&m.idempotency);
+                json!({"type": "movement", "seq": m.seq, "id": v.id, "user_id": v.user_id,
+                       "kind": v.kind.as_str(), "amount_milli": v.amount.milli(), "reason": v.reason,
+                       "metadata": metadata(&v.metadata), "balance_after_milli": v.balance_after.milli(),
+                       "lifetime_after_milli": v.lifetime_after.milli(), "created_at_ms": v.created_at_ms,
+                       "idempotency_key": key, "request_hash": hash})
+            })
+            .collect(),
+        Page::Redemptions(rows) => rows
+            .iter()
+            .map(|r| {
+                let d = &r.redemption;
+                let (key, hash) = keys(&r.idempotency);
+                json!({"type": "redemption", "seq": r.seq, "id": d.id, "reward_id": d.reward_id,
+                       "user_id": d.user_id, "cost_milli": d.cost.milli(), "status": d.status.as_str(),
+                       "granted_by": d.granted_by, "created_at_ms": d.created_at_ms,
+                       "updated_at_ms": d.updated_at_ms, "idempotency_key": key, "request_hash": hash})
+            })
+            .collect(),
+        Page::Ledger(rows) => rows
+            .iter()
+            .map(|l| {
+                json!({"type": "ledger", "seq": l.seq, "user_id": l.user_id, "kind": l.kind.as_str(),
+                       "amount_milli": l.amount.milli(), "balance_after_milli": l.balance_after.milli(),
+                       "lifetime_after_milli": l.lifetime_after.milli(), "reference": l.reference,
+                       "created_at_ms": l.created_at_ms})
+            })
+            .collect(),
+    }
+}
+
+/// Writes the brief's two files into `dir`: `gamify_events.json` (every
+/// event selected, as the API renders it) and `gamify_balances.json` (every
+/// user's balance, as `GET /balance` renders it), each a JSON array written
+/// a page at a time. `progress` hears the rows written so far.
+pub async fn write_brief_files(
+    engine: &Engine,
+    filter: &ExportFilter,
+    dir: &Path,
+    progress: impl Fn(&str, u64),
+) -> Result<(u64, u64), ExportError> {
+    std::fs::create_dir_all(dir)?;
+    let mut written = [0u64; 2];
+    for (slot, (table, name)) in [
+        (Table::Events, "gamify_events.json"),
+        (Table::Users, "gamify_balances.json"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut out = std::io::BufWriter::new(std::fs::File::create(dir.join(name))?);
+        out.write_all(b"[")?;
+        let mut after = After::Start;
+        loop {
+            let page = engine
+                .store()
+                .export_page(table, after.clone(), filter, PAGE_ROWS)
+                .await
+                .map_err(EngineError::from)?;
+            if page.is_empty() {
+                break;
+            }
+            after = page.next();
+            let items: Vec<Value> = match &page {
+                Page::Events(rows) => rows
+                    .iter()
+                    .map(|e| serde_json::to_value(EventResponse::from_record(&e.record)))
+                    .collect::<Result<_, _>>()?,
+                Page::Users(rows) => {
+                    let mut items = Vec::with_capacity(rows.len());
+                    for (id, snapshot) in rows {
+                        let balance = engine.render_balance(id, snapshot).await?;
+                        items.push(serde_json::to_value(balance)?);
+                    }
+                    items
+                }
+                _ => Vec::new(),
+            };
+            for item in items {
+                if written[slot] > 0 {
+                    out.write_all(b",")?;
+                }
+                out.write_all(b"\n")?;
+                serde_json::to_writer(&mut out, &item)?;
+                written[slot] += 1;
+            }
+            progress(name, written[slot]);
+        }
+        out.write_all(b"\n]\n")?;
+        out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+    }
+    Ok((written[0], written[1]))
+}
+
+/// Why writing an export failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// The engine failed.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// A file could not be written.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// A row could not be rendered.
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+}

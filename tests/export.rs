@@ -1,0 +1,89 @@
+//! `gamify export`: the NDJSON file and the brief's two JSON files, from the
+//! command line.
+
+use std::process::Command;
+
+use gamify::{Engine, EventRequest, Rules, Storage};
+use serde_json::Value;
+
+fn gamify(args: &[&str], db: &std::path::Path) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_gamify"))
+        .args(args)
+        .env_remove("GAMIFY_CONFIG")
+        .env("DATABASE_URL", format!("sqlite://{}", db.display()))
+        .env("GAMIFY_LOG", "warn")
+        .output()
+        .expect("gamify runs");
+    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
+}
+
+#[tokio::test]
+async fn export_writes_ndjson_and_the_briefs_events_and_balances_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("gamify.db");
+    {
+        let engine = Engine::open(&Storage::Sqlite(db.clone()), Rules::default())
+            .await
+            .unwrap();
+        for i in 0..2500 {
+            let request = EventRequest::new(format!("user_{}", i % 30), "learning", "read", 1.0);
+            engine.record_event(request, None).await.unwrap();
+        }
+    }
+    let ndjson = dir.path().join("all.ndjson");
+    let (ok, out) = gamify(&["export", "--out", ndjson.to_str().unwrap()], &db);
+    assert!(ok, "{out}");
+    let text = std::fs::read_to_string(&ndjson).unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        lines.last().unwrap()["counts"]["event"],
+        2500,
+        "pages of 1000 join up"
+    );
+    assert_eq!(lines.last().unwrap()["counts"]["user"], 30);
+    // An export never overwrites.
+    let (ok, out) = gamify(&["export", "--out", ndjson.to_str().unwrap()], &db);
+    assert!(!ok && out.contains("must not exist"), "{out}");
+
+    let brief = dir.path().join("brief");
+    let (ok, out) = gamify(
+        &[
+            "export",
+            "--brief",
+            brief.to_str().unwrap(),
+            "--user",
+            "user_7",
+        ],
+        &db,
+    );
+    assert!(ok, "{out}");
+    let events: Vec<Value> =
+        serde_json::from_str(&std::fs::read_to_string(brief.join("gamify_events.json")).unwrap())
+            .unwrap();
+    let balances: Vec<Value> =
+        serde_json::from_str(&std::fs::read_to_string(brief.join("gamify_balances.json")).unwrap())
+            .unwrap();
+    assert_eq!(events.len(), 2500 / 30 + 1, "user_7's events");
+    assert!(
+        events
+            .iter()
+            .all(|e| e["user_id"] == "user_7" && e["points"] == 1.5)
+    );
+    assert_eq!(balances.len(), 1);
+    assert_eq!(balances[0]["user_id"], "user_7");
+    let earned = events.len() as f64 * 1.5 + bonuses(&events);
+    assert_eq!(balances[0]["lifetime_points"].as_f64().unwrap(), earned);
+}
+
+/// The achievement bonuses paid on these events.
+fn bonuses(events: &[Value]) -> f64 {
+    events
+        .iter()
+        .map(|e| e["bonus_points"].as_f64().unwrap())
+        .sum()
+}
