@@ -15,7 +15,8 @@ use std::io::Write;
 use std::path::Path;
 
 use gamify_store::export::{After, ExportFilter, Page, Table};
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::engine::{Engine, EngineError, parse_user};
 use crate::model::{EventResponse, FieldError, parse_rfc3339_ms, rfc3339_ms};
@@ -103,23 +104,26 @@ impl Exporter {
         let Some(index) = self.table else {
             self.table = Some(0);
             let filter = &self.filter;
-            let header = json!({
-                "type": "export",
-                "format": FORMAT,
-                "version": FORMAT_VERSION,
-                "exported_at": rfc3339_ms(self.engine.now_ms()),
-                "filter": {
-                    "user_id": filter.user_id(),
-                    "from": filter.from_ms.map(rfc3339_ms),
-                    "to": filter.to_ms.map(rfc3339_ms),
+            let header = Line::Export(Header {
+                format: FORMAT.to_owned(),
+                version: FORMAT_VERSION,
+                exported_at: rfc3339_ms(self.engine.now_ms()),
+                filter: FilterLine {
+                    user_id: filter.user_id().map(str::to_owned),
+                    from: filter.from_ms.map(rfc3339_ms),
+                    to: filter.to_ms.map(rfc3339_ms),
                 },
             });
-            return Ok(Some(format!("{header}\n")));
+            return Ok(Some(line_text(&header)?));
         };
         let Some(&table) = Table::ALL.get(index) else {
             self.done = true;
-            let end = json!({"type": "end", "counts": self.counts});
-            return Ok(Some(format!("{end}\n")));
+            let counts = self
+                .counts
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), *v))
+                .collect();
+            return Ok(Some(line_text(&Line::End(EndLine { counts }))?));
         };
         let page = self
             .engine
@@ -135,104 +139,357 @@ impl Exporter {
         let lines = render(&page);
         *self.counts.entry(table.record_type()).or_default() += lines.len() as u64;
         let mut chunk = String::with_capacity(lines.len() * 256);
-        for line in lines {
-            chunk.push_str(&line.to_string());
-            chunk.push('\n');
+        for line in &lines {
+            chunk.push_str(&line_text(line)?);
         }
         Ok(Some(chunk))
     }
 }
 
-fn keys(idempotency: &Option<(String, String)>) -> (Option<&str>, Option<&str>) {
+/// One line of the NDJSON export, as written and as read back by an
+/// import: one definition, so the two cannot drift apart.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Line {
+    /// The first line.
+    Export(Header),
+    /// A reward.
+    Reward(RewardLine),
+    /// A user's current state.
+    User(UserLine),
+    /// An event.
+    Event(EventLine),
+    /// A spend or an adjustment.
+    Movement(MovementLine),
+    /// A redemption.
+    Redemption(RedemptionLine),
+    /// A ledger entry.
+    Ledger(LedgerLine),
+    /// The last line: how many lines of each type came before it.
+    End(EndLine),
+}
+
+/// The first line of an export.
+#[allow(missing_docs)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Header {
+    pub format: String,
+    pub version: u32,
+    pub exported_at: String,
+    pub filter: FilterLine,
+}
+
+/// The filter an export was taken with.
+#[allow(missing_docs)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilterLine {
+    pub user_id: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+}
+
+/// The last line of an export.
+#[allow(missing_docs)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndLine {
+    pub counts: BTreeMap<String, u64>,
+}
+
+#[allow(missing_docs)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RewardLine {
+    pub id: String,
+    pub name_fi: String,
+    pub name_en: String,
+    pub description: String,
+    pub cost_milli: i64,
+    pub stock: Option<u32>,
+    pub redeemed: u32,
+    pub per_user_limit: Option<u32>,
+    pub available_from_ms: Option<i64>,
+    pub available_until_ms: Option<i64>,
+    pub active: bool,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+}
+
+#[allow(missing_docs)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CategoryLine {
+    pub category: String,
+    pub events: u64,
+    pub points_milli: i64,
+}
+
+#[allow(missing_docs)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserLine {
+    pub user_id: String,
+    pub total_milli: i64,
+    pub lifetime_milli: i64,
+    pub best_streak: u32,
+    pub streak_runs: String,
+    pub achievements: Vec<String>,
+    pub event_count: u64,
+    pub last_event_at_ms: Option<i64>,
+    pub categories: Vec<CategoryLine>,
+    pub version: u64,
+}
+
+#[allow(missing_docs)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnlockedLine {
+    pub id: String,
+    pub bonus_milli: i64,
+}
+
+#[allow(missing_docs)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventLine {
+    pub seq: i64,
+    pub id: String,
+    pub user_id: String,
+    pub category: String,
+    pub action: String,
+    pub value_milli: i64,
+    pub points_milli: i64,
+    pub weight_milli: i64,
+    pub streak_day: u32,
+    pub bonus_percent: u32,
+    pub unlocked: Vec<UnlockedLine>,
+    pub total_after_milli: i64,
+    pub lifetime_after_milli: i64,
+    pub metadata: Option<Value>,
+    pub occurred_at_ms: i64,
+    pub created_at_ms: i64,
+    pub idempotency_key: Option<String>,
+    pub request_hash: Option<String>,
+}
+
+#[allow(missing_docs)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MovementLine {
+    pub seq: i64,
+    pub id: String,
+    pub user_id: String,
+    pub kind: String,
+    pub amount_milli: i64,
+    pub reason: String,
+    pub metadata: Option<Value>,
+    pub balance_after_milli: i64,
+    pub lifetime_after_milli: i64,
+    pub created_at_ms: i64,
+    pub idempotency_key: Option<String>,
+    pub request_hash: Option<String>,
+}
+
+#[allow(missing_docs)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedemptionLine {
+    pub seq: i64,
+    pub id: String,
+    pub reward_id: String,
+    pub user_id: String,
+    pub cost_milli: i64,
+    pub status: String,
+    pub granted_by: Option<String>,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+    pub idempotency_key: Option<String>,
+    pub request_hash: Option<String>,
+}
+
+#[allow(missing_docs)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LedgerLine {
+    pub seq: i64,
+    pub user_id: String,
+    pub kind: String,
+    pub amount_milli: i64,
+    pub balance_after_milli: i64,
+    pub lifetime_after_milli: i64,
+    pub reference: String,
+    pub created_at_ms: i64,
+}
+
+fn split(idempotency: &Option<(String, String)>) -> (Option<String>, Option<String>) {
     match idempotency {
-        Some((k, h)) => (Some(k.as_str()), Some(h.as_str())),
+        Some((k, h)) => (Some(k.clone()), Some(h.clone())),
         None => (None, None),
     }
 }
 
-fn metadata(text: &Option<String>) -> Value {
-    text.as_deref()
-        .and_then(|t| serde_json::from_str(t).ok())
-        .unwrap_or(Value::Null)
+fn metadata_value(text: &Option<String>) -> Option<Value> {
+    text.as_deref().and_then(|t| serde_json::from_str(t).ok())
 }
 
 /// One line per row, exact.
-fn render(page: &Page) -> Vec<Value> {
+fn render(page: &Page) -> Vec<Line> {
     match page {
         Page::Rewards(rows) => rows
             .iter()
             .map(|r| {
                 let d = &r.draft;
-                json!({"type": "reward", "id": d.id, "name_fi": d.name_fi, "name_en": d.name_en,
-                       "description": d.description, "cost_milli": d.cost.milli(), "stock": d.stock,
-                       "redeemed": r.redeemed, "per_user_limit": d.per_user_limit,
-                       "available_from_ms": d.available_from_ms, "available_until_ms": d.available_until_ms,
-                       "active": d.active, "created_at_ms": r.created_at_ms, "updated_at_ms": d.saved_at_ms})
+                Line::Reward(RewardLine {
+                    id: d.id.clone(),
+                    name_fi: d.name_fi.clone(),
+                    name_en: d.name_en.clone(),
+                    description: d.description.clone(),
+                    cost_milli: d.cost.milli(),
+                    stock: d.stock,
+                    redeemed: r.redeemed,
+                    per_user_limit: d.per_user_limit,
+                    available_from_ms: d.available_from_ms,
+                    available_until_ms: d.available_until_ms,
+                    active: d.active,
+                    created_at_ms: r.created_at_ms,
+                    updated_at_ms: d.saved_at_ms,
+                })
             })
             .collect(),
         Page::Users(rows) => rows
             .iter()
             .map(|(id, u)| {
                 let s = &u.state;
-                json!({"type": "user", "user_id": id, "total_milli": s.total.milli(),
-                       "lifetime_milli": s.lifetime.milli(), "best_streak": s.best_streak,
-                       "streak_runs": s.runs.encode(),
-                       "achievements": s.achievements.iter().map(|a| a.as_str()).collect::<Vec<_>>(),
-                       "event_count": u.event_count, "last_event_at_ms": u.last_event_at_ms,
-                       "categories": u.categories.iter().map(|c| json!({
-                           "category": c.category.as_str(), "events": c.events, "points_milli": c.points.milli()
-                       })).collect::<Vec<_>>(),
-                       "version": u.version})
+                Line::User(UserLine {
+                    user_id: id.clone(),
+                    total_milli: s.total.milli(),
+                    lifetime_milli: s.lifetime.milli(),
+                    best_streak: s.best_streak,
+                    streak_runs: s.runs.encode(),
+                    achievements: s
+                        .achievements
+                        .iter()
+                        .map(|a| a.as_str().to_owned())
+                        .collect(),
+                    event_count: u.event_count,
+                    last_event_at_ms: u.last_event_at_ms,
+                    categories: u
+                        .categories
+                        .iter()
+                        .map(|c| CategoryLine {
+                            category: c.category.as_str().to_owned(),
+                            events: c.events,
+                            points_milli: c.points.milli(),
+                        })
+                        .collect(),
+                    version: u.version,
+                })
             })
             .collect(),
         Page::Events(rows) => rows
             .iter()
             .map(|e| {
                 let r = &e.record;
-                let (key, hash) = keys(&e.idempotency);
-                json!({"type": "event", "seq": e.seq, "id": r.id, "user_id": r.user_id,
-                       "category": r.category.as_str(), "action": r.action, "value_milli": r.value.milli(),
-                       "points_milli": r.points.milli(), "weight_milli": r.weight_milli,
-                       "streak_day": r.streak_day, "bonus_percent": r.bonus_percent,
-                       "unlocked": r.unlocked.iter().map(|(a, b)| json!({"id": a.as_str(), "bonus_milli": b.milli()})).collect::<Vec<_>>(),
-                       "total_after_milli": r.total_after.milli(), "lifetime_after_milli": r.lifetime_after.milli(),
-                       "metadata": metadata(&r.metadata), "occurred_at_ms": r.occurred_at_ms,
-                       "created_at_ms": r.created_at_ms, "idempotency_key": key, "request_hash": hash})
+                let (idempotency_key, request_hash) = split(&e.idempotency);
+                Line::Event(EventLine {
+                    seq: e.seq,
+                    id: r.id.clone(),
+                    user_id: r.user_id.clone(),
+                    category: r.category.as_str().to_owned(),
+                    action: r.action.clone(),
+                    value_milli: r.value.milli(),
+                    points_milli: r.points.milli(),
+                    weight_milli: r.weight_milli,
+                    streak_day: r.streak_day,
+                    bonus_percent: r.bonus_percent,
+                    unlocked: r
+                        .unlocked
+                        .iter()
+                        .map(|(a, b)| UnlockedLine {
+                            id: a.as_str().to_owned(),
+                            bonus_milli: b.milli(),
+                        })
+                        .collect(),
+                    total_after_milli: r.total_after.milli(),
+                    lifetime_after_milli: r.lifetime_after.milli(),
+                    metadata: metadata_value(&r.metadata),
+                    occurred_at_ms: r.occurred_at_ms,
+                    created_at_ms: r.created_at_ms,
+                    idempotency_key,
+                    request_hash,
+                })
             })
             .collect(),
         Page::Movements(rows) => rows
             .iter()
             .map(|m| {
                 let v = &m.movement;
-                let (key, hash) = keys(&m.idempotency);
-                json!({"type": "movement", "seq": m.seq, "id": v.id, "user_id": v.user_id,
-                       "kind": v.kind.as_str(), "amount_milli": v.amount.milli(), "reason": v.reason,
-                       "metadata": metadata(&v.metadata), "balance_after_milli": v.balance_after.milli(),
-                       "lifetime_after_milli": v.lifetime_after.milli(), "created_at_ms": v.created_at_ms,
-                       "idempotency_key": key, "request_hash": hash})
+                let (idempotency_key, request_hash) = split(&m.idempotency);
+                Line::Movement(MovementLine {
+                    seq: m.seq,
+                    id: v.id.clone(),
+                    user_id: v.user_id.clone(),
+                    kind: v.kind.as_str().to_owned(),
+                    amount_milli: v.amount.milli(),
+                    reason: v.reason.clone(),
+                    metadata: metadata_value(&v.metadata),
+                    balance_after_milli: v.balance_after.milli(),
+                    lifetime_after_milli: v.lifetime_after.milli(),
+                    created_at_ms: v.created_at_ms,
+                    idempotency_key,
+                    request_hash,
+                })
             })
             .collect(),
         Page::Redemptions(rows) => rows
             .iter()
             .map(|r| {
                 let d = &r.redemption;
-                let (key, hash) = keys(&r.idempotency);
-                json!({"type": "redemption", "seq": r.seq, "id": d.id, "reward_id": d.reward_id,
-                       "user_id": d.user_id, "cost_milli": d.cost.milli(), "status": d.status.as_str(),
-                       "granted_by": d.granted_by, "created_at_ms": d.created_at_ms,
-                       "updated_at_ms": d.updated_at_ms, "idempotency_key": key, "request_hash": hash})
+                let (idempotency_key, request_hash) = split(&r.idempotency);
+                Line::Redemption(RedemptionLine {
+                    seq: r.seq,
+                    id: d.id.clone(),
+                    reward_id: d.reward_id.clone(),
+                    user_id: d.user_id.clone(),
+                    cost_milli: d.cost.milli(),
+                    status: d.status.as_str().to_owned(),
+                    granted_by: d.granted_by.clone(),
+                    created_at_ms: d.created_at_ms,
+                    updated_at_ms: d.updated_at_ms,
+                    idempotency_key,
+                    request_hash,
+                })
             })
             .collect(),
         Page::Ledger(rows) => rows
             .iter()
             .map(|l| {
-                json!({"type": "ledger", "seq": l.seq, "user_id": l.user_id, "kind": l.kind.as_str(),
-                       "amount_milli": l.amount.milli(), "balance_after_milli": l.balance_after.milli(),
-                       "lifetime_after_milli": l.lifetime_after.milli(), "reference": l.reference,
-                       "created_at_ms": l.created_at_ms})
+                Line::Ledger(LedgerLine {
+                    seq: l.seq,
+                    user_id: l.user_id.clone(),
+                    kind: l.kind.as_str().to_owned(),
+                    amount_milli: l.amount.milli(),
+                    balance_after_milli: l.balance_after.milli(),
+                    lifetime_after_milli: l.lifetime_after.milli(),
+                    reference: l.reference.clone(),
+                    created_at_ms: l.created_at_ms,
+                })
             })
             .collect(),
     }
+}
+
+/// A line as written: its JSON and a newline.
+fn line_text(line: &Line) -> Result<String, EngineError> {
+    let mut text = serde_json::to_string(line).map_err(|e| {
+        EngineError::Store(gamify_store::StoreError::Corrupt(format!(
+            "unrenderable row: {e}"
+        )))
+    })?;
+    text.push('\n');
+    Ok(text)
 }
 
 /// Writes the brief's two files into `dir`: `gamify_events.json` (every

@@ -23,6 +23,7 @@
 //!   rewards, redemptions, the ledger, and their JSON.
 //! - [`http`]: routes, extractors, the error shape, the OpenAPI document.
 //! - [`export`]: all the data out, as NDJSON and as the brief's two files.
+//! - [`import`]: an export back in, proven equal to the file.
 //! - [`config`]: defaults, file and environment.
 //! - [`clock`]: where "now" comes from (a manual clock for tests).
 //! - `src/main.rs`: the `gamify` command.
@@ -35,6 +36,7 @@ pub mod config;
 pub mod engine;
 pub mod export;
 pub mod http;
+pub mod import;
 pub mod model;
 pub mod wallet;
 

@@ -322,6 +322,13 @@ pub trait Store: Send + Sync {
     /// expiry sweep walks.
     async fn holders(&self, after: Option<&str>, limit: u32) -> Result<Vec<String>, StoreError>;
 
+    /// Writes the rows of an export page as they are (ids, arrival numbers,
+    /// idempotency keys kept), for an import into a store that held nothing
+    /// before it began. On SQLite the users' rows are not written but
+    /// rebuilt from the log, so the store must be reopened after an import
+    /// before it is used.
+    async fn import_page(&self, page: export::Page) -> Result<(), StoreError>;
+
     /// Up to `limit` rows of `table` after `after`, as `filter` selects, in
     /// the table's export order (see [`export`]). An empty page ends it.
     async fn export_page(

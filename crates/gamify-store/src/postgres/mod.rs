@@ -451,6 +451,11 @@ impl Store for PgStore {
         read::export_page(&mut conn, table, &after, filter, limit).await
     }
 
+    async fn import_page(&self, page: crate::export::Page) -> Result<(), StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(classify)?;
+        write::import_page(&mut conn, &page).await
+    }
+
     async fn holders(&self, after: Option<&str>, limit: u32) -> Result<Vec<String>, StoreError> {
         let mut conn = self.pool.acquire().await.map_err(classify)?;
         read::holders(&mut conn, after, limit).await

@@ -23,6 +23,7 @@ use super::read::{
 };
 use super::{backend, classify, is_unavailable};
 use crate::economy::{self, Done, Op};
+use crate::export::Page;
 use crate::scoring::LedgerEntry;
 use crate::{
     EventRecord, Expire, Idempotency, Moved, Movement, NewEvent, NewMovement, NewRedemption,
@@ -1081,4 +1082,194 @@ pub async fn save_reward(
     };
     tx.commit().await.map_err(classify)?;
     Ok(saved)
+}
+
+/// Writes an export page's rows as they are (an import): one statement per
+/// page, arrival numbers kept (`OVERRIDING SYSTEM VALUE`) and the identity
+/// sequences moved past them, in one transaction.
+pub async fn import_page(conn: &mut PgConnection, page: &Page) -> Result<(), StoreError> {
+    let mut tx = sqlx::Connection::begin(&mut *conn)
+        .await
+        .map_err(classify)?;
+    import_rows(&mut tx, page).await.map_err(classify)?;
+    let table = match page {
+        Page::Events(_) => Some("events"),
+        Page::Movements(_) => Some("movements"),
+        Page::Redemptions(_) => Some("redemptions"),
+        Page::Ledger(_) => Some("ledger"),
+        _ => None,
+    };
+    if let Some(table) = table {
+        sqlx::query(&format!(
+            "SELECT setval(pg_get_serial_sequence('{table}', 'seq'), (SELECT max(seq) FROM {table}))"
+        ))
+        .execute(&mut *tx)
+        .await
+        .map_err(classify)?;
+    }
+    tx.commit().await.map_err(classify)
+}
+
+fn keys_of<'a, T>(
+    rows: &'a [T],
+    idempotency: impl Fn(&'a T) -> &'a Option<(String, String)>,
+) -> (Vec<Option<&'a str>>, Vec<Option<&'a str>>) {
+    rows.iter()
+        .map(|r| match idempotency(r) {
+            Some((k, h)) => (Some(k.as_str()), Some(h.as_str())),
+            None => (None, None),
+        })
+        .unzip()
+}
+
+async fn import_rows(tx: &mut PgConnection, page: &Page) -> Result<(), sqlx::Error> {
+    match page {
+        Page::Rewards(rows) => {
+            let d: Vec<&RewardDraft> = rows.iter().map(|r| &r.draft).collect();
+            sqlx::query(
+                "INSERT INTO rewards (id, name_fi, name_en, description, cost_milli, stock, redeemed, per_user_limit,
+                                      available_from, available_until, active, created_at, updated_at)
+                 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::int8[],
+                                      $7::int8[], $8::int8[], $9::int8[], $10::int8[], $11::bool[], $12::int8[], $13::int8[])",
+            )
+            .bind(d.iter().map(|d| d.id.as_str()).collect::<Vec<_>>())
+            .bind(d.iter().map(|d| d.name_fi.as_str()).collect::<Vec<_>>())
+            .bind(d.iter().map(|d| d.name_en.as_str()).collect::<Vec<_>>())
+            .bind(d.iter().map(|d| d.description.as_str()).collect::<Vec<_>>())
+            .bind(d.iter().map(|d| d.cost.milli()).collect::<Vec<_>>())
+            .bind(d.iter().map(|d| d.stock.map(i64::from)).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| i64::from(r.redeemed)).collect::<Vec<_>>())
+            .bind(d.iter().map(|d| d.per_user_limit.map(i64::from)).collect::<Vec<_>>())
+            .bind(d.iter().map(|d| d.available_from_ms).collect::<Vec<_>>())
+            .bind(d.iter().map(|d| d.available_until_ms).collect::<Vec<_>>())
+            .bind(d.iter().map(|d| d.active).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.created_at_ms).collect::<Vec<_>>())
+            .bind(d.iter().map(|d| d.saved_at_ms).collect::<Vec<_>>())
+            .execute(&mut *tx)
+            .await?;
+        }
+        Page::Users(rows) => {
+            let s: Vec<&UserSnapshot> = rows.iter().map(|(_, s)| s).collect();
+            sqlx::query(
+                "INSERT INTO users (user_id, total_milli, lifetime_milli, best_streak, streak_runs, achievements,
+                                    event_count, category_totals, last_event_at, version, created_at, updated_at)
+                 SELECT n.*, 0, 0 FROM unnest($1::text[], $2::int8[], $3::int8[], $4::int4[], $5::text[], $6::text[],
+                                              $7::int8[], $8::text[], $9::int8[], $10::int8[]) AS n",
+            )
+            .bind(rows.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>())
+            .bind(s.iter().map(|s| s.state.total.milli()).collect::<Vec<_>>())
+            .bind(s.iter().map(|s| s.state.lifetime.milli()).collect::<Vec<_>>())
+            .bind(s.iter().map(|s| s.state.best_streak as i32).collect::<Vec<_>>())
+            .bind(s.iter().map(|s| s.state.runs.encode()).collect::<Vec<_>>())
+            .bind(s.iter().map(|s| encode_achievements(&s.state.achievements)).collect::<Vec<_>>())
+            .bind(s.iter().map(|s| s.event_count as i64).collect::<Vec<_>>())
+            .bind(s.iter().map(|s| encode_categories(&s.categories)).collect::<Vec<_>>())
+            .bind(s.iter().map(|s| s.last_event_at_ms).collect::<Vec<_>>())
+            .bind(s.iter().map(|s| s.version as i64).collect::<Vec<_>>())
+            .execute(&mut *tx)
+            .await?;
+        }
+        Page::Events(rows) => {
+            let r: Vec<&EventRecord> = rows.iter().map(|e| &e.record).collect();
+            let (key, hash) = keys_of(rows, |e| &e.idempotency);
+            sqlx::query(
+                "INSERT INTO events (seq, id, user_id, category, action, value_milli, points_milli, weight_milli,
+                                     streak_day, bonus_percent, unlocked, total_after, lifetime_after, metadata,
+                                     occurred_at, created_at, idempotency_key, request_hash)
+                 OVERRIDING SYSTEM VALUE
+                 SELECT * FROM unnest($1::int8[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int8[],
+                                      $7::int8[], $8::int8[], $9::int4[], $10::int4[], $11::text[], $12::int8[],
+                                      $13::int8[], $14::text[], $15::int8[], $16::int8[], $17::text[], $18::text[])",
+            )
+            .bind(rows.iter().map(|e| e.seq).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.id.as_str()).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.user_id.as_str()).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.category.as_str()).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.action.as_str()).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.value.milli()).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.points.milli()).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.weight_milli).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.streak_day as i32).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.bonus_percent as i32).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| encode_unlocked(&r.unlocked)).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.total_after.milli()).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.lifetime_after.milli()).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.metadata.as_deref()).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.occurred_at_ms).collect::<Vec<_>>())
+            .bind(r.iter().map(|r| r.created_at_ms).collect::<Vec<_>>())
+            .bind(key)
+            .bind(hash)
+            .execute(&mut *tx)
+            .await?;
+        }
+        Page::Movements(rows) => {
+            let m: Vec<&Movement> = rows.iter().map(|m| &m.movement).collect();
+            let (key, hash) = keys_of(rows, |m| &m.idempotency);
+            sqlx::query(
+                "INSERT INTO movements (seq, id, user_id, kind, amount_milli, reason, metadata, balance_after,
+                                        lifetime_after, created_at, idempotency_key, request_hash)
+                 OVERRIDING SYSTEM VALUE
+                 SELECT * FROM unnest($1::int8[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::text[],
+                                      $7::text[], $8::int8[], $9::int8[], $10::int8[], $11::text[], $12::text[])",
+            )
+            .bind(rows.iter().map(|m| m.seq).collect::<Vec<_>>())
+            .bind(m.iter().map(|m| m.id.as_str()).collect::<Vec<_>>())
+            .bind(m.iter().map(|m| m.user_id.as_str()).collect::<Vec<_>>())
+            .bind(m.iter().map(|m| m.kind.as_str()).collect::<Vec<_>>())
+            .bind(m.iter().map(|m| m.amount.milli()).collect::<Vec<_>>())
+            .bind(m.iter().map(|m| m.reason.as_str()).collect::<Vec<_>>())
+            .bind(m.iter().map(|m| m.metadata.as_deref()).collect::<Vec<_>>())
+            .bind(m.iter().map(|m| m.balance_after.milli()).collect::<Vec<_>>())
+            .bind(m.iter().map(|m| m.lifetime_after.milli()).collect::<Vec<_>>())
+            .bind(m.iter().map(|m| m.created_at_ms).collect::<Vec<_>>())
+            .bind(key)
+            .bind(hash)
+            .execute(&mut *tx)
+            .await?;
+        }
+        Page::Redemptions(rows) => {
+            let d: Vec<&Redemption> = rows.iter().map(|r| &r.redemption).collect();
+            let (key, hash) = keys_of(rows, |r| &r.idempotency);
+            sqlx::query(
+                "INSERT INTO redemptions (seq, id, reward_id, user_id, cost_milli, status, granted_by, created_at,
+                                          updated_at, idempotency_key, request_hash)
+                 OVERRIDING SYSTEM VALUE
+                 SELECT * FROM unnest($1::int8[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::text[],
+                                      $7::text[], $8::int8[], $9::int8[], $10::text[], $11::text[])",
+            )
+            .bind(rows.iter().map(|r| r.seq).collect::<Vec<_>>())
+            .bind(d.iter().map(|d| d.id.as_str()).collect::<Vec<_>>())
+            .bind(d.iter().map(|d| d.reward_id.as_str()).collect::<Vec<_>>())
+            .bind(d.iter().map(|d| d.user_id.as_str()).collect::<Vec<_>>())
+            .bind(d.iter().map(|d| d.cost.milli()).collect::<Vec<_>>())
+            .bind(d.iter().map(|d| d.status.as_str()).collect::<Vec<_>>())
+            .bind(d.iter().map(|d| d.granted_by.as_deref()).collect::<Vec<_>>())
+            .bind(d.iter().map(|d| d.created_at_ms).collect::<Vec<_>>())
+            .bind(d.iter().map(|d| d.updated_at_ms).collect::<Vec<_>>())
+            .bind(key)
+            .bind(hash)
+            .execute(&mut *tx)
+            .await?;
+        }
+        Page::Ledger(rows) => {
+            sqlx::query(
+                "INSERT INTO ledger (seq, user_id, kind, amount_milli, balance_after_milli, lifetime_after_milli,
+                                     reference, created_at)
+                 OVERRIDING SYSTEM VALUE
+                 SELECT * FROM unnest($1::int8[], $2::text[], $3::text[], $4::int8[], $5::int8[], $6::int8[],
+                                      $7::text[], $8::int8[])",
+            )
+            .bind(rows.iter().map(|l| l.seq).collect::<Vec<_>>())
+            .bind(rows.iter().map(|l| l.user_id.as_str()).collect::<Vec<_>>())
+            .bind(rows.iter().map(|l| l.kind.as_str()).collect::<Vec<_>>())
+            .bind(rows.iter().map(|l| l.amount.milli()).collect::<Vec<_>>())
+            .bind(rows.iter().map(|l| l.balance_after.milli()).collect::<Vec<_>>())
+            .bind(rows.iter().map(|l| l.lifetime_after.milli()).collect::<Vec<_>>())
+            .bind(rows.iter().map(|l| l.reference.as_str()).collect::<Vec<_>>())
+            .bind(rows.iter().map(|l| l.created_at_ms).collect::<Vec<_>>())
+            .execute(&mut *tx)
+            .await?;
+        }
+    }
+    Ok(())
 }

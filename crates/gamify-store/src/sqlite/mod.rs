@@ -451,6 +451,10 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn import_page(&self, page: crate::export::Page) -> Result<(), StoreError> {
+        self.ask(|reply| Job::Import(page, reply)).await
+    }
+
     async fn holders(&self, after: Option<&str>, limit: u32) -> Result<Vec<String>, StoreError> {
         let after = after.map(str::to_owned);
         self.ask(|reply| Job::Holders(after, limit, reply)).await

@@ -11,6 +11,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{backend, read};
 use crate::economy;
+use crate::export::Page;
 use crate::scoring::LedgerEntry;
 use crate::{
     EventRecord, Idempotency, Movement, NewEvent, Recorded, Redemption, Reward, RewardDraft,
@@ -272,4 +273,161 @@ pub fn save_reward(conn: &Connection, d: &RewardDraft, create: bool) -> Result<R
     })
     .map_err(backend)?;
     Ok(saved)
+}
+
+/// Writes an export page's rows into the log as they are. Users are not
+/// written: the derived tables are rebuilt from the log when the store next
+/// opens.
+pub fn import_page(conn: &Connection, page: &Page) -> Result<(), StoreError> {
+    match page {
+        Page::Rewards(rows) => {
+            let mut stmt = conn
+                .prepare_cached(
+                    "INSERT INTO rewards (id, name_fi, name_en, description, cost_milli, stock, redeemed, per_user_limit,
+                                          available_from, available_until, active, created_at, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                )
+                .map_err(backend)?;
+            for r in rows {
+                let d = &r.draft;
+                stmt.execute(params![
+                    d.id,
+                    d.name_fi,
+                    d.name_en,
+                    d.description,
+                    d.cost.milli(),
+                    d.stock,
+                    r.redeemed,
+                    d.per_user_limit,
+                    d.available_from_ms,
+                    d.available_until_ms,
+                    d.active,
+                    r.created_at_ms,
+                    d.saved_at_ms
+                ])
+                .map_err(backend)?;
+            }
+        }
+        Page::Users(_) => {}
+        Page::Events(rows) => {
+            let mut stmt = conn
+                .prepare_cached(
+                    "INSERT INTO events (seq, id, user_id, category, action, value_milli, points_milli, weight_milli,
+                                         streak_day, bonus_percent, unlocked, total_after, lifetime_after, metadata,
+                                         occurred_at, created_at, idempotency_key, request_hash)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+                )
+                .map_err(backend)?;
+            for e in rows {
+                let r = &e.record;
+                let (key, hash) = split(&e.idempotency);
+                stmt.execute(params![
+                    e.seq,
+                    r.id,
+                    r.user_id,
+                    r.category.as_str(),
+                    r.action,
+                    r.value.milli(),
+                    r.points.milli(),
+                    r.weight_milli,
+                    r.streak_day,
+                    r.bonus_percent,
+                    encode_unlocked(&r.unlocked),
+                    r.total_after.milli(),
+                    r.lifetime_after.milli(),
+                    r.metadata,
+                    r.occurred_at_ms,
+                    r.created_at_ms,
+                    key,
+                    hash
+                ])
+                .map_err(backend)?;
+            }
+        }
+        Page::Movements(rows) => {
+            let mut stmt = conn
+                .prepare_cached(
+                    "INSERT INTO movements (seq, id, user_id, kind, amount_milli, reason, metadata, balance_after,
+                                            lifetime_after, created_at, idempotency_key, request_hash)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                )
+                .map_err(backend)?;
+            for m in rows {
+                let v = &m.movement;
+                let (key, hash) = split(&m.idempotency);
+                stmt.execute(params![
+                    m.seq,
+                    v.id,
+                    v.user_id,
+                    v.kind.as_str(),
+                    v.amount.milli(),
+                    v.reason,
+                    v.metadata,
+                    v.balance_after.milli(),
+                    v.lifetime_after.milli(),
+                    v.created_at_ms,
+                    key,
+                    hash
+                ])
+                .map_err(backend)?;
+            }
+        }
+        Page::Redemptions(rows) => {
+            let mut stmt = conn
+                .prepare_cached(
+                    "INSERT INTO redemptions (seq, id, reward_id, user_id, cost_milli, status, granted_by, created_at,
+                                              updated_at, idempotency_key, request_hash)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                )
+                .map_err(backend)?;
+            for r in rows {
+                let d = &r.redemption;
+                let (key, hash) = split(&r.idempotency);
+                stmt.execute(params![
+                    r.seq,
+                    d.id,
+                    d.reward_id,
+                    d.user_id,
+                    d.cost.milli(),
+                    d.status.as_str(),
+                    d.granted_by,
+                    d.created_at_ms,
+                    d.updated_at_ms,
+                    key,
+                    hash
+                ])
+                .map_err(backend)?;
+            }
+        }
+        Page::Ledger(rows) => {
+            let mut stmt = conn
+                .prepare_cached(
+                    "INSERT INTO ledger (seq, user_id, kind, amount_milli, balance_after_milli, lifetime_after_milli,
+                                         reference, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )
+                .map_err(backend)?;
+            for l in rows {
+                stmt.execute(params![
+                    l.seq,
+                    l.user_id,
+                    l.kind.as_str(),
+                    l.amount.milli(),
+                    l.balance_after.milli(),
+                    l.lifetime_after.milli(),
+                    l.reference,
+                    l.created_at_ms
+                ])
+                .map_err(backend)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn split(idempotency: &Option<(String, String)>) -> (Option<&str>, Option<&str>) {
+    match idempotency {
+        Some((k, h)) => (Some(k.as_str()), Some(h.as_str())),
+        None => (None, None),
+    }
 }

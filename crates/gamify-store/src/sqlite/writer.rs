@@ -54,6 +54,8 @@ pub enum Job {
         u32,
         oneshot::Sender<Result<crate::export::Page, StoreError>>,
     ),
+    /// Write an export page's rows as they are (an import).
+    Import(crate::export::Page, oneshot::Sender<Result<(), StoreError>>),
     /// Expire what is due of one user's points (alone, after what came
     /// before it is committed, so that its read of the ledger is complete).
     Expire(economy::Expire, Reply),
@@ -155,6 +157,10 @@ impl Writer {
                         let page = read::export_users(&self.checker, &after, &filter, limit);
                         let _ = reply.send(page);
                     }
+                    Job::Import(page, reply) => {
+                        self.flush_batch(&mut batch, &mut backlog);
+                        let _ = reply.send(self.import(&page));
+                    }
                     Job::Verify(reply) => {
                         self.flush_batch(&mut batch, &mut backlog);
                         backlog = self.write_derived(backlog);
@@ -254,6 +260,17 @@ impl Writer {
             }
         }
         Ok(findings)
+    }
+
+    /// One import page in one transaction. Nothing is published: the store
+    /// must be reopened, which rebuilds the derived tables from the log.
+    fn import(&mut self, page: &crate::export::Page) -> Result<(), StoreError> {
+        let tx = self
+            .log
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(backend)?;
+        write::import_page(&tx, page)?;
+        tx.commit().map_err(backend)
     }
 
     fn save_reward(&mut self, draft: &RewardDraft, create: bool) -> Result<Reward, StoreError> {

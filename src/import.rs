@@ -1,0 +1,403 @@
+//! Putting an export back: `gamify import` reads an NDJSON export (see
+//! [`crate::export`]) line by line into an empty database of either backend,
+//! a page per table at a time (flat memory), keeping every id, arrival number
+//! and idempotency key. Then it proves the result equals the source: the
+//! store is reopened (on SQLite that rebuilds users' state from the imported
+//! ledger, with the rules), exported again and compared with the file line by
+//! line, and its invariants are checked.
+
+use std::collections::BTreeMap;
+use std::io::BufRead;
+
+use gamify_core::{AchievementId, Category, Points, StreakRuns, UserState, Value as Amount};
+use gamify_store::export::{
+    After, ExportFilter, ExportedEvent, ExportedMovement, ExportedRedemption, Page, Table,
+};
+use gamify_store::{
+    CategoryTotal, EventRecord, LedgerKind, LedgerRecord, Movement, MovementKind, Redemption,
+    RedemptionStatus, Reward, RewardDraft, UserSnapshot,
+};
+
+use crate::engine::{Engine, EngineError};
+use crate::export::{Exporter, FORMAT, FORMAT_VERSION, Line};
+
+/// Rows written per page.
+const PAGE: usize = 1000;
+
+/// Why an import failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// The file is not an export this binary reads, or is damaged.
+    #[error("line {line}: {message}")]
+    Bad {
+        /// 1-based line number.
+        line: u64,
+        /// What is wrong.
+        message: String,
+    },
+    /// The target already holds data.
+    #[error("the target database is not empty ({0} found); import into an empty one")]
+    NotEmpty(&'static str),
+    /// The imported data differs from the file.
+    #[error("the imported data differs from the file at data line {line}: {detail}")]
+    Differs {
+        /// 1-based line number in the file.
+        line: u64,
+        /// The two lines.
+        detail: String,
+    },
+    /// The engine or storage failed.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// The file could not be read.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+fn bad(line: u64, message: impl Into<String>) -> ImportError {
+    ImportError::Bad {
+        line,
+        message: message.into(),
+    }
+}
+
+/// Fails unless every table of the engine's store is empty.
+pub async fn check_empty(engine: &Engine) -> Result<(), ImportError> {
+    for table in Table::ALL {
+        let page = engine
+            .store()
+            .export_page(table, After::Start, &ExportFilter::default(), 1)
+            .await
+            .map_err(EngineError::from)?;
+        if !page.is_empty() {
+            return Err(ImportError::NotEmpty(table.record_type()));
+        }
+    }
+    Ok(())
+}
+
+/// Writes the export read from `input` into the engine's (empty) store.
+/// Returns the lines of each type. `progress` hears the rows written so far.
+pub async fn load(
+    engine: &Engine,
+    input: impl BufRead,
+    progress: impl Fn(u64),
+) -> Result<BTreeMap<String, u64>, ImportError> {
+    let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+    let mut pending: Option<Page> = None;
+    let mut header = false;
+    let mut end: Option<BTreeMap<String, u64>> = None;
+    let mut number = 0u64;
+    let mut written = 0u64;
+    for text in input.lines() {
+        let text = text?;
+        number += 1;
+        if text.is_empty() {
+            continue;
+        }
+        if end.is_some() {
+            return Err(bad(number, "a line after the end line"));
+        }
+        let line: Line = serde_json::from_str(&text).map_err(|e| bad(number, e.to_string()))?;
+        match line {
+            Line::Export(h) => {
+                if header || number != 1 {
+                    return Err(bad(number, "the export line must be the first"));
+                }
+                if h.format != FORMAT || h.version != FORMAT_VERSION {
+                    return Err(bad(
+                        number,
+                        format!(
+                            "format {} version {} is not {FORMAT} version {FORMAT_VERSION}",
+                            h.format, h.version
+                        ),
+                    ));
+                }
+                if h.filter.user_id.is_some() || h.filter.from.is_some() || h.filter.to.is_some() {
+                    return Err(bad(
+                        number,
+                        "a filtered export (one user or a time range) is a view, not the data: import a whole export",
+                    ));
+                }
+                header = true;
+                continue;
+            }
+            Line::End(e) => {
+                end = Some(e.counts);
+                continue;
+            }
+            _ if !header => return Err(bad(number, "the file does not start with an export line")),
+            row => {
+                let kind = record_type(&row);
+                *counts.entry(kind.to_owned()).or_default() += 1;
+                let page = pending.get_or_insert_with(|| empty_page(kind));
+                if !push(page, row).map_err(|m| bad(number, m))? {
+                    // Another table begins: write what the last one had.
+                    let full = pending.take().unwrap_or_else(|| empty_page(kind));
+                    written += full.len() as u64;
+                    engine
+                        .store()
+                        .import_page(full)
+                        .await
+                        .map_err(EngineError::from)?;
+                    progress(written);
+                    let mut next = empty_page(kind);
+                    let line: Line =
+                        serde_json::from_str(&text).map_err(|e| bad(number, e.to_string()))?;
+                    push(&mut next, line).map_err(|m| bad(number, m))?;
+                    pending = Some(next);
+                }
+                if pending.as_ref().is_some_and(|p| p.len() >= PAGE) {
+                    let full = pending.take().unwrap_or_else(|| empty_page(kind));
+                    written += full.len() as u64;
+                    engine
+                        .store()
+                        .import_page(full)
+                        .await
+                        .map_err(EngineError::from)?;
+                    progress(written);
+                }
+            }
+        }
+    }
+    if let Some(rest) = pending.take().filter(|p| !p.is_empty()) {
+        written += rest.len() as u64;
+        engine
+            .store()
+            .import_page(rest)
+            .await
+            .map_err(EngineError::from)?;
+        progress(written);
+    }
+    let Some(expected) = end else {
+        return Err(bad(number, "the file has no end line: it was cut short"));
+    };
+    let expected: BTreeMap<String, u64> = expected.into_iter().filter(|(_, n)| *n > 0).collect();
+    if expected != counts {
+        return Err(bad(
+            number,
+            format!("the end line counts {expected:?}, the file holds {counts:?}"),
+        ));
+    }
+    Ok(counts)
+}
+
+/// Exports the engine's data again and compares it with the file, line by
+/// line (the first line, which says when, excepted).
+pub async fn compare(engine: &Engine, input: impl BufRead) -> Result<u64, ImportError> {
+    let mut exporter = Exporter::new(engine.clone(), ExportFilter::default());
+    let mut ours = String::new();
+    let mut theirs = input.lines();
+    let mut number = 0u64;
+    let mut first = true;
+    while let Some(chunk) = exporter.next_chunk().await? {
+        ours.push_str(&chunk);
+        while let Some(newline) = ours.find('\n') {
+            let mine: String = ours.drain(..=newline).collect();
+            let mine = mine.trim_end_matches('\n');
+            number += 1;
+            let file = loop {
+                match theirs.next() {
+                    Some(line) => {
+                        let line = line?;
+                        if !line.is_empty() {
+                            break Some(line);
+                        }
+                    }
+                    None => break None,
+                }
+            };
+            if first {
+                first = false;
+                continue;
+            }
+            match file {
+                Some(file) if same(&file, mine) => {}
+                other => {
+                    return Err(ImportError::Differs {
+                        line: number,
+                        detail: format!("file: {other:?}, imported: {mine}"),
+                    });
+                }
+            }
+        }
+    }
+    Ok(number)
+}
+
+/// Two lines hold the same data (compared as JSON, so that key order in
+/// metadata does not matter).
+fn same(a: &str, b: &str) -> bool {
+    match (
+        serde_json::from_str::<serde_json::Value>(a),
+        serde_json::from_str::<serde_json::Value>(b),
+    ) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => a == b,
+    }
+}
+
+fn record_type(line: &Line) -> &'static str {
+    match line {
+        Line::Reward(_) => "reward",
+        Line::User(_) => "user",
+        Line::Event(_) => "event",
+        Line::Movement(_) => "movement",
+        Line::Redemption(_) => "redemption",
+        Line::Ledger(_) => "ledger",
+        Line::Export(_) => "export",
+        Line::End(_) => "end",
+    }
+}
+
+fn empty_page(kind: &str) -> Page {
+    match kind {
+        "reward" => Page::Rewards(Vec::new()),
+        "user" => Page::Users(Vec::new()),
+        "event" => Page::Events(Vec::new()),
+        "movement" => Page::Movements(Vec::new()),
+        "redemption" => Page::Redemptions(Vec::new()),
+        _ => Page::Ledger(Vec::new()),
+    }
+}
+
+fn points(milli: i64) -> Points {
+    Points::from_milli(milli)
+}
+
+fn keyed(key: Option<String>, hash: Option<String>) -> Option<(String, String)> {
+    key.zip(hash)
+}
+
+fn text_of(metadata: Option<serde_json::Value>) -> Option<String> {
+    metadata.filter(|m| !m.is_null()).map(|m| m.to_string())
+}
+
+/// Adds a row to a page of its table; `Ok(false)` if it belongs to another.
+fn push(page: &mut Page, line: Line) -> Result<bool, String> {
+    match (page, line) {
+        (Page::Rewards(rows), Line::Reward(r)) => rows.push(Reward {
+            draft: RewardDraft {
+                id: r.id,
+                name_fi: r.name_fi,
+                name_en: r.name_en,
+                description: r.description,
+                cost: points(r.cost_milli),
+                stock: r.stock,
+                per_user_limit: r.per_user_limit,
+                available_from_ms: r.available_from_ms,
+                available_until_ms: r.available_until_ms,
+                active: r.active,
+                saved_at_ms: r.updated_at_ms,
+            },
+            redeemed: r.redeemed,
+            created_at_ms: r.created_at_ms,
+        }),
+        (Page::Users(rows), Line::User(u)) => {
+            let achievements = u
+                .achievements
+                .iter()
+                .map(|a| AchievementId::parse(a).ok_or(format!("unknown achievement {a:?}")))
+                .collect::<Result<_, _>>()?;
+            let categories = u
+                .categories
+                .into_iter()
+                .map(|c| {
+                    Ok(CategoryTotal {
+                        category: Category::parse(&c.category).map_err(|e| e.to_string())?,
+                        events: c.events,
+                        points: points(c.points_milli),
+                    })
+                })
+                .collect::<Result<_, String>>()?;
+            rows.push((
+                u.user_id,
+                UserSnapshot {
+                    state: UserState {
+                        total: points(u.total_milli),
+                        lifetime: points(u.lifetime_milli),
+                        best_streak: u.best_streak,
+                        runs: StreakRuns::decode(&u.streak_runs)
+                            .ok_or(format!("unreadable streak runs {:?}", u.streak_runs))?,
+                        achievements,
+                    },
+                    event_count: u.event_count,
+                    last_event_at_ms: u.last_event_at_ms,
+                    categories,
+                    version: u.version,
+                },
+            ));
+        }
+        (Page::Events(rows), Line::Event(e)) => rows.push(ExportedEvent {
+            seq: e.seq,
+            record: EventRecord {
+                category: Category::parse(&e.category).map_err(|err| err.to_string())?,
+                unlocked: e
+                    .unlocked
+                    .iter()
+                    .map(|u| {
+                        AchievementId::parse(&u.id)
+                            .map(|a| (a, points(u.bonus_milli)))
+                            .ok_or(format!("unknown achievement {:?}", u.id))
+                    })
+                    .collect::<Result<_, _>>()?,
+                id: e.id,
+                user_id: e.user_id,
+                action: e.action,
+                value: Amount::from_milli(e.value_milli),
+                points: points(e.points_milli),
+                weight_milli: e.weight_milli,
+                streak_day: e.streak_day,
+                bonus_percent: e.bonus_percent,
+                total_after: points(e.total_after_milli),
+                lifetime_after: points(e.lifetime_after_milli),
+                metadata: text_of(e.metadata),
+                occurred_at_ms: e.occurred_at_ms,
+                created_at_ms: e.created_at_ms,
+            },
+            idempotency: keyed(e.idempotency_key, e.request_hash),
+        }),
+        (Page::Movements(rows), Line::Movement(m)) => rows.push(ExportedMovement {
+            seq: m.seq,
+            movement: Movement {
+                kind: MovementKind::parse(&m.kind).map_err(|e| e.to_string())?,
+                id: m.id,
+                user_id: m.user_id,
+                amount: points(m.amount_milli),
+                reason: m.reason,
+                metadata: text_of(m.metadata),
+                balance_after: points(m.balance_after_milli),
+                lifetime_after: points(m.lifetime_after_milli),
+                created_at_ms: m.created_at_ms,
+            },
+            idempotency: keyed(m.idempotency_key, m.request_hash),
+        }),
+        (Page::Redemptions(rows), Line::Redemption(r)) => rows.push(ExportedRedemption {
+            seq: r.seq,
+            redemption: Redemption {
+                status: RedemptionStatus::parse(&r.status)
+                    .ok_or(format!("unknown status {:?}", r.status))?,
+                id: r.id,
+                reward_id: r.reward_id,
+                user_id: r.user_id,
+                cost: points(r.cost_milli),
+                granted_by: r.granted_by,
+                created_at_ms: r.created_at_ms,
+                updated_at_ms: r.updated_at_ms,
+            },
+            idempotency: keyed(r.idempotency_key, r.request_hash),
+        }),
+        (Page::Ledger(rows), Line::Ledger(l)) => rows.push(LedgerRecord {
+            kind: LedgerKind::parse(&l.kind).map_err(|e| e.to_string())?,
+            seq: l.seq,
+            user_id: l.user_id,
+            amount: points(l.amount_milli),
+            balance_after: points(l.balance_after_milli),
+            lifetime_after: points(l.lifetime_after_milli),
+            reference: l.reference,
+            created_at_ms: l.created_at_ms,
+        }),
+        _ => return Ok(false),
+    }
+    Ok(true)
+}

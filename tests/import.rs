@@ -1,0 +1,218 @@
+//! `gamify import`: an export loads into an empty database of either backend
+//! and is proven equal to its source; the two-command move from the embedded
+//! default to PostgreSQL, and back.
+
+use std::path::Path;
+use std::process::Command;
+
+use gamify::wallet::{RedeemRequest, RewardRequest, SpendRequest};
+use gamify::{Engine, EventRequest, Rules, Storage};
+use gamify_core::SPECIAL_REWARD;
+use gamify_store::RedemptionStatus;
+use gamify_store::postgres::scratch::{ScratchSchema, test_database};
+
+/// Runs gamify with `env` (DATABASE_URL and the like) and returns whether it
+/// succeeded, with its output.
+fn gamify(args: &[&str], env: &[(&str, String)]) -> (bool, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_gamify"));
+    command
+        .args(args)
+        .env_remove("GAMIFY_CONFIG")
+        .env_remove("GAMIFY_PG_SCHEMA")
+        .env("GAMIFY_LOG", "warn");
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let out = command.output().expect("gamify runs");
+    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
+}
+
+fn sqlite(path: &Path) -> Vec<(&'static str, String)> {
+    vec![("DATABASE_URL", format!("sqlite://{}", path.display()))]
+}
+
+/// A history with every kind of row: events with keys and metadata, bonuses,
+/// a granted reward, spends, an adjustment, redemptions pending, fulfilled
+/// and cancelled.
+async fn history(path: &Path) {
+    let engine = Engine::open(&Storage::Sqlite(path.to_owned()), Rules::default())
+        .await
+        .unwrap();
+    let reward = |id: &str, cost: f64| RewardRequest {
+        id: Some(id.into()),
+        name_fi: "Palkinto".into(),
+        name_en: "Reward".into(),
+        description: "d".into(),
+        cost,
+        stock: Some(10),
+        per_user_limit: None,
+        available_from: None,
+        available_until: None,
+        active: true,
+    };
+    engine
+        .create_reward(reward(SPECIAL_REWARD, 500.0))
+        .await
+        .unwrap();
+    engine.create_reward(reward("mug", 5.0)).await.unwrap();
+    for i in 0..300 {
+        let mut e = EventRequest::new(
+            format!("u{}", i % 7),
+            ["finance", "health"][i % 2],
+            "did",
+            1.5,
+        );
+        if i % 3 == 0 {
+            e = e.metadata(serde_json::json!({"b": i, "a": "x"}));
+        }
+        engine
+            .record_event(e, Some(&format!("key-{i}")))
+            .await
+            .unwrap();
+    }
+    // Over 1000 lifetime points: points_1000 grants the special reward.
+    engine
+        .record_event(EventRequest::new("rich", "finance", "big", 500.0), None)
+        .await
+        .unwrap();
+    for u in 0..3 {
+        let spend = SpendRequest {
+            user_id: format!("u{u}"),
+            points: 2.0,
+            reason: "coffee".into(),
+            metadata: None,
+        };
+        engine
+            .spend(spend, Some(&format!("spend-{u}")))
+            .await
+            .unwrap();
+    }
+    let mut ids = Vec::new();
+    for u in 0..3 {
+        let (r, _) = engine
+            .redeem(
+                "mug",
+                RedeemRequest {
+                    user_id: format!("u{u}"),
+                },
+                None,
+            )
+            .await
+            .unwrap();
+        ids.push(r.id);
+    }
+    engine
+        .settle(&ids[0], RedemptionStatus::Fulfilled)
+        .await
+        .unwrap();
+    engine
+        .settle(&ids[1], RedemptionStatus::Cancelled)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn an_export_moves_from_sqlite_to_postgres_and_back_unchanged() {
+    let Some(url) = test_database("an_export_moves_from_sqlite_to_postgres_and_back").await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("source.db");
+    history(&source).await;
+
+    // 1. Out of SQLite.
+    let first = dir.path().join("first.ndjson");
+    let (ok, out) = gamify(
+        &["export", "--out", first.to_str().unwrap()],
+        &sqlite(&source),
+    );
+    assert!(ok, "{out}");
+
+    // 2. Into PostgreSQL (an empty schema; import migrates it).
+    let schema = ScratchSchema::create(&url).await.unwrap();
+    let pg = vec![
+        ("DATABASE_URL", url.clone()),
+        ("GAMIFY_PG_SCHEMA", schema.name().to_owned()),
+    ];
+    let (ok, out) = gamify(&["import", first.to_str().unwrap()], &pg);
+    assert!(ok, "{out}");
+    assert!(out.contains("equals the file"), "{out}");
+
+    // Importing again into a database that holds data is refused.
+    let (ok, out) = gamify(&["import", first.to_str().unwrap()], &pg);
+    assert!(!ok && out.contains("not empty"), "{out}");
+
+    // 3. Back out of PostgreSQL, and into a fresh SQLite file.
+    let second = dir.path().join("second.ndjson");
+    let (ok, out) = gamify(&["export", "--out", second.to_str().unwrap()], &pg);
+    assert!(ok, "{out}");
+    let back = dir.path().join("back.db");
+    let (ok, out) = gamify(&["import", second.to_str().unwrap()], &sqlite(&back));
+    assert!(ok, "{out}");
+
+    // The two exports hold the same data, line for line.
+    let data = |p: &Path| {
+        std::fs::read_to_string(p)
+            .unwrap()
+            .lines()
+            .skip(1)
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .collect::<Vec<_>>()
+    };
+    let (a, b) = (data(&first), data(&second));
+    assert!(a.len() > 600, "{} lines", a.len());
+    assert_eq!(a, b);
+    assert!(
+        a.iter()
+            .any(|l| l["type"] == "redemption" && l["granted_by"].is_string()),
+        "the history has a granted reward"
+    );
+
+    // And the moved store keeps answering as the source did: a retried key
+    // replays, a spend continues from the same balance.
+    let engine = Engine::open(&Storage::Sqlite(back.clone()), Rules::default())
+        .await
+        .unwrap();
+    let (event, replayed) = engine
+        .record_event(
+            EventRequest::new("u0", "finance", "did", 1.5)
+                .metadata(serde_json::json!({"b": 0, "a": "x"})),
+            Some("key-0"),
+        )
+        .await
+        .unwrap();
+    assert!(replayed);
+    assert_eq!(event.user_id, "u0");
+}
+
+#[tokio::test]
+async fn a_cut_short_or_foreign_file_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("source.db");
+    history(&source).await;
+    let file = dir.path().join("all.ndjson");
+    let (ok, out) = gamify(
+        &["export", "--out", file.to_str().unwrap()],
+        &sqlite(&source),
+    );
+    assert!(ok, "{out}");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let cut: Vec<&str> = text.lines().collect();
+    let short = dir.path().join("short.ndjson");
+    std::fs::write(&short, cut[..cut.len() - 1].join("\n")).unwrap();
+    let (ok, out) = gamify(
+        &["import", short.to_str().unwrap()],
+        &sqlite(&dir.path().join("a.db")),
+    );
+    assert!(!ok && out.contains("cut short"), "{out}");
+
+    let foreign = dir.path().join("foreign.ndjson");
+    std::fs::write(&foreign, "{\"hello\": 1}\n").unwrap();
+    let (ok, out) = gamify(
+        &["import", foreign.to_str().unwrap()],
+        &sqlite(&dir.path().join("b.db")),
+    );
+    assert!(!ok && out.contains("line 1"), "{out}");
+}
