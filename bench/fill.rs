@@ -16,7 +16,10 @@ const DAY: i64 = 86_400_000;
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
     let path = std::path::PathBuf::from(args.get(1).expect("PATH EVENTS USERS"));
-    let events: u64 = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(1_000_000);
+    let events: u64 = args
+        .get(2)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(1_000_000);
     let users: u64 = args.get(3).and_then(|a| a.parse().ok()).unwrap_or(100_000);
     let store = Arc::new(SqliteStore::open(&path, Rules::default()).unwrap());
     let done = Arc::new(AtomicU64::new(0));

@@ -3,7 +3,6 @@
 //! a server started on the restored files serves it.
 
 use std::path::Path;
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -11,20 +10,10 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 mod common;
-use common::start_gamify;
+use common::{run_gamify, start_gamify};
 
 fn gamify(args: &[&str], data_dir: &Path) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_gamify"))
-        .args(args)
-        .env_remove("DATABASE_URL")
-        .env_remove("GAMIFY_CONFIG")
-        .env("GAMIFY_DATA_DIR", data_dir)
-        .env("GAMIFY_LOG", "warn")
-        .output()
-        .expect("gamify runs");
-    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
-    text.push_str(&String::from_utf8_lossy(&out.stderr));
-    (out.status.success(), text)
+    run_gamify(args, &[("GAMIFY_DATA_DIR", data_dir.display().to_string())])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,22 +1,17 @@
 //! `gamify export`: the NDJSON file and the brief's two JSON files, from the
 //! command line.
 
-use std::process::Command;
-
 use gamify::{Engine, EventRequest, Rules, Storage};
 use serde_json::Value;
 
+mod common;
+use common::run_gamify;
+
 fn gamify(args: &[&str], db: &std::path::Path) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_gamify"))
-        .args(args)
-        .env_remove("GAMIFY_CONFIG")
-        .env("DATABASE_URL", format!("sqlite://{}", db.display()))
-        .env("GAMIFY_LOG", "warn")
-        .output()
-        .expect("gamify runs");
-    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
-    text.push_str(&String::from_utf8_lossy(&out.stderr));
-    (out.status.success(), text)
+    run_gamify(
+        args,
+        &[("DATABASE_URL", format!("sqlite://{}", db.display()))],
+    )
 }
 
 #[tokio::test]

@@ -3,7 +3,6 @@
 //! default to PostgreSQL, and back.
 
 use std::path::Path;
-use std::process::Command;
 
 use gamify::wallet::{RedeemRequest, RewardRequest, SpendRequest};
 use gamify::{Engine, EventRequest, Rules, Storage};
@@ -11,22 +10,11 @@ use gamify_core::SPECIAL_REWARD;
 use gamify_store::RedemptionStatus;
 use gamify_store::postgres::scratch::{ScratchSchema, test_database};
 
-/// Runs gamify with `env` (DATABASE_URL and the like) and returns whether it
-/// succeeded, with its output.
+mod common;
+use common::run_gamify;
+
 fn gamify(args: &[&str], env: &[(&str, String)]) -> (bool, String) {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_gamify"));
-    command
-        .args(args)
-        .env_remove("GAMIFY_CONFIG")
-        .env_remove("GAMIFY_PG_SCHEMA")
-        .env("GAMIFY_LOG", "warn");
-    for (k, v) in env {
-        command.env(k, v);
-    }
-    let out = command.output().expect("gamify runs");
-    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
-    text.push_str(&String::from_utf8_lossy(&out.stderr));
-    (out.status.success(), text)
+    run_gamify(args, env)
 }
 
 fn sqlite(path: &Path) -> Vec<(&'static str, String)> {

@@ -1,22 +1,17 @@
 //! `gamify verify`: silent success on consistent data, and a non-zero exit
 //! naming what differs once the data is tampered with.
 
-use std::process::Command;
-
 use gamify::wallet::SpendRequest;
 use gamify::{Engine, EventRequest, Rules, Storage};
 
+mod common;
+use common::run_gamify;
+
 fn verify(path: &std::path::Path) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_gamify"))
-        .arg("verify")
-        .env_remove("GAMIFY_CONFIG")
-        .env("DATABASE_URL", format!("sqlite://{}", path.display()))
-        .env("GAMIFY_LOG", "warn")
-        .output()
-        .expect("gamify runs");
-    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
-    text.push_str(&String::from_utf8_lossy(&out.stderr));
-    (out.status.success(), text)
+    run_gamify(
+        &["verify"],
+        &[("DATABASE_URL", format!("sqlite://{}", path.display()))],
+    )
 }
 
 #[tokio::test]

@@ -1,4 +1,4 @@
-//! What the process tests (crash.rs, cluster.rs) share.
+//! What the process tests (crash.rs, cluster.rs, backup.rs, …) share.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -10,6 +10,7 @@ use serde_json::Value;
 /// Waits for its "listening" line; returns the child, its base URL and the
 /// log lines before that one. Its output keeps being drained afterwards, so
 /// it never blocks on a full pipe.
+#[allow(dead_code)]
 pub fn start_gamify(
     args: &[&str],
     env: &[(&str, String)],
@@ -46,4 +47,25 @@ pub fn start_gamify(
     };
     std::thread::spawn(move || for _ in lines {});
     (child, format!("http://{addr}"), before)
+}
+
+/// Runs `gamify ARGS` to completion with `env` set (and no `DATABASE_URL`,
+/// `GAMIFY_CONFIG` or `GAMIFY_PG_SCHEMA` inherited), logging warnings only.
+/// Returns whether it succeeded, and its stdout and stderr together.
+#[allow(dead_code)]
+pub fn run_gamify(args: &[&str], env: &[(&str, String)]) -> (bool, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_gamify"));
+    command
+        .args(args)
+        .env_remove("DATABASE_URL")
+        .env_remove("GAMIFY_CONFIG")
+        .env_remove("GAMIFY_PG_SCHEMA")
+        .env("GAMIFY_LOG", "warn");
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let out = command.output().expect("the gamify binary runs");
+    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
 }

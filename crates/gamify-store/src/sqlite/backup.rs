@@ -77,19 +77,10 @@ pub fn backup(
 /// the derived file (rebuilt from the restored log on the next start), and
 /// replaces the log atomically.
 pub fn restore(from: &Path, log: &Path) -> Result<Copied, StoreError> {
-    let mut lock_path = log.as_os_str().to_owned();
-    lock_path.push(".lock");
     if let Some(dir) = log.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(backend)?;
     }
-    let lock = std::fs::File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .map_err(backend)?;
-    lock.try_lock()
-        .map_err(|_| StoreError::InUse(log.to_owned()))?;
+    let lock = super::lock_files(log)?;
 
     let checked = open_read_only(from)?;
     let verdict: String = checked

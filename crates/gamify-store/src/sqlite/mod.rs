@@ -125,16 +125,7 @@ impl SqliteStore {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(backend)?;
         }
-        let mut lock_path = path.as_os_str().to_owned();
-        lock_path.push(".lock");
-        let lock = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(backend)?;
-        lock.try_lock()
-            .map_err(|_| StoreError::InUse(path.to_owned()))?;
+        let lock = lock_files(path)?;
 
         let mut log = Connection::open(path).map_err(backend)?;
         configure(&log, "FULL")?;
@@ -266,6 +257,23 @@ impl SqliteStore {
         .await
         .map_err(|_| StoreError::Unavailable("read task failed"))?
     }
+}
+
+/// Takes the lock that says one process owns the log at `path` (and its
+/// derived file): [`StoreError::InUse`] if another holds it. Held as long
+/// as the file is open; the OS releases it if the process dies.
+pub(crate) fn lock_files(path: &Path) -> Result<File, StoreError> {
+    let mut lock_path = path.as_os_str().to_owned();
+    lock_path.push(".lock");
+    let lock = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(backend)?;
+    lock.try_lock()
+        .map_err(|_| StoreError::InUse(path.to_owned()))?;
+    Ok(lock)
 }
 
 /// The file that holds the derived tables of the log at `path`.

@@ -90,38 +90,7 @@ pub fn apply(conn: &Connection, plan: &Plan) -> Result<(Recorded, i64, Vec<i64>)
     let user = record.user_id.as_str();
     let now = record.created_at_ms;
 
-    let (key, hash) = match &plan.idempotency {
-        Some((k, h)) => (Some(k.as_str()), Some(h.as_str())),
-        None => (None, None),
-    };
-    conn.prepare_cached(
-        "INSERT INTO events (id, user_id, category, action, value_milli, points_milli, weight_milli, streak_day,
-                             bonus_percent, unlocked, total_after, lifetime_after, metadata, occurred_at, created_at,
-                             idempotency_key, request_hash)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
-    )
-    .and_then(|mut s| {
-        s.execute(params![
-            record.id,
-            user,
-            record.category.as_str(),
-            record.action,
-            record.value.milli(),
-            record.points.milli(),
-            record.weight_milli,
-            record.streak_day,
-            record.bonus_percent,
-            encode_unlocked(&record.unlocked),
-            record.total_after.milli(),
-            record.lifetime_after.milli(),
-            record.metadata,
-            record.occurred_at_ms,
-            now,
-            key,
-            hash,
-        ])
-    })
-    .map_err(backend)?;
+    insert_event(conn, None, record, &plan.idempotency)?;
     let seq = conn.last_insert_rowid();
 
     // The ledger: the event's points, then each bonus, each with the balance it left.
@@ -136,6 +105,46 @@ pub fn apply(conn: &Connection, plan: &Plan) -> Result<(Recorded, i64, Vec<i64>)
     ))
 }
 
+/// Appends an event row; `seq` is given when importing, else assigned.
+fn insert_event(
+    conn: &Connection,
+    seq: Option<i64>,
+    r: &EventRecord,
+    idempotency: &Option<(String, String)>,
+) -> Result<(), StoreError> {
+    let (key, hash) = split(idempotency);
+    conn.prepare_cached(
+        "INSERT INTO events (seq, id, user_id, category, action, value_milli, points_milli, weight_milli, streak_day,
+                             bonus_percent, unlocked, total_after, lifetime_after, metadata, occurred_at, created_at,
+                             idempotency_key, request_hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            seq,
+            r.id,
+            r.user_id,
+            r.category.as_str(),
+            r.action,
+            r.value.milli(),
+            r.points.milli(),
+            r.weight_milli,
+            r.streak_day,
+            r.bonus_percent,
+            encode_unlocked(&r.unlocked),
+            r.total_after.milli(),
+            r.lifetime_after.milli(),
+            r.metadata,
+            r.occurred_at_ms,
+            r.created_at_ms,
+            key,
+            hash,
+        ])
+    })
+    .map_err(backend)?;
+    Ok(())
+}
+
 /// Appends ledger entries of `user`; returns their seqs.
 pub fn insert_ledger(
     conn: &Connection,
@@ -143,43 +152,58 @@ pub fn insert_ledger(
     entries: &[LedgerEntry],
     now: i64,
 ) -> Result<Vec<i64>, StoreError> {
-    let mut ledger = conn
-        .prepare_cached(
-            "INSERT INTO ledger (user_id, kind, amount_milli, balance_after_milli, lifetime_after_milli, reference, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        )
-        .map_err(backend)?;
     let mut seqs = Vec::with_capacity(entries.len());
     for entry in entries {
-        ledger
-            .execute(params![
-                user,
-                entry.kind.as_str(),
-                entry.amount.milli(),
-                entry.balance_after.milli(),
-                entry.lifetime_after.milli(),
-                entry.reference,
-                now
-            ])
-            .map_err(backend)?;
+        insert_ledger_row(conn, None, user, entry, now)?;
         seqs.push(conn.last_insert_rowid());
     }
     Ok(seqs)
 }
 
-/// Appends a movement.
+/// Appends one ledger row; `seq` is given when importing, else assigned.
+fn insert_ledger_row(
+    conn: &Connection,
+    seq: Option<i64>,
+    user: &str,
+    entry: &LedgerEntry,
+    at: i64,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO ledger (seq, user_id, kind, amount_milli, balance_after_milli, lifetime_after_milli, reference,
+                             created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            seq,
+            user,
+            entry.kind.as_str(),
+            entry.amount.milli(),
+            entry.balance_after.milli(),
+            entry.lifetime_after.milli(),
+            entry.reference,
+            at
+        ])
+    })
+    .map_err(backend)?;
+    Ok(())
+}
+
+/// Appends a movement; `seq` is given when importing, else assigned.
 pub fn insert_movement(
     conn: &Connection,
+    seq: Option<i64>,
     m: &Movement,
     idempotency: Option<&Idempotency>,
 ) -> Result<(), StoreError> {
     conn.prepare_cached(
-        "INSERT INTO movements (id, user_id, kind, amount_milli, reason, metadata, balance_after, lifetime_after,
+        "INSERT INTO movements (seq, id, user_id, kind, amount_milli, reason, metadata, balance_after, lifetime_after,
                                 created_at, idempotency_key, request_hash)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     )
     .and_then(|mut s| {
         s.execute(params![
+            seq,
             m.id,
             m.user_id,
             m.kind.as_str(),
@@ -197,19 +221,21 @@ pub fn insert_movement(
     Ok(())
 }
 
-/// Stores a new redemption.
+/// Stores a redemption; `seq` is given when importing, else assigned.
 pub fn insert_redemption(
     conn: &Connection,
+    seq: Option<i64>,
     r: &Redemption,
     idempotency: Option<&Idempotency>,
 ) -> Result<(), StoreError> {
     conn.prepare_cached(
-        "INSERT INTO redemptions (id, reward_id, user_id, cost_milli, status, granted_by, created_at, updated_at,
+        "INSERT INTO redemptions (seq, id, reward_id, user_id, cost_milli, status, granted_by, created_at, updated_at,
                                   idempotency_key, request_hash)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     )
     .and_then(|mut s| {
         s.execute(params![
+            seq,
             r.id,
             r.reward_id,
             r.user_id,
@@ -310,119 +336,43 @@ pub fn import_page(conn: &Connection, page: &Page) -> Result<(), StoreError> {
         }
         Page::Users(_) => {}
         Page::Events(rows) => {
-            let mut stmt = conn
-                .prepare_cached(
-                    "INSERT INTO events (seq, id, user_id, category, action, value_milli, points_milli, weight_milli,
-                                         streak_day, bonus_percent, unlocked, total_after, lifetime_after, metadata,
-                                         occurred_at, created_at, idempotency_key, request_hash)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
-                )
-                .map_err(backend)?;
             for e in rows {
-                let r = &e.record;
-                let (key, hash) = split(&e.idempotency);
-                stmt.execute(params![
-                    e.seq,
-                    r.id,
-                    r.user_id,
-                    r.category.as_str(),
-                    r.action,
-                    r.value.milli(),
-                    r.points.milli(),
-                    r.weight_milli,
-                    r.streak_day,
-                    r.bonus_percent,
-                    encode_unlocked(&r.unlocked),
-                    r.total_after.milli(),
-                    r.lifetime_after.milli(),
-                    r.metadata,
-                    r.occurred_at_ms,
-                    r.created_at_ms,
-                    key,
-                    hash
-                ])
-                .map_err(backend)?;
+                insert_event(conn, Some(e.seq), &e.record, &e.idempotency)?;
             }
         }
         Page::Movements(rows) => {
-            let mut stmt = conn
-                .prepare_cached(
-                    "INSERT INTO movements (seq, id, user_id, kind, amount_milli, reason, metadata, balance_after,
-                                            lifetime_after, created_at, idempotency_key, request_hash)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-                )
-                .map_err(backend)?;
             for m in rows {
-                let v = &m.movement;
-                let (key, hash) = split(&m.idempotency);
-                stmt.execute(params![
-                    m.seq,
-                    v.id,
-                    v.user_id,
-                    v.kind.as_str(),
-                    v.amount.milli(),
-                    v.reason,
-                    v.metadata,
-                    v.balance_after.milli(),
-                    v.lifetime_after.milli(),
-                    v.created_at_ms,
-                    key,
-                    hash
-                ])
-                .map_err(backend)?;
+                let idempotency = idempotency_of(&m.idempotency);
+                insert_movement(conn, Some(m.seq), &m.movement, idempotency.as_ref())?;
             }
         }
         Page::Redemptions(rows) => {
-            let mut stmt = conn
-                .prepare_cached(
-                    "INSERT INTO redemptions (seq, id, reward_id, user_id, cost_milli, status, granted_by, created_at,
-                                              updated_at, idempotency_key, request_hash)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-                )
-                .map_err(backend)?;
             for r in rows {
-                let d = &r.redemption;
-                let (key, hash) = split(&r.idempotency);
-                stmt.execute(params![
-                    r.seq,
-                    d.id,
-                    d.reward_id,
-                    d.user_id,
-                    d.cost.milli(),
-                    d.status.as_str(),
-                    d.granted_by,
-                    d.created_at_ms,
-                    d.updated_at_ms,
-                    key,
-                    hash
-                ])
-                .map_err(backend)?;
+                let idempotency = idempotency_of(&r.idempotency);
+                insert_redemption(conn, Some(r.seq), &r.redemption, idempotency.as_ref())?;
             }
         }
         Page::Ledger(rows) => {
-            let mut stmt = conn
-                .prepare_cached(
-                    "INSERT INTO ledger (seq, user_id, kind, amount_milli, balance_after_milli, lifetime_after_milli,
-                                         reference, created_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                )
-                .map_err(backend)?;
             for l in rows {
-                stmt.execute(params![
-                    l.seq,
-                    l.user_id,
-                    l.kind.as_str(),
-                    l.amount.milli(),
-                    l.balance_after.milli(),
-                    l.lifetime_after.milli(),
-                    l.reference,
-                    l.created_at_ms
-                ])
-                .map_err(backend)?;
+                let entry = LedgerEntry {
+                    kind: l.kind,
+                    amount: l.amount,
+                    balance_after: l.balance_after,
+                    lifetime_after: l.lifetime_after,
+                    reference: l.reference.clone(),
+                };
+                insert_ledger_row(conn, Some(l.seq), &l.user_id, &entry, l.created_at_ms)?;
             }
         }
     }
     Ok(())
+}
+
+fn idempotency_of(pair: &Option<(String, String)>) -> Option<Idempotency> {
+    pair.as_ref().map(|(key, fingerprint)| Idempotency {
+        key: key.clone(),
+        fingerprint: fingerprint.clone(),
+    })
 }
 
 fn split(idempotency: &Option<(String, String)>) -> (Option<&str>, Option<&str>) {

@@ -528,7 +528,7 @@ impl Step<'_> {
                 }
                 let (before, stored_version) = self.state_of(user)?;
                 let (movement, after, entry) = economy::plan_movement(before.clone(), m)?;
-                write::insert_movement(self.tx, &movement, m.idempotency.as_ref())?;
+                write::insert_movement(self.tx, None, &movement, m.idempotency.as_ref())?;
                 self.changed(
                     user,
                     &before,
@@ -613,7 +613,7 @@ impl Step<'_> {
         let (before, stored_version) = self.state_of(user)?;
         let planned =
             economy::plan_redemption(before.clone(), &reward, held, id, user, granted_by, now)?;
-        write::insert_redemption(self.tx, &planned.redemption, idempotency)?;
+        write::insert_redemption(self.tx, None, &planned.redemption, idempotency)?;
         write::count_redeemed(self.tx, reward_id, 1)?;
         if let Some((after, entry)) = planned.payment {
             self.changed(user, &before, stored_version, after, &[entry], now)?;
