@@ -39,3 +39,10 @@ measure_ceiling() {
   run ceiling_get 100000 bench/get_balance.lua "http://$1"
   kill "$pid"; wait "$pid" 2>/dev/null || true
 }
+
+# pg_test_fsync's fdatasync ops/s for one 8 kB write (PostgreSQL's default
+# wal_sync_method on Linux). Expects PG_TEST_FSYNC and DATA set.
+fsync_rate() {
+  "$PG_TEST_FSYNC" -s 2 -f "$DATA/fsync.test" 2>/dev/null \
+    | awk '/one 8kB write/ {s=1} s && /^[ \t]+fdatasync/ && !done {print int($2); done=1}'
+}

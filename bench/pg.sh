@@ -41,11 +41,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# fdatasync (PostgreSQL's default wal_sync_method on Linux) ops/s, one 8 kB write.
-fsync_rate() {
-  "$PG_TEST_FSYNC" -s 2 -f "$DATA/fsync.test" 2>/dev/null \
-    | awk '/one 8kB write/ {s=1} s && /^[ \t]+fdatasync/ && !done {print int($2); done=1}'
-}
 
 echo "pg_test_fsync (before)..." >&2
 FSYNC_BEFORE=$(fsync_rate)
