@@ -425,7 +425,13 @@ impl Step<'_> {
         Ok(())
     }
 
+    /// Adds the credits among `ledger` to what this transaction credited the
+    /// user. Only a debit under expiry reads that (an expiry job runs in a
+    /// transaction of its own), so nothing is kept while expiry is off.
     fn note_credits(&mut self, user: &str, ledger: &[LedgerEntry]) -> Result<(), StoreError> {
+        if self.rules.expiry.is_none() {
+            return Ok(());
+        }
         for entry in ledger.iter().filter(|e| economy::is_credit(e)) {
             let sum = self.credits.entry(user.to_owned()).or_default();
             *sum = sum.checked_add(entry.amount)?;
@@ -495,7 +501,9 @@ impl Step<'_> {
                     Planned::Replay(recorded) => Ok(Done::Event(recorded)),
                     Planned::Write(plan) => {
                         let (recorded, seq, ledger) = write::apply(self.tx, &plan)?;
-                        self.note_credits(user, &scoring::ledger_entries(&recorded.event))?;
+                        if self.rules.expiry.is_some() {
+                            self.note_credits(user, &scoring::ledger_entries(&recorded.event))?;
+                        }
                         self.effects
                             .events
                             .push((user.to_owned(), event.occurred_at_ms, seq));
