@@ -63,6 +63,9 @@ pub enum EngineError {
         /// What conflicts.
         message: String,
     },
+    /// The user was erased (410): nothing more is recorded for the id.
+    #[error("this user was erased; nothing more is recorded for them")]
+    Erased,
     /// Storage is unavailable (shutting down, or its writer stopped).
     #[error("storage unavailable")]
     Unavailable(#[source] StoreError),
@@ -116,6 +119,7 @@ impl From<StoreError> for EngineError {
             },
             StoreError::StockBelowRedeemed(_) => EngineError::field("stock", e.to_string()),
             StoreError::Unavailable(_) => EngineError::Unavailable(e),
+            StoreError::Erased => EngineError::Erased,
             other => EngineError::Store(other),
         }
     }

@@ -165,6 +165,8 @@ pub enum Line {
     Redemption(RedemptionLine),
     /// A ledger entry.
     Ledger(LedgerLine),
+    /// An erasure: what refuses an erased user, by the hash of the id.
+    Erasure(ErasureLine),
     /// The last line: how many lines of each type came before it.
     End(EndLine),
 }
@@ -215,6 +217,27 @@ pub struct RewardLine {
     pub active: bool,
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
+    /// Added in a later release: absent (0) in older exports, and left out
+    /// when 0 so that those still compare equal.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub erased_units: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+#[allow(missing_docs)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ErasureLine {
+    pub id: String,
+    pub user_hash: String,
+    pub erased_at_ms: i64,
+    pub events: u64,
+    pub ledger_entries: u64,
+    pub movements: u64,
+    pub redemptions: u64,
 }
 
 #[allow(missing_docs)]
@@ -355,6 +378,7 @@ fn render(page: &Page) -> Vec<Line> {
                     active: d.active,
                     created_at_ms: r.created_at_ms,
                     updated_at_ms: d.saved_at_ms,
+                    erased_units: r.erased_units,
                 })
             })
             .collect(),
@@ -475,6 +499,21 @@ fn render(page: &Page) -> Vec<Line> {
                     lifetime_after_milli: l.lifetime_after.milli(),
                     reference: l.reference.clone(),
                     created_at_ms: l.created_at_ms,
+                })
+            })
+            .collect(),
+        Page::Erasures(rows) => rows
+            .iter()
+            .map(|e| {
+                let r = &e.erasure;
+                Line::Erasure(ErasureLine {
+                    id: r.id.clone(),
+                    user_hash: e.user_hash.clone(),
+                    erased_at_ms: r.erased_at_ms,
+                    events: r.events,
+                    ledger_entries: r.ledger_entries,
+                    movements: r.movements,
+                    redemptions: r.redemptions,
                 })
             })
             .collect(),

@@ -11,11 +11,12 @@ use std::io::BufRead;
 
 use gamify_core::{AchievementId, Category, Points, StreakRuns, UserState, Value as Amount};
 use gamify_store::export::{
-    After, ExportFilter, ExportedEvent, ExportedMovement, ExportedRedemption, Page, Table,
+    After, ExportFilter, ExportedErasure, ExportedEvent, ExportedMovement, ExportedRedemption,
+    Page, Table,
 };
 use gamify_store::{
-    CategoryTotal, EventRecord, LedgerKind, LedgerRecord, Movement, MovementKind, Redemption,
-    RedemptionStatus, Reward, RewardDraft, UserSnapshot,
+    CategoryTotal, Erasure, EventRecord, LedgerKind, LedgerRecord, Movement, MovementKind,
+    Redemption, RedemptionStatus, Reward, RewardDraft, UserSnapshot,
 };
 
 use crate::engine::{Engine, EngineError};
@@ -245,6 +246,7 @@ fn record_type(line: &Line) -> &'static str {
         Line::Movement(_) => "movement",
         Line::Redemption(_) => "redemption",
         Line::Ledger(_) => "ledger",
+        Line::Erasure(_) => "erasure",
         Line::Export(_) => "export",
         Line::End(_) => "end",
     }
@@ -257,6 +259,7 @@ fn empty_page(kind: &str) -> Page {
         "event" => Page::Events(Vec::new()),
         "movement" => Page::Movements(Vec::new()),
         "redemption" => Page::Redemptions(Vec::new()),
+        "erasure" => Page::Erasures(Vec::new()),
         _ => Page::Ledger(Vec::new()),
     }
 }
@@ -291,6 +294,7 @@ fn push(page: &mut Page, line: Line) -> Result<bool, String> {
                 saved_at_ms: r.updated_at_ms,
             },
             redeemed: r.redeemed,
+            erased_units: r.erased_units,
             created_at_ms: r.created_at_ms,
         }),
         (Page::Users(rows), Line::User(u)) => {
@@ -396,6 +400,17 @@ fn push(page: &mut Page, line: Line) -> Result<bool, String> {
             lifetime_after: points(l.lifetime_after_milli),
             reference: l.reference,
             created_at_ms: l.created_at_ms,
+        }),
+        (Page::Erasures(rows), Line::Erasure(e)) => rows.push(ExportedErasure {
+            user_hash: e.user_hash,
+            erasure: Erasure {
+                id: e.id,
+                erased_at_ms: e.erased_at_ms,
+                events: e.events,
+                ledger_entries: e.ledger_entries,
+                movements: e.movements,
+                redemptions: e.redemptions,
+            },
         }),
         _ => return Ok(false),
     }

@@ -22,8 +22,10 @@
 //! - [`wallet`]: the points economy at the engine's edge: spending,
 //!   rewards, redemptions, the ledger, and their JSON.
 //! - [`http`]: routes, extractors, the error shape, the OpenAPI document.
+//! - [`erasure`]: erasing a person, and its JSON.
 //! - [`export`]: all the data out, as NDJSON and as the brief's two files.
 //! - [`import`]: an export back in, proven equal to the file.
+//! - [`verify`]: every invariant checked (`gamify verify`).
 //! - [`config`]: defaults, file and environment.
 //! - [`clock`]: where "now" comes from (a manual clock for tests).
 //! - `src/main.rs`: the `gamify` command.
@@ -34,10 +36,12 @@
 pub mod clock;
 pub mod config;
 pub mod engine;
+pub mod erasure;
 pub mod export;
 pub mod http;
 pub mod import;
 pub mod model;
+pub mod verify;
 pub mod wallet;
 
 pub use clock::{Clock, ManualClock, SystemClock};

@@ -85,6 +85,15 @@ enum Command {
         /// The NDJSON file.
         file: PathBuf,
     },
+    /// Erase a person's data on request: events, ledger, spends,
+    /// redemptions, balance, achievements, leaderboard place (see
+    /// docs/API.md, "Erasure"). Keeps only a hash of the id, which refuses
+    /// later events for it. Prints what was removed. On SQLite, stop the
+    /// server first or use the admin API (`DELETE /api/v2/gamify/users/ID`).
+    Erase {
+        /// The user id.
+        user_id: String,
+    },
     /// Print the OpenAPI document.
     Openapi,
     /// Print the effective configuration (passwords redacted).
@@ -158,6 +167,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 } else {
                     anyhow::bail!("{} invariant breaches found", findings.len())
                 }
+            }
+            Command::Erase { user_id } => {
+                let engine = Engine::open(&storage, rules).await.with_context(cannot)?;
+                let erased = engine
+                    .erase_user(&user_id)
+                    .await
+                    .with_context(|| format!("could not erase {user_id:?}"))?;
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&erased).context("rendering the erasure")?
+                );
+                Ok(())
             }
             Command::Backup { file } => {
                 let Storage::Sqlite(log) = &storage else {

@@ -268,15 +268,6 @@ impl From<&Redemption> for RedemptionResponse {
     }
 }
 
-/// One finding of `gamify verify`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct FindingResponse {
-    /// What it concerns.
-    pub subject: String,
-    /// What differs.
-    pub message: String,
-}
-
 fn bad(errors: &mut Vec<FieldError>, field: &str, message: impl Into<String>) {
     errors.push(FieldError {
         field: field.to_owned(),
@@ -692,20 +683,6 @@ impl Engine {
             .await?
             .iter()
             .map(RedemptionResponse::from)
-            .collect())
-    }
-
-    /// Checks every invariant of the stored data; empty when all hold.
-    pub async fn verify(&self) -> Result<Vec<FindingResponse>, EngineError> {
-        Ok(self
-            .store()
-            .verify()
-            .await?
-            .into_iter()
-            .map(|f| FindingResponse {
-                subject: f.subject,
-                message: f.message,
-            })
             .collect())
     }
 }

@@ -78,7 +78,7 @@ async fn history(path: &Path) {
             .unwrap();
     }
     let mut ids = Vec::new();
-    for u in 0..3 {
+    for u in [0, 1, 2, 3] {
         let (r, _) = engine
             .redeem(
                 "mug",
@@ -99,6 +99,12 @@ async fn history(path: &Path) {
         .settle(&ids[1], RedemptionStatus::Cancelled)
         .await
         .unwrap();
+    // u3 is erased after receiving a mug: an erasure record and a unit that
+    // stays taken travel with the data.
+    engine
+        .settle(&ids[3], RedemptionStatus::Fulfilled)
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -109,6 +115,8 @@ async fn an_export_moves_from_sqlite_to_postgres_and_back_unchanged() {
     let dir = tempfile::tempdir().unwrap();
     let source = dir.path().join("source.db");
     history(&source).await;
+    let (ok, out) = gamify(&["erase", "u3"], &sqlite(&source));
+    assert!(ok && out.contains("\"erasure_id\": \"era_"), "{out}");
 
     // 1. Out of SQLite.
     let first = dir.path().join("first.ndjson");
@@ -150,7 +158,7 @@ async fn an_export_moves_from_sqlite_to_postgres_and_back_unchanged() {
             .collect::<Vec<_>>()
     };
     let (a, b) = (data(&first), data(&second));
-    assert!(a.len() > 600, "{} lines", a.len());
+    assert!(a.len() > 500, "{} lines", a.len());
     assert_eq!(a, b);
     assert!(
         a.iter()
@@ -173,6 +181,20 @@ async fn an_export_moves_from_sqlite_to_postgres_and_back_unchanged() {
         .unwrap();
     assert!(replayed);
     assert_eq!(event.user_id, "u0");
+    // The erasure moved too: u3 stays erased, and the mug's stock balances.
+    assert!(a.iter().any(|l| l["type"] == "erasure"));
+    assert!(
+        a.iter()
+            .any(|l| l["type"] == "reward" && l["id"] == "mug" && l["erased_units"] == 1)
+    );
+    let refused = engine
+        .record_event(EventRequest::new("u3", "finance", "did", 1.5), None)
+        .await;
+    assert!(
+        matches!(refused, Err(gamify::EngineError::Erased)),
+        "{refused:?}"
+    );
+    assert!(engine.verify().await.unwrap().is_empty());
 }
 
 #[tokio::test]

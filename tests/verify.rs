@@ -74,3 +74,74 @@ async fn verify_passes_on_consistent_data_and_fails_naming_the_user_whose_balanc
     assert!(!ok, "a forged entry must fail: {out}");
     assert!(out.contains("user alice"), "{out}");
 }
+
+#[tokio::test]
+async fn verify_names_wrong_achievements_orphan_rows_broken_indexes_and_erased_users_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gamify.db");
+    {
+        let engine = Engine::open(&Storage::Sqlite(path.clone()), Rules::default())
+            .await
+            .unwrap();
+        for (user, value) in [("alice", 10.0), ("bob", 3.0), ("carol", 1.0)] {
+            engine
+                .record_event(EventRequest::new(user, "finance", "paid", value), None)
+                .await
+                .unwrap();
+        }
+        let spend = SpendRequest {
+            user_id: "alice".into(),
+            points: 5.0,
+            reason: "mug".into(),
+            metadata: None,
+        };
+        engine.spend(spend, None).await.unwrap();
+    }
+    let (ok, out) = run_gamify(
+        &["erase", "carol"],
+        &[("DATABASE_URL", format!("sqlite://{}", path.display()))],
+    );
+    assert!(ok, "{out}");
+    let (ok, out) = verify(&path);
+    assert!(ok, "{out}");
+
+    let derived = rusqlite::Connection::open(gamify_store::sqlite::derived_path(&path)).unwrap();
+    // Bob never had a 30-day streak.
+    derived
+        .execute(
+            "UPDATE users SET achievements = 'first_step,streak_30' WHERE user_id = 'bob'",
+            [],
+        )
+        .unwrap();
+    // An index entry for an event that does not exist.
+    derived
+        .execute("INSERT INTO user_events VALUES ('bob', 0, 999999)", [])
+        .unwrap();
+    // Carol, erased, back with a row.
+    derived
+        .execute(
+            "INSERT INTO users SELECT 'carol', 0, 0, best_streak, streak_runs, '', 0, '', NULL, 1,
+                    created_at, updated_at FROM users WHERE user_id = 'bob'",
+            [],
+        )
+        .unwrap();
+    drop(derived);
+    // Alice's spend loses its movement row: her ledger entry names nothing.
+    let log = rusqlite::Connection::open(&path).unwrap();
+    log.execute("DELETE FROM movements WHERE user_id = 'alice'", [])
+        .unwrap();
+    drop(log);
+
+    let (ok, out) = verify(&path);
+    assert!(!ok, "{out}");
+    for expected in [
+        "user bob: streak_30 is unlocked, but the history does not reach it",
+        "user bob: the event index lists seq 999999",
+        "user carol: was erased, but has a row",
+        "user carol: has a row but no ledger entry",
+        "of kind spend names spd_",
+    ] {
+        assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
+    }
+    assert!(!out.contains("user alice: balance"), "{out}");
+}

@@ -1,6 +1,6 @@
 //! Routes of the points economy: spending, the ledger, rewards and
-//! redemptions for users; the catalogue, settlements, adjustments and
-//! verification for admins (behind [`Admin`]).
+//! redemptions for users; the catalogue, settlements and adjustments for
+//! admins (behind [`Admin`], which `super::data` uses too).
 
 use axum::Json;
 use axum::extract::{FromRequestParts, Path, State};
@@ -17,8 +17,8 @@ use super::handlers::{IDEMPOTENT_REPLAYED, idempotency_key, with_cursor};
 use crate::engine::Engine;
 use crate::model::ErrorResponse;
 use crate::wallet::{
-    AdjustmentRequest, FindingResponse, LedgerEntryResponse, MovementResponse, RedeemRequest,
-    RedemptionResponse, RewardRequest, RewardResponse, SpendRequest,
+    AdjustmentRequest, LedgerEntryResponse, MovementResponse, RedeemRequest, RedemptionResponse,
+    RewardRequest, RewardResponse, SpendRequest,
 };
 
 /// Proof that the request carries the admin token.
@@ -393,76 +393,4 @@ pub async fn adjust_points(
 ) -> Result<Response, ApiError> {
     let (moved, replayed) = engine.adjust(request, idempotency_key(&headers)?).await?;
     Ok(with_replayed(moved, replayed))
-}
-
-/// Check every invariant of the stored data (admin): ledger chains,
-/// balances against the ledger, event counts, reward stock. An empty list
-/// means all hold. `gamify verify` does the same from the command line.
-#[utoipa::path(
-    get,
-    path = "/api/v2/gamify/admin/verify",
-    tag = "admin",
-    security(("admin_token" = [])),
-    responses((status = 200, body = Vec<FindingResponse>))
-)]
-pub async fn verify(
-    _: Admin,
-    State(engine): State<Engine>,
-) -> Result<Json<Vec<FindingResponse>>, ApiError> {
-    Ok(Json(engine.verify().await?))
-}
-
-/// Query of `GET /api/v2/gamify/admin/export`.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct ExportQuery {
-    /// Only this user's data.
-    pub user_id: Option<String>,
-    /// Only what happened at or after this time (RFC 3339).
-    pub from: Option<String>,
-    /// Only what happened before this time (RFC 3339).
-    pub to: Option<String>,
-}
-
-/// Every event, ledger entry, balance, reward, spend and redemption, as
-/// NDJSON streamed a page at a time (admin). The first line describes the
-/// export, the last (`"type": "end"`) counts the lines; amounts are exact
-/// integer thousandths. See docs/API.md, "Export".
-#[utoipa::path(
-    get,
-    path = "/api/v2/gamify/admin/export",
-    tag = "admin",
-    params(ExportQuery),
-    security(("admin_token" = [])),
-    responses(
-        (status = 200, description = "NDJSON, one object per line", content_type = "application/x-ndjson", body = String),
-        (status = 422, description = "Invalid user id or time", body = ErrorResponse),
-    )
-)]
-pub async fn export(
-    _: Admin,
-    State(engine): State<Engine>,
-    ApiQuery(q): ApiQuery<ExportQuery>,
-) -> Result<Response, ApiError> {
-    let filter =
-        crate::export::parse_filter(q.user_id.as_deref(), q.from.as_deref(), q.to.as_deref())?;
-    let exporter = crate::export::Exporter::new(engine, filter);
-    // A failure after the first bytes cannot become an error response: the
-    // stream ends early, without the closing "end" line, and the log says why.
-    let lines = futures_util::stream::unfold(exporter, |mut exporter| async move {
-        match exporter.next_chunk().await {
-            Ok(Some(chunk)) => Some((Ok::<_, std::io::Error>(chunk), exporter)),
-            Ok(None) => None,
-            Err(e) => {
-                tracing::error!(error = %e, "export failed part-way");
-                None
-            }
-        }
-    });
-    Ok((
-        [(axum::http::header::CONTENT_TYPE, "application/x-ndjson")],
-        axum::body::Body::from_stream(lines),
-    )
-        .into_response())
 }

@@ -93,6 +93,16 @@ impl ApiError {
                 format!("no such {what}"),
                 vec![],
             ),
+            ApiError::Engine(EngineError::Erased) => (
+                StatusCode::GONE,
+                "user_erased",
+                "user_id names a user who was erased on request; nothing more is recorded for them"
+                    .into(),
+                vec![FieldError {
+                    field: "user_id".into(),
+                    message: "this user was erased".into(),
+                }],
+            ),
             ApiError::Engine(EngineError::Conflict { code, message }) => {
                 (StatusCode::CONFLICT, code, message.clone(), vec![])
             }

@@ -4,6 +4,7 @@
 //! its answer. [`router`] and [`serve`] are apart so that tests and embedders
 //! can mount the router on a listener of their own.
 
+mod data;
 mod economy;
 mod error;
 mod extract;
@@ -19,7 +20,7 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::HeaderValue;
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
@@ -87,8 +88,9 @@ pub fn router(engine: Engine) -> Router {
             "/api/v2/gamify/admin/adjustments",
             post(economy::adjust_points),
         )
-        .route("/api/v2/gamify/admin/verify", get(economy::verify))
-        .route("/api/v2/gamify/admin/export", get(economy::export))
+        .route("/api/v2/gamify/admin/verify", get(data::verify))
+        .route("/api/v2/gamify/admin/export", get(data::export))
+        .route("/api/v2/gamify/users/{user_id}", delete(data::erase_user))
         .route("/healthz", get(handlers::healthz))
         .route("/readyz", get(handlers::readyz))
         .route("/openapi.json", get(handlers::openapi_json))

@@ -7,8 +7,8 @@ use utoipa::OpenApi;
 use utoipa::Modify;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
-use super::{economy, handlers};
-use crate::{model, wallet};
+use super::{data, economy, handlers};
+use crate::{erasure, model, verify, wallet};
 
 /// Declares the admin routes' bearer token.
 struct AdminToken;
@@ -51,8 +51,9 @@ impl Modify for AdminToken {
         economy::fulfil_redemption,
         economy::cancel_redemption,
         economy::adjust_points,
-        economy::verify,
-        economy::export,
+        data::verify,
+        data::export,
+        data::erase_user,
         handlers::healthz,
         handlers::readyz,
     ),
@@ -75,7 +76,9 @@ impl Modify for AdminToken {
         wallet::RewardResponse,
         wallet::RedeemRequest,
         wallet::RedemptionResponse,
-        wallet::FindingResponse,
+        verify::FindingResponse,
+        erasure::ErasureResponse,
+        erasure::RemovedCounts,
     )),
     modifiers(&AdminToken)
 )]

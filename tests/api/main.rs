@@ -2,6 +2,7 @@
 //! real socket with a fresh SQLite database per test.
 
 mod economy;
+mod erasure;
 mod errors;
 mod events;
 mod export;

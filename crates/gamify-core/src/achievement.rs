@@ -150,9 +150,132 @@ pub const CATALOGUE: [Achievement; 7] = [
     },
 ];
 
+/// A user's history as far as achievements depend on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct History {
+    /// Events recorded.
+    pub events: u64,
+    /// The longest streak reached (changes only with events).
+    pub best_streak: u32,
+    /// Lifetime points now (events, bonuses and adjustments in the user's
+    /// favour).
+    pub lifetime: Points,
+    /// The points of the user's events alone, without any bonus.
+    pub event_points: Points,
+}
+
+/// What is wrong with `unlocked` for a user with this history, one message
+/// per breach; empty when it is exactly what the rules imply.
+///
+/// Achievements unlock only when an event is scored, and then every one due
+/// unlocks (see [`crate::apply_event`]). So an unlocked achievement's
+/// requirement must hold now (streaks and lifetime never go down), and one
+/// is certainly due if its requirement held at the user's last event: any
+/// first event, any streak reached (streaks only change with events), and
+/// any point threshold below the event points plus the unlocked bonuses,
+/// which the lifetime held then already. (A threshold crossed later by an
+/// adjustment unlocks at the next event, so it is not required.)
+pub fn achievement_breaches(unlocked: &[AchievementId], history: History) -> Vec<String> {
+    let mut breaches = Vec::new();
+    let mut seen = Vec::with_capacity(unlocked.len());
+    let mut bonuses = Points::ZERO;
+    for id in unlocked {
+        if seen.contains(id) {
+            breaches.push(format!("{} is unlocked twice", id.as_str()));
+            continue;
+        }
+        seen.push(*id);
+        let a = id.definition();
+        bonuses = bonuses.checked_add(a.bonus).unwrap_or(bonuses);
+        let holds = match a.requirement {
+            Requirement::FirstEvent => history.events >= 1,
+            Requirement::StreakDays(n) => history.best_streak >= n,
+            Requirement::LifetimePoints(p) => history.lifetime >= p,
+        };
+        if !holds {
+            breaches.push(format!(
+                "{} is unlocked, but the history does not reach it ({})",
+                a.id_str,
+                describe(history)
+            ));
+        }
+    }
+    if history.events == 0 {
+        return breaches;
+    }
+    let earned_by_events = history
+        .event_points
+        .checked_add(bonuses)
+        .unwrap_or(history.event_points);
+    for a in &CATALOGUE {
+        let due = match a.requirement {
+            Requirement::FirstEvent => true,
+            Requirement::StreakDays(n) => history.best_streak >= n,
+            Requirement::LifetimePoints(p) => earned_by_events >= p,
+        };
+        if due && !seen.contains(&a.id) {
+            breaches.push(format!(
+                "{} is due but not unlocked ({})",
+                a.id_str,
+                describe(history)
+            ));
+        }
+    }
+    breaches
+}
+
+fn describe(h: History) -> String {
+    format!(
+        "{} events, best streak {}, lifetime {}, event points {}",
+        h.events, h.best_streak, h.lifetime, h.event_points
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn history(events: u64, best_streak: u32, lifetime: i64, event_points: i64) -> History {
+        History {
+            events,
+            best_streak,
+            lifetime: Points::whole(lifetime),
+            event_points: Points::whole(event_points),
+        }
+    }
+
+    #[test]
+    fn what_scoring_unlocks_is_exactly_what_the_history_implies() {
+        use AchievementId::*;
+        assert!(achievement_breaches(&[], history(0, 0, 0, 0)).is_empty());
+        assert!(achievement_breaches(&[FirstStep], history(1, 1, 5, 5)).is_empty());
+        // streak_3 pays 10: 95 event points + 10 = 105 unlocks points_100.
+        let unlocked = [FirstStep, Streak3, Points100];
+        assert!(achievement_breaches(&unlocked, history(3, 3, 105, 95)).is_empty());
+        // An adjustment lifted lifetime past 100 after the last event: not due yet.
+        assert!(achievement_breaches(&[FirstStep], history(1, 1, 150, 50)).is_empty());
+    }
+
+    #[test]
+    fn a_missing_an_unearned_or_a_doubled_achievement_is_named() {
+        use AchievementId::*;
+        let missing = achievement_breaches(&[FirstStep], history(3, 3, 40, 40));
+        assert_eq!(missing.len(), 1, "{missing:?}");
+        assert!(missing[0].starts_with("streak_3 is due"), "{missing:?}");
+        let unearned = achievement_breaches(&[FirstStep, Points500], history(2, 1, 120, 120));
+        assert!(
+            unearned
+                .iter()
+                .any(|b| b.starts_with("points_500 is unlocked, but")),
+            "{unearned:?}"
+        );
+        assert!(
+            unearned.iter().any(|b| b.starts_with("points_100 is due")),
+            "{unearned:?}"
+        );
+        let twice = achievement_breaches(&[FirstStep, FirstStep], history(1, 1, 1, 1));
+        assert_eq!(twice, ["first_step is unlocked twice"]);
+    }
 
     #[test]
     fn every_id_round_trips_through_its_wire_form() {

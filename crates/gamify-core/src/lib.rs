@@ -29,7 +29,9 @@ pub mod score;
 pub mod streak;
 pub mod wallet;
 
-pub use achievement::{Achievement, AchievementId, CATALOGUE, Requirement};
+pub use achievement::{
+    Achievement, AchievementId, CATALOGUE, History, Requirement, achievement_breaches,
+};
 pub use category::Category;
 pub use ids::{Action, UserId};
 pub use level::{level_for, next_level_points};

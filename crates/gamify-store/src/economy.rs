@@ -24,6 +24,20 @@ pub enum Op {
     Expire(Expire),
 }
 
+impl Op {
+    /// The user it writes for, where the request names one (a settlement
+    /// names a redemption, whose user the store looks up).
+    pub fn user_id(&self) -> Option<&gamify_core::UserId> {
+        match self {
+            Op::Event(e) => Some(&e.user_id),
+            Op::Move(m) => Some(&m.user_id),
+            Op::Redeem(r) => Some(&r.user_id),
+            Op::Expire(e) => Some(&e.user_id),
+            Op::Settle(_) => None,
+        }
+    }
+}
+
 /// What an [`Op`] gave.
 #[derive(Debug)]
 pub enum Done {
@@ -280,8 +294,12 @@ pub struct RewardDraft {
 pub struct Reward {
     /// What the admin set.
     pub draft: RewardDraft,
-    /// Units taken by redemptions not cancelled.
+    /// Units taken by redemptions not cancelled (those of erased users
+    /// included).
     pub redeemed: u32,
+    /// Of those, units received by users since erased: taken, but with no
+    /// redemption left (see [`crate::erasure`]).
+    pub erased_units: u32,
     /// When it was created (Unix ms).
     pub created_at_ms: i64,
 }
@@ -526,6 +544,7 @@ pub fn plan_save_reward(
     Ok(Reward {
         draft: draft.clone(),
         redeemed,
+        erased_units: existing.map_or(0, |r| r.erased_units),
         created_at_ms: existing.map_or(draft.saved_at_ms, |r| r.created_at_ms),
     })
 }
@@ -671,6 +690,7 @@ pub fn is_refusal(e: &StoreError) -> bool {
             | StoreError::RedemptionClosed(_)
             | StoreError::StockBelowRedeemed(_)
             | StoreError::Rule(_)
+            | StoreError::Erased
     )
 }
 

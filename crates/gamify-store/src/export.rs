@@ -5,12 +5,13 @@
 
 use gamify_core::UserId;
 
-use crate::{EventRecord, LedgerRecord, Movement, Redemption, Reward, UserSnapshot};
+use crate::{Erasure, EventRecord, LedgerRecord, Movement, Redemption, Reward, UserSnapshot};
 
 /// What an export covers. Times are Unix ms, `from` inclusive, `to`
 /// exclusive; they select events by when they occurred, and ledger entries,
-/// movements and redemptions by when they were written. Users' balances and
-/// the catalogue are current, whatever the range.
+/// movements and redemptions by when they were written. Users' balances,
+/// the catalogue and the erasures are current, whatever the range (with a
+/// user, only that user's erasure, found by the hash of the id).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ExportFilter {
     /// Only this user's data (and the whole catalogue).
@@ -52,17 +53,20 @@ pub enum Table {
     Redemptions,
     /// `ledger`, in order.
     Ledger,
+    /// `erasures`, by id: what refuses erased users, wherever the data goes.
+    Erasures,
 }
 
 impl Table {
     /// All of them, in export order.
-    pub const ALL: [Table; 6] = [
+    pub const ALL: [Table; 7] = [
         Table::Rewards,
         Table::Users,
         Table::Events,
         Table::Movements,
         Table::Redemptions,
         Table::Ledger,
+        Table::Erasures,
     ];
 
     /// The record type an export line carries.
@@ -74,6 +78,7 @@ impl Table {
             Table::Movements => "movement",
             Table::Redemptions => "redemption",
             Table::Ledger => "ledger",
+            Table::Erasures => "erasure",
         }
     }
 }
@@ -85,7 +90,7 @@ pub enum After {
     Start,
     /// After the row with this `seq` (events, movements, redemptions, ledger).
     Seq(i64),
-    /// After the row with this id (rewards, users).
+    /// After the row with this id (rewards, users, erasures).
     Id(String),
 }
 
@@ -122,6 +127,15 @@ pub struct ExportedRedemption {
     pub idempotency: Option<(String, String)>,
 }
 
+/// An erasure as stored: its record and the hash of the erased id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportedErasure {
+    /// [`crate::erasure::user_hash`] of the erased id.
+    pub user_hash: String,
+    /// The record.
+    pub erasure: Erasure,
+}
+
 /// One page of one table.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Page {
@@ -137,6 +151,8 @@ pub enum Page {
     Redemptions(Vec<ExportedRedemption>),
     /// Ledger entries.
     Ledger(Vec<LedgerRecord>),
+    /// Erasures.
+    Erasures(Vec<ExportedErasure>),
 }
 
 impl Page {
@@ -149,6 +165,7 @@ impl Page {
             Page::Movements(v) => v.len(),
             Page::Redemptions(v) => v.len(),
             Page::Ledger(v) => v.len(),
+            Page::Erasures(v) => v.len(),
         }
     }
 
@@ -168,6 +185,30 @@ impl Page {
             Page::Movements(v) => last_seq(v.last().map(|m| m.seq)),
             Page::Redemptions(v) => last_seq(v.last().map(|r| r.seq)),
             Page::Ledger(v) => last_seq(v.last().map(|l| l.seq)),
+            Page::Erasures(v) => last_id(v.last().map(|e| &e.erasure.id)),
         }
     }
+}
+
+/// The columns of `erasures` an export reads, in [`erasure_from`]'s order.
+pub const ERASURE_COLUMNS: &str =
+    "id, user_hash, erased_at, events, ledger_entries, movements, redemptions";
+
+/// An exported erasure from [`ERASURE_COLUMNS`], whatever the backend's row
+/// type: `get(i)` reads column `i` as text or integer.
+pub fn erasure_from<E>(
+    text: impl Fn(usize) -> Result<String, E>,
+    int: impl Fn(usize) -> Result<i64, E>,
+) -> Result<ExportedErasure, E> {
+    Ok(ExportedErasure {
+        user_hash: text(1)?,
+        erasure: Erasure {
+            id: text(0)?,
+            erased_at_ms: int(2)?,
+            events: int(3)? as u64,
+            ledger_entries: int(4)? as u64,
+            movements: int(5)? as u64,
+            redemptions: int(6)? as u64,
+        },
+    })
 }

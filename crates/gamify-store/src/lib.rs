@@ -12,6 +12,7 @@
 //!   user's state: the rules' verdict and the ledger rows it writes.
 //! - [`economy`]: the same for spending: movements, rewards, redemptions
 //!   and the ledger.
+//! - [`erasure`]: removing a person, and what is kept to refuse them after.
 //! - [`export`]: every table, a keyset page at a time.
 //! - [`verify`]: the invariants of stored data, checked the same way on
 //!   every backend.
@@ -21,6 +22,7 @@
 //! - `tests/contract.rs`: the behaviour every backend must show.
 
 pub mod economy;
+pub mod erasure;
 pub mod export;
 pub mod postgres;
 pub mod rows;
@@ -39,6 +41,7 @@ pub use economy::{
     Expire, LedgerKind, LedgerPage, LedgerRecord, Moved, Movement, MovementKind, NewMovement,
     NewRedemption, Redeemed, Redemption, RedemptionStatus, Reward, RewardDraft, Settle,
 };
+pub use erasure::Erasure;
 pub use verify::Finding;
 
 /// An event that passed validation, ready to be scored and stored.
@@ -208,6 +211,9 @@ pub enum StoreError {
     /// The redemption is no longer pending and cannot take that status.
     #[error("the redemption is {} and can no longer change", .0.as_str())]
     RedemptionClosed(RedemptionStatus),
+    /// The user was erased: nothing is recorded for that id any more.
+    #[error("this user was erased; nothing more is recorded for them")]
+    Erased,
     /// The rules refused the event (an overflow; validation happens earlier).
     #[error(transparent)]
     Rule(#[from] RuleError),
@@ -317,6 +323,13 @@ pub trait Store: Send + Sync {
         cutoff_ms: i64,
         at_ms: i64,
     ) -> Result<Points, StoreError>;
+
+    /// Erases the user (see [`erasure`]): every row that names them goes,
+    /// in one step, and a record with a hash of the id stays, with `id`
+    /// (`era_…`) and `at_ms`. Erasing again answers with the first
+    /// erasure's record; a user never seen is [`StoreError::NotFound`].
+    /// From then on every write for the id is [`StoreError::Erased`].
+    async fn erase(&self, user_id: &UserId, id: &str, at_ms: i64) -> Result<Erasure, StoreError>;
 
     /// Users holding points, by id, after `after`; at most `limit`. What an
     /// expiry sweep walks.

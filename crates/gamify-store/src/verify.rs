@@ -10,10 +10,19 @@
 //!   their ledger, and `lifetime_points` the sum of what they earned; every
 //!   user with entries has a row and the reverse.
 //! - **Events.** A user's event count is the number of their events, and
-//!   every event has its ledger entry.
+//!   every event (and every spend and adjustment) has its ledger entry.
+//! - **No orphans.** Every ledger entry names an event, movement or
+//!   redemption of the same user; every redemption names a reward; every
+//!   user row has ledger entries and every user with entries a row.
 //! - **Rewards.** A reward's redeemed count is the number of its redemptions
-//!   not cancelled, and never above its stock; every paid redemption has its
+//!   not cancelled plus the units erased users had received, and never
+//!   above its stock; every paid redemption has its
 //!   ledger entry.
+//! - **Indexes equal the data** (embedded backend): the per-user event and
+//!   ledger indexes, and the leaderboard held in memory.
+//!
+//! Achievements implied by history and erased users staying erased need the
+//! rules; the engine checks those (`src/verify.rs` of the `gamify` crate).
 
 /// One breach of an invariant.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,7 +49,7 @@ const EARNED: &str = "CASE WHEN kind IN ('event', 'achievement_bonus')
 
 /// Each check: its query, returning (subject, detail) text pairs, one per
 /// breach. `{EARNED}` and `{LIMIT}` are filled in by [`checks`].
-const CHECKS: [(&str, &str); 6] = [
+const CHECKS: [(&str, &str); 9] = [
     (
         "ledger chain",
         "SELECT 'user ' || user_id, 'ledger entry ' || seq || ' says balance ' || balance_after_milli
@@ -59,15 +68,18 @@ const CHECKS: [(&str, &str); 6] = [
     (
         "balances",
         "SELECT 'user ' || user_id,
-                'balance ' || sum(u_total) || '/1000 and lifetime ' || sum(u_lifetime)
-                || '/1000, but the ledger sums to ' || sum(l_total) || '/1000 and '
-                || sum(l_earned) || '/1000'
-         FROM (SELECT user_id, total_milli AS u_total, lifetime_milli AS u_lifetime,
-                      0 AS l_total, 0 AS l_earned FROM users
+                CASE WHEN sum(u_n) = 0 THEN 'has ledger entries but no row'
+                     WHEN sum(l_n) = 0 THEN 'has a row but no ledger entry'
+                     ELSE 'balance ' || sum(u_total) || '/1000 and lifetime ' || sum(u_lifetime)
+                          || '/1000, but the ledger sums to ' || sum(l_total) || '/1000 and '
+                          || sum(l_earned) || '/1000' END
+         FROM (SELECT user_id, 1 AS u_n, 0 AS l_n, total_milli AS u_total,
+                      lifetime_milli AS u_lifetime, 0 AS l_total, 0 AS l_earned FROM users
                UNION ALL
-               SELECT user_id, 0, 0, amount_milli, {EARNED} FROM ledger) t
+               SELECT user_id, 0, 1, 0, 0, amount_milli, {EARNED} FROM ledger) t
          GROUP BY user_id
-         HAVING sum(u_total) <> sum(l_total) OR sum(u_lifetime) <> sum(l_earned)
+         HAVING sum(u_n) = 0 OR sum(l_n) = 0
+             OR sum(u_total) <> sum(l_total) OR sum(u_lifetime) <> sum(l_earned)
          ORDER BY 1 LIMIT {LIMIT}",
     ),
     (
@@ -89,14 +101,44 @@ const CHECKS: [(&str, &str); 6] = [
          ORDER BY 1 LIMIT {LIMIT}",
     ),
     (
+        "movement entries",
+        "SELECT 'movement ' || m.id, 'has no ledger entry of kind ' || m.kind
+         FROM movements m LEFT JOIN ledger l ON l.kind = m.kind AND l.reference = m.id
+         WHERE l.seq IS NULL
+         ORDER BY 1 LIMIT {LIMIT}",
+    ),
+    // Orphans: rows that name something that is not there.
+    (
+        "ledger references",
+        "SELECT 'ledger entry ' || l.seq, 'of kind ' || l.kind || ' names ' || l.reference
+                || ', which user ' || l.user_id || ' does not have'
+         FROM ledger l
+         WHERE (l.kind = 'event'
+                AND NOT EXISTS (SELECT 1 FROM events e WHERE e.id = l.reference AND e.user_id = l.user_id))
+            OR (l.kind IN ('spend', 'adjustment')
+                AND NOT EXISTS (SELECT 1 FROM movements m WHERE m.id = l.reference AND m.user_id = l.user_id))
+            OR (l.kind IN ('redemption', 'refund')
+                AND NOT EXISTS (SELECT 1 FROM redemptions d WHERE d.id = l.reference AND d.user_id = l.user_id))
+         ORDER BY l.seq LIMIT {LIMIT}",
+    ),
+    (
+        "redemption rewards",
+        "SELECT 'redemption ' || d.id, 'names reward ' || d.reward_id || ', which does not exist'
+         FROM redemptions d LEFT JOIN rewards r ON r.id = d.reward_id
+         WHERE r.id IS NULL
+         ORDER BY 1 LIMIT {LIMIT}",
+    ),
+    (
         "reward counts",
         "SELECT 'reward ' || r.id, 'redeemed count ' || r.redeemed || ' with stock '
                 || coalesce(CAST(r.stock AS TEXT), 'unlimited') || ', and '
-                || coalesce(x.n, 0) || ' redemptions not cancelled'
+                || coalesce(x.n, 0) || ' redemptions not cancelled plus ' || r.erased_units
+                || ' units of erased users'
          FROM rewards r
          LEFT JOIN (SELECT reward_id, count(*) AS n FROM redemptions
                     WHERE status <> 'cancelled' GROUP BY reward_id) x ON x.reward_id = r.id
-         WHERE r.redeemed <> coalesce(x.n, 0) OR r.redeemed > coalesce(r.stock, r.redeemed)
+         WHERE r.redeemed <> coalesce(x.n, 0) + r.erased_units
+            OR r.redeemed > coalesce(r.stock, r.redeemed)
          ORDER BY 1 LIMIT {LIMIT}",
     ),
     (
@@ -114,9 +156,49 @@ const CHECKS: [(&str, &str); 6] = [
     ),
 ];
 
+/// The embedded backend's own: its derived per-user indexes (see
+/// `crate::sqlite::materialize`) list exactly the user's rows up to their
+/// marks. (The leaderboard in memory is compared with `users` in Rust.)
+const SQLITE_CHECKS: [(&str, &str); 2] = [
+    (
+        "event index",
+        "SELECT 'user ' || u.user_id, 'the event index lists seq ' || u.seq || ', which is not their event'
+         FROM user_events u LEFT JOIN events e ON e.seq = u.seq
+         WHERE e.seq IS NULL OR e.user_id <> u.user_id OR e.occurred_at <> u.occurred_at
+         UNION ALL
+         SELECT 'user ' || e.user_id, 'event ' || e.id || ' is missing from the event index'
+         FROM events e
+         WHERE e.seq <= (SELECT through_seq FROM materialized WHERE id = 1)
+           AND NOT EXISTS (SELECT 1 FROM user_events u
+                           WHERE u.user_id = e.user_id AND u.occurred_at = e.occurred_at AND u.seq = e.seq)
+         LIMIT {LIMIT}",
+    ),
+    (
+        "ledger index",
+        "SELECT 'user ' || u.user_id, 'the ledger index lists seq ' || u.seq || ', which is not their entry'
+         FROM user_ledger u LEFT JOIN ledger l ON l.seq = u.seq
+         WHERE l.seq IS NULL OR l.user_id <> u.user_id
+         UNION ALL
+         SELECT 'user ' || l.user_id, 'ledger entry ' || l.seq || ' is missing from the ledger index'
+         FROM ledger l
+         WHERE l.seq <= (SELECT through_ledger_seq FROM materialized WHERE id = 1)
+           AND NOT EXISTS (SELECT 1 FROM user_ledger u WHERE u.user_id = l.user_id AND u.seq = l.seq)
+         LIMIT {LIMIT}",
+    ),
+];
+
+/// The embedded backend's extra checks, ready to run.
+pub fn sqlite_checks() -> Vec<(&'static str, String)> {
+    fill(&SQLITE_CHECKS)
+}
+
 /// The checks as (name, SQL), ready to run.
 pub fn checks() -> Vec<(&'static str, String)> {
-    CHECKS
+    fill(&CHECKS)
+}
+
+fn fill(checks: &[(&'static str, &'static str)]) -> Vec<(&'static str, String)> {
+    checks
         .iter()
         .map(|(name, sql)| {
             (

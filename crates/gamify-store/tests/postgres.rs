@@ -418,3 +418,46 @@ async fn three_stores_never_oversell_a_reward_nor_overdraw_a_user() {
     }
     assert_eq!(nodes[0].verify().await.unwrap(), vec![]);
 }
+
+#[tokio::test]
+async fn the_ledger_refuses_deletes_and_updates_outside_an_erasure() {
+    let Some(url) = test_database("the_ledger_refuses_deletes_and_updates").await else {
+        return;
+    };
+    let schema = ScratchSchema::create(&url).await.unwrap();
+    let store = PgStore::connect(&schema.settings(), Rules::default(), Migrations::Apply)
+        .await
+        .unwrap();
+    store
+        .record_event(event("evt_1", "bob", Category::Finance, 5_000, T0))
+        .await
+        .unwrap();
+    let pool = sqlx::PgPool::connect_with(schema.settings().connect_options_for_tests())
+        .await
+        .unwrap();
+    for sql in [
+        "DELETE FROM ledger WHERE user_id = 'bob'",
+        "UPDATE ledger SET amount_milli = 0",
+        "TRUNCATE ledger",
+    ] {
+        let refused = sqlx::query(sql).execute(&pool).await;
+        let message = refused.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(
+            message.contains("ledger entries are never"),
+            "{sql}: {message}"
+        );
+    }
+    // Another user's erasure does not open Bob's entries either.
+    sqlx::query(
+        "INSERT INTO erasures (id, user_hash, erasing_user_id, events, ledger_entries, movements,
+                               redemptions, erased_at)
+         VALUES ('era_x', 'h', 'alice', 0, 0, 0, 0, 0)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let refused = sqlx::query("DELETE FROM ledger WHERE user_id = 'bob'")
+        .execute(&pool)
+        .await;
+    assert!(refused.is_err());
+}

@@ -23,6 +23,7 @@
 //! server becomes [`StoreError::Unavailable`] (503 at the edge) within the
 //! configured timeouts; the pool reconnects by itself when the server is back.
 
+mod erase;
 mod queue;
 mod read;
 mod schema;
@@ -454,6 +455,15 @@ impl Store for PgStore {
     async fn import_page(&self, page: crate::export::Page) -> Result<(), StoreError> {
         let mut conn = self.pool.acquire().await.map_err(classify)?;
         write::import_page(&mut conn, &page).await
+    }
+
+    async fn erase(
+        &self,
+        user_id: &UserId,
+        id: &str,
+        at_ms: i64,
+    ) -> Result<crate::Erasure, StoreError> {
+        erase::erase(&self.pool, user_id.as_str(), id, at_ms).await
     }
 
     async fn holders(&self, after: Option<&str>, limit: u32) -> Result<Vec<String>, StoreError> {

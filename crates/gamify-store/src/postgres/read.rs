@@ -11,7 +11,8 @@ use tokio::sync::{Mutex, mpsc};
 use super::queue::{self, Request};
 use super::{backend, classify, is_unavailable};
 use crate::export::{
-    After, ExportFilter, ExportedEvent, ExportedMovement, ExportedRedemption, Page, Table,
+    After, ERASURE_COLUMNS, ExportFilter, ExportedEvent, ExportedMovement, ExportedRedemption,
+    Page, Table, erasure_from,
 };
 use crate::rows::{StoredEvent, StoredLedger, StoredRedemption, StoredUser};
 use crate::{
@@ -194,7 +195,7 @@ pub async fn leaderboard(
 /// The `rewards` columns [`reward`] reads, in its order.
 pub const REWARD_COLUMNS: &str =
     "id, name_fi, name_en, description, cost_milli, stock, per_user_limit,
-    available_from, available_until, active, updated_at, redeemed, created_at";
+    available_from, available_until, active, updated_at, redeemed, created_at, erased_units";
 
 /// A reward from [`REWARD_COLUMNS`].
 pub fn reward(row: &PgRow) -> Result<Reward, sqlx::Error> {
@@ -217,6 +218,7 @@ pub fn reward(row: &PgRow) -> Result<Reward, sqlx::Error> {
         },
         redeemed: row.try_get::<i64, _>(11)? as u32,
         created_at_ms: row.try_get(12)?,
+        erased_units: row.try_get::<i64, _>(13)? as u32,
     })
 }
 
@@ -529,6 +531,23 @@ pub async fn export_page(
                 out.push(ledger_row(row).map_err(backend)?.decode()?);
             }
             Page::Ledger(out)
+        }
+        Table::Erasures => {
+            let rows = sqlx::query(&format!(
+                "SELECT {ERASURE_COLUMNS} FROM erasures
+                 WHERE id > $1 AND ($2::text IS NULL OR user_hash = $2) ORDER BY id LIMIT $3"
+            ))
+            .bind(id)
+            .bind(user.map(crate::erasure::user_hash))
+            .bind(i64::from(limit))
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(classify)?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in &rows {
+                out.push(erasure_from(|i| row.try_get(i), |i| row.try_get(i)).map_err(backend)?);
+            }
+            Page::Erasures(out)
         }
     };
     Ok(page)

@@ -14,6 +14,7 @@ use crate::StoreError;
 pub const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0001_init.sql"),
     include_str!("../../migrations/postgres/0002_economy.sql"),
+    include_str!("../../migrations/postgres/0003_erasure.sql"),
 ];
 
 /// The schema version this binary expects.

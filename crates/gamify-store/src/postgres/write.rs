@@ -190,16 +190,10 @@ async fn commit(
     };
 
     // Lock every user's row, creating it if missing, in user id order.
-    let mut users: BTreeSet<&str> = BTreeSet::new();
-    for op in ops {
-        match op {
-            Op::Event(e) => users.insert(e.user_id.as_str()),
-            Op::Move(m) => users.insert(m.user_id.as_str()),
-            Op::Redeem(r) => users.insert(r.user_id.as_str()),
-            Op::Expire(e) => users.insert(e.user_id.as_str()),
-            Op::Settle(_) => false,
-        };
-    }
+    let mut users: BTreeSet<&str> = ops
+        .iter()
+        .filter_map(|op| op.user_id().map(|u| u.as_str()))
+        .collect();
     let settle_users: Vec<String> = redemptions.values().map(|r| r.user_id.clone()).collect();
     users.extend(settle_users.iter().map(String::as_str));
     let users: Vec<&str> = users.into_iter().collect();
@@ -224,6 +218,10 @@ async fn commit(
         // Read again under the users' locks: now no one else can settle them.
         redemptions = redemptions_by_id(&mut tx, &settle_ids).await?;
     }
+
+    // Erased users are refused, retries included: checked now that the
+    // rows are locked, so an erasure that held one has committed.
+    let erased = super::erase::refused_users(&mut tx, &users).await?;
 
     // The idempotency keys already used, now that no one else can write
     // these users (a key reused for another user is caught by the index).
@@ -258,6 +256,10 @@ async fn commit(
     let mut new_keys: KeyUse = HashMap::new();
     let mut new_ids: HashSet<&str> = HashSet::new();
     for op in ops {
+        if op.user_id().is_some_and(|u| erased.contains(u.as_str())) {
+            outcomes.push(Err(StoreError::Erased));
+            continue;
+        }
         // A key used before (stored, or earlier in this batch) replays.
         if let Some((kind, idem)) = op_key(op) {
             if let Some(answer) = used.replay(kind, idem) {
@@ -1128,9 +1130,10 @@ async fn import_rows(tx: &mut PgConnection, page: &Page) -> Result<(), sqlx::Err
             let d: Vec<&RewardDraft> = rows.iter().map(|r| &r.draft).collect();
             sqlx::query(
                 "INSERT INTO rewards (id, name_fi, name_en, description, cost_milli, stock, redeemed, per_user_limit,
-                                      available_from, available_until, active, created_at, updated_at)
+                                      available_from, available_until, active, created_at, updated_at, erased_units)
                  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::int8[],
-                                      $7::int8[], $8::int8[], $9::int8[], $10::int8[], $11::bool[], $12::int8[], $13::int8[])",
+                                      $7::int8[], $8::int8[], $9::int8[], $10::int8[], $11::bool[], $12::int8[], $13::int8[],
+                                      $14::int8[])",
             )
             .bind(d.iter().map(|d| d.id.as_str()).collect::<Vec<_>>())
             .bind(d.iter().map(|d| d.name_fi.as_str()).collect::<Vec<_>>())
@@ -1145,6 +1148,7 @@ async fn import_rows(tx: &mut PgConnection, page: &Page) -> Result<(), sqlx::Err
             .bind(d.iter().map(|d| d.active).collect::<Vec<_>>())
             .bind(rows.iter().map(|r| r.created_at_ms).collect::<Vec<_>>())
             .bind(d.iter().map(|d| d.saved_at_ms).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| i64::from(r.erased_units)).collect::<Vec<_>>())
             .execute(&mut *tx)
             .await?;
         }
@@ -1267,6 +1271,23 @@ async fn import_rows(tx: &mut PgConnection, page: &Page) -> Result<(), sqlx::Err
             .bind(rows.iter().map(|l| l.lifetime_after.milli()).collect::<Vec<_>>())
             .bind(rows.iter().map(|l| l.reference.as_str()).collect::<Vec<_>>())
             .bind(rows.iter().map(|l| l.created_at_ms).collect::<Vec<_>>())
+            .execute(&mut *tx)
+            .await?;
+        }
+        Page::Erasures(rows) => {
+            let r: Vec<&crate::Erasure> = rows.iter().map(|e| &e.erasure).collect();
+            sqlx::query(
+                "INSERT INTO erasures (id, user_hash, events, ledger_entries, movements, redemptions, erased_at)
+                 SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $4::int8[], $5::int8[], $6::int8[],
+                                      $7::int8[])",
+            )
+            .bind(r.iter().map(|e| e.id.as_str()).collect::<Vec<_>>())
+            .bind(rows.iter().map(|e| e.user_hash.as_str()).collect::<Vec<_>>())
+            .bind(r.iter().map(|e| e.events as i64).collect::<Vec<_>>())
+            .bind(r.iter().map(|e| e.ledger_entries as i64).collect::<Vec<_>>())
+            .bind(r.iter().map(|e| e.movements as i64).collect::<Vec<_>>())
+            .bind(r.iter().map(|e| e.redemptions as i64).collect::<Vec<_>>())
+            .bind(r.iter().map(|e| e.erased_at_ms).collect::<Vec<_>>())
             .execute(&mut *tx)
             .await?;
         }

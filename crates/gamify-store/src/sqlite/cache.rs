@@ -121,6 +121,23 @@ impl UserCache {
         }
     }
 
+    /// The user was erased: known absent from now on, whatever was cached.
+    /// Called after the derived tables dropped the user (which raised the
+    /// epoch), so a reader's older copy cannot come back.
+    pub fn forget(&self, user_id: &str) {
+        let mut shard = self
+            .shard(user_id)
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        shard.insert(
+            user_id.to_owned(),
+            Entry {
+                known: None,
+                dirty: false,
+            },
+        );
+    }
+
     /// Keeps `known` unless something at least as new is already cached, or
     /// it was read in an `epoch` that has passed.
     ///

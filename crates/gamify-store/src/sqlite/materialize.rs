@@ -43,6 +43,8 @@ pub struct Backlog {
     pub through_seq: i64,
     /// The highest ledger seq written.
     pub through_ledger_seq: i64,
+    /// Users erased from the log, to drop before anything above is written.
+    pub erased: Vec<super::erase::Removed>,
 }
 
 /// One user's unwritten state.
@@ -61,7 +63,10 @@ impl Backlog {
 
     /// Whether it holds nothing to write.
     pub fn is_empty(&self) -> bool {
-        self.users.is_empty() && self.index.is_empty() && self.ledger.is_empty()
+        self.users.is_empty()
+            && self.index.is_empty()
+            && self.ledger.is_empty()
+            && self.erased.is_empty()
     }
 
     /// Notes that `user`, whose row was at `stored_version` before the
@@ -95,7 +100,19 @@ impl Backlog {
 
     /// Adds a later backlog to this one: its users' latest states replace
     /// those here, while the stored versions here (older) stay.
+    ///
+    /// An erasure in the later backlog drops what this one holds of its
+    /// user, and its lowered marks bound this one's (see `super::erase`).
     pub fn absorb(&mut self, later: Backlog) {
+        for removed in &later.erased {
+            let user = removed.user_id.as_str();
+            self.users.remove(user);
+            self.index.retain(|(u, _, _)| u != user);
+            self.ledger.retain(|(u, _)| u != user);
+            self.through_seq = self.through_seq.min(removed.events_max);
+            self.through_ledger_seq = self.through_ledger_seq.min(removed.ledger_max);
+        }
+        self.erased.extend(later.erased);
         for (user, dirty) in later.users {
             match self.users.get_mut(&user) {
                 Some(mine) => mine.latest = dirty.latest,
@@ -136,6 +153,8 @@ pub fn write(conn: &mut Connection, backlog: &mut Backlog, now_ms: i64) -> Resul
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(backend)?;
+    // Erasures first: everything else in the backlog came after them.
+    super::erase::erase_derived(&tx, &backlog.erased)?;
     // In key order, so that consecutive writes land on neighbouring pages.
     let mut users: Vec<(&String, &Dirty)> = backlog.users.iter().collect();
     users.sort_unstable_by(|a, b| a.0.cmp(b.0));

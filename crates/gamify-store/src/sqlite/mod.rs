@@ -36,6 +36,7 @@
 
 pub mod backup;
 mod cache;
+mod erase;
 mod materialize;
 mod ranking;
 mod read;
@@ -164,6 +165,7 @@ impl SqliteStore {
             .pragma_update(None, "cache_size", -32_768)
             .map_err(backend)?;
         schema::migrate(&mut derived, schema::DERIVED, "derived tables")?;
+        erase::finish_unfinished(&log, &mut derived)?;
         materialize::recover(&log, &mut derived, &rules)?;
         let ranking = Arc::new(ranking::Ranking::load(&derived)?);
 
@@ -185,6 +187,7 @@ impl SqliteStore {
             ranking: ranking.clone(),
         };
         let users = open_read_only(&derived_path)?;
+        let erased = erase::erased_hashes(&log)?;
         let writer = Writer {
             log,
             users,
@@ -193,6 +196,7 @@ impl SqliteStore {
             published,
             to_materializer,
             materializer: JoinOnDrop(Some(materializer)),
+            erased,
         };
         let writer_thread = thread::Builder::new()
             .name("gamify-sqlite-writer".into())
@@ -461,6 +465,16 @@ impl Store for SqliteStore {
 
     async fn import_page(&self, page: crate::export::Page) -> Result<(), StoreError> {
         self.ask(|reply| Job::Import(page, reply)).await
+    }
+
+    async fn erase(
+        &self,
+        user_id: &UserId,
+        id: &str,
+        at_ms: i64,
+    ) -> Result<crate::Erasure, StoreError> {
+        let (user, id) = (user_id.clone(), id.to_owned());
+        self.ask(|reply| Job::Erase(user, id, at_ms, reply)).await
     }
 
     async fn holders(&self, after: Option<&str>, limit: u32) -> Result<Vec<String>, StoreError> {

@@ -75,6 +75,54 @@ impl Ranking {
         );
     }
 
+    /// Takes an erased user off the board.
+    pub fn remove(&self, user_id: &str, lifetime: Points) {
+        let mut board = self.board.write().unwrap_or_else(|e| e.into_inner());
+        board.remove(&(Reverse(lifetime.milli()), user_id.to_owned()));
+    }
+
+    /// Compares the board with the `users` table that `conn` reads: every
+    /// user on it at their points, and no one else. Called by the writer,
+    /// so nothing changes the board meanwhile.
+    pub fn compare(&self, conn: &Connection) -> Result<Vec<crate::Finding>, StoreError> {
+        let board = self.board.read().unwrap_or_else(|e| e.into_inner());
+        let mut findings = Vec::new();
+        let mut stmt = conn
+            .prepare("SELECT user_id, lifetime_milli, total_milli FROM users")
+            .map_err(backend)?;
+        let mut rows = stmt.query([]).map_err(backend)?;
+        let mut users = 0usize;
+        let limit = crate::verify::MAX_FINDINGS as usize;
+        while let Some(row) = rows.next().map_err(backend)? {
+            let (user, lifetime, total): (String, i64, i64) = (
+                row.get(0).map_err(backend)?,
+                row.get(1).map_err(backend)?,
+                row.get(2).map_err(backend)?,
+            );
+            users += 1;
+            let ranked = board.get(&(Reverse(lifetime), user.clone()));
+            if ranked != Some(&total) && findings.len() < limit {
+                findings.push(crate::Finding {
+                    message: format!(
+                        "the leaderboard holds {}, the database lifetime {lifetime}/1000 and balance {total}/1000",
+                        match ranked {
+                            Some(t) => format!("balance {t}/1000 at that lifetime"),
+                            None => "no entry at that lifetime".into(),
+                        }
+                    ),
+                    subject: format!("user {user}"),
+                });
+            }
+        }
+        if board.len() != users {
+            findings.push(crate::Finding {
+                subject: "leaderboard".into(),
+                message: format!("ranks {} users, the database has {users}", board.len()),
+            });
+        }
+        Ok(findings)
+    }
+
     /// The first `limit` rows.
     pub fn top(&self, limit: usize) -> Vec<LeaderRow> {
         let board = self.board.read().unwrap_or_else(|e| e.into_inner());
@@ -89,5 +137,43 @@ impl Ranking {
                 total: Points::from_milli(*total),
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_board_is_compared_with_the_users_table_row_by_row_and_in_size() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE users (user_id TEXT, lifetime_milli INTEGER, total_milli INTEGER);
+             INSERT INTO users VALUES ('a', 5000, 4000), ('b', 3000, 3000);",
+        )
+        .unwrap();
+        let ranking = Ranking::load(&conn).unwrap();
+        assert!(ranking.compare(&conn).unwrap().is_empty());
+
+        // The board moves a and takes b off; the table does not.
+        ranking.update(
+            "a",
+            Some(Points::whole(5)),
+            Points::whole(6),
+            Points::whole(4),
+        );
+        ranking.remove("b", Points::whole(3));
+        let findings = ranking.compare(&conn).unwrap();
+        let text: Vec<String> = findings.iter().map(|f| f.to_string()).collect();
+        assert_eq!(text.len(), 3, "{text:?}");
+        assert!(
+            text[0].starts_with("user a: the leaderboard holds no entry"),
+            "{text:?}"
+        );
+        assert!(
+            text[1].starts_with("user b: the leaderboard holds no entry"),
+            "{text:?}"
+        );
+        assert_eq!(text[2], "leaderboard: ranks 1 users, the database has 2");
     }
 }

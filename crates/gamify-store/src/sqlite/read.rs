@@ -5,7 +5,8 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::backend;
 use crate::export::{
-    After, ExportFilter, ExportedEvent, ExportedMovement, ExportedRedemption, Page, Table,
+    After, ERASURE_COLUMNS, ExportFilter, ExportedEvent, ExportedMovement, ExportedRedemption,
+    Page, Table, erasure_from,
 };
 use crate::rows::{StoredEvent, StoredLedger, StoredRedemption, StoredUser};
 use crate::{
@@ -153,7 +154,7 @@ fn event_at(r: &Row<'_>, o: &mut usize) -> rusqlite::Result<StoredEvent> {
 }
 
 const REWARD_COLUMNS: &str = "id, name_fi, name_en, description, cost_milli, stock, per_user_limit,
-    available_from, available_until, active, updated_at, redeemed, created_at";
+    available_from, available_until, active, updated_at, redeemed, created_at, erased_units";
 
 fn raw_reward(r: &Row<'_>) -> rusqlite::Result<Reward> {
     Ok(Reward {
@@ -172,6 +173,7 @@ fn raw_reward(r: &Row<'_>) -> rusqlite::Result<Reward> {
         },
         redeemed: r.get(11)?,
         created_at_ms: r.get(12)?,
+        erased_units: r.get(13)?,
     })
 }
 
@@ -545,6 +547,21 @@ pub fn export_page(
                 out.push(row.map_err(backend)?.decode()?);
             }
             Page::Ledger(out)
+        }
+        Table::Erasures => {
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT {ERASURE_COLUMNS} FROM erasures
+                     WHERE id > ?1 AND (?2 IS NULL OR user_hash = ?2) ORDER BY id LIMIT ?3"
+                ))
+                .map_err(backend)?;
+            let hash = user.map(crate::erasure::user_hash);
+            let rows = stmt
+                .query_map(params![id, hash, limit], |r| {
+                    erasure_from(|i| r.get(i), |i| r.get(i))
+                })
+                .map_err(backend)?;
+            Page::Erasures(rows.collect::<Result<_, _>>().map_err(backend)?)
         }
     };
     Ok(page)

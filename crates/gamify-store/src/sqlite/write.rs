@@ -310,8 +310,8 @@ pub fn import_page(conn: &Connection, page: &Page) -> Result<(), StoreError> {
             let mut stmt = conn
                 .prepare_cached(
                     "INSERT INTO rewards (id, name_fi, name_en, description, cost_milli, stock, redeemed, per_user_limit,
-                                          available_from, available_until, active, created_at, updated_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                                          available_from, available_until, active, created_at, updated_at, erased_units)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
                 )
                 .map_err(backend)?;
             for r in rows {
@@ -329,7 +329,8 @@ pub fn import_page(conn: &Connection, page: &Page) -> Result<(), StoreError> {
                     d.available_until_ms,
                     d.active,
                     r.created_at_ms,
-                    d.saved_at_ms
+                    d.saved_at_ms,
+                    r.erased_units
                 ])
                 .map_err(backend)?;
             }
@@ -362,6 +363,27 @@ pub fn import_page(conn: &Connection, page: &Page) -> Result<(), StoreError> {
                     reference: l.reference.clone(),
                 };
                 insert_ledger_row(conn, Some(l.seq), &l.user_id, &entry, l.created_at_ms)?;
+            }
+        }
+        Page::Erasures(rows) => {
+            let mut stmt = conn
+                .prepare_cached(
+                    "INSERT INTO erasures (id, user_hash, events, ledger_entries, movements, redemptions, erased_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )
+                .map_err(backend)?;
+            for e in rows {
+                let r = &e.erasure;
+                stmt.execute(params![
+                    r.id,
+                    e.user_hash,
+                    r.events,
+                    r.ledger_entries,
+                    r.movements,
+                    r.redemptions,
+                    r.erased_at_ms
+                ])
+                .map_err(backend)?;
             }
         }
     }

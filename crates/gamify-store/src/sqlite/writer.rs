@@ -9,7 +9,7 @@
 //! thread alone writes; so what it reads cannot change under it, and a
 //! user's balance check and debit are one step.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use std::time::Duration;
@@ -19,7 +19,9 @@ use rusqlite::{Connection, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot};
 
 use super::write::{self, Planned};
-use super::{JoinOnDrop, MATERIALIZE_AFTER, MAX_BATCH, backend, cache, materialize, ranking, read};
+use super::{
+    JoinOnDrop, MATERIALIZE_AFTER, MAX_BATCH, backend, cache, erase, materialize, ranking, read,
+};
 use crate::economy::{self, Done, Op, is_refusal};
 use crate::scoring::{self, LedgerEntry};
 use crate::{Finding, Moved, Redeemed, Reward, RewardDraft, StoreError, UserSnapshot};
@@ -59,6 +61,14 @@ pub enum Job {
     /// Expire what is due of one user's points (alone, after what came
     /// before it is committed, so that its read of the ledger is complete).
     Expire(economy::Expire, Reply),
+    /// Erase a user (alone, after the derived tables caught up, since they
+    /// are what finds the user's rows): `(user, erasure id, at)`.
+    Erase(
+        gamify_core::UserId,
+        String,
+        i64,
+        oneshot::Sender<Result<crate::Erasure, StoreError>>,
+    ),
     /// Time has passed: bring the derived tables up to date if anything waits.
     Tick,
 }
@@ -94,6 +104,9 @@ pub struct Writer {
     pub to_materializer: SyncSender<Handover>,
     /// Joined once the writer has handed over its last backlog.
     pub materializer: JoinOnDrop,
+    /// Hashes of the erased user ids ([`crate::erasure::user_hash`]): every
+    /// write for one of them is refused.
+    pub erased: HashSet<String>,
 }
 
 /// A user changed by the transaction in progress.
@@ -160,6 +173,11 @@ impl Writer {
                     Job::Import(page, reply) => {
                         self.flush_batch(&mut batch, &mut backlog);
                         let _ = reply.send(self.import(&page));
+                    }
+                    Job::Erase(user, id, at, reply) => {
+                        self.flush_batch(&mut batch, &mut backlog);
+                        backlog = self.write_derived(backlog);
+                        let _ = reply.send(self.erase(&user, &id, at));
                     }
                     Job::Verify(reply) => {
                         self.flush_batch(&mut batch, &mut backlog);
@@ -228,24 +246,80 @@ impl Writer {
     /// Hands over the backlog and waits until the derived tables hold it
     /// (and everything handed over before). Returns it if that failed.
     fn write_derived(&self, backlog: materialize::Backlog) -> materialize::Backlog {
+        self.derive_now(backlog).0
+    }
+
+    /// [`Writer::write_derived`], and whether the derived tables said they
+    /// hold it.
+    fn derive_now(&self, backlog: materialize::Backlog) -> (materialize::Backlog, bool) {
         let (done, written) = std::sync::mpsc::channel();
         let handover = Handover {
             backlog,
             written: Some(done),
         };
         if let Err(std::sync::mpsc::SendError(h)) = self.to_materializer.send(handover) {
-            return h.backlog;
+            return (h.backlog, false);
         }
         // The materializer retries failures; a bound keeps a broken disk from
         // hanging the writer, and the check then reports the lag.
-        let _ = written.recv_timeout(Duration::from_secs(60));
-        materialize::Backlog::default()
+        let acked = written.recv_timeout(Duration::from_secs(60)).is_ok();
+        (materialize::Backlog::default(), acked)
+    }
+
+    /// Erases a user (see `super::erase`). The derived tables hold every
+    /// earlier write when this runs.
+    fn erase(
+        &mut self,
+        user: &gamify_core::UserId,
+        id: &str,
+        at: i64,
+    ) -> Result<crate::Erasure, StoreError> {
+        let hash = crate::erasure::user_hash(user.as_str());
+        if let Some(done) = erase::find(&self.log, &hash)? {
+            return Ok(done);
+        }
+        let current = match self.published.cache.get(user.as_str()) {
+            Some(known) => known.map(|s| s.state.lifetime),
+            None => read::user(&self.users, user)?.map(|s| s.state.lifetime),
+        };
+        let Some(lifetime) = current else {
+            return Err(StoreError::NotFound("user"));
+        };
+        let rows = erase::rows_of(&self.checker, user.as_str())?;
+        let tx = self
+            .log
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(backend)?;
+        let (erasure, removed) = erase::erase_log(&tx, user.as_str(), &hash, id, at, &rows)?;
+        tx.commit().map_err(backend)?;
+        self.erased.insert(hash);
+        self.published.ranking.remove(user.as_str(), lifetime);
+        let backlog = materialize::Backlog {
+            erased: vec![removed],
+            ..materialize::Backlog::default()
+        };
+        let (left, acked) = self.derive_now(backlog);
+        self.published.cache.forget(user.as_str());
+        if acked && left.is_empty() {
+            erase::finish(&self.log, user.as_str())?;
+        } else {
+            // The log's part stands; the next start finishes the rest.
+            tracing::error!(
+                erasure = %erasure.id,
+                "the derived tables did not confirm an erasure; it is finished at the next start"
+            );
+        }
+        tracing::info!(erasure = %erasure.id, events = erasure.events, ledger_entries = erasure.ledger_entries, "user erased");
+        Ok(erasure)
     }
 
     fn verify(&self) -> Result<Vec<Finding>, StoreError> {
         let snapshot = self.checker.unchecked_transaction().map_err(backend)?;
         let mut findings = Vec::new();
-        for (_, sql) in crate::verify::checks() {
+        let checks = crate::verify::checks()
+            .into_iter()
+            .chain(crate::verify::sqlite_checks());
+        for (_, sql) in checks {
             let mut stmt = snapshot.prepare(&sql).map_err(backend)?;
             let rows = stmt
                 .query_map([], |r| {
@@ -259,6 +333,7 @@ impl Writer {
                 findings.push(row.map_err(backend)?);
             }
         }
+        findings.extend(self.published.ranking.compare(&snapshot)?);
         Ok(findings)
     }
 
@@ -334,6 +409,7 @@ impl Writer {
             cache: &self.published.cache,
             backlog,
             rules: &self.rules,
+            erased: &self.erased,
             effects: Effects::default(),
         };
         let mut results = Vec::with_capacity(ops.len());
@@ -390,6 +466,7 @@ struct Step<'a> {
     cache: &'a cache::UserCache,
     backlog: &'a materialize::Backlog,
     rules: &'a Rules,
+    erased: &'a HashSet<String>,
     effects: Effects,
 }
 
@@ -492,7 +569,18 @@ impl Step<'_> {
             .extend(ledger_seqs.into_iter().map(|s| (user.to_owned(), s)));
     }
 
+    /// Refuses a write for an erased user (see [`crate::erasure`]).
+    fn check_not_erased(&self, user: &str) -> Result<(), StoreError> {
+        if !self.erased.is_empty() && self.erased.contains(&crate::erasure::user_hash(user)) {
+            return Err(StoreError::Erased);
+        }
+        Ok(())
+    }
+
     fn apply(&mut self, op: &Op) -> Result<Done, StoreError> {
+        if let Some(user) = op.user_id() {
+            self.check_not_erased(user.as_str())?;
+        }
         match op {
             Op::Event(event) => {
                 let user = event.user_id.as_str();

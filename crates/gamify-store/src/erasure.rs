@@ -1,0 +1,125 @@
+//! Erasing a person, the same way on every backend.
+//!
+//! An erasure removes every row that names the user: events (with their
+//! metadata and idempotency keys), ledger entries, spends and adjustments,
+//! redemptions, the user's state and the derived indexes (leaderboard,
+//! per-user listings). Others' data is untouched, and what they share stays
+//! consistent:
+//!
+//! - a **pending** redemption of the user is cancelled first: its unit goes
+//!   back to the reward's stock (there is no one left to refund);
+//! - a **fulfilled** redemption's unit stays taken (the goods were handed
+//!   out): the reward's `redeemed` keeps counting it, and `erased_units`
+//!   says how many of those have no redemption any more, so that
+//!   `gamify verify` still balances the stock.
+//!
+//! What is kept is one [`Erasure`] row: its id, a one-way hash of the user
+//! id ([`user_hash`]), when, and how many rows went. The hash is what
+//! refuses a late event, a retried request or a spend for the same id with
+//! [`crate::StoreError::Erased`], so nothing brings the person back; the id
+//! itself is not kept.
+
+use std::collections::BTreeMap;
+
+use sha2::{Digest, Sha256};
+
+use crate::RedemptionStatus;
+
+/// A finished erasure: what the store keeps, and what it reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Erasure {
+    /// `era_…`
+    pub id: String,
+    /// When it was done (Unix ms).
+    pub erased_at_ms: i64,
+    /// Events removed.
+    pub events: u64,
+    /// Ledger entries removed.
+    pub ledger_entries: u64,
+    /// Spends and adjustments removed.
+    pub movements: u64,
+    /// Redemptions removed.
+    pub redemptions: u64,
+}
+
+/// The hash an erasure keeps of a user id: hex SHA-256.
+pub fn user_hash(user_id: &str) -> String {
+    let digest = Sha256::digest(user_id.as_bytes());
+    let mut hex = String::with_capacity(64);
+    for byte in digest {
+        hex.push_str(&format!("{byte:02x}"));
+    }
+    hex
+}
+
+/// What erasing a user's redemptions does to each reward's counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UnitChange {
+    /// Units returned to stock (pending redemptions): `redeemed` goes down.
+    pub returned: u32,
+    /// Units that stay taken (fulfilled): `erased_units` goes up.
+    pub kept: u32,
+}
+
+/// The change per reward (in id order, the order rows are locked in) for
+/// an erased user's redemptions, given as (reward id, status).
+pub fn unit_changes<'a>(
+    redemptions: impl IntoIterator<Item = (&'a str, RedemptionStatus)>,
+) -> BTreeMap<&'a str, UnitChange> {
+    let mut changes: BTreeMap<&str, UnitChange> = BTreeMap::new();
+    for (reward, status) in redemptions {
+        let change = changes.entry(reward).or_default();
+        match status {
+            RedemptionStatus::Pending => change.returned += 1,
+            RedemptionStatus::Fulfilled => change.kept += 1,
+            RedemptionStatus::Cancelled => {}
+        }
+    }
+    changes.retain(|_, c| *c != UnitChange::default());
+    changes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_hash_is_stable_and_differs_per_id() {
+        assert_eq!(
+            user_hash("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_ne!(user_hash("u1"), user_hash("u2"));
+    }
+
+    #[test]
+    fn pending_units_return_fulfilled_stay_and_cancelled_ones_are_already_back() {
+        let changes = unit_changes([
+            ("b", RedemptionStatus::Pending),
+            ("a", RedemptionStatus::Fulfilled),
+            ("b", RedemptionStatus::Fulfilled),
+            ("c", RedemptionStatus::Cancelled),
+            ("b", RedemptionStatus::Pending),
+        ]);
+        let got: Vec<_> = changes.into_iter().collect();
+        assert_eq!(
+            got,
+            vec![
+                (
+                    "a",
+                    UnitChange {
+                        returned: 0,
+                        kept: 1
+                    }
+                ),
+                (
+                    "b",
+                    UnitChange {
+                        returned: 2,
+                        kept: 1
+                    }
+                ),
+            ]
+        );
+    }
+}

@@ -1,0 +1,59 @@
+//! Erasing a person at the engine's edge: the request, and the JSON that
+//! reports what went. What an erasure removes and keeps is decided in
+//! `gamify_store::erasure` and documented in docs/API.md, "Erasure".
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::engine::{Engine, EngineError, new_id, parse_user};
+use crate::model::rfc3339_ms;
+
+/// What `DELETE /api/v2/gamify/users/{user_id}` answers: the erasure's
+/// record. Erasing again answers the same.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct ErasureResponse {
+    /// The user erased.
+    #[schema(example = "user_123")]
+    pub user_id: String,
+    /// `era_…`
+    pub erasure_id: String,
+    /// When (RFC 3339, UTC).
+    pub erased_at: String,
+    /// How many rows went.
+    pub removed: RemovedCounts,
+}
+
+/// Rows removed by an erasure, per kind.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct RemovedCounts {
+    /// Events, with their metadata and idempotency keys.
+    pub events: u64,
+    /// Ledger entries.
+    pub ledger_entries: u64,
+    /// Spends and adjustments.
+    pub movements: u64,
+    /// Redemptions (pending ones were cancelled, their units returned).
+    pub redemptions: u64,
+}
+
+impl Engine {
+    /// Erases a user's data (see docs/API.md, "Erasure"). From then on,
+    /// events, spends and redemptions for the id are refused
+    /// ([`EngineError::Erased`]).
+    pub async fn erase_user(&self, user_id: &str) -> Result<ErasureResponse, EngineError> {
+        let user = parse_user(user_id)?;
+        let now = self.now_ms();
+        let done = self.store().erase(&user, &new_id("era", now), now).await?;
+        Ok(ErasureResponse {
+            user_id: user_id.to_owned(),
+            erasure_id: done.id,
+            erased_at: rfc3339_ms(done.erased_at_ms),
+            removed: RemovedCounts {
+                events: done.events,
+                ledger_entries: done.ledger_entries,
+                movements: done.movements,
+                redemptions: done.redemptions,
+            },
+        })
+    }
+}

@@ -1,0 +1,115 @@
+//! Routes that let an operator own the data (admin): verify the stored
+//! data, export it all, and erase a person.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::economy::Admin;
+use super::error::ApiError;
+use super::extract::ApiQuery;
+use crate::engine::Engine;
+use crate::erasure::ErasureResponse;
+use crate::model::ErrorResponse;
+use crate::verify::FindingResponse;
+
+/// Check every invariant of the stored data (admin): ledger chains,
+/// balances against the ledger, event counts, reward stock. An empty list
+/// means all hold. `gamify verify` does the same from the command line.
+#[utoipa::path(
+    get,
+    path = "/api/v2/gamify/admin/verify",
+    tag = "admin",
+    security(("admin_token" = [])),
+    responses((status = 200, body = Vec<FindingResponse>))
+)]
+pub async fn verify(
+    _: Admin,
+    State(engine): State<Engine>,
+) -> Result<Json<Vec<FindingResponse>>, ApiError> {
+    Ok(Json(engine.verify().await?))
+}
+
+/// Query of `GET /api/v2/gamify/admin/export`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ExportQuery {
+    /// Only this user's data.
+    pub user_id: Option<String>,
+    /// Only what happened at or after this time (RFC 3339).
+    pub from: Option<String>,
+    /// Only what happened before this time (RFC 3339).
+    pub to: Option<String>,
+}
+
+/// Every event, ledger entry, balance, reward, spend and redemption, as
+/// NDJSON streamed a page at a time (admin). The first line describes the
+/// export, the last (`"type": "end"`) counts the lines; amounts are exact
+/// integer thousandths. See docs/API.md, "Export".
+#[utoipa::path(
+    get,
+    path = "/api/v2/gamify/admin/export",
+    tag = "admin",
+    params(ExportQuery),
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "NDJSON, one object per line", content_type = "application/x-ndjson", body = String),
+        (status = 422, description = "Invalid user id or time", body = ErrorResponse),
+    )
+)]
+pub async fn export(
+    _: Admin,
+    State(engine): State<Engine>,
+    ApiQuery(q): ApiQuery<ExportQuery>,
+) -> Result<Response, ApiError> {
+    let filter =
+        crate::export::parse_filter(q.user_id.as_deref(), q.from.as_deref(), q.to.as_deref())?;
+    let exporter = crate::export::Exporter::new(engine, filter);
+    // A failure after the first bytes cannot become an error response: the
+    // stream ends early, without the closing "end" line, and the log says why.
+    let lines = futures_util::stream::unfold(exporter, |mut exporter| async move {
+        match exporter.next_chunk().await {
+            Ok(Some(chunk)) => Some((Ok::<_, std::io::Error>(chunk), exporter)),
+            Ok(None) => None,
+            Err(e) => {
+                tracing::error!(error = %e, "export failed part-way");
+                None
+            }
+        }
+    });
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/x-ndjson")],
+        axum::body::Body::from_stream(lines),
+    )
+        .into_response())
+}
+
+/// Erase a person (admin): their events (with metadata and idempotency
+/// keys), ledger, spends, adjustments, redemptions, balance, achievements
+/// and leaderboard place. Pending redemptions are cancelled (their units go
+/// back to stock); fulfilled ones stay counted against the reward's stock.
+/// Only a hash of the id is kept, so that later events, retries, spends
+/// and redemptions for it are refused with 410 `user_erased`. Erasing again
+/// answers with the same record. See docs/API.md, "Erasure".
+#[utoipa::path(
+    delete,
+    path = "/api/v2/gamify/users/{user_id}",
+    tag = "admin",
+    params(("user_id" = String, Path, description = "The user to erase")),
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "Erased (now or before)", body = ErasureResponse),
+        (status = 404, description = "No such user", body = ErrorResponse),
+        (status = 422, description = "Invalid user id", body = ErrorResponse),
+    )
+)]
+pub async fn erase_user(
+    _: Admin,
+    State(engine): State<Engine>,
+    Path(user_id): Path<String>,
+) -> Result<Json<ErasureResponse>, ApiError> {
+    Ok(Json(engine.erase_user(&user_id).await?))
+}

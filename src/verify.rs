@@ -1,0 +1,125 @@
+//! `gamify verify` at the engine's edge: the store's own checks (ledger
+//! chains, balances, counts, stock, orphan rows, the embedded leaderboard;
+//! see `gamify_store::verify`), then the checks that need the rules, made
+//! on every user a page at a time so that memory stays flat:
+//!
+//! - **Achievements implied by history**: each user's unlocked set is what
+//!   the rules give for their events, streak and points
+//!   ([`gamify_core::achievement_breaches`]).
+//! - **Erased users stay erased**: no user's row has the id of an erasure.
+
+use std::collections::HashSet;
+
+use gamify_core::{History, Points, achievement_breaches};
+use gamify_store::export::{After, ExportFilter, Page, Table};
+use gamify_store::{Finding, verify::MAX_FINDINGS};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::engine::{Engine, EngineError};
+
+/// One finding of `gamify verify`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct FindingResponse {
+    /// What it concerns.
+    pub subject: String,
+    /// What differs.
+    pub message: String,
+}
+
+/// Users read per page.
+const PAGE: u32 = 1000;
+
+impl Engine {
+    /// Checks every invariant of the stored data; empty when all hold.
+    pub async fn verify(&self) -> Result<Vec<FindingResponse>, EngineError> {
+        let mut findings = self.store().verify().await?;
+        findings.extend(self.verify_users().await?);
+        Ok(findings
+            .into_iter()
+            .map(|f| FindingResponse {
+                subject: f.subject,
+                message: f.message,
+            })
+            .collect())
+    }
+
+    async fn verify_users(&self) -> Result<Vec<Finding>, EngineError> {
+        let erased = self.erased_hashes().await?;
+        let mut findings = Vec::new();
+        let mut after = After::Start;
+        let mut checked = 0u64;
+        loop {
+            let page = self
+                .store()
+                .export_page(Table::Users, after, &ExportFilter::default(), PAGE)
+                .await?;
+            let Page::Users(users) = &page else {
+                break;
+            };
+            if users.is_empty() {
+                break;
+            }
+            for (user, snapshot) in users {
+                let Ok(event_points) = snapshot
+                    .categories
+                    .iter()
+                    .try_fold(Points::ZERO, |sum, c| sum.checked_add(c.points))
+                else {
+                    findings.push(Finding {
+                        subject: format!("user {user}"),
+                        message: "its per-category points overflow".into(),
+                    });
+                    continue;
+                };
+                let history = History {
+                    events: snapshot.event_count,
+                    best_streak: snapshot.state.best_streak,
+                    lifetime: snapshot.state.lifetime,
+                    event_points,
+                };
+                for breach in achievement_breaches(&snapshot.state.achievements, history) {
+                    findings.push(Finding {
+                        subject: format!("user {user}"),
+                        message: breach,
+                    });
+                }
+                if !erased.is_empty() && erased.contains(&gamify_store::erasure::user_hash(user)) {
+                    findings.push(Finding {
+                        subject: format!("user {user}"),
+                        message: "was erased, but has a row".into(),
+                    });
+                }
+            }
+            checked += users.len() as u64;
+            if checked % 100_000 < u64::from(PAGE) {
+                tracing::info!(users = checked, "verifying users");
+            }
+            if findings.len() as i64 >= MAX_FINDINGS {
+                break;
+            }
+            after = page.next();
+        }
+        findings.truncate(MAX_FINDINGS as usize);
+        Ok(findings)
+    }
+
+    async fn erased_hashes(&self) -> Result<HashSet<String>, EngineError> {
+        let mut hashes = HashSet::new();
+        let mut after = After::Start;
+        loop {
+            let page = self
+                .store()
+                .export_page(Table::Erasures, after, &ExportFilter::default(), PAGE)
+                .await?;
+            match &page {
+                Page::Erasures(rows) if !rows.is_empty() => {
+                    hashes.extend(rows.iter().map(|e| e.user_hash.clone()));
+                }
+                _ => break,
+            }
+            after = page.next();
+        }
+        Ok(hashes)
+    }
+}
