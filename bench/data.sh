@@ -7,7 +7,8 @@
 # 20th) through the store (bench/fill.rs), then measures with /usr/bin/time:
 # `gamify export` of it to NDJSON, `gamify import` of that file into a new
 # SQLite database, and into a new PostgreSQL schema (each import includes
-# its own proof: re-export, line-by-line comparison, verify). Peak memory is
+# its own proof: re-export, line-by-line comparison, verify), and `gamify
+# verify` alone on each backend. Peak memory is
 # the maximum resident set size. Everything lives in a scratch directory
 # and a schema gamify_bench_data, removed at the end.
 set -euo pipefail
@@ -43,6 +44,8 @@ LINES=$(wc -l <"$DATA/all.ndjson")
 measure import_sqlite env DATABASE_URL="sqlite://$DATA/copy.db" target/release/gamify import "$DATA/all.ndjson"
 psql -q "$URL" -c "DROP SCHEMA IF EXISTS $SCHEMA CASCADE" -c "CREATE SCHEMA $SCHEMA"
 measure import_postgres env DATABASE_URL="$URL" GAMIFY_PG_SCHEMA=$SCHEMA target/release/gamify import "$DATA/all.ndjson"
+measure verify_sqlite env DATABASE_URL="sqlite://$DATA/source.db" target/release/gamify verify
+measure verify_postgres env DATABASE_URL="$URL" GAMIFY_PG_SCHEMA=$SCHEMA target/release/gamify verify
 
 echo
 echo "| step | seconds | peak memory (MiB) |"
