@@ -91,7 +91,7 @@ impl EngineError {
         }
     }
 
-    fn field(field: &str, message: impl Into<String>) -> EngineError {
+    pub(crate) fn field(field: &str, message: impl Into<String>) -> EngineError {
         EngineError::Invalid(vec![FieldError {
             field: field.to_owned(),
             message: message.into(),

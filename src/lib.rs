@@ -19,6 +19,7 @@
 //! Map of the crate:
 //! - [`engine`]: [`Engine`], what embedders and the HTTP layer call.
 //! - [`model`]: the JSON requests and responses.
+//! - [`boards`]: leaderboards: which board a request names, and their JSON.
 //! - [`wallet`]: the points economy at the engine's edge: spending,
 //!   rewards, redemptions, the ledger, and their JSON.
 //! - [`http`]: routes, extractors, the error shape, the OpenAPI document.
@@ -33,6 +34,7 @@
 //! The rules themselves live in the `gamify-core` crate and storage in
 //! `gamify-store`.
 
+pub mod boards;
 pub mod clock;
 pub mod config;
 pub mod engine;

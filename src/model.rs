@@ -226,11 +226,14 @@ pub struct StatsResponse {
 /// One row of the leaderboard.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct LeaderboardEntry {
-    /// 1-based position; ties in lifetime points are ordered by user id.
+    /// 1-based position; ties in points are ordered by user id.
     pub rank: u64,
     /// The user.
     pub user_id: String,
-    /// Lifetime points, the ranking key.
+    /// Points on this board, the ranking key (lifetime points on the
+    /// default all-time board).
+    pub points: f64,
+    /// Lifetime points.
     pub lifetime_points: f64,
     /// Spendable balance.
     pub total_points: f64,
@@ -243,6 +246,7 @@ impl From<&LeaderRow> for LeaderboardEntry {
         LeaderboardEntry {
             rank: row.rank,
             user_id: row.user_id.clone(),
+            points: row.lifetime.to_f64(),
             lifetime_points: row.lifetime.to_f64(),
             total_points: row.total.to_f64(),
             level: level_for(row.lifetime),

@@ -12,7 +12,7 @@ use super::extract::{ApiJson, ApiQuery};
 use crate::engine::Engine;
 use crate::model::{
     AchievementResponse, BalanceResponse, ErrorResponse, EventRequest, EventResponse,
-    LeaderboardEntry, StatsResponse, achievement_catalogue,
+    StatsResponse, achievement_catalogue,
 };
 
 /// The header a client sets to make a POST safe to retry.
@@ -153,33 +153,6 @@ pub fn with_cursor(mut response: Response, next: Option<String>) -> Response {
         response.headers_mut().insert(NEXT_CURSOR, cursor);
     }
     response
-}
-
-/// Query of `GET /api/v2/gamify/leaderboard`.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct LeaderboardQuery {
-    /// How many rows, 1–100 (default 10).
-    pub limit: Option<u32>,
-}
-
-/// The top users by lifetime points; ties ordered by user id.
-#[utoipa::path(
-    get,
-    path = "/api/v2/gamify/leaderboard",
-    tag = "leaderboard",
-    params(LeaderboardQuery),
-    responses(
-        (status = 200, body = Vec<LeaderboardEntry>),
-        (status = 422, description = "Invalid limit", body = ErrorResponse),
-    )
-)]
-pub async fn get_leaderboard(
-    State(engine): State<Engine>,
-    ApiQuery(query): ApiQuery<LeaderboardQuery>,
-) -> Result<Json<Vec<LeaderboardEntry>>, ApiError> {
-    Ok(Json(engine.leaderboard(query.limit).await?))
 }
 
 /// The achievement catalogue, with Finnish and English names.

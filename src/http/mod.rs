@@ -4,6 +4,7 @@
 //! its answer. [`router`] and [`serve`] are apart so that tests and embedders
 //! can mount the router on a listener of their own.
 
+mod boards;
 mod data;
 mod economy;
 mod error;
@@ -44,7 +45,15 @@ pub fn router(engine: Engine) -> Router {
             get(handlers::get_balance),
         )
         .route("/api/v2/gamify/stats/{user_id}", get(handlers::get_stats))
-        .route("/api/v2/gamify/leaderboard", get(handlers::get_leaderboard))
+        .route("/api/v2/gamify/leaderboard", get(boards::get_leaderboard))
+        .route(
+            "/api/v2/gamify/leaderboard/{user_id}",
+            get(boards::get_standing),
+        )
+        .route(
+            "/api/v2/gamify/users/{user_id}/privacy",
+            put(boards::put_privacy),
+        )
         .route(
             "/api/v2/gamify/achievements",
             get(handlers::list_achievements),

@@ -7,7 +7,8 @@ use utoipa::OpenApi;
 use utoipa::Modify;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
-use super::{data, economy, handlers};
+use super::{boards, data, economy, handlers};
+use crate::boards as board_json;
 use crate::{erasure, model, verify, wallet};
 
 /// Declares the admin routes' bearer token.
@@ -36,7 +37,9 @@ impl Modify for AdminToken {
         handlers::list_events,
         handlers::get_balance,
         handlers::get_stats,
-        handlers::get_leaderboard,
+        boards::get_leaderboard,
+        boards::get_standing,
+        boards::put_privacy,
         handlers::list_achievements,
         economy::spend_points,
         economy::get_ledger,
@@ -78,6 +81,10 @@ impl Modify for AdminToken {
         wallet::RedemptionResponse,
         verify::FindingResponse,
         erasure::ErasureResponse,
+        board_json::StandingResponse,
+        board_json::BoardRowResponse,
+        board_json::PrivacyRequest,
+        board_json::PrivacyResponse,
         erasure::RemovedCounts,
     )),
     modifiers(&AdminToken)

@@ -52,10 +52,10 @@ async fn the_leaderboard_orders_by_lifetime_points_with_ties_by_user_id() {
     assert_eq!(
         board,
         json!([
-            {"rank": 1, "user_id": "mia", "lifetime_points": 120.0, "total_points": 120.0, "level": 2},
-            {"rank": 2, "user_id": "adam", "lifetime_points": 10.0, "total_points": 10.0, "level": 1},
-            {"rank": 3, "user_id": "zoe", "lifetime_points": 10.0, "total_points": 10.0, "level": 1},
-            {"rank": 4, "user_id": "leo", "lifetime_points": 0.8, "total_points": 0.8, "level": 1},
+            {"rank": 1, "user_id": "mia", "points": 120.0, "lifetime_points": 120.0, "total_points": 120.0, "level": 2},
+            {"rank": 2, "user_id": "adam", "points": 10.0, "lifetime_points": 10.0, "total_points": 10.0, "level": 1},
+            {"rank": 3, "user_id": "zoe", "points": 10.0, "lifetime_points": 10.0, "total_points": 10.0, "level": 1},
+            {"rank": 4, "user_id": "leo", "points": 0.8, "lifetime_points": 0.8, "total_points": 0.8, "level": 1},
         ])
     );
     let top2 = app.get_json("/api/v2/gamify/leaderboard?limit=2").await;

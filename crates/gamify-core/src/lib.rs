@@ -28,6 +28,7 @@ pub mod rules;
 pub mod score;
 pub mod streak;
 pub mod wallet;
+pub mod window;
 
 pub use achievement::{
     Achievement, AchievementId, CATALOGUE, History, Requirement, achievement_breaches,
@@ -40,6 +41,7 @@ pub use rules::{Rules, RulesError, SPECIAL_REWARD};
 pub use score::{EventFacts, Scored, UserState, apply_event};
 pub use streak::{Day, StreakRuns, streak_bonus_percent};
 pub use wallet::{Expiry, Refusal, RewardTerms, credit, debit};
+pub use window::{Period, Window};
 
 /// Why an input does not satisfy the rules. Each variant names the field it
 /// concerns through [`RuleError::field`], so that an API can point at it.

@@ -10,21 +10,25 @@
 //! - [`rows`]: rows as the backends store them, and their decoding.
 //! - [`scoring`]: what every backend does with an event once it holds the
 //!   user's state: the rules' verdict and the ledger rows it writes.
+//! - [`board`]: the leaderboards: what each counts, and their records.
 //! - [`economy`]: the same for spending: movements, rewards, redemptions
 //!   and the ledger.
 //! - [`erasure`]: removing a person, and what is kept to refuse them after.
 //! - [`export`]: every table, a keyset page at a time.
 //! - [`verify`]: the invariants of stored data, checked the same way on
 //!   every backend.
+//! - [`rank`]: an order-statistic index, the embedded leaderboards.
 //! - [`sqlite`]: the embedded default, one file on disk, with group commit.
 //! - [`postgres`]: one database shared by many nodes, with batched commits.
 //! - `migrations/sqlite/`, `migrations/postgres/`: their schemas, forward-only.
 //! - `tests/contract.rs`: the behaviour every backend must show.
 
+pub mod board;
 pub mod economy;
 pub mod erasure;
 pub mod export;
 pub mod postgres;
+pub mod rank;
 pub mod rows;
 pub mod scoring;
 pub mod sqlite;
@@ -259,8 +263,63 @@ pub trait Store: Send + Sync {
         before: Option<&str>,
     ) -> Result<EventPage, StoreError>;
 
-    /// The top `limit` users by lifetime points, ties by user id ascending.
-    async fn leaderboard(&self, limit: u32) -> Result<Vec<LeaderRow>, StoreError>;
+    /// The top `limit` users by lifetime points, ties by user id ascending
+    /// (the all-time board), with their balances.
+    async fn leaderboard(&self, limit: u32) -> Result<Vec<LeaderRow>, StoreError> {
+        let rows = self
+            .board(
+                board::BoardKey::ALL_TIME,
+                gamify_core::Window::ALL_TIME,
+                None,
+                limit,
+            )
+            .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let id = UserId::parse(&row.user_id).map_err(|_| corrupt("user id", &row.user_id))?;
+            let total = self
+                .user(&id)
+                .await?
+                .map_or(Points::ZERO, |s| s.state.total);
+            out.push(LeaderRow {
+                rank: row.rank,
+                user_id: row.user_id,
+                lifetime: row.points,
+                total,
+            });
+        }
+        Ok(out)
+    }
+
+    /// A page of a board's window (see [`board`]): up to `limit` rows after
+    /// `after`'s place, or from the top.
+    async fn board(
+        &self,
+        key: board::BoardKey,
+        window: gamify_core::Window,
+        after: Option<board::Cursor>,
+        limit: u32,
+    ) -> Result<Vec<board::BoardRow>, StoreError>;
+
+    /// A user's rank and points on a board's window, and the `k` users
+    /// just above and below them.
+    async fn standing(
+        &self,
+        key: board::BoardKey,
+        window: gamify_core::Window,
+        user_id: &UserId,
+        k: u32,
+    ) -> Result<board::Standing, StoreError>;
+
+    /// Hides the user from every board (they keep their points and see
+    /// their own standing), or shows them again. [`StoreError::Erased`]
+    /// for an erased user.
+    async fn set_hidden(
+        &self,
+        user_id: &UserId,
+        hidden: bool,
+        at_ms: i64,
+    ) -> Result<(), StoreError>;
 
     /// Checks that the store can read and write.
     async fn ping(&self) -> Result<(), StoreError>;

@@ -129,6 +129,7 @@ pub async fn erase(pool: &PgPool, user: &str, id: &str, at_ms: i64) -> Result<Er
         "DELETE FROM ledger WHERE user_id = $1",
         "DELETE FROM redemptions WHERE user_id = $1",
         "DELETE FROM users WHERE user_id = $1",
+        "DELETE FROM hidden_users WHERE user_id = $1",
     ] {
         let done = sqlx::query(sql)
             .bind(user)

@@ -23,6 +23,7 @@
 //! server becomes [`StoreError::Unavailable`] (503 at the edge) within the
 //! configured timeouts; the pool reconnects by itself when the server is back.
 
+mod boards;
 mod erase;
 mod queue;
 mod read;
@@ -464,6 +465,38 @@ impl Store for PgStore {
         at_ms: i64,
     ) -> Result<crate::Erasure, StoreError> {
         erase::erase(&self.pool, user_id.as_str(), id, at_ms).await
+    }
+
+    async fn board(
+        &self,
+        key: crate::board::BoardKey,
+        window: gamify_core::Window,
+        after: Option<crate::board::Cursor>,
+        limit: u32,
+    ) -> Result<Vec<crate::board::BoardRow>, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(classify)?;
+        boards::page(&mut conn, key, window, after.as_ref(), limit).await
+    }
+
+    async fn standing(
+        &self,
+        key: crate::board::BoardKey,
+        window: gamify_core::Window,
+        user_id: &UserId,
+        k: u32,
+    ) -> Result<crate::board::Standing, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(classify)?;
+        boards::standing(&mut conn, key, window, user_id.as_str(), k).await
+    }
+
+    async fn set_hidden(
+        &self,
+        user_id: &UserId,
+        hidden: bool,
+        at_ms: i64,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(classify)?;
+        boards::set_hidden(&mut conn, user_id.as_str(), hidden, at_ms).await
     }
 
     async fn holders(&self, after: Option<&str>, limit: u32) -> Result<Vec<String>, StoreError> {

@@ -172,7 +172,8 @@ pub async fn leaderboard(
     limit: u32,
 ) -> Result<Vec<LeaderRow>, StoreError> {
     let rows = sqlx::query(
-        "SELECT user_id, lifetime_milli, total_milli FROM users WHERE version > 0
+        "SELECT user_id, lifetime_milli, total_milli FROM users u
+         WHERE version > 0 AND NOT EXISTS (SELECT 1 FROM hidden_users h WHERE h.user_id = u.user_id)
          ORDER BY lifetime_milli DESC, user_id LIMIT $1",
     )
     .bind(i64::from(limit))

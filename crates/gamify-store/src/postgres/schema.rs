@@ -15,6 +15,7 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0001_init.sql"),
     include_str!("../../migrations/postgres/0002_economy.sql"),
     include_str!("../../migrations/postgres/0003_erasure.sql"),
+    include_str!("../../migrations/postgres/0004_leaderboards.sql"),
 ];
 
 /// The schema version this binary expects.

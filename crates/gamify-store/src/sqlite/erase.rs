@@ -184,6 +184,8 @@ pub fn erase_log(
     let redemptions = tx
         .execute("DELETE FROM redemptions WHERE user_id = ?1", [user])
         .map_err(backend)? as u64;
+    tx.execute("DELETE FROM hidden_users WHERE user_id = ?1", [user])
+        .map_err(backend)?;
     tx.execute(
         "UPDATE erasures SET events = ?2, ledger_entries = ?3, movements = ?4, redemptions = ?5
          WHERE id = ?1",

@@ -35,10 +35,10 @@
 //! writer.
 
 pub mod backup;
+mod boards;
 mod cache;
 mod erase;
 mod materialize;
-mod ranking;
 mod read;
 mod schema;
 mod write;
@@ -51,15 +51,16 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use gamify_core::{Points, Rules, UserId};
+use gamify_core::{Points, Rules, UserId, Window};
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
+use crate::board::{BoardKey, BoardRow, Cursor, Standing};
 use crate::economy::{Done, Op, expect_done};
 use crate::{
-    EventPage, Expire, Finding, LeaderRow, LedgerPage, Moved, NewEvent, NewMovement, NewRedemption,
-    Recorded, Redeemed, Redemption, RedemptionStatus, Reward, RewardDraft, Settle, Store,
-    StoreError, UserSnapshot,
+    EventPage, Expire, Finding, LedgerPage, Moved, NewEvent, NewMovement, NewRedemption, Recorded,
+    Redeemed, Redemption, RedemptionStatus, Reward, RewardDraft, Settle, Store, StoreError,
+    UserSnapshot,
 };
 use writer::{Job, Published, Writer};
 
@@ -99,7 +100,7 @@ struct Inner {
     readers: Mutex<Vec<Connection>>,
     reader_slots: Semaphore,
     cache: Arc<cache::UserCache>,
-    ranking: Arc<ranking::Ranking>,
+    boards: Arc<boards::Boards>,
     /// Held for the store's life; the OS releases it if the process dies.
     _lock: File,
 }
@@ -167,7 +168,7 @@ impl SqliteStore {
         schema::migrate(&mut derived, schema::DERIVED, "derived tables")?;
         erase::finish_unfinished(&log, &mut derived)?;
         materialize::recover(&log, &mut derived, &rules)?;
-        let ranking = Arc::new(ranking::Ranking::load(&derived)?);
+        let boards = Arc::new(boards::Boards::load(&log, &derived)?);
 
         let mut readers = Vec::with_capacity(READERS);
         for _ in 0..READERS {
@@ -184,7 +185,7 @@ impl SqliteStore {
             .map_err(backend)?;
         let published = Published {
             cache: cache.clone(),
-            ranking: ranking.clone(),
+            boards: boards.clone(),
         };
         let users = open_read_only(&derived_path)?;
         let erased = erase::erased_hashes(&log)?;
@@ -209,7 +210,7 @@ impl SqliteStore {
             readers: Mutex::new(readers),
             reader_slots: Semaphore::new(READERS),
             cache,
-            ranking,
+            boards,
             _lock: lock,
         });
         let checkpoint = [
@@ -507,8 +508,68 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn leaderboard(&self, limit: u32) -> Result<Vec<LeaderRow>, StoreError> {
-        Ok(self.inner.ranking.top(limit as usize))
+    async fn board(
+        &self,
+        key: BoardKey,
+        window: Window,
+        after: Option<Cursor>,
+        limit: u32,
+    ) -> Result<Vec<BoardRow>, StoreError> {
+        match self
+            .inner
+            .boards
+            .rows(key, window, after.as_ref(), limit as usize)
+        {
+            boards::Held::Yes(rows) => Ok(rows),
+            boards::Held::No => {
+                let board = self
+                    .read(move |c| boards::window_from_log(c, key, window))
+                    .await?;
+                Ok(crate::board::page_of(
+                    &board,
+                    after.as_ref(),
+                    limit as usize,
+                ))
+            }
+        }
+    }
+
+    async fn standing(
+        &self,
+        key: BoardKey,
+        window: Window,
+        user_id: &UserId,
+        k: u32,
+    ) -> Result<Standing, StoreError> {
+        let user = user_id.as_str().to_owned();
+        match self.inner.boards.standing(key, window, &user, k as usize) {
+            boards::Held::Yes(standing) => Ok(standing),
+            boards::Held::No => {
+                let hidden = self.inner.boards.is_hidden(&user);
+                let board = self
+                    .read(move |c| boards::window_from_log(c, key, window))
+                    .await?;
+                // A hidden user's own points are not on the summed board.
+                Ok(crate::board::standing_of(
+                    &board,
+                    &user,
+                    hidden,
+                    Points::ZERO,
+                    k as usize,
+                ))
+            }
+        }
+    }
+
+    async fn set_hidden(
+        &self,
+        user_id: &UserId,
+        hidden: bool,
+        at_ms: i64,
+    ) -> Result<(), StoreError> {
+        let user = user_id.clone();
+        self.ask(|reply| Job::SetHidden(user, hidden, at_ms, reply))
+            .await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

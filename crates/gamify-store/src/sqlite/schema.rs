@@ -11,6 +11,7 @@ pub const LOG: &[&str] = &[
     include_str!("../../migrations/sqlite/log/0001_init.sql"),
     include_str!("../../migrations/sqlite/log/0002_economy.sql"),
     include_str!("../../migrations/sqlite/log/0003_erasure.sql"),
+    include_str!("../../migrations/sqlite/log/0004_leaderboards.sql"),
 ];
 /// The derived tables' migrations, likewise.
 pub const DERIVED: &[&str] = &[

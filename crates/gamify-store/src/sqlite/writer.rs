@@ -20,7 +20,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::write::{self, Planned};
 use super::{
-    JoinOnDrop, MATERIALIZE_AFTER, MAX_BATCH, backend, cache, erase, materialize, ranking, read,
+    JoinOnDrop, MATERIALIZE_AFTER, MAX_BATCH, backend, boards, cache, erase, materialize, read,
 };
 use crate::economy::{self, Done, Op, is_refusal};
 use crate::scoring::{self, LedgerEntry};
@@ -69,6 +69,14 @@ pub enum Job {
         i64,
         oneshot::Sender<Result<crate::Erasure, StoreError>>,
     ),
+    /// Hide a user from the leaderboards, or show them again:
+    /// `(user, hidden, at)`.
+    SetHidden(
+        gamify_core::UserId,
+        bool,
+        i64,
+        oneshot::Sender<Result<(), StoreError>>,
+    ),
     /// Time has passed: bring the derived tables up to date if anything waits.
     Tick,
 }
@@ -83,8 +91,8 @@ pub struct Handover {
 pub struct Published {
     /// Users' states.
     pub cache: Arc<cache::UserCache>,
-    /// The leaderboard.
-    pub ranking: Arc<ranking::Ranking>,
+    /// The leaderboards.
+    pub boards: Arc<boards::Boards>,
 }
 
 /// The writer thread's state.
@@ -111,7 +119,6 @@ pub struct Writer {
 
 /// A user changed by the transaction in progress.
 struct Changed {
-    lifetime_before: Option<Points>,
     stored_version: u64,
     after: UserSnapshot,
 }
@@ -124,6 +131,8 @@ struct Effects {
     events: Vec<(String, i64, i64)>,
     /// (user, seq) of each ledger entry written.
     ledger: Vec<(String, i64)>,
+    /// What each event logged adds to the leaderboards' windows.
+    points: Vec<crate::board::EventPoints>,
 }
 
 impl Writer {
@@ -178,6 +187,10 @@ impl Writer {
                         self.flush_batch(&mut batch, &mut backlog);
                         backlog = self.write_derived(backlog);
                         let _ = reply.send(self.erase(&user, &id, at));
+                    }
+                    Job::SetHidden(user, hidden, at, reply) => {
+                        self.flush_batch(&mut batch, &mut backlog);
+                        let _ = reply.send(self.set_hidden(&user, hidden, at));
                     }
                     Job::Verify(reply) => {
                         self.flush_batch(&mut batch, &mut backlog);
@@ -278,13 +291,13 @@ impl Writer {
         if let Some(done) = erase::find(&self.log, &hash)? {
             return Ok(done);
         }
-        let current = match self.published.cache.get(user.as_str()) {
-            Some(known) => known.map(|s| s.state.lifetime),
-            None => read::user(&self.users, user)?.map(|s| s.state.lifetime),
+        let known = match self.published.cache.get(user.as_str()) {
+            Some(known) => known.is_some(),
+            None => read::user(&self.users, user)?.is_some(),
         };
-        let Some(lifetime) = current else {
+        if !known {
             return Err(StoreError::NotFound("user"));
-        };
+        }
         let rows = erase::rows_of(&self.checker, user.as_str())?;
         let tx = self
             .log
@@ -293,7 +306,7 @@ impl Writer {
         let (erasure, removed) = erase::erase_log(&tx, user.as_str(), &hash, id, at, &rows)?;
         tx.commit().map_err(backend)?;
         self.erased.insert(hash);
-        self.published.ranking.remove(user.as_str(), lifetime);
+        self.published.boards.remove(user.as_str());
         let backlog = materialize::Backlog {
             erased: vec![removed],
             ..materialize::Backlog::default()
@@ -311,6 +324,32 @@ impl Writer {
         }
         tracing::info!(erasure = %erasure.id, events = erasure.events, ledger_entries = erasure.ledger_entries, "user erased");
         Ok(erasure)
+    }
+
+    /// Records that a user is hidden from the leaderboards (or no longer),
+    /// then hides them.
+    fn set_hidden(
+        &mut self,
+        user: &gamify_core::UserId,
+        hidden: bool,
+        at: i64,
+    ) -> Result<(), StoreError> {
+        if self
+            .erased
+            .contains(&crate::erasure::user_hash(user.as_str()))
+        {
+            return Err(StoreError::Erased);
+        }
+        let sql = if hidden {
+            "INSERT INTO hidden_users (user_id, hidden_at) VALUES (?1, ?2) ON CONFLICT DO NOTHING"
+        } else {
+            "DELETE FROM hidden_users WHERE user_id = ?1 AND ?2 IS NOT NULL"
+        };
+        self.log
+            .execute(sql, rusqlite::params![user.as_str(), at])
+            .map_err(backend)?;
+        self.published.boards.set_hidden(user.as_str(), hidden);
+        Ok(())
     }
 
     fn verify(&self) -> Result<Vec<Finding>, StoreError> {
@@ -333,7 +372,7 @@ impl Writer {
                 findings.push(row.map_err(backend)?);
             }
         }
-        findings.extend(self.published.ranking.compare(&snapshot)?);
+        findings.extend(self.published.boards.compare(&snapshot)?);
         Ok(findings)
     }
 
@@ -432,13 +471,19 @@ impl Writer {
     fn publish(&self, effects: Effects, backlog: &mut materialize::Backlog) {
         let published = &self.published;
         let mut states = HashMap::with_capacity(effects.users.len());
+        let all_time: Vec<_> = effects
+            .users
+            .iter()
+            .map(|(user, changed)| {
+                (
+                    user.clone(),
+                    changed.after.state.lifetime,
+                    changed.after.categories.clone(),
+                )
+            })
+            .collect();
+        published.boards.update(&all_time, &effects.points);
         for (user, changed) in effects.users {
-            published.ranking.update(
-                &user,
-                changed.lifetime_before,
-                changed.after.state.lifetime,
-                changed.after.state.total,
-            );
             let state = Arc::new(changed.after);
             published.cache.offer_written(&user, state.clone(), true);
             backlog.touch(&user, changed.stored_version, state.clone());
@@ -490,7 +535,6 @@ impl Step<'_> {
     fn changed(
         &mut self,
         user: &str,
-        before: &Option<UserSnapshot>,
         stored_version: u64,
         after: UserSnapshot,
         ledger: &[LedgerEntry],
@@ -498,7 +542,7 @@ impl Step<'_> {
     ) -> Result<(), StoreError> {
         let seqs = write::insert_ledger(self.tx, user, ledger, now)?;
         self.note_credits(user, ledger)?;
-        self.record_change(user, before, stored_version, after, seqs);
+        self.record_change(user, stored_version, after, seqs);
         Ok(())
     }
 
@@ -526,7 +570,7 @@ impl Step<'_> {
             None => Ok(Points::ZERO),
             Some((after, entry)) => {
                 let expired = Points::from_milli(-entry.amount.milli());
-                self.changed(user, &before, stored_version, after, &[entry], at)?;
+                self.changed(user, stored_version, after, &[entry], at)?;
                 Ok(expired)
             }
         }
@@ -547,19 +591,13 @@ impl Step<'_> {
     fn record_change(
         &mut self,
         user: &str,
-        before: &Option<UserSnapshot>,
         stored_version: u64,
         after: UserSnapshot,
         ledger_seqs: Vec<i64>,
     ) {
-        let lifetime_before = match self.effects.users.get(user) {
-            Some(c) => c.lifetime_before,
-            None => before.as_ref().map(|b| b.state.lifetime),
-        };
         self.effects.users.insert(
             user.to_owned(),
             Changed {
-                lifetime_before,
                 stored_version,
                 after,
             },
@@ -589,19 +627,16 @@ impl Step<'_> {
                     Planned::Replay(recorded) => Ok(Done::Event(recorded)),
                     Planned::Write(plan) => {
                         let (recorded, seq, ledger) = write::apply(self.tx, &plan)?;
+                        self.effects
+                            .points
+                            .push(crate::board::EventPoints::of(&recorded.event)?);
                         if self.rules.expiry.is_some() {
                             self.note_credits(user, &scoring::ledger_entries(&recorded.event))?;
                         }
                         self.effects
                             .events
                             .push((user.to_owned(), event.occurred_at_ms, seq));
-                        self.record_change(
-                            user,
-                            &before,
-                            stored_version,
-                            plan.after().clone(),
-                            ledger,
-                        );
+                        self.record_change(user, stored_version, plan.after().clone(), ledger);
                         self.grant(&recorded.event)?;
                         Ok(Done::Event(recorded))
                     }
@@ -625,14 +660,7 @@ impl Step<'_> {
                 let (before, stored_version) = self.state_of(user)?;
                 let (movement, after, entry) = economy::plan_movement(before.clone(), m)?;
                 write::insert_movement(self.tx, None, &movement, m.idempotency.as_ref())?;
-                self.changed(
-                    user,
-                    &before,
-                    stored_version,
-                    after,
-                    &[entry],
-                    m.created_at_ms,
-                )?;
+                self.changed(user, stored_version, after, &[entry], m.created_at_ms)?;
                 Ok(Done::Move(Moved {
                     movement,
                     replayed: false,
@@ -685,7 +713,7 @@ impl Step<'_> {
                         write::count_redeemed(self.tx, &current.reward_id, -1)?;
                     }
                     if let Some((after, entry)) = planned.refund {
-                        self.changed(&user, &before, stored_version, after, &[entry], s.at_ms)?;
+                        self.changed(&user, stored_version, after, &[entry], s.at_ms)?;
                     }
                 }
                 Ok(Done::Settle(planned.redemption))
@@ -712,7 +740,7 @@ impl Step<'_> {
         write::insert_redemption(self.tx, None, &planned.redemption, idempotency)?;
         write::count_redeemed(self.tx, reward_id, 1)?;
         if let Some((after, entry)) = planned.payment {
-            self.changed(user, &before, stored_version, after, &[entry], now)?;
+            self.changed(user, stored_version, after, &[entry], now)?;
         }
         Ok(planned.redemption)
     }

@@ -1,0 +1,271 @@
+//! Leaderboards: which boards exist, what each counts, and the records
+//! their reads return. Both backends answer them the same way (the
+//! embedded one from memory, PostgreSQL from SQL).
+//!
+//! A board is a period (all time, or the UTC day, ISO week or month) and
+//! optionally a category. What counts:
+//!
+//! - **All time, overall:** lifetime points (events, achievement bonuses,
+//!   adjustments in the user's favour), as the brief's leaderboard.
+//! - **All time, per category:** the points of the user's events in it.
+//! - **A day, week or month, overall:** the points of the events *recorded*
+//!   in the window (by `created_at`, when they were earned, so a window's
+//!   standings are final once it is over), with the achievement bonuses
+//!   those events unlocked.
+//! - **A window, per category:** the points of the events in that category
+//!   recorded in it.
+//!
+//! Spending never lowers a board. A user is on a board once they have
+//! points on it (all time, overall: once they have a balance row). Users
+//! who asked to be hidden are on no board, and others' ranks do not count
+//! them. Order: points, highest first; ties by user id, ascending byte
+//! order; rank is the 1-based position.
+
+use gamify_core::{Category, Period, Points, Window};
+
+use crate::{EventRecord, StoreError};
+
+/// One board: a period and, optionally, one category.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct BoardKey {
+    /// How long it counts.
+    pub period: Period,
+    /// Only this category's event points; `None`: overall.
+    pub category: Option<Category>,
+}
+
+impl BoardKey {
+    /// The brief's leaderboard: all time, overall.
+    pub const ALL_TIME: BoardKey = BoardKey {
+        period: Period::AllTime,
+        category: None,
+    };
+
+    /// Every board: each period, overall and per category.
+    pub fn all() -> impl Iterator<Item = BoardKey> {
+        Period::ALL.into_iter().flat_map(|period| {
+            std::iter::once(None)
+                .chain(Category::ALL.into_iter().map(Some))
+                .map(move |category| BoardKey { period, category })
+        })
+    }
+}
+
+/// One row of a board.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BoardRow {
+    /// 1-based position.
+    pub rank: u64,
+    /// The user.
+    pub user_id: String,
+    /// Their points on the board.
+    pub points: Points,
+}
+
+/// Where a page of a board ends: the last row's points and user. The next
+/// page starts after it, wherever its rank has moved meanwhile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    /// The last row's points.
+    pub points: Points,
+    /// The last row's user.
+    pub user_id: String,
+}
+
+impl Cursor {
+    /// The cursor after a row.
+    pub fn after(row: &BoardRow) -> Cursor {
+        Cursor {
+            points: row.points,
+            user_id: row.user_id.clone(),
+        }
+    }
+
+    /// As text: `<points in thousandths>:<user id>`.
+    pub fn encode(&self) -> String {
+        format!("{}:{}", self.points.milli(), self.user_id)
+    }
+
+    /// Reads [`Cursor::encode`]'s text.
+    pub fn decode(text: &str) -> Option<Cursor> {
+        let (milli, user) = text.split_once(':')?;
+        gamify_core::UserId::parse(user).ok()?;
+        Some(Cursor {
+            points: Points::from_milli(milli.parse().ok()?),
+            user_id: user.to_owned(),
+        })
+    }
+}
+
+/// A user's place on a board and the users around them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Standing {
+    /// Their rank; `None` if they are not on the board (hidden, or no
+    /// points on it).
+    pub rank: Option<u64>,
+    /// Their points on it.
+    pub points: Points,
+    /// Whether they asked to be hidden from boards.
+    pub hidden: bool,
+    /// Up to k rows just above them, best first.
+    pub above: Vec<BoardRow>,
+    /// Up to k rows just below them, best first.
+    pub below: Vec<BoardRow>,
+    /// How many users the board ranks.
+    pub ranked: u64,
+}
+
+/// What one event adds to the windowed boards: its points, and its
+/// achievement bonuses (overall boards only).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventPoints {
+    /// Whose.
+    pub user_id: String,
+    /// When it was recorded (Unix ms): the windows it counts in.
+    pub created_at_ms: i64,
+    /// Its category.
+    pub category: Category,
+    /// Its own points.
+    pub points: Points,
+    /// The achievement bonuses it unlocked.
+    pub bonuses: Points,
+}
+
+impl EventPoints {
+    /// What a stored event adds.
+    pub fn of(event: &EventRecord) -> Result<EventPoints, StoreError> {
+        let bonuses = event
+            .unlocked
+            .iter()
+            .try_fold(Points::ZERO, |sum, (_, b)| sum.checked_add(*b))?;
+        Ok(EventPoints {
+            user_id: event.user_id.clone(),
+            created_at_ms: event.created_at_ms,
+            category: event.category,
+            points: event.points,
+            bonuses,
+        })
+    }
+
+    /// The (board, window, points) it adds to, for the windowed periods.
+    pub fn contributions(&self) -> Vec<(BoardKey, Window, Points)> {
+        let overall = self.points.checked_add(self.bonuses).unwrap_or(self.points);
+        let mut out = Vec::with_capacity(6);
+        for period in [Period::Day, Period::Week, Period::Month] {
+            let window = Window::containing(period, self.created_at_ms);
+            out.push((
+                BoardKey {
+                    period,
+                    category: None,
+                },
+                window,
+                overall,
+            ));
+            out.push((
+                BoardKey {
+                    period,
+                    category: Some(self.category),
+                },
+                window,
+                self.points,
+            ));
+        }
+        out
+    }
+}
+
+/// A page of a board given whole, in order (points, user): the slow paths
+/// (windows summed from the log) use it.
+pub fn page_of(board: &[(String, i64)], after: Option<&Cursor>, limit: usize) -> Vec<BoardRow> {
+    // Rows at or before the cursor's place: more points, or as many and a
+    // user id not after its.
+    let from = after.map_or(0, |c| {
+        let (points, user) = (c.points.milli(), c.user_id.as_str());
+        board.partition_point(|(u, p)| *p > points || (*p == points && u.as_str() <= user))
+    });
+    board
+        .iter()
+        .enumerate()
+        .skip(from)
+        .take(limit)
+        .map(|(i, (user, points))| BoardRow {
+            rank: i as u64 + 1,
+            user_id: user.clone(),
+            points: Points::from_milli(*points),
+        })
+        .collect()
+}
+
+/// A user's standing on a board given whole, in order; `hidden` users are
+/// not on it (their points are `own`).
+pub fn standing_of(
+    board: &[(String, i64)],
+    user: &str,
+    hidden: bool,
+    own: Points,
+    k: usize,
+) -> Standing {
+    let row = |i: usize| BoardRow {
+        rank: i as u64 + 1,
+        user_id: board[i].0.clone(),
+        points: Points::from_milli(board[i].1),
+    };
+    let position = board.iter().position(|(u, _)| u == user);
+    let (above, below) = match position {
+        None => (Vec::new(), Vec::new()),
+        Some(p) => (
+            (p.saturating_sub(k)..p).map(row).collect(),
+            (p + 1..(p + 1 + k).min(board.len())).map(row).collect(),
+        ),
+    };
+    Standing {
+        rank: position.map(|p| p as u64 + 1),
+        points: position.map_or(own, |p| Points::from_milli(board[p].1)),
+        hidden,
+        above,
+        below,
+        ranked: board.len() as u64,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn there_are_24_boards_and_cursors_round_trip() {
+        assert_eq!(BoardKey::all().count(), 24);
+        let c = Cursor {
+            points: Points::from_milli(-5),
+            user_id: "a:b".into(),
+        };
+        assert_eq!(Cursor::decode(&c.encode()), Some(c));
+        assert_eq!(Cursor::decode("x:u"), None);
+        assert_eq!(Cursor::decode("5:not valid"), None);
+    }
+
+    #[test]
+    fn an_event_counts_in_its_day_week_and_month_overall_with_bonuses() {
+        let e = EventPoints {
+            user_id: "u".into(),
+            created_at_ms: 1_760_265_000_000,
+            category: Category::Health,
+            points: Points::whole(3),
+            bonuses: Points::whole(10),
+        };
+        let c = e.contributions();
+        assert_eq!(c.len(), 6);
+        assert_eq!(c[0].2, Points::whole(13));
+        assert_eq!(
+            c[1],
+            (
+                BoardKey {
+                    period: Period::Day,
+                    category: Some(Category::Health)
+                },
+                Window::containing(Period::Day, e.created_at_ms),
+                Points::whole(3)
+            )
+        );
+    }
+}

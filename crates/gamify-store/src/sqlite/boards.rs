@@ -1,0 +1,555 @@
+//! The embedded leaderboards: every board (see [`crate::board`]) as an
+//! order-statistic index in memory ([`crate::rank`]), for all time and for
+//! the newest two windows of each period (the current one and the one
+//! before, so that last week's final standings stay exact however recent
+//! its last events were). Older windows are summed from the log when asked
+//! for ([`window_from_log`]): correct, but a scan of the events.
+//!
+//! Built when the store opens: the all-time boards from the `users` table,
+//! the windows from the log's newest events (back to the start of the
+//! previous month), with progress in the log. The writer updates them after
+//! each commit, so they never hold uncommitted points and are rebuilt to
+//! match the database after any restart. Keeping them here rather than as
+//! SQL indexes spares every event several scattered page writes.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::RwLock;
+
+use gamify_core::{Category, Period, Points, Window};
+use rusqlite::{Connection, params};
+
+use super::backend;
+use crate::board::{BoardKey, BoardRow, Cursor, EventPoints, Standing};
+use crate::rank::{Entry, Names, RankIndex};
+use crate::{StoreError, decode_categories, decode_unlocked};
+
+/// One board: its index and every member's score (hidden ones too, so
+/// that showing them again needs no reload).
+#[derive(Default)]
+struct Board {
+    index: RankIndex,
+    scores: HashMap<u32, i64>,
+}
+
+impl Board {
+    fn set(&mut self, member: u32, score: i64, hidden: bool, names: &Names) {
+        if let Some(old) = self.scores.insert(member, score) {
+            if old == score {
+                return;
+            }
+            if !hidden {
+                self.index.remove(Entry { score: old, member }, names);
+            }
+        }
+        if !hidden {
+            self.index.insert(Entry { score, member }, names);
+        }
+    }
+
+    fn add(&mut self, member: u32, points: i64, hidden: bool, names: &Names) {
+        let score = self.scores.get(&member).copied().unwrap_or(0) + points;
+        self.set(member, score, hidden, names);
+    }
+
+    fn drop_member(&mut self, member: u32, hidden: bool, names: &Names) {
+        if let Some(old) = self.scores.remove(&member)
+            && !hidden
+        {
+            self.index.remove(Entry { score: old, member }, names);
+        }
+    }
+
+    fn show(&mut self, member: u32, visible: bool, names: &Names) {
+        if let Some(&score) = self.scores.get(&member) {
+            let entry = Entry { score, member };
+            if visible {
+                self.index.insert(entry, names);
+            } else {
+                self.index.remove(entry, names);
+            }
+        }
+    }
+
+    fn row(&self, position: usize, entry: Entry, names: &Names) -> BoardRow {
+        BoardRow {
+            rank: position as u64 + 1,
+            user_id: names.name(entry.member).to_owned(),
+            points: Points::from_milli(entry.score),
+        }
+    }
+
+    fn rows(&self, after: Option<&Cursor>, limit: usize, names: &Names) -> Vec<BoardRow> {
+        // The first position after the cursor's key, whether or not its
+        // user is still there.
+        let from = after.map_or(0, |c| {
+            self.index.first_after(c.points.milli(), &c.user_id, names)
+        });
+        self.index
+            .range(from, limit)
+            .into_iter()
+            .enumerate()
+            .map(|(i, e)| self.row(from + i, e, names))
+            .collect()
+    }
+
+    fn standing(&self, member: Option<u32>, hidden: bool, k: usize, names: &Names) -> Standing {
+        let score = member.and_then(|m| self.scores.get(&m).copied());
+        let position = match (member, score, hidden) {
+            (Some(member), Some(score), false) => {
+                self.index.position(&Entry { score, member }, names)
+            }
+            _ => None,
+        };
+        let (above, below) = match position {
+            None => (Vec::new(), Vec::new()),
+            Some(p) => {
+                let start = p.saturating_sub(k);
+                let above = self.index.range(start, p - start);
+                let below = self.index.range(p + 1, k);
+                (
+                    above
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, e)| self.row(start + i, e, names))
+                        .collect(),
+                    below
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, e)| self.row(p + 1 + i, e, names))
+                        .collect(),
+                )
+            }
+        };
+        Standing {
+            rank: position.map(|p| p as u64 + 1),
+            points: Points::from_milli(score.unwrap_or(0)),
+            hidden,
+            above,
+            below,
+            ranked: self.index.len() as u64,
+        }
+    }
+}
+
+/// One window's boards: overall and per category.
+#[derive(Default)]
+struct WindowBoards {
+    boards: HashMap<Option<Category>, Board>,
+}
+
+#[derive(Default)]
+struct State {
+    names: Names,
+    hidden: HashSet<u32>,
+    all_time: HashMap<Option<Category>, Board>,
+    /// Per period, the newest windows held, oldest first (at most two).
+    windows: HashMap<Period, Vec<(Window, WindowBoards)>>,
+}
+
+/// How many windows of each period are held.
+const KEPT: usize = 2;
+
+impl State {
+    fn board_mut(&mut self, key: BoardKey, window: Window) -> Option<&mut Board> {
+        if key.period == Period::AllTime {
+            return Some(self.all_time.entry(key.category).or_default());
+        }
+        let kept = self.windows.entry(key.period).or_default();
+        let newest = kept.last().map(|(w, _)| *w);
+        if newest.is_none_or(|n| window > n) {
+            kept.push((window, WindowBoards::default()));
+            if kept.len() > KEPT {
+                kept.remove(0);
+            }
+        }
+        kept.iter_mut()
+            .find(|(w, _)| *w == window)
+            .map(|(_, b)| b.boards.entry(key.category).or_default())
+    }
+
+    fn add_event(&mut self, e: &EventPoints) {
+        let member = self.names.intern(&e.user_id);
+        let hidden = self.hidden.contains(&member);
+        for (key, window, points) in e.contributions() {
+            // Split borrows: the board, then the names.
+            let names = std::mem::take(&mut self.names);
+            if let Some(board) = self.board_mut(key, window) {
+                board.add(member, points.milli(), hidden, &names);
+            }
+            self.names = names;
+        }
+    }
+
+    fn every_board(&mut self) -> impl Iterator<Item = &mut Board> {
+        self.all_time.values_mut().chain(
+            self.windows
+                .values_mut()
+                .flat_map(|kept| kept.iter_mut().flat_map(|(_, w)| w.boards.values_mut())),
+        )
+    }
+}
+
+/// Every board, in memory.
+#[derive(Default)]
+pub struct Boards {
+    state: RwLock<State>,
+}
+
+/// What a read of a board found: rows from memory, or that the window is
+/// not held (older than the newest two) and must come from the log.
+pub enum Held<T> {
+    /// Answered from memory.
+    Yes(T),
+    /// Not held.
+    No,
+}
+
+impl Boards {
+    /// Builds every board from the database: `derived` reads the `users`
+    /// table, `log` the events and who is hidden.
+    pub fn load(log: &Connection, derived: &Connection) -> Result<Boards, StoreError> {
+        let started = std::time::Instant::now();
+        tracing::info!("loading the leaderboards");
+        let mut state = State::default();
+        {
+            let mut stmt = log
+                .prepare("SELECT user_id FROM hidden_users")
+                .map_err(backend)?;
+            let rows = stmt
+                .query_map([], |r| r.get::<_, String>(0))
+                .map_err(backend)?;
+            for user in rows {
+                let member = state.names.intern(&user.map_err(backend)?);
+                state.hidden.insert(member);
+            }
+        }
+        let mut stmt = derived
+            .prepare("SELECT user_id, lifetime_milli, category_totals FROM users")
+            .map_err(backend)?;
+        let mut rows = stmt.query([]).map_err(backend)?;
+        let mut users = 0u64;
+        while let Some(row) = rows.next().map_err(backend)? {
+            let user: String = row.get(0).map_err(backend)?;
+            let lifetime: i64 = row.get(1).map_err(backend)?;
+            let categories = decode_categories(&row.get::<_, String>(2).map_err(backend)?)?;
+            let member = state.names.intern(&user);
+            let hidden = state.hidden.contains(&member);
+            let names = &state.names;
+            state
+                .all_time
+                .entry(None)
+                .or_default()
+                .set(member, lifetime, hidden, names);
+            for c in categories.iter().filter(|c| c.points > Points::ZERO) {
+                state.all_time.entry(Some(c.category)).or_default().set(
+                    member,
+                    c.points.milli(),
+                    hidden,
+                    names,
+                );
+            }
+            users += 1;
+            if users.is_multiple_of(1_000_000) {
+                tracing::info!(users, "loading the all-time leaderboards");
+            }
+        }
+        drop(rows);
+        let events = load_windows(log, &mut state)?;
+        tracing::info!(
+            users,
+            events,
+            millis = started.elapsed().as_millis() as u64,
+            "leaderboards loaded"
+        );
+        Ok(Boards {
+            state: RwLock::new(state),
+        })
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// After a commit: a user's all-time points, and the events it logged.
+    pub fn update(
+        &self,
+        users: &[(String, Points, Vec<crate::CategoryTotal>)],
+        events: &[EventPoints],
+    ) {
+        let mut state = self.write();
+        for (user, lifetime, categories) in users {
+            let member = state.names.intern(user);
+            let hidden = state.hidden.contains(&member);
+            let names = std::mem::take(&mut state.names);
+            state
+                .all_time
+                .entry(None)
+                .or_default()
+                .set(member, lifetime.milli(), hidden, &names);
+            for c in categories.iter().filter(|c| c.points > Points::ZERO) {
+                state.all_time.entry(Some(c.category)).or_default().set(
+                    member,
+                    c.points.milli(),
+                    hidden,
+                    &names,
+                );
+            }
+            state.names = names;
+        }
+        for e in events {
+            state.add_event(e);
+        }
+    }
+
+    /// Takes an erased user off every board.
+    pub fn remove(&self, user: &str) {
+        let mut state = self.write();
+        let Some(member) = state.names.number(user) else {
+            return;
+        };
+        let hidden = state.hidden.remove(&member);
+        let names = std::mem::take(&mut state.names);
+        for board in state.every_board() {
+            board.drop_member(member, hidden, &names);
+        }
+        state.names = names;
+    }
+
+    /// Hides a user from every board, or shows them again.
+    pub fn set_hidden(&self, user: &str, hidden: bool) {
+        let mut state = self.write();
+        let member = state.names.intern(user);
+        let changed = if hidden {
+            state.hidden.insert(member)
+        } else {
+            state.hidden.remove(&member)
+        };
+        if !changed {
+            return;
+        }
+        let names = std::mem::take(&mut state.names);
+        for board in state.every_board() {
+            board.show(member, !hidden, &names);
+        }
+        state.names = names;
+    }
+
+    /// Whether the window is held, and if not, whether it is newer than
+    /// any held (so empty).
+    fn held(state: &State, key: BoardKey, window: Window) -> Held<Option<&Board>> {
+        if key.period == Period::AllTime {
+            return Held::Yes(state.all_time.get(&key.category));
+        }
+        let kept = state.windows.get(&key.period);
+        let newest = kept.and_then(|k| k.last()).map(|(w, _)| *w);
+        if let Some((_, boards)) = kept.and_then(|k| k.iter().find(|(w, _)| *w == window)) {
+            return Held::Yes(boards.boards.get(&key.category));
+        }
+        if newest.is_none_or(|n| window > n) {
+            return Held::Yes(None);
+        }
+        Held::No
+    }
+
+    /// A page of a board, if its window is held.
+    pub fn rows(
+        &self,
+        key: BoardKey,
+        window: Window,
+        after: Option<&Cursor>,
+        limit: usize,
+    ) -> Held<Vec<BoardRow>> {
+        let state = self.read();
+        match Self::held(&state, key, window) {
+            Held::Yes(None) => Held::Yes(Vec::new()),
+            Held::Yes(Some(board)) => Held::Yes(board.rows(after, limit, &state.names)),
+            Held::No => Held::No,
+        }
+    }
+
+    /// A user's standing on a board, if its window is held.
+    pub fn standing(&self, key: BoardKey, window: Window, user: &str, k: usize) -> Held<Standing> {
+        let state = self.read();
+        let member = state.names.number(user);
+        let hidden = member.is_some_and(|m| state.hidden.contains(&m));
+        match Self::held(&state, key, window) {
+            Held::Yes(None) => Held::Yes(Board::default().standing(None, hidden, k, &state.names)),
+            Held::Yes(Some(board)) => Held::Yes(board.standing(member, hidden, k, &state.names)),
+            Held::No => Held::No,
+        }
+    }
+
+    /// Whether a user is hidden.
+    pub fn is_hidden(&self, user: &str) -> bool {
+        let state = self.read();
+        state
+            .names
+            .number(user)
+            .is_some_and(|m| state.hidden.contains(&m))
+    }
+
+    /// Compares the all-time boards with the `users` table that `conn`
+    /// reads: every user on them at their points, and no one else. Called
+    /// by the writer, so nothing changes the boards meanwhile.
+    pub fn compare(&self, conn: &Connection) -> Result<Vec<crate::Finding>, StoreError> {
+        let state = self.read();
+        let mut findings = Vec::new();
+        let limit = crate::verify::MAX_FINDINGS as usize;
+        let empty = Board::default();
+        let overall = state.all_time.get(&None).unwrap_or(&empty);
+        let mut stmt = conn
+            .prepare("SELECT user_id, lifetime_milli, category_totals FROM users")
+            .map_err(backend)?;
+        let mut rows = stmt.query([]).map_err(backend)?;
+        let mut users = 0usize;
+        while let Some(row) = rows.next().map_err(backend)? {
+            let user: String = row.get(0).map_err(backend)?;
+            let lifetime: i64 = row.get(1).map_err(backend)?;
+            let categories = decode_categories(&row.get::<_, String>(2).map_err(backend)?)?;
+            users += 1;
+            let member = state.names.number(&user);
+            let hidden = member.is_some_and(|m| state.hidden.contains(&m));
+            let mut expect = vec![(None, lifetime)];
+            expect.extend(
+                categories
+                    .iter()
+                    .filter(|c| c.points > Points::ZERO)
+                    .map(|c| (Some(c.category), c.points.milli())),
+            );
+            for (category, points) in expect {
+                let board = state.all_time.get(&category).unwrap_or(&empty);
+                let held = member.and_then(|m| board.scores.get(&m).copied());
+                let ranked = member.is_some_and(|m| {
+                    board
+                        .index
+                        .position(
+                            &Entry {
+                                score: points,
+                                member: m,
+                            },
+                            &state.names,
+                        )
+                        .is_some()
+                });
+                if (held != Some(points) || ranked == hidden) && findings.len() < limit {
+                    findings.push(crate::Finding {
+                        subject: format!("user {user}"),
+                        message: format!(
+                            "the all-time {} leaderboard holds {}, the database {points}/1000{}",
+                            category.map_or("overall", |c| c.as_str()),
+                            held.map_or("nothing".into(), |h| format!("{h}/1000")),
+                            if hidden { " (hidden)" } else { "" }
+                        ),
+                    });
+                }
+            }
+        }
+        if overall.scores.len() != users {
+            findings.push(crate::Finding {
+                subject: "leaderboard".into(),
+                message: format!(
+                    "the all-time board holds {} users, the database has {users}",
+                    overall.scores.len()
+                ),
+            });
+        }
+        Ok(findings)
+    }
+}
+
+/// Adds the log's newest events to the windows (those recorded since the
+/// start of the month before the newest event's), newest first. Returns how
+/// many it read.
+fn load_windows(log: &Connection, state: &mut State) -> Result<u64, StoreError> {
+    let newest: Option<i64> = log
+        .query_row("SELECT max(created_at) FROM events", [], |r| r.get(0))
+        .map_err(backend)?;
+    let Some(newest) = newest else {
+        return Ok(0);
+    };
+    let month = Window::containing(Period::Month, newest);
+    // Windows begin in order: create the older one first.
+    for period in [Period::Day, Period::Week, Period::Month] {
+        let current = Window::containing(period, newest);
+        let kept = state.windows.entry(period).or_default();
+        kept.push((current.previous(), WindowBoards::default()));
+        kept.push((current, WindowBoards::default()));
+    }
+    // Arrival order and `created_at` agree up to the writer's queue (events
+    // are stamped on receipt): a day's margin covers any disorder.
+    let from = month.previous().start_ms();
+    let mut stmt = log
+        .prepare(
+            "SELECT user_id, created_at, category, points_milli, unlocked FROM events
+             ORDER BY seq DESC",
+        )
+        .map_err(backend)?;
+    let mut rows = stmt.query([]).map_err(backend)?;
+    let mut read = 0u64;
+    while let Some(row) = rows.next().map_err(backend)? {
+        let created_at: i64 = row.get(1).map_err(backend)?;
+        if created_at < from - 86_400_000 {
+            break;
+        }
+        read += 1;
+        if created_at < from {
+            continue;
+        }
+        let category: String = row.get(2).map_err(backend)?;
+        let unlocked = decode_unlocked(&row.get::<_, String>(4).map_err(backend)?)?;
+        let bonuses = unlocked.iter().map(|(_, b)| b.milli()).sum::<i64>();
+        let e = EventPoints {
+            user_id: row.get(0).map_err(backend)?,
+            created_at_ms: created_at,
+            category: Category::parse(&category)
+                .map_err(|_| crate::corrupt("category", &category))?,
+            points: Points::from_milli(row.get(3).map_err(backend)?),
+            bonuses: Points::from_milli(bonuses),
+        };
+        state.add_event(&e);
+        if read.is_multiple_of(1_000_000) {
+            tracing::info!(events = read, "loading the leaderboard windows");
+        }
+    }
+    Ok(read)
+}
+
+/// A window older than the held ones, summed from the log: every event
+/// recorded in it (a scan of the events), without hidden users.
+pub fn window_from_log(
+    conn: &Connection,
+    key: BoardKey,
+    window: Window,
+) -> Result<Vec<(String, i64)>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT e.user_id, e.category, e.points_milli, e.unlocked FROM events e
+             WHERE e.created_at >= ?1 AND e.created_at < ?2
+               AND NOT EXISTS (SELECT 1 FROM hidden_users h WHERE h.user_id = e.user_id)",
+        )
+        .map_err(backend)?;
+    let mut rows = stmt
+        .query(params![window.start_ms(), window.end_ms()])
+        .map_err(backend)?;
+    let mut sums: HashMap<String, i64> = HashMap::new();
+    while let Some(row) = rows.next().map_err(backend)? {
+        let category: String = row.get(1).map_err(backend)?;
+        let points: i64 = row.get(2).map_err(backend)?;
+        let add = match key.category {
+            Some(c) if c.as_str() != category => continue,
+            Some(_) => points,
+            None => {
+                let unlocked = decode_unlocked(&row.get::<_, String>(3).map_err(backend)?)?;
+                points + unlocked.iter().map(|(_, b)| b.milli()).sum::<i64>()
+            }
+        };
+        *sums.entry(row.get(0).map_err(backend)?).or_default() += add;
+    }
+    let mut board: Vec<(String, i64)> = sums.into_iter().filter(|(_, p)| *p > 0).collect();
+    board.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    Ok(board)
+}

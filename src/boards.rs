@@ -1,0 +1,235 @@
+//! Leaderboards at the engine's edge: which board and window a request
+//! names (the window defaults to the current one by the engine's clock),
+//! and the JSON of pages and standings. What each board counts is
+//! `gamify_store::board`; docs/API.md, "Leaderboards", says it for users.
+
+use gamify_core::{Category, Period, Points, UserId, Window, level_for};
+use gamify_store::board::{BoardKey, BoardRow, Cursor, Standing};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::engine::{Engine, EngineError, check_limit, parse_user};
+use crate::model::LeaderboardEntry;
+
+/// The most neighbours asked for on each side.
+pub const MAX_AROUND: u32 = 50;
+
+/// Which board: its period, category and window, as the query gives them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BoardSelect {
+    /// `all_time` (default), `day`, `week` or `month`.
+    pub period: Option<String>,
+    /// A category; none: overall.
+    pub category: Option<String>,
+    /// `2026-11-24`, `2026-W48` or `2026-11`; none: the current window.
+    pub window: Option<String>,
+}
+
+/// One user around another on a board.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct BoardRowResponse {
+    /// 1-based position.
+    pub rank: u64,
+    /// The user.
+    pub user_id: String,
+    /// Their points on the board.
+    pub points: f64,
+}
+
+impl From<&BoardRow> for BoardRowResponse {
+    fn from(r: &BoardRow) -> Self {
+        BoardRowResponse {
+            rank: r.rank,
+            user_id: r.user_id.clone(),
+            points: r.points.to_f64(),
+        }
+    }
+}
+
+/// `GET /api/v2/gamify/leaderboard/{user_id}`: where a user stands.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct StandingResponse {
+    /// The user.
+    pub user_id: String,
+    /// The board's period.
+    #[schema(example = "week")]
+    pub period: String,
+    /// The board's category; null: overall.
+    pub category: Option<String>,
+    /// The window: `all_time`, `2026-11-24`, `2026-W48`, `2026-11`.
+    #[schema(example = "2026-W48")]
+    pub window: String,
+    /// Their rank; null when they are not on the board (hidden, or no
+    /// points on it).
+    pub rank: Option<u64>,
+    /// Their points on the board.
+    pub points: f64,
+    /// Whether they asked to be hidden from leaderboards.
+    pub hidden: bool,
+    /// How many users the board ranks.
+    pub ranked: u64,
+    /// Up to k users just above, best first.
+    pub above: Vec<BoardRowResponse>,
+    /// Up to k users just below, best first.
+    pub below: Vec<BoardRowResponse>,
+}
+
+/// Body of `PUT /api/v2/gamify/users/{user_id}/privacy`, and its answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PrivacyRequest {
+    /// True: leave the user off every public leaderboard (they keep their
+    /// points and can still see their own standing).
+    pub hidden_from_leaderboards: bool,
+}
+
+/// The answer to a privacy change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PrivacyResponse {
+    /// The user.
+    pub user_id: String,
+    /// As set.
+    pub hidden_from_leaderboards: bool,
+}
+
+impl Engine {
+    /// The board and window a request names; every field error at once.
+    fn select(&self, s: &BoardSelect) -> Result<(BoardKey, Window), EngineError> {
+        let mut errors = Vec::new();
+        let period = match s.period.as_deref() {
+            None => Some(Period::AllTime),
+            Some(p) => Period::parse(p).or_else(|| {
+                errors.push(crate::model::FieldError {
+                    field: "period".into(),
+                    message: format!("unknown period {p:?}; known: all_time, day, week, month"),
+                });
+                None
+            }),
+        };
+        let category = match s.category.as_deref() {
+            None => Some(None),
+            Some(c) => match Category::parse(c) {
+                Ok(c) => Some(Some(c)),
+                Err(e) => {
+                    errors.push(crate::model::FieldError {
+                        field: "category".into(),
+                        message: e.to_string(),
+                    });
+                    None
+                }
+            },
+        };
+        let window = period.and_then(|period| match s.window.as_deref() {
+            None => Some(Window::containing(period, self.now_ms())),
+            Some(label) => Window::parse(period, label).or_else(|| {
+                let expected = match period {
+                    Period::AllTime => "all_time (or no window)",
+                    Period::Day => "a date, YYYY-MM-DD",
+                    Period::Week => "an ISO week, YYYY-Www",
+                    Period::Month => "a month, YYYY-MM",
+                };
+                errors.push(crate::model::FieldError {
+                    field: "window".into(),
+                    message: format!("window {label:?} is not {expected}"),
+                });
+                None
+            }),
+        });
+        match (period, category, window) {
+            (Some(period), Some(category), Some(window)) if errors.is_empty() => {
+                Ok((BoardKey { period, category }, window))
+            }
+            _ => Err(EngineError::Invalid(errors)),
+        }
+    }
+
+    /// A page of a board: up to `limit` rows after the cursor `after`, and
+    /// the cursor of the next page if rows remain. Rows carry the board's
+    /// `points` and the brief's fields.
+    pub async fn board(
+        &self,
+        select: &BoardSelect,
+        limit: Option<u32>,
+        after: Option<&str>,
+    ) -> Result<(Vec<LeaderboardEntry>, Option<String>), EngineError> {
+        let (key, window) = self.select(select)?;
+        let limit = check_limit(limit)?;
+        let after = match after {
+            None => None,
+            Some(text) => Some(Cursor::decode(text).ok_or_else(|| {
+                EngineError::field("after", "after must be a cursor from X-Next-Cursor")
+            })?),
+        };
+        let mut rows = self.store().board(key, window, after, limit + 1).await?;
+        let next = (rows.len() > limit as usize).then(|| {
+            rows.truncate(limit as usize);
+            rows.last().map(|r| Cursor::after(r).encode())
+        });
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let user = UserId::parse(&row.user_id)
+                .map_err(|_| EngineError::field("user_id", "unreadable user id on a board"))?;
+            let state = self.store().user(&user).await?;
+            let (lifetime, total) = state.map_or((Points::ZERO, Points::ZERO), |s| {
+                (s.state.lifetime, s.state.total)
+            });
+            out.push(LeaderboardEntry {
+                rank: row.rank,
+                user_id: row.user_id.clone(),
+                points: row.points.to_f64(),
+                lifetime_points: lifetime.to_f64(),
+                total_points: total.to_f64(),
+                level: level_for(lifetime),
+            });
+        }
+        Ok((out, next.flatten()))
+    }
+
+    /// Where a user stands on a board, with `k` (default 5, at most
+    /// [`MAX_AROUND`]) users above and below.
+    pub async fn standing(
+        &self,
+        user_id: &str,
+        select: &BoardSelect,
+        k: Option<u32>,
+    ) -> Result<StandingResponse, EngineError> {
+        let user = parse_user(user_id)?;
+        let (key, window) = self.select(select)?;
+        let k = k.unwrap_or(5);
+        if k > MAX_AROUND {
+            return Err(EngineError::field(
+                "k",
+                format!("k must be between 0 and {MAX_AROUND}"),
+            ));
+        }
+        let s: Standing = self.store().standing(key, window, &user, k).await?;
+        Ok(StandingResponse {
+            user_id: user_id.to_owned(),
+            period: key.period.as_str().to_owned(),
+            category: key.category.map(|c| c.as_str().to_owned()),
+            window: window.label(),
+            rank: s.rank,
+            points: s.points.to_f64(),
+            hidden: s.hidden,
+            ranked: s.ranked,
+            above: s.above.iter().map(BoardRowResponse::from).collect(),
+            below: s.below.iter().map(BoardRowResponse::from).collect(),
+        })
+    }
+
+    /// Hides a user from the leaderboards, or shows them again.
+    pub async fn set_privacy(
+        &self,
+        user_id: &str,
+        request: PrivacyRequest,
+    ) -> Result<PrivacyResponse, EngineError> {
+        let user = parse_user(user_id)?;
+        self.store()
+            .set_hidden(&user, request.hidden_from_leaderboards, self.now_ms())
+            .await?;
+        Ok(PrivacyResponse {
+            user_id: user_id.to_owned(),
+            hidden_from_leaderboards: request.hidden_from_leaderboards,
+        })
+    }
+}

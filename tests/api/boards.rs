@@ -1,0 +1,176 @@
+//! Leaderboards over HTTP: periods and categories, the window rolling over
+//! at the week boundary by the server's clock, around-me, paging by cursor,
+//! the privacy opt-out, and clear errors.
+
+use serde_json::{Value, json};
+
+use crate::helpers::{DAY, assert_error, error_fields, spawn_app};
+
+fn users(board: &Value) -> Vec<(u64, String, f64)> {
+    board
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["rank"].as_u64().unwrap(),
+                r["user_id"].as_str().unwrap().to_owned(),
+                r["points"].as_f64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn row(rank: u64, user: &str, points: f64) -> (u64, String, f64) {
+    (rank, user.to_owned(), points)
+}
+
+#[tokio::test]
+async fn the_week_board_rolls_over_at_monday_midnight_utc_and_last_week_stays_readable() {
+    let app = spawn_app().await;
+    // Sunday 2026-11-29 23:59:59.999 UTC (ISO week 48), then Monday 00:00.
+    let monday = 1_795_996_800_000;
+    app.clock.set(monday - 1);
+    app.record("ann", "finance", 5.0).await; // 10
+    app.record("bob", "learning", 2.0).await; // 3
+    let week = app.get_json("/api/v2/gamify/leaderboard?period=week").await;
+    assert_eq!(users(&week), [row(1, "ann", 10.0), row(2, "bob", 3.0)]);
+
+    app.clock.set(monday);
+    let fresh = app.get_json("/api/v2/gamify/leaderboard?period=week").await;
+    assert_eq!(fresh, json!([]), "a new week starts empty");
+    app.record("bob", "learning", 4.0).await; // 6, and no streak bonus on day 2
+    let fresh = app.get_json("/api/v2/gamify/leaderboard?period=week").await;
+    assert_eq!(users(&fresh), [row(1, "bob", 6.0)]);
+    let last = app
+        .get_json("/api/v2/gamify/leaderboard?period=week&window=2026-W48")
+        .await;
+    assert_eq!(users(&last), [row(1, "ann", 10.0), row(2, "bob", 3.0)]);
+    // The day board rolled over too; the month not yet (December starts
+    // on Tuesday).
+    let today = app.get_json("/api/v2/gamify/leaderboard?period=day").await;
+    assert_eq!(users(&today), [row(1, "bob", 6.0)]);
+    let month = app
+        .get_json("/api/v2/gamify/leaderboard?period=month")
+        .await;
+    assert_eq!(users(&month), [row(1, "ann", 10.0), row(2, "bob", 9.0)]);
+    // Per category, and all time (the brief's board, unchanged).
+    let learning = app
+        .get_json("/api/v2/gamify/leaderboard?period=all_time&category=learning")
+        .await;
+    assert_eq!(users(&learning), [row(1, "bob", 9.0)]);
+    let all = app.get_json("/api/v2/gamify/leaderboard").await;
+    assert_eq!(users(&all), [row(1, "ann", 10.0), row(2, "bob", 9.0)]);
+    app.clock.advance(DAY);
+    let tomorrow = app.get_json("/api/v2/gamify/leaderboard?period=day").await;
+    assert_eq!(tomorrow, json!([]));
+    let december = app
+        .get_json("/api/v2/gamify/leaderboard?period=month")
+        .await;
+    assert_eq!(december, json!([]));
+    let november = app
+        .get_json("/api/v2/gamify/leaderboard?period=month&window=2026-11")
+        .await;
+    assert_eq!(users(&november), [row(1, "ann", 10.0), row(2, "bob", 9.0)]);
+}
+
+#[tokio::test]
+async fn around_me_paging_and_the_privacy_opt_out() {
+    let app = spawn_app().await;
+    for (i, user) in ["a", "b", "c", "d", "e", "f", "g"].iter().enumerate() {
+        app.record(user, "productivity", (i + 1) as f64).await;
+    }
+    // g 7, f 6, e 5, d 4, c 3, b 2, a 1.
+    let me = app.get_json("/api/v2/gamify/leaderboard/d?k=2").await;
+    assert_eq!(me["rank"], 4);
+    assert_eq!(me["points"], 4.0);
+    assert_eq!(me["ranked"], 7);
+    assert_eq!(me["window"], "all_time");
+    assert_eq!(
+        (users(&me["above"]), users(&me["below"])),
+        (
+            vec![row(2, "f", 6.0), row(3, "e", 5.0)],
+            vec![row(5, "c", 3.0), row(6, "b", 2.0)]
+        )
+    );
+
+    // Pages of 3 by cursor.
+    let r = app.get("/api/v2/gamify/leaderboard?limit=3").await;
+    let cursor = r.headers()["x-next-cursor"].to_str().unwrap().to_owned();
+    let first: Value = r.json().await.unwrap();
+    assert_eq!(users(&first).last().unwrap().1, "e");
+    let r = app
+        .get(&format!(
+            "/api/v2/gamify/leaderboard?limit=3&after={cursor}"
+        ))
+        .await;
+    let cursor = r.headers()["x-next-cursor"].to_str().unwrap().to_owned();
+    let second: Value = r.json().await.unwrap();
+    assert_eq!(
+        users(&second),
+        [row(4, "d", 4.0), row(5, "c", 3.0), row(6, "b", 2.0)]
+    );
+    let r = app
+        .get(&format!(
+            "/api/v2/gamify/leaderboard?limit=3&after={cursor}"
+        ))
+        .await;
+    assert!(r.headers().get("x-next-cursor").is_none(), "the last page");
+    let third: Value = r.json().await.unwrap();
+    assert_eq!(users(&third), [row(7, "a", 1.0)]);
+
+    // f opts out: gone from the board, not counted in d's rank, points kept.
+    let r = app
+        .client
+        .put(app.url("/api/v2/gamify/users/f/privacy"))
+        .json(&json!({"hidden_from_leaderboards": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let me = app.get_json("/api/v2/gamify/leaderboard/d?k=1").await;
+    assert_eq!(me["rank"], 3);
+    let f = app.get_json("/api/v2/gamify/leaderboard/f").await;
+    assert_eq!(
+        (f["rank"].clone(), f["hidden"].clone(), f["points"].clone()),
+        (json!(null), json!(true), json!(6.0))
+    );
+    let board = app.get_json("/api/v2/gamify/leaderboard").await;
+    assert!(!users(&board).iter().any(|r| r.1 == "f"));
+    assert_eq!(app.balance("f").await["total_points"], 6.0);
+}
+
+#[tokio::test]
+async fn a_wrong_period_category_window_or_cursor_is_a_422_naming_the_field() {
+    let app = spawn_app().await;
+    let r = app
+        .get("/api/v2/gamify/leaderboard?period=year&category=cooking")
+        .await;
+    let err = assert_error(r, 422, "validation_failed").await;
+    assert_eq!(error_fields(&err), ["period", "category"]);
+    let r = app
+        .get("/api/v2/gamify/leaderboard?period=week&window=2026-11-24")
+        .await;
+    let err = assert_error(r, 422, "validation_failed").await;
+    assert_eq!(error_fields(&err), ["window"]);
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("YYYY-Www")
+    );
+    let r = app.get("/api/v2/gamify/leaderboard?after=nonsense").await;
+    let err = assert_error(r, 422, "validation_failed").await;
+    assert_eq!(error_fields(&err), ["after"]);
+    let r = app.get("/api/v2/gamify/leaderboard/u1?k=51").await;
+    let err = assert_error(r, 422, "validation_failed").await;
+    assert_eq!(error_fields(&err), ["k"]);
+    let r = app
+        .client
+        .put(app.url("/api/v2/gamify/users/u1/privacy"))
+        .json(&json!({"hidden": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_error(r, 422, "validation_failed").await;
+}
