@@ -167,6 +167,8 @@ pub enum Line {
     Ledger(LedgerLine),
     /// An erasure: what refuses an erased user, by the hash of the id.
     Erasure(ErasureLine),
+    /// A user who opted out of the leaderboards.
+    HiddenUser(HiddenLine),
     /// The last line: how many lines of each type came before it.
     End(EndLine),
 }
@@ -225,6 +227,14 @@ pub struct RewardLine {
 
 fn is_zero(n: &u32) -> bool {
     *n == 0
+}
+
+#[allow(missing_docs)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HiddenLine {
+    pub user_id: String,
+    pub hidden_at_ms: i64,
 }
 
 #[allow(missing_docs)]
@@ -499,6 +509,15 @@ fn render(page: &Page) -> Vec<Line> {
                     lifetime_after_milli: l.lifetime_after.milli(),
                     reference: l.reference.clone(),
                     created_at_ms: l.created_at_ms,
+                })
+            })
+            .collect(),
+        Page::Hidden(rows) => rows
+            .iter()
+            .map(|(user, at)| {
+                Line::HiddenUser(HiddenLine {
+                    user_id: user.clone(),
+                    hidden_at_ms: *at,
                 })
             })
             .collect(),

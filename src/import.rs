@@ -247,6 +247,7 @@ fn record_type(line: &Line) -> &'static str {
         Line::Redemption(_) => "redemption",
         Line::Ledger(_) => "ledger",
         Line::Erasure(_) => "erasure",
+        Line::HiddenUser(_) => "hidden_user",
         Line::Export(_) => "export",
         Line::End(_) => "end",
     }
@@ -260,6 +261,7 @@ fn empty_page(kind: &str) -> Page {
         "movement" => Page::Movements(Vec::new()),
         "redemption" => Page::Redemptions(Vec::new()),
         "erasure" => Page::Erasures(Vec::new()),
+        "hidden_user" => Page::Hidden(Vec::new()),
         _ => Page::Ledger(Vec::new()),
     }
 }
@@ -401,6 +403,7 @@ fn push(page: &mut Page, line: Line) -> Result<bool, String> {
             reference: l.reference,
             created_at_ms: l.created_at_ms,
         }),
+        (Page::Hidden(rows), Line::HiddenUser(h)) => rows.push((h.user_id, h.hidden_at_ms)),
         (Page::Erasures(rows), Line::Erasure(e)) => rows.push(ExportedErasure {
             user_hash: e.user_hash,
             erasure: Erasure {

@@ -99,6 +99,16 @@ async fn history(path: &Path) {
         .settle(&ids[1], RedemptionStatus::Cancelled)
         .await
         .unwrap();
+    // u4 opted out of the leaderboards: the choice moves with the data.
+    engine
+        .set_privacy(
+            "u4",
+            gamify::boards::PrivacyRequest {
+                hidden_from_leaderboards: true,
+            },
+        )
+        .await
+        .unwrap();
     // u3 is erased after receiving a mug: an erasure record and a unit that
     // stays taken travel with the data.
     engine
@@ -183,6 +193,10 @@ async fn an_export_moves_from_sqlite_to_postgres_and_back_unchanged() {
     assert_eq!(event.user_id, "u0");
     // The erasure moved too: u3 stays erased, and the mug's stock balances.
     assert!(a.iter().any(|l| l["type"] == "erasure"));
+    assert!(
+        a.iter()
+            .any(|l| l["type"] == "hidden_user" && l["user_id"] == "u4")
+    );
     assert!(
         a.iter()
             .any(|l| l["type"] == "reward" && l["id"] == "mug" && l["erased_units"] == 1)

@@ -55,11 +55,13 @@ pub enum Table {
     Ledger,
     /// `erasures`, by id: what refuses erased users, wherever the data goes.
     Erasures,
+    /// `hidden_users`, by user id: who opted out of the leaderboards.
+    Hidden,
 }
 
 impl Table {
     /// All of them, in export order.
-    pub const ALL: [Table; 7] = [
+    pub const ALL: [Table; 8] = [
         Table::Rewards,
         Table::Users,
         Table::Events,
@@ -67,6 +69,7 @@ impl Table {
         Table::Redemptions,
         Table::Ledger,
         Table::Erasures,
+        Table::Hidden,
     ];
 
     /// The record type an export line carries.
@@ -79,6 +82,7 @@ impl Table {
             Table::Redemptions => "redemption",
             Table::Ledger => "ledger",
             Table::Erasures => "erasure",
+            Table::Hidden => "hidden_user",
         }
     }
 }
@@ -153,6 +157,8 @@ pub enum Page {
     Ledger(Vec<LedgerRecord>),
     /// Erasures.
     Erasures(Vec<ExportedErasure>),
+    /// Users hidden from the leaderboards, and since when (Unix ms).
+    Hidden(Vec<(String, i64)>),
 }
 
 impl Page {
@@ -166,6 +172,7 @@ impl Page {
             Page::Redemptions(v) => v.len(),
             Page::Ledger(v) => v.len(),
             Page::Erasures(v) => v.len(),
+            Page::Hidden(v) => v.len(),
         }
     }
 
@@ -186,6 +193,7 @@ impl Page {
             Page::Redemptions(v) => last_seq(v.last().map(|r| r.seq)),
             Page::Ledger(v) => last_seq(v.last().map(|l| l.seq)),
             Page::Erasures(v) => last_id(v.last().map(|e| &e.erasure.id)),
+            Page::Hidden(v) => last_id(v.last().map(|(u, _)| u)),
         }
     }
 }

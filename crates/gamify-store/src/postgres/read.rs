@@ -550,6 +550,19 @@ pub async fn export_page(
             }
             Page::Erasures(out)
         }
+        Table::Hidden => {
+            let rows: Vec<(String, i64)> = sqlx::query_as(
+                "SELECT user_id, hidden_at FROM hidden_users
+                 WHERE user_id > $1 AND ($2::text IS NULL OR user_id = $2) ORDER BY user_id LIMIT $3",
+            )
+            .bind(id)
+            .bind(user)
+            .bind(i64::from(limit))
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(classify)?;
+            Page::Hidden(rows)
+        }
     };
     Ok(page)
 }

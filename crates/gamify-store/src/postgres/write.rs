@@ -1274,6 +1274,16 @@ async fn import_rows(tx: &mut PgConnection, page: &Page) -> Result<(), sqlx::Err
             .execute(&mut *tx)
             .await?;
         }
+        Page::Hidden(rows) => {
+            sqlx::query(
+                "INSERT INTO hidden_users (user_id, hidden_at)
+                 SELECT * FROM unnest($1::text[], $2::int8[])",
+            )
+            .bind(rows.iter().map(|(u, _)| u.as_str()).collect::<Vec<_>>())
+            .bind(rows.iter().map(|(_, at)| *at).collect::<Vec<_>>())
+            .execute(&mut *tx)
+            .await?;
+        }
         Page::Erasures(rows) => {
             let r: Vec<&crate::Erasure> = rows.iter().map(|e| &e.erasure).collect();
             sqlx::query(

@@ -563,6 +563,18 @@ pub fn export_page(
                 .map_err(backend)?;
             Page::Erasures(rows.collect::<Result<_, _>>().map_err(backend)?)
         }
+        Table::Hidden => {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT user_id, hidden_at FROM hidden_users
+                     WHERE user_id > ?1 AND (?2 IS NULL OR user_id = ?2) ORDER BY user_id LIMIT ?3",
+                )
+                .map_err(backend)?;
+            let rows = stmt
+                .query_map(params![id, user, limit], |r| Ok((r.get(0)?, r.get(1)?)))
+                .map_err(backend)?;
+            Page::Hidden(rows.collect::<Result<_, _>>().map_err(backend)?)
+        }
     };
     Ok(page)
 }

@@ -365,6 +365,14 @@ pub fn import_page(conn: &Connection, page: &Page) -> Result<(), StoreError> {
                 insert_ledger_row(conn, Some(l.seq), &l.user_id, &entry, l.created_at_ms)?;
             }
         }
+        Page::Hidden(rows) => {
+            let mut stmt = conn
+                .prepare_cached("INSERT INTO hidden_users (user_id, hidden_at) VALUES (?1, ?2)")
+                .map_err(backend)?;
+            for (user, at) in rows {
+                stmt.execute(params![user, at]).map_err(backend)?;
+            }
+        }
         Page::Erasures(rows) => {
             let mut stmt = conn
                 .prepare_cached(
