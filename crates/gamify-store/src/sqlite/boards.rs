@@ -23,12 +23,57 @@ use crate::board::{BoardKey, BoardRow, Cursor, EventPoints, Standing};
 use crate::rank::{Entry, Names, RankIndex};
 use crate::{StoreError, decode_categories, decode_unlocked};
 
+/// Members' scores on one board, by member number: a plain array (8
+/// bytes a member), since every write reads one and hashing showed up.
+#[derive(Default)]
+struct Scores {
+    by_member: Vec<i64>,
+    len: usize,
+}
+
+/// Marks a member without a score.
+const NONE: i64 = i64::MIN;
+
+impl Scores {
+    fn get(&self, member: &u32) -> Option<i64> {
+        self.by_member
+            .get(*member as usize)
+            .copied()
+            .filter(|s| *s != NONE)
+    }
+
+    fn insert(&mut self, member: u32, score: i64) -> Option<i64> {
+        let i = member as usize;
+        if i >= self.by_member.len() {
+            self.by_member.resize(i + 1, NONE);
+        }
+        let old = std::mem::replace(&mut self.by_member[i], score);
+        if old == NONE {
+            self.len += 1;
+            None
+        } else {
+            Some(old)
+        }
+    }
+
+    fn remove(&mut self, member: &u32) -> Option<i64> {
+        let old = self.get(member)?;
+        self.by_member[*member as usize] = NONE;
+        self.len -= 1;
+        Some(old)
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+}
+
 /// One board: its index and every member's score (hidden ones too, so
 /// that showing them again needs no reload).
 #[derive(Default)]
 struct Board {
     index: RankIndex,
-    scores: HashMap<u32, i64>,
+    scores: Scores,
 }
 
 impl Board {
@@ -38,16 +83,16 @@ impl Board {
                 return;
             }
             if !hidden {
-                self.index.remove(Entry { score: old, member }, names);
+                self.index.remove(names.entry(member, old));
             }
         }
         if !hidden {
-            self.index.insert(Entry { score, member }, names);
+            self.index.insert(names.entry(member, score));
         }
     }
 
     fn add(&mut self, member: u32, points: i64, hidden: bool, names: &Names) {
-        let score = self.scores.get(&member).copied().unwrap_or(0) + points;
+        let score = self.scores.get(&member).unwrap_or(0) + points;
         self.set(member, score, hidden, names);
     }
 
@@ -55,17 +100,17 @@ impl Board {
         if let Some(old) = self.scores.remove(&member)
             && !hidden
         {
-            self.index.remove(Entry { score: old, member }, names);
+            self.index.remove(names.entry(member, old));
         }
     }
 
     fn show(&mut self, member: u32, visible: bool, names: &Names) {
-        if let Some(&score) = self.scores.get(&member) {
-            let entry = Entry { score, member };
+        if let Some(score) = self.scores.get(&member) {
+            let entry = names.entry(member, score);
             if visible {
-                self.index.insert(entry, names);
+                self.index.insert(entry);
             } else {
-                self.index.remove(entry, names);
+                self.index.remove(entry);
             }
         }
     }
@@ -82,7 +127,7 @@ impl Board {
         // The first position after the cursor's key, whether or not its
         // user is still there.
         let from = after.map_or(0, |c| {
-            self.index.first_after(c.points.milli(), &c.user_id, names)
+            self.index.first_after(c.points.milli(), names.tie_at_or_before(&c.user_id))
         });
         self.index
             .range(from, limit)
@@ -93,10 +138,10 @@ impl Board {
     }
 
     fn standing(&self, member: Option<u32>, hidden: bool, k: usize, names: &Names) -> Standing {
-        let score = member.and_then(|m| self.scores.get(&m).copied());
+        let score = member.and_then(|m| self.scores.get(&m));
         let position = match (member, score, hidden) {
             (Some(member), Some(score), false) => {
-                self.index.position(&Entry { score, member }, names)
+                self.index.position(&names.entry(member, score))
             }
             _ => None,
         };
@@ -150,6 +195,20 @@ struct State {
 const KEPT: usize = 2;
 
 impl State {
+    /// The member number of a user, giving one; rewrites every board's tie
+    /// keys if giving it renumbered them.
+    fn intern(&mut self, user: &str) -> u32 {
+        let (member, renumbered) = self.names.intern(user);
+        if renumbered {
+            let names = std::mem::take(&mut self.names);
+            for board in self.every_board() {
+                board.index.retie(&names);
+            }
+            self.names = names;
+        }
+        member
+    }
+
     fn board_mut(&mut self, key: BoardKey, window: Window) -> Option<&mut Board> {
         if key.period == Period::AllTime {
             return Some(self.all_time.entry(key.category).or_default());
@@ -168,7 +227,7 @@ impl State {
     }
 
     fn add_event(&mut self, e: &EventPoints) {
-        let member = self.names.intern(&e.user_id);
+        let member = self.intern(&e.user_id);
         let hidden = self.hidden.contains(&member);
         for (key, window, points) in e.contributions() {
             // Split borrows: the board, then the names.
@@ -189,10 +248,29 @@ impl State {
     }
 }
 
-/// Every board, in memory.
+/// A change to the boards, in commit order.
+pub enum Change {
+    /// A commit: users' all-time points and the events it logged.
+    Commit(Vec<(String, Points, Vec<crate::CategoryTotal>)>, Vec<EventPoints>),
+    /// An erasure.
+    Remove(String),
+    /// A privacy choice.
+    Hidden(String, bool),
+}
+
+/// Where the writer sends [`Change`]s, numbered.
+pub type Changes = std::sync::mpsc::Sender<(u64, Change)>;
+
+/// Every board, in memory. Changes are applied by a thread of their own
+/// ([`apply_loop`]), off the writer's path; a read first waits until every
+/// change sent before it began is applied, so it sees every write
+/// acknowledged before it (the wait is the time to apply one batch).
 #[derive(Default)]
 pub struct Boards {
     state: RwLock<State>,
+    sent: std::sync::atomic::AtomicU64,
+    applied: std::sync::Mutex<u64>,
+    caught_up: std::sync::Condvar,
 }
 
 /// What a read of a board found: rows from memory, or that the window is
@@ -219,7 +297,7 @@ impl Boards {
                 .query_map([], |r| r.get::<_, String>(0))
                 .map_err(backend)?;
             for user in rows {
-                let member = state.names.intern(&user.map_err(backend)?);
+                let member = state.intern(&user.map_err(backend)?);
                 state.hidden.insert(member);
             }
         }
@@ -232,7 +310,7 @@ impl Boards {
             let user: String = row.get(0).map_err(backend)?;
             let lifetime: i64 = row.get(1).map_err(backend)?;
             let categories = decode_categories(&row.get::<_, String>(2).map_err(backend)?)?;
-            let member = state.names.intern(&user);
+            let member = state.intern(&user);
             let hidden = state.hidden.contains(&member);
             let names = &state.names;
             state
@@ -263,6 +341,7 @@ impl Boards {
         );
         Ok(Boards {
             state: RwLock::new(state),
+            ..Boards::default()
         })
     }
 
@@ -270,19 +349,55 @@ impl Boards {
         self.state.write().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Waits until every change sent so far is applied, then reads.
     fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
+        use std::sync::atomic::Ordering;
+        let target = self.sent.load(Ordering::SeqCst);
+        let mut applied = self.applied.lock().unwrap_or_else(|e| e.into_inner());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while *applied < target {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                tracing::error!(applied = *applied, target, "the leaderboards fell behind; answering from what they hold");
+                break;
+            }
+            applied = self
+                .caught_up
+                .wait_timeout(applied, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        drop(applied);
         self.state.read().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Sends a change to the applying thread (the writer calls this, in
+    /// commit order).
+    pub fn send(&self, changes: &Changes, change: Change) {
+        use std::sync::atomic::Ordering;
+        let seq = self.sent.fetch_add(1, Ordering::SeqCst) + 1;
+        if changes.send((seq, change)).is_err() {
+            tracing::error!("the leaderboard thread has stopped");
+        }
+    }
+
+    fn apply(&self, change: Change) {
+        match change {
+            Change::Commit(users, events) => self.update(&users, &events),
+            Change::Remove(user) => self.remove(&user),
+            Change::Hidden(user, hidden) => self.set_hidden(&user, hidden),
+        }
+    }
+
     /// After a commit: a user's all-time points, and the events it logged.
-    pub fn update(
+    fn update(
         &self,
         users: &[(String, Points, Vec<crate::CategoryTotal>)],
         events: &[EventPoints],
     ) {
         let mut state = self.write();
         for (user, lifetime, categories) in users {
-            let member = state.names.intern(user);
+            let member = state.intern(user);
             let hidden = state.hidden.contains(&member);
             let names = std::mem::take(&mut state.names);
             state
@@ -306,7 +421,7 @@ impl Boards {
     }
 
     /// Takes an erased user off every board.
-    pub fn remove(&self, user: &str) {
+    fn remove(&self, user: &str) {
         let mut state = self.write();
         let Some(member) = state.names.number(user) else {
             return;
@@ -320,9 +435,9 @@ impl Boards {
     }
 
     /// Hides a user from every board, or shows them again.
-    pub fn set_hidden(&self, user: &str, hidden: bool) {
+    fn set_hidden(&self, user: &str, hidden: bool) {
         let mut state = self.write();
-        let member = state.names.intern(user);
+        let member = state.intern(user);
         let changed = if hidden {
             state.hidden.insert(member)
         } else {
@@ -422,17 +537,11 @@ impl Boards {
             );
             for (category, points) in expect {
                 let board = state.all_time.get(&category).unwrap_or(&empty);
-                let held = member.and_then(|m| board.scores.get(&m).copied());
+                let held = member.and_then(|m| board.scores.get(&m));
                 let ranked = member.is_some_and(|m| {
                     board
                         .index
-                        .position(
-                            &Entry {
-                                score: points,
-                                member: m,
-                            },
-                            &state.names,
-                        )
+                        .position(&state.names.entry(m, points))
                         .is_some()
                 });
                 if (held != Some(points) || ranked == hidden) && findings.len() < limit {
@@ -459,6 +568,21 @@ impl Boards {
         }
         Ok(findings)
     }
+}
+
+/// Applies the changes the writer sends, in order, until it stops: a batch
+/// of waiting changes under one write lock, then wakes the readers waiting.
+pub fn apply_loop(boards: std::sync::Arc<Boards>, changes: std::sync::mpsc::Receiver<(u64, Change)>) {
+    while let Ok((mut seq, change)) = changes.recv() {
+        boards.apply(change);
+        while let Ok((next, change)) = changes.try_recv() {
+            boards.apply(change);
+            seq = next;
+        }
+        *boards.applied.lock().unwrap_or_else(|e| e.into_inner()) = seq;
+        boards.caught_up.notify_all();
+    }
+    tracing::debug!("leaderboard thread stopped");
 }
 
 /// Adds the log's newest events to the windows (those recorded since the

@@ -189,6 +189,12 @@ impl SqliteStore {
         };
         let users = open_read_only(&derived_path)?;
         let erased = erase::erased_hashes(&log)?;
+        let (board_changes, changes) = std::sync::mpsc::channel();
+        let applying = boards.clone();
+        thread::Builder::new()
+            .name("gamify-sqlite-boards".into())
+            .spawn(move || boards::apply_loop(applying, changes))
+            .map_err(backend)?;
         let writer = Writer {
             log,
             users,
@@ -198,6 +204,7 @@ impl SqliteStore {
             to_materializer,
             materializer: JoinOnDrop(Some(materializer)),
             erased,
+            board_changes,
         };
         let writer_thread = thread::Builder::new()
             .name("gamify-sqlite-writer".into())

@@ -115,6 +115,8 @@ pub struct Writer {
     /// Hashes of the erased user ids ([`crate::erasure::user_hash`]): every
     /// write for one of them is refused.
     pub erased: HashSet<String>,
+    /// To the thread that applies changes to the leaderboards.
+    pub board_changes: boards::Changes,
 }
 
 /// A user changed by the transaction in progress.
@@ -306,7 +308,9 @@ impl Writer {
         let (erasure, removed) = erase::erase_log(&tx, user.as_str(), &hash, id, at, &rows)?;
         tx.commit().map_err(backend)?;
         self.erased.insert(hash);
-        self.published.boards.remove(user.as_str());
+        self.published
+            .boards
+            .send(&self.board_changes, boards::Change::Remove(user.as_str().to_owned()));
         let backlog = materialize::Backlog {
             erased: vec![removed],
             ..materialize::Backlog::default()
@@ -348,7 +352,10 @@ impl Writer {
         self.log
             .execute(sql, rusqlite::params![user.as_str(), at])
             .map_err(backend)?;
-        self.published.boards.set_hidden(user.as_str(), hidden);
+        self.published.boards.send(
+            &self.board_changes,
+            boards::Change::Hidden(user.as_str().to_owned(), hidden),
+        );
         Ok(())
     }
 
@@ -482,7 +489,10 @@ impl Writer {
                 )
             })
             .collect();
-        published.boards.update(&all_time, &effects.points);
+        published.boards.send(
+            &self.board_changes,
+            boards::Change::Commit(all_time, effects.points),
+        );
         for (user, changed) in effects.users {
             let state = Arc::new(changed.after);
             published.cache.offer_written(&user, state.clone(), true);
