@@ -85,7 +85,10 @@ impl Names {
         for (i, (_, &m)) in self.order.iter().enumerate() {
             self.members[m as usize].1 = (i as u64 + 1) * SPACING;
         }
-        tracing::debug!(names = self.members.len(), "renumbered the leaderboards' tie keys");
+        tracing::debug!(
+            names = self.members.len(),
+            "renumbered the leaderboards' tie keys"
+        );
     }
 
     /// The member's number, if it has one.
@@ -238,9 +241,7 @@ impl RankIndex {
             return None;
         }
         let b = self.block_of(entry);
-        let at = self.blocks[b]
-            .binary_search_by(|e| order(e, entry))
-            .ok()?;
+        let at = self.blocks[b].binary_search_by(|e| order(e, entry)).ok()?;
         Some(self.before(b) + at)
     }
 
@@ -248,9 +249,8 @@ impl RankIndex {
     /// and a name whose [`Names::tie_at_or_before`] is `tie` (the name need
     /// not be in the index: a page's cursor).
     pub fn first_after(&self, score: i64, tie: Option<u64>) -> usize {
-        let is_at_or_before = |e: &Entry| {
-            e.score > score || (e.score == score && tie.is_some_and(|t| e.tie <= t))
-        };
+        let is_at_or_before =
+            |e: &Entry| e.score > score || (e.score == score && tie.is_some_and(|t| e.tie <= t));
         // Blocks wholly at or before the key, then entries of the next.
         let b = self.lasts.partition_point(is_at_or_before);
         match self.blocks.get(b) {
@@ -283,7 +283,12 @@ impl RankIndex {
     /// Rewrites every entry's tie key after [`Names`] renumbered them (the
     /// order is unchanged: only the numbers moved).
     pub fn retie(&mut self, names: &Names) {
-        for e in self.blocks.iter_mut().flatten().chain(self.lasts.iter_mut()) {
+        for e in self
+            .blocks
+            .iter_mut()
+            .flatten()
+            .chain(self.lasts.iter_mut())
+        {
             e.tie = names.tie(e.member);
         }
     }
@@ -328,7 +333,13 @@ mod tests {
             let tie = names.tie_at_or_before(names.name(e.member));
             assert_eq!(index.first_after(e.score, tie), i + 1);
         }
-        for from in [0, 1, model.len() / 2, model.len().saturating_sub(3), model.len()] {
+        for from in [
+            0,
+            1,
+            model.len() / 2,
+            model.len().saturating_sub(3),
+            model.len(),
+        ] {
             assert_eq!(
                 index.range(from, 5),
                 model.iter().skip(from).take(5).copied().collect::<Vec<_>>()

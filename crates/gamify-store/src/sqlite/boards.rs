@@ -127,7 +127,8 @@ impl Board {
         // The first position after the cursor's key, whether or not its
         // user is still there.
         let from = after.map_or(0, |c| {
-            self.index.first_after(c.points.milli(), names.tie_at_or_before(&c.user_id))
+            self.index
+                .first_after(c.points.milli(), names.tie_at_or_before(&c.user_id))
         });
         self.index
             .range(from, limit)
@@ -140,9 +141,7 @@ impl Board {
     fn standing(&self, member: Option<u32>, hidden: bool, k: usize, names: &Names) -> Standing {
         let score = member.and_then(|m| self.scores.get(&m));
         let position = match (member, score, hidden) {
-            (Some(member), Some(score), false) => {
-                self.index.position(&names.entry(member, score))
-            }
+            (Some(member), Some(score), false) => self.index.position(&names.entry(member, score)),
             _ => None,
         };
         let (above, below) = match position {
@@ -251,7 +250,10 @@ impl State {
 /// A change to the boards, in commit order.
 pub enum Change {
     /// A commit: users' all-time points and the events it logged.
-    Commit(Vec<(String, Points, Vec<crate::CategoryTotal>)>, Vec<EventPoints>),
+    Commit(
+        Vec<(String, Points, Vec<crate::CategoryTotal>)>,
+        Vec<EventPoints>,
+    ),
     /// An erasure.
     Remove(String),
     /// A privacy choice.
@@ -358,7 +360,11 @@ impl Boards {
         while *applied < target {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             if left.is_zero() {
-                tracing::error!(applied = *applied, target, "the leaderboards fell behind; answering from what they hold");
+                tracing::error!(
+                    applied = *applied,
+                    target,
+                    "the leaderboards fell behind; answering from what they hold"
+                );
                 break;
             }
             applied = self
@@ -572,7 +578,10 @@ impl Boards {
 
 /// Applies the changes the writer sends, in order, until it stops: a batch
 /// of waiting changes under one write lock, then wakes the readers waiting.
-pub fn apply_loop(boards: std::sync::Arc<Boards>, changes: std::sync::mpsc::Receiver<(u64, Change)>) {
+pub fn apply_loop(
+    boards: std::sync::Arc<Boards>,
+    changes: std::sync::mpsc::Receiver<(u64, Change)>,
+) {
     while let Ok((mut seq, change)) = changes.recv() {
         boards.apply(change);
         while let Ok((next, change)) = changes.try_recv() {

@@ -308,9 +308,10 @@ impl Writer {
         let (erasure, removed) = erase::erase_log(&tx, user.as_str(), &hash, id, at, &rows)?;
         tx.commit().map_err(backend)?;
         self.erased.insert(hash);
-        self.published
-            .boards
-            .send(&self.board_changes, boards::Change::Remove(user.as_str().to_owned()));
+        self.published.boards.send(
+            &self.board_changes,
+            boards::Change::Remove(user.as_str().to_owned()),
+        );
         let backlog = materialize::Backlog {
             erased: vec![removed],
             ..materialize::Backlog::default()

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Leaderboards at scale (issue #6), one run:
+#
+#   bench/boards.sh [USERS] [DURATION] [CONNECTIONS]   (defaults: 1000000, 10s, 64)
+#
+# 1. The in-process structures' memory per user per board and lookup time
+#    (bench/rank_memory.rs, 4 boards).
+# 2. A SQLite database with USERS users (one event each, bench/fill.rs);
+#    `gamify serve` on it (start-up time: the boards are built then), and
+#    wrk against the all-time board: rank of a random user
+#    (GET /leaderboard/{user}?k=0) and the top 10.
+# 3. The same on Redis (127.0.0.1:6379, a scratch key): a sorted set of
+#    USERS members, redis-benchmark with ZREVRANK of a random member and
+#    ZREVRANGE 0 9 WITHSCORES, same connection count.
+# Prints a Markdown table with each row's ratio to Redis.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+USERS=${1:-1000000}
+DURATION=${2:-10s}
+CONNS=${3:-64}
+ADDR=127.0.0.1:8102
+KEY=gamify:bench:board
+command -v wrk >/dev/null || { echo "wrk is not installed: apt-get install wrk" >&2; exit 1; }
+command -v redis-benchmark >/dev/null || { echo "redis-benchmark is not installed (redis-tools)" >&2; exit 1; }
+redis-cli ping >/dev/null || { echo "Redis is not reachable on 127.0.0.1:6379" >&2; exit 1; }
+. bench/lib.sh
+require_free $ADDR
+echo "building release binaries..." >&2
+cargo build --release --quiet --bin gamify --example bench_fill --example bench_rank_memory
+DATA=$(mktemp -d -p "$PWD" .bench-boards.XXXX)
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; redis-cli del $KEY >/dev/null; rm -rf "$DATA"; }
+trap cleanup EXIT
+
+echo "in-process structures (4 boards)..." >&2
+MEMORY=$(target/release/examples/bench_rank_memory "$USERS" 4)
+
+echo "filling $USERS users..." >&2
+GAMIFY_LOG=warn target/release/examples/bench_fill "$DATA/gamify.db" "$USERS" "$USERS" >/dev/null
+STARTED=$(date +%s%N)
+GAMIFY_ADDR=$ADDR GAMIFY_DATA_DIR=$DATA GAMIFY_LOG=info target/release/gamify serve >"$DATA/server.log" 2>&1 &
+PIDS+=($!)
+wait_for $ADDR /healthz
+for _ in $(seq 600); do grep -q "listening" "$DATA/server.log" && break; sleep 0.1; done
+START_MS=$(( ($(date +%s%N) - STARTED) / 1000000 ))
+RSS_MIB=$(( $(awk '/VmRSS/ {print $2}' /proc/${PIDS[0]}/status) / 1024 ))
+run rank "$USERS" bench/standing.lua "http://$ADDR"
+run top10 "$USERS" bench/top10.lua "http://$ADDR"
+
+echo "redis: $USERS members..." >&2
+redis-cli del $KEY >/dev/null
+redis-cli eval "for i = 0, tonumber(ARGV[1]) - 1 do redis.call('ZADD', KEYS[1], (i * 7919) % 100000, string.format('user_%012d', i)) end return redis.call('ZCARD', KEYS[1])" 1 $KEY "$USERS" >/dev/null
+REQUESTS=$(( CONNS * 5000 ))
+redis_run() { # NAME, then the command and its arguments
+  local name=$1; shift
+  local line
+  line=$(redis-benchmark -c "$CONNS" -n "$REQUESTS" -r "$USERS" --csv "$@" | tail -1 | tr -d '"')
+  # test,rps,avg,min,p50,p95,p99,max
+  echo "$name $(cut -d, -f2 <<<"$line" | cut -d. -f1) $(cut -d, -f5 <<<"$line") $(cut -d, -f7 <<<"$line")" >>"$DATA/results"
+}
+redis_run redis_zrevrank ZREVRANK $KEY user___rand_int__
+redis_run redis_zrevrange ZREVRANGE $KEY 0 9 WITHSCORES
+
+echo
+echo "| row | requests/s | p50 ms | p99 ms | vs Redis |"
+echo "|---|---:|---:|---:|---:|"
+awk '{ rps[$1]=$2; p50[$1]=$3; p99[$1]=$4; order[NR]=$1 }
+     END {
+       base["rank"]="redis_zrevrank"; base["top10"]="redis_zrevrange"
+       for (i = 1; i <= NR; i++) { n = order[i]
+         ratio = (n in base) ? sprintf("%.2f×", rps[n] / rps[base[n]]) : ""
+         printf "| %s | %d | %s | %s | %s |\n", n, rps[n], p50[n], p99[n], ratio } }' "$DATA/results"
+echo
+echo "$MEMORY"
+echo "gamify start-up with $USERS users (boards built): ${START_MS} ms, resident ${RSS_MIB} MiB; $(nproc) cores; $(date -u +%Y-%m-%dT%H:%MZ)"
