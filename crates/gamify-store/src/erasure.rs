@@ -23,7 +23,7 @@ use std::collections::BTreeMap;
 
 use sha2::{Digest, Sha256};
 
-use crate::RedemptionStatus;
+use crate::{RedemptionStatus, StoreError};
 
 /// A finished erasure: what the store keeps, and what it reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,21 +62,23 @@ pub struct UnitChange {
 }
 
 /// The change per reward (in id order, the order rows are locked in) for
-/// an erased user's redemptions, given as (reward id, status).
-pub fn unit_changes<'a>(
-    redemptions: impl IntoIterator<Item = (&'a str, RedemptionStatus)>,
-) -> BTreeMap<&'a str, UnitChange> {
+/// an erased user's redemptions not cancelled, given as stored: (reward
+/// id, status).
+pub fn unit_changes(
+    redemptions: &[(String, String)],
+) -> Result<BTreeMap<&str, UnitChange>, StoreError> {
     let mut changes: BTreeMap<&str, UnitChange> = BTreeMap::new();
     for (reward, status) in redemptions {
-        let change = changes.entry(reward).or_default();
-        match status {
-            RedemptionStatus::Pending => change.returned += 1,
-            RedemptionStatus::Fulfilled => change.kept += 1,
-            RedemptionStatus::Cancelled => {}
+        let change = changes.entry(reward.as_str()).or_default();
+        match RedemptionStatus::parse(status) {
+            Some(RedemptionStatus::Pending) => change.returned += 1,
+            Some(RedemptionStatus::Fulfilled) => change.kept += 1,
+            Some(RedemptionStatus::Cancelled) => {}
+            None => return Err(crate::corrupt("redemption status", status)),
         }
     }
     changes.retain(|_, c| *c != UnitChange::default());
-    changes
+    Ok(changes)
 }
 
 #[cfg(test)]
@@ -94,14 +96,16 @@ mod tests {
 
     #[test]
     fn pending_units_return_fulfilled_stay_and_cancelled_ones_are_already_back() {
-        let changes = unit_changes([
-            ("b", RedemptionStatus::Pending),
-            ("a", RedemptionStatus::Fulfilled),
-            ("b", RedemptionStatus::Fulfilled),
-            ("c", RedemptionStatus::Cancelled),
-            ("b", RedemptionStatus::Pending),
-        ]);
-        let got: Vec<_> = changes.into_iter().collect();
+        let rows: Vec<(String, String)> = [
+            ("b", "pending"),
+            ("a", "fulfilled"),
+            ("b", "fulfilled"),
+            ("c", "cancelled"),
+            ("b", "pending"),
+        ]
+        .map(|(r, s)| (r.to_owned(), s.to_owned()))
+        .into();
+        let got: Vec<_> = unit_changes(&rows).unwrap().into_iter().collect();
         assert_eq!(
             got,
             vec![
@@ -121,5 +125,7 @@ mod tests {
                 ),
             ]
         );
+        let bad = [("a".to_owned(), "lost".to_owned())];
+        assert!(unit_changes(&bad).is_err());
     }
 }

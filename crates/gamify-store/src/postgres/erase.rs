@@ -11,8 +11,8 @@ use std::collections::HashSet;
 use sqlx::{PgConnection, PgPool, Row};
 
 use super::classify;
+use crate::StoreError;
 use crate::erasure::{Erasure, unit_changes, user_hash};
-use crate::{RedemptionStatus, StoreError};
 
 /// The erasure of the user with this hash, if there was one.
 async fn find(conn: &mut PgConnection, hash: &str) -> Result<Option<Erasure>, sqlx::Error> {
@@ -86,15 +86,7 @@ pub async fn erase(pool: &PgPool, user: &str, id: &str, at_ms: i64) -> Result<Er
     .fetch_all(&mut *tx)
     .await
     .map_err(classify)?;
-    let statuses = held
-        .iter()
-        .map(|(reward, status)| {
-            RedemptionStatus::parse(status)
-                .map(|s| (reward.as_str(), s))
-                .ok_or_else(|| crate::corrupt("redemption status", status))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    for (reward, change) in unit_changes(statuses) {
+    for (reward, change) in unit_changes(&held)? {
         sqlx::query(
             "UPDATE rewards SET redeemed = redeemed - $2, erased_units = erased_units + $3 WHERE id = $1",
         )

@@ -16,7 +16,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::RwLock;
 
 use gamify_core::{Category, Period, Points, Window};
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::backend;
 use crate::board::{BoardKey, BoardRow, Cursor, EventPoints, Standing};
@@ -208,6 +208,26 @@ impl State {
         member
     }
 
+    /// A user's all-time points: lifetime overall, event points per
+    /// category (a category joins its board once it has points).
+    fn set_all_time(&mut self, user: &str, lifetime: i64, categories: &[crate::CategoryTotal]) {
+        let member = self.intern(user);
+        let hidden = self.hidden.contains(&member);
+        let names = &self.names;
+        self.all_time
+            .entry(None)
+            .or_default()
+            .set(member, lifetime, hidden, names);
+        for c in categories.iter().filter(|c| c.points > Points::ZERO) {
+            self.all_time.entry(Some(c.category)).or_default().set(
+                member,
+                c.points.milli(),
+                hidden,
+                names,
+            );
+        }
+    }
+
     fn board_mut(&mut self, key: BoardKey, window: Window) -> Option<&mut Board> {
         if key.period == Period::AllTime {
             return Some(self.all_time.entry(key.category).or_default());
@@ -312,22 +332,7 @@ impl Boards {
             let user: String = row.get(0).map_err(backend)?;
             let lifetime: i64 = row.get(1).map_err(backend)?;
             let categories = decode_categories(&row.get::<_, String>(2).map_err(backend)?)?;
-            let member = state.intern(&user);
-            let hidden = state.hidden.contains(&member);
-            let names = &state.names;
-            state
-                .all_time
-                .entry(None)
-                .or_default()
-                .set(member, lifetime, hidden, names);
-            for c in categories.iter().filter(|c| c.points > Points::ZERO) {
-                state.all_time.entry(Some(c.category)).or_default().set(
-                    member,
-                    c.points.milli(),
-                    hidden,
-                    names,
-                );
-            }
+            state.set_all_time(&user, lifetime, &categories);
             users += 1;
             if users.is_multiple_of(1_000_000) {
                 tracing::info!(users, "loading the all-time leaderboards");
@@ -403,23 +408,7 @@ impl Boards {
     ) {
         let mut state = self.write();
         for (user, lifetime, categories) in users {
-            let member = state.intern(user);
-            let hidden = state.hidden.contains(&member);
-            let names = std::mem::take(&mut state.names);
-            state
-                .all_time
-                .entry(None)
-                .or_default()
-                .set(member, lifetime.milli(), hidden, &names);
-            for c in categories.iter().filter(|c| c.points > Points::ZERO) {
-                state.all_time.entry(Some(c.category)).or_default().set(
-                    member,
-                    c.points.milli(),
-                    hidden,
-                    &names,
-                );
-            }
-            state.names = names;
+            state.set_all_time(user, lifetime.milli(), categories);
         }
         for e in events {
             state.add_event(e);
@@ -598,8 +587,16 @@ pub fn apply_loop(
 /// start of the month before the newest event's), newest first. Returns how
 /// many it read.
 fn load_windows(log: &Connection, state: &mut State) -> Result<u64, StoreError> {
+    // The newest event by arrival (the log has no index on `created_at`;
+    // an event stamped a little later that arrived earlier opens its window
+    // when the scan below meets it, as it would have live).
     let newest: Option<i64> = log
-        .query_row("SELECT max(created_at) FROM events", [], |r| r.get(0))
+        .query_row(
+            "SELECT created_at FROM events ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .optional()
         .map_err(backend)?;
     let Some(newest) = newest else {
         return Ok(0);

@@ -19,8 +19,8 @@ use std::collections::HashSet;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::backend;
+use crate::StoreError;
 use crate::erasure::{Erasure, unit_changes};
-use crate::{RedemptionStatus, StoreError};
 
 /// What the derived tables must drop after the log's rows of a user went.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -137,15 +137,7 @@ pub fn erase_log(
             .map_err(backend)?;
         rows.collect::<Result<_, _>>().map_err(backend)?
     };
-    let statuses = held
-        .iter()
-        .map(|(reward, status)| {
-            RedemptionStatus::parse(status)
-                .map(|s| (reward.as_str(), s))
-                .ok_or_else(|| crate::corrupt("redemption status", status))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    for (reward, change) in unit_changes(statuses) {
+    for (reward, change) in unit_changes(&held)? {
         tx.execute(
             "UPDATE rewards SET redeemed = redeemed - ?2, erased_units = erased_units + ?3 WHERE id = ?1",
             params![reward, change.returned, change.kept],
@@ -192,14 +184,7 @@ pub fn erase_log(
         params![id, events, ledger_entries, movements, redemptions],
     )
     .map_err(backend)?;
-    let max = |table: &str| -> Result<i64, StoreError> {
-        tx.query_row(
-            &format!("SELECT coalesce(max(seq), 0) FROM {table}"),
-            [],
-            |r| r.get(0),
-        )
-        .map_err(backend)
-    };
+    let max = |table: &str| max_seq(tx, table);
     let removed = Removed {
         user_id: user.to_owned(),
         events_max: max("events")?,
@@ -237,6 +222,16 @@ pub fn erase_derived(tx: &Connection, removed: &[Removed]) -> Result<(), StoreEr
     Ok(())
 }
 
+/// The highest `seq` of a log table (0: empty).
+fn max_seq(conn: &Connection, table: &str) -> Result<i64, StoreError> {
+    conn.query_row(
+        &format!("SELECT coalesce(max(seq), 0) FROM {table}"),
+        [],
+        |r| r.get(0),
+    )
+    .map_err(backend)
+}
+
 /// Clears the plain id from the record once the derived tables are done.
 pub fn finish(log: &Connection, user: &str) -> Result<(), StoreError> {
     log.execute(
@@ -261,14 +256,7 @@ pub fn finish_unfinished(log: &Connection, derived: &mut Connection) -> Result<(
     if users.is_empty() {
         return Ok(());
     }
-    let max = |table: &str| -> Result<i64, StoreError> {
-        log.query_row(
-            &format!("SELECT coalesce(max(seq), 0) FROM {table}"),
-            [],
-            |r| r.get(0),
-        )
-        .map_err(backend)
-    };
+    let max = |table: &str| max_seq(log, table);
     let (events_max, ledger_max) = (max("events")?, max("ledger")?);
     let removed: Vec<Removed> = users
         .iter()
