@@ -1,12 +1,15 @@
-//! Loads a history into a new SQLite database through the store, as fast as
-//! it goes: EVENTS events for USERS users over the last 60 days, and a spend
-//! after every 20th event. For the export/import benchmark.
-//! `cargo run --release --example bench_fill -- PATH EVENTS USERS`
+//! Loads a history into a new database through the store, as fast as it
+//! goes: EVENTS events for USERS users over 60 days, and a spend after every
+//! 20th event. TARGET is an SQLite file, or a `postgres://` URL (with
+//! GAMIFY_PG_SCHEMA for a schema; migrated first). For the export/import and
+//! leaderboard benchmarks.
+//! `cargo run --release --example bench_fill -- TARGET EVENTS USERS`
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use gamify_core::{Action, Category, Points, Rules, UserId, Value};
+use gamify_store::postgres::{Migrations, PgSettings, PgStore};
 use gamify_store::sqlite::SqliteStore;
 use gamify_store::{MovementKind, NewEvent, NewMovement, Store};
 
@@ -15,13 +18,23 @@ const DAY: i64 = 86_400_000;
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let path = std::path::PathBuf::from(args.get(1).expect("PATH EVENTS USERS"));
+    let target = args.get(1).expect("TARGET EVENTS USERS").clone();
     let events: u64 = args
         .get(2)
         .and_then(|a| a.parse().ok())
         .unwrap_or(1_000_000);
     let users: u64 = args.get(3).and_then(|a| a.parse().ok()).unwrap_or(100_000);
-    let store = Arc::new(SqliteStore::open(&path, Rules::default()).unwrap());
+    let store: Arc<dyn Store> = if target.starts_with("postgres://") {
+        let mut settings = PgSettings::new(target);
+        settings.schema = std::env::var("GAMIFY_PG_SCHEMA").ok();
+        Arc::new(
+            PgStore::connect(&settings, Rules::default(), Migrations::Apply)
+                .await
+                .unwrap(),
+        )
+    } else {
+        Arc::new(SqliteStore::open(std::path::Path::new(&target), Rules::default()).unwrap())
+    };
     let done = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
     let base = 1_760_265_000_000 - 60 * DAY;

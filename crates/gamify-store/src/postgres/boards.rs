@@ -70,6 +70,9 @@ pub async fn page(
     after: Option<&Cursor>,
     limit: u32,
 ) -> Result<Vec<BoardRow>, StoreError> {
+    if key == BoardKey::ALL_TIME {
+        return all_time_page(conn, after, limit).await;
+    }
     let sql = format!(
         "{} SELECT user_id, pts, rank FROM ranked
             WHERE $1::bigint IS NULL OR pts < $1 OR (pts = $1 AND user_id > $2)
@@ -83,6 +86,37 @@ pub async fn page(
         .fetch_all(&mut *conn)
         .await
         .map_err(classify)?;
+    rows.iter().map(|r| row(r).map_err(backend)).collect()
+}
+
+/// A page of the brief's board (all time, overall) by the index on
+/// lifetime points: the page itself is an index range, and its first rank
+/// counts the rows before the cursor (none for the first page), so the top
+/// of the board costs what its rows do.
+async fn all_time_page(
+    conn: &mut PgConnection,
+    after: Option<&Cursor>,
+    limit: u32,
+) -> Result<Vec<BoardRow>, StoreError> {
+    const VISIBLE: &str =
+        "version > 0 AND NOT EXISTS (SELECT 1 FROM hidden_users h WHERE h.user_id = u.user_id)";
+    let rows = sqlx::query(&format!(
+        "SELECT user_id, lifetime_milli,
+                (SELECT count(*) FROM users u WHERE {VISIBLE}
+                   AND (lifetime_milli > $1 OR (lifetime_milli = $1 AND user_id <= $2)))
+                + row_number() OVER (ORDER BY lifetime_milli DESC, user_id) AS rank
+         FROM (SELECT user_id, lifetime_milli FROM users u
+               WHERE {VISIBLE}
+                 AND ($1::bigint IS NULL OR lifetime_milli < $1 OR (lifetime_milli = $1 AND user_id > $2))
+               ORDER BY lifetime_milli DESC, user_id LIMIT $3) page
+         ORDER BY lifetime_milli DESC, user_id"
+    ))
+    .bind(after.map(|c| c.points.milli()))
+    .bind(after.map_or("", |c| c.user_id.as_str()))
+    .bind(i64::from(limit))
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(classify)?;
     rows.iter().map(|r| row(r).map_err(backend)).collect()
 }
 
@@ -109,10 +143,12 @@ pub async fn standing(
     .await
     .map_err(classify)?;
     let sql = format!(
-        "{} , me AS (SELECT rank FROM ranked WHERE user_id = $1)
-         SELECT r.user_id, r.pts, r.rank, (SELECT count(*) FROM ranked) AS ranked
-         FROM ranked r, me
-         WHERE r.rank BETWEEN me.rank - $2 AND me.rank + $2
+        // The user's rank as a scalar subquery (computed once): joined as a
+        // table, the planner may rescan it for every row of the board.
+        "{} SELECT r.user_id, r.pts, r.rank, (SELECT count(*) FROM ranked) AS ranked
+         FROM ranked r
+         WHERE r.rank BETWEEN (SELECT rank FROM ranked WHERE user_id = $1) - $2
+                          AND (SELECT rank FROM ranked WHERE user_id = $1) + $2
          ORDER BY r.rank",
         ranked(key, window)
     );
