@@ -6,7 +6,8 @@
 //! - **Achievements implied by history**: each user's unlocked set is what
 //!   the rules give for their events, streak and points
 //!   ([`gamify_core::achievement_breaches`]).
-//! - **Erased users stay erased**: no user's row has the id of an erasure.
+//! - **Erased users stay erased**: no user's row, and no leaderboard
+//!   opt-out, has the id of an erasure.
 
 use std::collections::HashSet;
 
@@ -100,7 +101,39 @@ impl Engine {
             }
             after = page.next();
         }
+        if !erased.is_empty() {
+            findings.extend(self.erased_but_hidden(&erased).await?);
+        }
         findings.truncate(MAX_FINDINGS as usize);
+        Ok(findings)
+    }
+
+    /// Leaderboard opt-outs of erased users (an erasure removes them).
+    async fn erased_but_hidden(
+        &self,
+        erased: &HashSet<String>,
+    ) -> Result<Vec<Finding>, EngineError> {
+        let mut findings = Vec::new();
+        let mut after = After::Start;
+        loop {
+            let page = self
+                .store()
+                .export_page(Table::Hidden, after, &ExportFilter::default(), PAGE)
+                .await?;
+            let Page::Hidden(rows) = &page else { break };
+            if rows.is_empty() {
+                break;
+            }
+            for (user, _) in rows {
+                if erased.contains(&gamify_store::erasure::user_hash(user)) {
+                    findings.push(Finding {
+                        subject: format!("user {user}"),
+                        message: "was erased, but their leaderboard opt-out remains".into(),
+                    });
+                }
+            }
+            after = page.next();
+        }
         Ok(findings)
     }
 

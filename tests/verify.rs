@@ -130,6 +130,9 @@ async fn verify_names_wrong_achievements_orphan_rows_broken_indexes_and_erased_u
     let log = rusqlite::Connection::open(&path).unwrap();
     log.execute("DELETE FROM movements WHERE user_id = 'alice'", [])
         .unwrap();
+    // And her leaderboard opt-out is back too.
+    log.execute("INSERT INTO hidden_users VALUES ('carol', 0)", [])
+        .unwrap();
     drop(log);
 
     let (ok, out) = verify(&path);
@@ -138,6 +141,7 @@ async fn verify_names_wrong_achievements_orphan_rows_broken_indexes_and_erased_u
         "user bob: streak_30 is unlocked, but the history does not reach it",
         "user bob: the event index lists seq 999999",
         "user carol: was erased, but has a row",
+        "user carol: was erased, but their leaderboard opt-out remains",
         "user carol: has a row but no ledger entry",
         "of kind spend names spd_",
     ] {

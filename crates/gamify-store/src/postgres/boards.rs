@@ -192,17 +192,27 @@ pub async fn standing(
 }
 
 /// Hides a user from every board, or shows them again; refused for an
-/// erased user.
+/// erased user. Takes the user's row lock first (if they have a row), as an
+/// erasure does, so the two never interleave: one waits for the other and
+/// then sees what it did.
 pub async fn set_hidden(
     conn: &mut PgConnection,
     user: &str,
     hidden: bool,
     at_ms: i64,
 ) -> Result<(), StoreError> {
+    let mut tx = sqlx::Connection::begin(&mut *conn)
+        .await
+        .map_err(classify)?;
+    sqlx::query("SELECT 1 FROM users WHERE user_id = $1 FOR UPDATE")
+        .bind(user)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(classify)?;
     let erased: bool =
         sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM erasures WHERE user_hash = $1)")
             .bind(crate::erasure::user_hash(user))
-            .fetch_one(&mut *conn)
+            .fetch_one(&mut *tx)
             .await
             .map_err(classify)?;
     if erased {
@@ -216,8 +226,8 @@ pub async fn set_hidden(
     sqlx::query(sql)
         .bind(user)
         .bind(at_ms)
-        .execute(&mut *conn)
+        .execute(&mut *tx)
         .await
         .map_err(classify)?;
-    Ok(())
+    tx.commit().await.map_err(classify)
 }
