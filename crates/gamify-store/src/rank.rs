@@ -18,7 +18,7 @@
 //! integers.
 
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::ops::Bound::{Excluded, Included, Unbounded};
 use std::sync::Arc;
 
@@ -36,12 +36,13 @@ const SPACING: u64 = 1 << 32;
 const STEP: u64 = 1 << 20;
 
 /// Member names by number, their tie keys, and numbers by name; numbers
-/// are never reused.
+/// are never reused. Each name is stored once (shared by the two maps);
+/// looking a name up walks the ordered map (a few microseconds at most),
+/// which a hash map beside it would save at 30-odd bytes a member.
 #[derive(Default)]
 pub struct Names {
     /// By member number: the name and its tie key.
     members: Vec<(Arc<str>, u64)>,
-    numbers: HashMap<Arc<str>, u32>,
     /// Names in order, with their member numbers.
     order: BTreeMap<Arc<str>, u32>,
 }
@@ -51,7 +52,7 @@ impl Names {
     /// every tie key was renumbered to make room (then each board must
     /// [`RankIndex::retie`]).
     pub fn intern(&mut self, name: &str) -> (u32, bool) {
-        if let Some(&n) = self.numbers.get(name) {
+        if let Some(&n) = self.order.get(name) {
             return (n, false);
         }
         let below = self
@@ -73,7 +74,6 @@ impl Names {
             (Some(b), Some(a)) => (a - b >= 2).then(|| b + ((a - b) / 2).min(STEP)),
         };
         self.members.push((name.clone(), key.unwrap_or(0)));
-        self.numbers.insert(name.clone(), n);
         self.order.insert(name, n);
         if key.is_none() {
             self.renumber();
@@ -93,7 +93,7 @@ impl Names {
 
     /// The member's number, if it has one.
     pub fn number(&self, name: &str) -> Option<u32> {
-        self.numbers.get(name).copied()
+        self.order.get(name).copied()
     }
 
     /// The name of a member number.
@@ -200,13 +200,19 @@ impl RankIndex {
     /// Adds an entry (its member must not be in the index).
     pub fn insert(&mut self, entry: Entry) {
         if self.blocks.is_empty() {
-            self.blocks.push(Vec::with_capacity(MAX_BLOCK / 2));
+            self.blocks.push(Vec::with_capacity(MAX_BLOCK + 1));
         }
         let b = self.block_of(&entry);
         let block = &mut self.blocks[b];
         let at = block.partition_point(|e| order(e, &entry) == Ordering::Less);
         block.insert(at, entry);
-        let split = (block.len() > MAX_BLOCK).then(|| block.split_off(MAX_BLOCK / 2));
+        // Every block keeps room for MAX_BLOCK + 1 entries and no more: a
+        // Vec left to grow would double to 256 and keep that after a split.
+        let split = (block.len() > MAX_BLOCK).then(|| {
+            let mut tail = Vec::with_capacity(MAX_BLOCK + 1);
+            tail.extend(block.drain(MAX_BLOCK / 2..));
+            tail
+        });
         self.sync_last(b);
         if let Some(tail) = split {
             let last = *tail.last().expect("a split tail holds entries");
@@ -310,6 +316,8 @@ impl RankIndex {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
     use proptest::prelude::*;
 
     use super::*;
