@@ -147,13 +147,31 @@ impl Engine {
     /// database must already have this binary's schema (see
     /// [`Engine::open_migrating`]), because other nodes share it.
     pub async fn open(storage: &Storage, rules: Rules) -> Result<Engine, EngineError> {
-        Engine::open_with(storage, rules, Migrations::Check).await
+        Engine::open_with(storage, rules, Migrations::Check, true).await
+    }
+
+    /// Like [`Engine::open`] (or [`Engine::open_migrating`] with
+    /// `migrating`), for a command that reads or writes rows and serves no
+    /// requests (export, import, verify, erase): the embedded store skips
+    /// building its leaderboards, which at millions of users costs seconds
+    /// and memory; board reads are then refused.
+    pub async fn open_for_maintenance(
+        storage: &Storage,
+        rules: Rules,
+        migrating: bool,
+    ) -> Result<Engine, EngineError> {
+        let migrations = if migrating {
+            Migrations::Apply
+        } else {
+            Migrations::Check
+        };
+        Engine::open_with(storage, rules, migrations, false).await
     }
 
     /// Like [`Engine::open`], but first applies any PostgreSQL migrations the
     /// database lacks (safe while other nodes do the same).
     pub async fn open_migrating(storage: &Storage, rules: Rules) -> Result<Engine, EngineError> {
-        Engine::open_with(storage, rules, Migrations::Apply).await
+        Engine::open_with(storage, rules, Migrations::Apply, true).await
     }
 
     /// Applies the migrations `storage` lacks (each is logged). For SQLite
@@ -174,6 +192,7 @@ impl Engine {
         storage: &Storage,
         rules: Rules,
         migrations: Migrations,
+        leaderboards: bool,
     ) -> Result<Engine, EngineError> {
         rules
             .validate()
@@ -185,11 +204,13 @@ impl Engine {
             Storage::Sqlite(path) => {
                 let (path, rules) = (path.clone(), rules.clone());
                 // Opening migrates: file I/O, kept off the async workers.
-                let store = tokio::task::spawn_blocking(move || SqliteStore::open(&path, rules))
-                    .await
-                    .map_err(|_| {
-                        EngineError::Unavailable(StoreError::Unavailable("open task failed"))
-                    })??;
+                let store = tokio::task::spawn_blocking(move || {
+                    SqliteStore::open_with(&path, rules, leaderboards)
+                })
+                .await
+                .map_err(|_| {
+                    EngineError::Unavailable(StoreError::Unavailable("open task failed"))
+                })??;
                 Arc::new(store)
             }
         };

@@ -152,7 +152,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 serve(config, engine).await
             }
             Command::Verify => {
-                let engine = Engine::open(&storage, rules).await.with_context(cannot)?;
+                let engine = Engine::open_for_maintenance(&storage, rules, false)
+                    .await
+                    .with_context(cannot)?;
                 tracing::info!(?storage, "verifying");
                 let findings = engine
                     .verify()
@@ -169,7 +171,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
             Command::Erase { user_id } => {
-                let engine = Engine::open(&storage, rules).await.with_context(cannot)?;
+                let engine = Engine::open_for_maintenance(&storage, rules, false)
+                    .await
+                    .with_context(cannot)?;
                 let erased = engine
                     .erase_user(&user_id)
                     .await
@@ -222,7 +226,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 from,
                 to,
             } => {
-                let engine = Engine::open(&storage, rules).await.with_context(cannot)?;
+                let engine = Engine::open_for_maintenance(&storage, rules, false)
+                    .await
+                    .with_context(cannot)?;
                 let filter =
                     export::parse_filter(user.as_deref(), from.as_deref(), to.as_deref())?;
                 if let Some(dir) = brief {
@@ -242,7 +248,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                         .map(std::io::BufReader::new)
                         .with_context(|| format!("cannot read {}", file.display()))
                 };
-                let engine = Engine::open_migrating(&storage, rules.clone())
+                let engine = Engine::open_for_maintenance(&storage, rules.clone(), true)
                     .await
                     .with_context(cannot)?;
                 import::check_empty(&engine).await?;
@@ -257,7 +263,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 drop(engine);
                 // Reopened: on SQLite this rebuilds users' state from the
                 // imported ledger, with the rules, which the comparison checks.
-                let engine = Engine::open(&storage, rules).await.with_context(cannot)?;
+                let engine = Engine::open_for_maintenance(&storage, rules, false)
+                    .await
+                    .with_context(cannot)?;
                 let lines = import::compare(&engine, open()?).await?;
                 let findings = engine.verify().await?;
                 for f in &findings {

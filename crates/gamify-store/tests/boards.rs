@@ -321,3 +321,24 @@ async fn the_embedded_boards_are_rebuilt_from_the_database_at_start() {
     assert_eq!(after.1, [row(1, "ann", 40)]);
     assert!(store.verify().await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn a_store_opened_without_leaderboards_refuses_board_reads_and_keeps_everything_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gamify.db");
+    let store: Arc<dyn Store> =
+        Arc::new(SqliteStore::open_with(&path, Rules::default(), false).unwrap());
+    earn(&store, "e1", "ann", Category::Finance, 10, MONDAY).await;
+    assert!(matches!(
+        store.board(BoardKey::ALL_TIME, Window::ALL_TIME, None, 10).await,
+        Err(StoreError::Unavailable(_))
+    ));
+    assert!(store.verify().await.unwrap().is_empty());
+    drop(store);
+    // Opened again with them, the boards hold what was written meanwhile.
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path, Rules::default()).unwrap());
+    assert_eq!(
+        board(&store, BoardKey::ALL_TIME, Window::ALL_TIME).await,
+        [row(1, "ann", 10)]
+    );
+}

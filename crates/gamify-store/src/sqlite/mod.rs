@@ -101,6 +101,8 @@ struct Inner {
     reader_slots: Semaphore,
     cache: Arc<cache::UserCache>,
     boards: Arc<boards::Boards>,
+    /// Whether the boards were built (see [`SqliteStore::open_with`]).
+    leaderboards: bool,
     /// Held for the store's life; the OS releases it if the process dies.
     _lock: File,
 }
@@ -124,6 +126,17 @@ impl SqliteStore {
     /// derived-table and checkpoint threads. Fails with
     /// [`StoreError::InUse`] if another process has the files open as a store.
     pub fn open(path: &Path, rules: Rules) -> Result<SqliteStore, StoreError> {
+        SqliteStore::open_with(path, rules, true)
+    }
+
+    /// [`SqliteStore::open`], choosing whether to build the leaderboards: a
+    /// process that serves no requests (an export, an import, a check)
+    /// saves their start-up time and memory; its board reads are refused.
+    pub fn open_with(
+        path: &Path,
+        rules: Rules,
+        leaderboards: bool,
+    ) -> Result<SqliteStore, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(backend)?;
         }
@@ -168,7 +181,11 @@ impl SqliteStore {
         schema::migrate(&mut derived, schema::DERIVED, "derived tables")?;
         erase::finish_unfinished(&log, &mut derived)?;
         materialize::recover(&log, &mut derived, &rules)?;
-        let boards = Arc::new(boards::Boards::load(&log, &derived)?);
+        let boards = Arc::new(if leaderboards {
+            boards::Boards::load(&log, &derived)?
+        } else {
+            boards::Boards::default()
+        });
 
         let mut readers = Vec::with_capacity(READERS);
         for _ in 0..READERS {
@@ -189,12 +206,17 @@ impl SqliteStore {
         };
         let users = open_read_only(&derived_path)?;
         let erased = erase::erased_hashes(&log)?;
-        let (board_changes, changes) = std::sync::mpsc::channel();
-        let applying = boards.clone();
-        thread::Builder::new()
-            .name("gamify-sqlite-boards".into())
-            .spawn(move || boards::apply_loop(applying, changes))
-            .map_err(backend)?;
+        let board_changes = if leaderboards {
+            let (board_changes, changes) = std::sync::mpsc::channel();
+            let applying = boards.clone();
+            thread::Builder::new()
+                .name("gamify-sqlite-boards".into())
+                .spawn(move || boards::apply_loop(applying, changes))
+                .map_err(backend)?;
+            Some(board_changes)
+        } else {
+            None
+        };
         let writer = Writer {
             log,
             users,
@@ -218,6 +240,7 @@ impl SqliteStore {
             reader_slots: Semaphore::new(READERS),
             cache,
             boards,
+            leaderboards,
             _lock: lock,
         });
         let checkpoint = [
@@ -375,6 +398,16 @@ impl SqliteStore {
     async fn apply(&self, op: Op) -> Result<Done, StoreError> {
         self.ask(|reply| Job::Apply(op, reply)).await
     }
+
+    fn check_leaderboards(&self) -> Result<(), StoreError> {
+        if self.inner.leaderboards {
+            Ok(())
+        } else {
+            Err(StoreError::Unavailable(
+                "this process opened the store without its leaderboards",
+            ))
+        }
+    }
 }
 
 #[async_trait]
@@ -522,6 +555,7 @@ impl Store for SqliteStore {
         after: Option<Cursor>,
         limit: u32,
     ) -> Result<Vec<BoardRow>, StoreError> {
+        self.check_leaderboards()?;
         match self
             .inner
             .boards
@@ -548,6 +582,7 @@ impl Store for SqliteStore {
         user_id: &UserId,
         k: u32,
     ) -> Result<Standing, StoreError> {
+        self.check_leaderboards()?;
         let user = user_id.as_str().to_owned();
         match self.inner.boards.standing(key, window, &user, k as usize) {
             boards::Held::Yes(standing) => Ok(standing),

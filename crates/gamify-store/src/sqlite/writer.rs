@@ -115,8 +115,9 @@ pub struct Writer {
     /// Hashes of the erased user ids ([`crate::erasure::user_hash`]): every
     /// write for one of them is refused.
     pub erased: HashSet<String>,
-    /// To the thread that applies changes to the leaderboards.
-    pub board_changes: boards::Changes,
+    /// To the thread that applies changes to the leaderboards; none when
+    /// the store was opened without them.
+    pub board_changes: Option<boards::Changes>,
 }
 
 /// A user changed by the transaction in progress.
@@ -308,10 +309,7 @@ impl Writer {
         let (erasure, removed) = erase::erase_log(&tx, user.as_str(), &hash, id, at, &rows)?;
         tx.commit().map_err(backend)?;
         self.erased.insert(hash);
-        self.published.boards.send(
-            &self.board_changes,
-            boards::Change::Remove(user.as_str().to_owned()),
-        );
+        self.board_change(boards::Change::Remove(user.as_str().to_owned()));
         let backlog = materialize::Backlog {
             erased: vec![removed],
             ..materialize::Backlog::default()
@@ -329,6 +327,13 @@ impl Writer {
         }
         tracing::info!(erasure = %erasure.id, events = erasure.events, ledger_entries = erasure.ledger_entries, "user erased");
         Ok(erasure)
+    }
+
+    /// Sends a change to the leaderboards, if this store keeps them.
+    fn board_change(&self, change: boards::Change) {
+        if let Some(changes) = &self.board_changes {
+            self.published.boards.send(changes, change);
+        }
     }
 
     /// Records that a user is hidden from the leaderboards (or no longer),
@@ -353,10 +358,7 @@ impl Writer {
         self.log
             .execute(sql, rusqlite::params![user.as_str(), at])
             .map_err(backend)?;
-        self.published.boards.send(
-            &self.board_changes,
-            boards::Change::Hidden(user.as_str().to_owned(), hidden),
-        );
+        self.board_change(boards::Change::Hidden(user.as_str().to_owned(), hidden));
         Ok(())
     }
 
@@ -380,7 +382,9 @@ impl Writer {
                 findings.push(row.map_err(backend)?);
             }
         }
-        findings.extend(self.published.boards.compare(&snapshot)?);
+        if self.board_changes.is_some() {
+            findings.extend(self.published.boards.compare(&snapshot)?);
+        }
         Ok(findings)
     }
 
@@ -490,10 +494,7 @@ impl Writer {
                 )
             })
             .collect();
-        published.boards.send(
-            &self.board_changes,
-            boards::Change::Commit(all_time, effects.points),
-        );
+        self.board_change(boards::Change::Commit(all_time, effects.points));
         for (user, changed) in effects.users {
             let state = Arc::new(changed.after);
             published.cache.offer_written(&user, state.clone(), true);
