@@ -330,7 +330,9 @@ async fn a_store_opened_without_leaderboards_refuses_board_reads_and_keeps_every
         Arc::new(SqliteStore::open_with(&path, Rules::default(), false).unwrap());
     earn(&store, "e1", "ann", Category::Finance, 10, MONDAY).await;
     assert!(matches!(
-        store.board(BoardKey::ALL_TIME, Window::ALL_TIME, None, 10).await,
+        store
+            .board(BoardKey::ALL_TIME, Window::ALL_TIME, None, 10)
+            .await,
         Err(StoreError::Unavailable(_))
     ));
     assert!(store.verify().await.unwrap().is_empty());
