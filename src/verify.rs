@@ -45,22 +45,37 @@ impl Engine {
             .collect())
     }
 
-    async fn verify_users(&self) -> Result<Vec<Finding>, EngineError> {
-        let erased = self.erased_hashes().await?;
-        let mut findings = Vec::new();
+    /// Hands every page of `table`, in order, to `visit` until the table
+    /// ends or `visit` answers false.
+    async fn walk(
+        &self,
+        table: Table,
+        mut visit: impl FnMut(&Page) -> bool,
+    ) -> Result<(), EngineError> {
         let mut after = After::Start;
-        let mut checked = 0u64;
         loop {
             let page = self
                 .store()
-                .export_page(Table::Users, after, &ExportFilter::default(), PAGE)
+                .export_page(table, after, &ExportFilter::default(), PAGE)
                 .await?;
-            let Page::Users(users) = &page else {
-                break;
-            };
-            if users.is_empty() {
-                break;
+            if page.is_empty() || !visit(&page) {
+                return Ok(());
             }
+            after = page.next();
+        }
+    }
+
+    async fn verify_users(&self) -> Result<Vec<Finding>, EngineError> {
+        let erased = self.erased_hashes().await?;
+        let was_erased = |user: &str| {
+            !erased.is_empty() && erased.contains(&gamify_store::erasure::user_hash(user))
+        };
+        let mut findings = Vec::new();
+        let mut checked = 0u64;
+        self.walk(Table::Users, |page| {
+            let Page::Users(users) = page else {
+                return false;
+            };
             for (user, snapshot) in users {
                 let Ok(event_points) = snapshot
                     .categories
@@ -85,7 +100,7 @@ impl Engine {
                         message: breach,
                     });
                 }
-                if !erased.is_empty() && erased.contains(&gamify_store::erasure::user_hash(user)) {
+                if was_erased(user) {
                     findings.push(Finding {
                         subject: format!("user {user}"),
                         message: "was erased, but has a row".into(),
@@ -96,63 +111,37 @@ impl Engine {
             if checked % 100_000 < u64::from(PAGE) {
                 tracing::info!(users = checked, "verifying users");
             }
-            if findings.len() as i64 >= MAX_FINDINGS {
-                break;
-            }
-            after = page.next();
-        }
+            (findings.len() as i64) < MAX_FINDINGS
+        })
+        .await?;
+        // Leaderboard opt-outs of erased users (an erasure removes them).
         if !erased.is_empty() {
-            findings.extend(self.erased_but_hidden(&erased).await?);
+            self.walk(Table::Hidden, |page| {
+                if let Page::Hidden(rows) = page {
+                    for (user, _) in rows.iter().filter(|(u, _)| was_erased(u)) {
+                        findings.push(Finding {
+                            subject: format!("user {user}"),
+                            message: "was erased, but their leaderboard opt-out remains".into(),
+                        });
+                    }
+                }
+                true
+            })
+            .await?;
         }
         findings.truncate(MAX_FINDINGS as usize);
         Ok(findings)
     }
 
-    /// Leaderboard opt-outs of erased users (an erasure removes them).
-    async fn erased_but_hidden(
-        &self,
-        erased: &HashSet<String>,
-    ) -> Result<Vec<Finding>, EngineError> {
-        let mut findings = Vec::new();
-        let mut after = After::Start;
-        loop {
-            let page = self
-                .store()
-                .export_page(Table::Hidden, after, &ExportFilter::default(), PAGE)
-                .await?;
-            let Page::Hidden(rows) = &page else { break };
-            if rows.is_empty() {
-                break;
-            }
-            for (user, _) in rows {
-                if erased.contains(&gamify_store::erasure::user_hash(user)) {
-                    findings.push(Finding {
-                        subject: format!("user {user}"),
-                        message: "was erased, but their leaderboard opt-out remains".into(),
-                    });
-                }
-            }
-            after = page.next();
-        }
-        Ok(findings)
-    }
-
     async fn erased_hashes(&self) -> Result<HashSet<String>, EngineError> {
         let mut hashes = HashSet::new();
-        let mut after = After::Start;
-        loop {
-            let page = self
-                .store()
-                .export_page(Table::Erasures, after, &ExportFilter::default(), PAGE)
-                .await?;
-            match &page {
-                Page::Erasures(rows) if !rows.is_empty() => {
-                    hashes.extend(rows.iter().map(|e| e.user_hash.clone()));
-                }
-                _ => break,
+        self.walk(Table::Erasures, |page| {
+            if let Page::Erasures(rows) = page {
+                hashes.extend(rows.iter().map(|e| e.user_hash.clone()));
             }
-            after = page.next();
-        }
+            true
+        })
+        .await?;
         Ok(hashes)
     }
 }

@@ -147,28 +147,27 @@ impl EventPoints {
         })
     }
 
+    /// What it adds to a windowed board of its window: its points with
+    /// its bonuses overall, its points on its category's board, nothing on
+    /// another category's.
+    pub fn points_on(&self, category: Option<Category>) -> Option<Points> {
+        match category {
+            None => Some(self.points.checked_add(self.bonuses).unwrap_or(self.points)),
+            Some(c) if c == self.category => Some(self.points),
+            Some(_) => None,
+        }
+    }
+
     /// The (board, window, points) it adds to, for the windowed periods.
     pub fn contributions(&self) -> Vec<(BoardKey, Window, Points)> {
-        let overall = self.points.checked_add(self.bonuses).unwrap_or(self.points);
         let mut out = Vec::with_capacity(6);
         for period in [Period::Day, Period::Week, Period::Month] {
             let window = Window::containing(period, self.created_at_ms);
-            out.push((
-                BoardKey {
-                    period,
-                    category: None,
-                },
-                window,
-                overall,
-            ));
-            out.push((
-                BoardKey {
-                    period,
-                    category: Some(self.category),
-                },
-                window,
-                self.points,
-            ));
+            for category in [None, Some(self.category)] {
+                if let Some(points) = self.points_on(category) {
+                    out.push((BoardKey { period, category }, window, points));
+                }
+            }
         }
         out
     }

@@ -303,15 +303,6 @@ impl RankIndex {
     pub fn iter(&self) -> impl Iterator<Item = &Entry> {
         self.blocks.iter().flatten()
     }
-
-    /// Bytes held by the entries and blocks (capacity, not length).
-    pub fn heap_bytes(&self) -> usize {
-        self.blocks
-            .iter()
-            .map(|b| b.capacity() * std::mem::size_of::<Entry>())
-            .sum::<usize>()
-            + self.blocks.capacity() * std::mem::size_of::<Vec<Entry>>()
-    }
 }
 
 #[cfg(test)]

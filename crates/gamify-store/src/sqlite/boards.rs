@@ -613,10 +613,9 @@ fn load_windows(log: &Connection, state: &mut State) -> Result<u64, StoreError> 
     // are stamped on receipt): a day's margin covers any disorder.
     let from = month.previous().start_ms();
     let mut stmt = log
-        .prepare(
-            "SELECT user_id, created_at, category, points_milli, unlocked FROM events
-             ORDER BY seq DESC",
-        )
+        .prepare(&format!(
+            "SELECT {EVENT_POINTS} FROM events ORDER BY seq DESC"
+        ))
         .map_err(backend)?;
     let mut rows = stmt.query([]).map_err(backend)?;
     let mut read = 0u64;
@@ -629,23 +628,28 @@ fn load_windows(log: &Connection, state: &mut State) -> Result<u64, StoreError> 
         if created_at < from {
             continue;
         }
-        let category: String = row.get(2).map_err(backend)?;
-        let unlocked = decode_unlocked(&row.get::<_, String>(4).map_err(backend)?)?;
-        let bonuses = unlocked.iter().map(|(_, b)| b.milli()).sum::<i64>();
-        let e = EventPoints {
-            user_id: row.get(0).map_err(backend)?,
-            created_at_ms: created_at,
-            category: Category::parse(&category)
-                .map_err(|_| crate::corrupt("category", &category))?,
-            points: Points::from_milli(row.get(3).map_err(backend)?),
-            bonuses: Points::from_milli(bonuses),
-        };
-        state.add_event(&e);
+        state.add_event(&event_points(row)?);
         if read.is_multiple_of(1_000_000) {
             tracing::info!(events = read, "loading the leaderboard windows");
         }
     }
     Ok(read)
+}
+
+/// The `events` columns [`event_points`] reads, in its order.
+const EVENT_POINTS: &str = "user_id, created_at, category, points_milli, unlocked";
+
+/// What an event row (read as [`EVENT_POINTS`]) adds to the boards.
+fn event_points(row: &rusqlite::Row<'_>) -> Result<EventPoints, StoreError> {
+    let category: String = row.get(2).map_err(backend)?;
+    let unlocked = decode_unlocked(&row.get::<_, String>(4).map_err(backend)?)?;
+    Ok(EventPoints {
+        user_id: row.get(0).map_err(backend)?,
+        created_at_ms: row.get(1).map_err(backend)?,
+        category: Category::parse(&category).map_err(|_| crate::corrupt("category", &category))?,
+        points: Points::from_milli(row.get(3).map_err(backend)?),
+        bonuses: Points::from_milli(unlocked.iter().map(|(_, b)| b.milli()).sum()),
+    })
 }
 
 /// A window older than the held ones, summed from the log: every event
@@ -656,28 +660,21 @@ pub fn window_from_log(
     window: Window,
 ) -> Result<Vec<(String, i64)>, StoreError> {
     let mut stmt = conn
-        .prepare_cached(
-            "SELECT e.user_id, e.category, e.points_milli, e.unlocked FROM events e
+        .prepare_cached(&format!(
+            "SELECT {EVENT_POINTS} FROM events e
              WHERE e.created_at >= ?1 AND e.created_at < ?2
-               AND NOT EXISTS (SELECT 1 FROM hidden_users h WHERE h.user_id = e.user_id)",
-        )
+               AND NOT EXISTS (SELECT 1 FROM hidden_users h WHERE h.user_id = e.user_id)"
+        ))
         .map_err(backend)?;
     let mut rows = stmt
         .query(params![window.start_ms(), window.end_ms()])
         .map_err(backend)?;
     let mut sums: HashMap<String, i64> = HashMap::new();
     while let Some(row) = rows.next().map_err(backend)? {
-        let category: String = row.get(1).map_err(backend)?;
-        let points: i64 = row.get(2).map_err(backend)?;
-        let add = match key.category {
-            Some(c) if c.as_str() != category => continue,
-            Some(_) => points,
-            None => {
-                let unlocked = decode_unlocked(&row.get::<_, String>(3).map_err(backend)?)?;
-                points + unlocked.iter().map(|(_, b)| b.milli()).sum::<i64>()
-            }
-        };
-        *sums.entry(row.get(0).map_err(backend)?).or_default() += add;
+        let e = event_points(row)?;
+        if let Some(points) = e.points_on(key.category) {
+            *sums.entry(e.user_id).or_default() += points.milli();
+        }
     }
     let mut board: Vec<(String, i64)> = sums.into_iter().filter(|(_, p)| *p > 0).collect();
     board.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
