@@ -93,6 +93,12 @@ pub struct PrivacyResponse {
 }
 
 impl Engine {
+    /// Rebuilds the leaderboards kept in Redis from the database (`gamify
+    /// leaderboard rebuild`); returns how many board entries were written.
+    pub async fn rebuild_boards(&self) -> Result<u64, EngineError> {
+        Ok(self.store().rebuild_boards().await?)
+    }
+
     /// The board and window a request names; every field error at once.
     fn select(&self, s: &BoardSelect) -> Result<(BoardKey, Window), EngineError> {
         let mut errors = Vec::new();

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use gamify_core::{AchievementId, Expiry, Points, Rules};
 pub use gamify_store::postgres::redact_url;
-use gamify_store::postgres::{PgSettings, check_schema, check_sslmode};
+use gamify_store::postgres::{PgSettings, RedisSettings, check_schema, check_sslmode};
 use serde::Deserialize;
 
 use crate::engine::Storage;
@@ -61,6 +61,30 @@ pub struct StorageConfig {
     pub data_dir: PathBuf,
     /// `[storage.postgres]`: used when the URL names PostgreSQL.
     pub postgres: PostgresConfig,
+    /// `[storage.redis]`: leaderboards in Redis, with PostgreSQL.
+    pub redis: RedisConfig,
+}
+
+/// `[storage.redis]`
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisConfig {
+    /// `redis://…`; may hold a password, so never printed as is.
+    pub url: Option<String>,
+    /// Put before every key.
+    pub prefix: String,
+    /// How long one Redis call may take.
+    pub timeout_ms: u64,
+}
+
+impl fmt::Debug for RedisConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisConfig")
+            .field("url", &self.url.as_deref().map(redact_url))
+            .field("prefix", &self.prefix)
+            .field("timeout_ms", &self.timeout_ms)
+            .finish()
+    }
 }
 
 /// `[storage.postgres]`
@@ -196,6 +220,16 @@ impl Config {
         }
         if let Some(v) = env("DATABASE_URL").filter(|v| !v.is_empty()) {
             config.storage.database_url = Some(v);
+        }
+        if let Some(v) = env("REDIS_URL").filter(|v| !v.is_empty()) {
+            config.storage.redis.url = Some(v);
+        }
+        if let Some(v) = env("GAMIFY_REDIS_PREFIX") {
+            config.storage.redis.prefix = v;
+        }
+        if let Some(v) = env("GAMIFY_REDIS_TIMEOUT_MS") {
+            config.storage.redis.timeout_ms =
+                parse_env("GAMIFY_REDIS_TIMEOUT_MS", &v, "whole milliseconds")?;
         }
         if let Some(v) = env("GAMIFY_DATA_DIR") {
             config.storage.data_dir = v.into();
@@ -351,7 +385,38 @@ impl Config {
         settings.statement_timeout = Duration::from_millis(pg.statement_timeout_ms);
         settings.sslmode.clone_from(&pg.sslmode);
         settings.schema.clone_from(&pg.schema);
+        settings.redis = self.redis()?;
         Ok(settings)
+    }
+
+    /// Redis for the leaderboards, if a URL is set.
+    fn redis(&self) -> Result<Option<RedisSettings>, ConfigError> {
+        let r = &self.storage.redis;
+        let Some(url) = &r.url else {
+            return Ok(None);
+        };
+        if !(url.starts_with("redis://") || url.starts_with("redis+unix://")) {
+            return Err(invalid(
+                "storage.redis.url",
+                format!("expected redis://HOST:PORT[/DB], got {}", redact_url(url)),
+            ));
+        }
+        if r.prefix.len() > 64 || r.prefix.bytes().any(|b| !b.is_ascii_graphic()) {
+            return Err(invalid(
+                "storage.redis.prefix",
+                "expected at most 64 visible ASCII characters",
+            ));
+        }
+        if !(10..=60_000).contains(&r.timeout_ms) {
+            return Err(invalid(
+                "storage.redis.timeout_ms",
+                format!("expected 10 to 60000 milliseconds, got {}", r.timeout_ms),
+            ));
+        }
+        let mut settings = RedisSettings::new(url.clone());
+        settings.prefix.clone_from(&r.prefix);
+        settings.timeout = Duration::from_millis(r.timeout_ms);
+        Ok(Some(settings))
     }
 
     /// The rule limits.
@@ -417,6 +482,7 @@ impl fmt::Debug for StorageConfig {
             )
             .field("data_dir", &self.data_dir)
             .field("postgres", &self.postgres)
+            .field("redis", &self.redis)
             .finish()
     }
 }
@@ -545,5 +611,35 @@ mod tests {
         let mut config = Config::load(None, no_env).unwrap();
         config.storage.database_url = Some("postgres://app:s3cret@db/gamify".into());
         assert!(!format!("{config:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn redis_is_taken_with_postgres_and_its_password_never_shown() {
+        let env = |k: &str| match k {
+            "DATABASE_URL" => Some("postgres://gamify@db/gamify".to_owned()),
+            "REDIS_URL" => Some("redis://:s3cret@cache:6379/2".to_owned()),
+            "GAMIFY_REDIS_PREFIX" => Some("shop:".to_owned()),
+            _ => None,
+        };
+        let config = Config::load(None, env).unwrap();
+        assert!(!format!("{config:?}").contains("s3cret"));
+        let Storage::Postgres(pg) = config.storage().unwrap() else {
+            panic!("expected PostgreSQL");
+        };
+        let redis = pg.redis.clone().expect("REDIS_URL taken");
+        assert_eq!(redis.prefix, "shop:");
+        assert_eq!(redis.timeout, Duration::from_millis(1000));
+        let shown = format!("{pg:?}");
+        assert!(
+            !shown.contains("s3cret") && shown.contains(":***@cache"),
+            "{shown}"
+        );
+        let env = |k: &str| match k {
+            "DATABASE_URL" => Some("postgres://gamify@db/gamify".to_owned()),
+            "REDIS_URL" => Some("http://cache:6379".to_owned()),
+            _ => None,
+        };
+        let err = Config::load(None, env).unwrap_err().to_string();
+        assert!(err.starts_with("storage.redis.url"), "{err}");
     }
 }

@@ -118,7 +118,9 @@ impl From<StoreError> for EngineError {
                 message: e.to_string(),
             },
             StoreError::StockBelowRedeemed(_) => EngineError::field("stock", e.to_string()),
-            StoreError::Unavailable(_) => EngineError::Unavailable(e),
+            StoreError::Unavailable(_) | StoreError::BoardsUnavailable(_) => {
+                EngineError::Unavailable(e)
+            }
             StoreError::Erased => EngineError::Erased,
             other => EngineError::Store(other),
         }
@@ -199,7 +201,11 @@ impl Engine {
             .map_err(|e| EngineError::field("rules", e.to_string()))?;
         let store: Arc<dyn Store> = match storage {
             Storage::Postgres(settings) => {
-                Arc::new(PgStore::connect(settings, rules.clone(), migrations).await?)
+                let store = PgStore::connect(settings, rules.clone(), migrations).await?;
+                if leaderboards {
+                    store.keep_boards_in_sync().await;
+                }
+                Arc::new(store)
             }
             Storage::Sqlite(path) => {
                 let (path, rules) = (path.clone(), rules.clone());

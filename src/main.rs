@@ -94,10 +94,24 @@ enum Command {
         /// The user id.
         user_id: String,
     },
+    /// Leaderboard maintenance.
+    Leaderboard {
+        #[command(subcommand)]
+        action: LeaderboardCommand,
+    },
     /// Print the OpenAPI document.
     Openapi,
     /// Print the effective configuration (passwords redacted).
     Config,
+}
+
+#[derive(Subcommand)]
+enum LeaderboardCommand {
+    /// Rebuild the leaderboards kept in Redis (PostgreSQL with REDIS_URL)
+    /// from the database, while nodes keep serving (their board reads
+    /// answer 503 meanwhile). Nodes do this by themselves when Redis was
+    /// unreachable or emptied; this is for doing it on demand.
+    Rebuild,
 }
 
 fn main() -> ExitCode {
@@ -169,6 +183,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 } else {
                     anyhow::bail!("{} invariant breaches found", findings.len())
                 }
+            }
+            Command::Leaderboard {
+                action: LeaderboardCommand::Rebuild,
+            } => {
+                let engine = Engine::open_for_maintenance(&storage, rules, false)
+                    .await
+                    .with_context(cannot)?;
+                let entries = engine
+                    .rebuild_boards()
+                    .await
+                    .context("could not rebuild the leaderboards")?;
+                println!("leaderboards rebuilt in Redis: {entries} entries");
+                Ok(())
             }
             Command::Erase { user_id } => {
                 let engine = Engine::open_for_maintenance(&storage, rules, false)
@@ -318,6 +345,11 @@ async fn serve(config: Config, engine: Engine) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr()?;
+    if config.storage.redis.url.is_some() && matches!(config.storage()?, Storage::Sqlite(_)) {
+        tracing::warn!(
+            "REDIS_URL is ignored with the embedded database: its in-process leaderboards are faster than Redis"
+        );
+    }
     tracing::info!(addr = %local, storage = ?config.storage()?, "listening");
     http::serve(listener, engine, shutdown_signal()).await?;
     tracing::info!("stopped");

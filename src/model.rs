@@ -318,7 +318,8 @@ pub struct ErrorBody {
     /// Stable, machine-readable: `validation_failed`, `malformed_json`,
     /// `invalid_query`, `invalid_header`, `idempotency_conflict`, `not_found`,
     /// `method_not_allowed`, `payload_too_large`, `unsupported_media_type`,
-    /// `internal`, `unavailable`.
+    /// `internal`, `unavailable`, `leaderboard_unavailable` (and the others
+    /// docs/API.md lists).
     pub code: String,
     /// For people; names the offending field where there is one.
     pub message: String,

@@ -44,6 +44,7 @@ pub struct LeaderboardQuery {
     responses(
         (status = 200, body = Vec<LeaderboardEntry>, headers(("X-Next-Cursor" = String, description = "Pass as `after` for the next page; absent on the last"))),
         (status = 422, description = "Invalid limit, period, category, window or cursor", body = ErrorResponse),
+        (status = 503, description = "`leaderboard_unavailable`: the boards kept in Redis cannot be read now (Redis unreachable, or the boards being rebuilt); events are still recorded", body = ErrorResponse),
     )
 )]
 pub async fn get_leaderboard(
@@ -84,6 +85,7 @@ pub struct StandingQuery {
     responses(
         (status = 200, body = StandingResponse),
         (status = 422, description = "Invalid user id, period, category, window or k", body = ErrorResponse),
+        (status = 503, description = "`leaderboard_unavailable`: the boards kept in Redis cannot be read now", body = ErrorResponse),
     )
 )]
 pub async fn get_standing(

@@ -9,6 +9,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 use gamify_core::Refusal;
+use gamify_store::StoreError;
 
 use crate::engine::EngineError;
 use crate::model::{ErrorBody, ErrorResponse, FieldError};
@@ -117,6 +118,12 @@ impl ApiError {
                 "admin_disabled",
                 "the admin API is off: start gamify with GAMIFY_ADMIN_TOKEN (or [server] admin_token) set"
                     .into(),
+                vec![],
+            ),
+            ApiError::Engine(EngineError::Unavailable(StoreError::BoardsUnavailable(why))) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "leaderboard_unavailable",
+                (*why).to_owned(),
                 vec![],
             ),
             ApiError::Engine(EngineError::Unavailable(_)) => (

@@ -174,3 +174,53 @@ async fn a_wrong_period_category_window_or_cursor_is_a_422_naming_the_field() {
         .unwrap();
     assert_error(r, 422, "validation_failed").await;
 }
+
+/// With Redis unreachable, events are still recorded and the boards answer
+/// 503 in the standard error shape, saying why (PostgreSQL needed; the
+/// Redis "server" is a port nobody listens on).
+#[tokio::test]
+async fn with_redis_unreachable_events_are_recorded_and_boards_answer_503() {
+    use gamify_store::postgres::scratch::{ScratchSchema, test_database};
+    use gamify_store::postgres::{Migrations, PgStore, RedisSettings};
+    let Some(url) = test_database("with_redis_unreachable_boards_answer_503").await else {
+        return;
+    };
+    let schema = ScratchSchema::create(&url).await.unwrap();
+    let mut settings = schema.settings();
+    let mut redis = RedisSettings::new("redis://127.0.0.1:1");
+    redis.timeout = std::time::Duration::from_millis(200);
+    settings.redis = Some(redis);
+    let store = PgStore::connect(&settings, Default::default(), Migrations::Apply)
+        .await
+        .unwrap();
+    store.keep_boards_in_sync().await;
+    let app = crate::helpers::spawn_app_on(
+        std::sync::Arc::new(store),
+        crate::helpers::Place::Schema(schema),
+        Default::default(),
+    )
+    .await;
+    app.record("ann", "finance", 5.0).await;
+    for path in [
+        "/api/v2/gamify/leaderboard?limit=3",
+        "/api/v2/gamify/leaderboard/ann",
+    ] {
+        let response = app.client.get(app.url(path)).send().await.unwrap();
+        let body = assert_error(response, 503, "leaderboard_unavailable").await;
+        assert!(
+            body["error"]["message"].as_str().unwrap().contains("Redis"),
+            "{body}"
+        );
+    }
+    // The balance is read from the database, as always.
+    let balance: Value = app
+        .client
+        .get(app.url("/api/v2/gamify/balance/ann"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(balance["total_points"], json!(10.0));
+}

@@ -2,15 +2,17 @@
 //!
 //! The database is an SQLite file in a temp dir, or, with
 //! `GAMIFY_TEST_BACKEND=postgres` (as `.ci/run` sets for a second pass of
-//! this suite), a scratch schema on the test PostgreSQL database: the same
-//! HTTP behaviour on both backends.
+//! this suite), a scratch schema on the test PostgreSQL database, or with
+//! `GAMIFY_TEST_BACKEND=postgres+redis` (a third pass) the same with the
+//! leaderboards in Redis under a prefix of the test's own: the same HTTP
+//! behaviour on every backend.
 
 use std::sync::Arc;
 
 use gamify::http;
 use gamify::{Engine, ManualClock, Rules};
 use gamify_store::Store;
-use gamify_store::postgres::scratch::{ScratchSchema, test_database};
+use gamify_store::postgres::scratch::{ScratchRedis, ScratchSchema, test_database, test_redis};
 use gamify_store::postgres::{Migrations, PgStore};
 use gamify_store::sqlite::SqliteStore;
 use serde_json::{Value, json};
@@ -32,9 +34,10 @@ pub struct TestApp {
 
 /// What keeps the test's database alive until it ends.
 #[allow(dead_code)]
-enum Place {
+pub enum Place {
     Dir(tempfile::TempDir),
     Schema(ScratchSchema),
+    Redis(ScratchRedis, ScratchSchema),
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -56,12 +59,35 @@ pub async fn spawn_app_with(rules: Rules) -> TestApp {
                 .unwrap();
             (Arc::new(store), Place::Schema(schema))
         }
+        Ok("postgres+redis") => {
+            let test = "tests/api (GAMIFY_TEST_BACKEND=postgres+redis)";
+            let url = test_database(test)
+                .await
+                .expect("GAMIFY_TEST_BACKEND=postgres+redis needs a reachable test database");
+            let redis = test_redis(test)
+                .await
+                .expect("GAMIFY_TEST_BACKEND=postgres+redis needs a reachable Redis");
+            let schema = ScratchSchema::create(&url).await.unwrap();
+            let redis = ScratchRedis::new(&redis, &schema);
+            let mut settings = schema.settings();
+            settings.redis = Some(redis.settings());
+            let store = PgStore::connect(&settings, rules.clone(), Migrations::Apply)
+                .await
+                .unwrap();
+            store.keep_boards_in_sync().await;
+            (Arc::new(store), Place::Redis(redis, schema))
+        }
         _ => {
             let dir = tempfile::tempdir().unwrap();
             let store = SqliteStore::open(&dir.path().join("gamify.db"), rules.clone()).unwrap();
             (Arc::new(store), Place::Dir(dir))
         }
     };
+    spawn_app_on(store, place, rules).await
+}
+
+/// A server over a store of the test's choosing.
+pub async fn spawn_app_on(store: Arc<dyn Store>, place: Place, rules: Rules) -> TestApp {
     let clock = Arc::new(ManualClock::new(T0));
     let engine = Engine::with_store(store, rules, clock.clone())
         .with_admin_token(Some(ADMIN_TOKEN.to_owned()));

@@ -173,6 +173,160 @@ impl EventPoints {
     }
 }
 
+/// What a commit changed for one user on the boards: their absolute points
+/// on each board it touched (all-time boards with [`Window::ALL_TIME`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserBoards {
+    /// Whose.
+    pub user_id: String,
+    /// Board, window, points there.
+    pub points: Vec<(BoardKey, Window, Points)>,
+}
+
+/// The windowed periods, in the order [`LiveTotals`] keeps them.
+pub const WINDOWED: [Period; 3] = [Period::Day, Period::Week, Period::Month];
+
+/// A user's points in the day, week and month of their latest earning,
+/// overall and per category: what the PostgreSQL backend keeps on the
+/// user's row so that a commit knows the user's absolute totals on the
+/// windowed boards without summing the log (Redis is then written absolute
+/// values, which can be repeated and reordered safely).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LiveTotals {
+    /// The first day (days since 1970-01-01) of the day, week and month
+    /// counted; `None` before the first earning.
+    pub starts: Option<[i64; 3]>,
+    /// Overall (`None`), then categories: points (thousandths) in each of
+    /// those windows.
+    pub rows: Vec<(Option<Category>, [i64; 3])>,
+}
+
+impl LiveTotals {
+    /// As stored: `v1;<day>,<week>,<month>;*:<d>,<w>,<m>;health:<d>,<w>,<m>…`.
+    /// The empty text is kept for "not known yet" (rows written before the
+    /// column existed, and imports), which [`LiveTotals::decode`] tells apart.
+    pub fn encode(&self) -> String {
+        let Some([d, w, m]) = self.starts else {
+            return "v1".into();
+        };
+        let mut out = format!("v1;{d},{w},{m}");
+        for (category, [a, b, c]) in &self.rows {
+            let name = category.map_or("*", Category::as_str);
+            out.push_str(&format!(";{name}:{a},{b},{c}"));
+        }
+        out
+    }
+
+    /// Reads [`LiveTotals::encode`]'s text; `Ok(None)` for the empty text
+    /// (not known yet).
+    pub fn decode(text: &str) -> Result<Option<LiveTotals>, StoreError> {
+        let bad = || StoreError::Backend(format!("unreadable board_windows {text:?}").into());
+        if text.is_empty() {
+            return Ok(None);
+        }
+        let mut parts = text.split(';');
+        if parts.next() != Some("v1") {
+            return Err(bad());
+        }
+        let triple = |t: &str| -> Option<[i64; 3]> {
+            let mut it = t.split(',').map(|n| n.parse::<i64>().ok());
+            let out = [it.next()??, it.next()??, it.next()??];
+            it.next().is_none().then_some(out)
+        };
+        let Some(starts) = parts.next() else {
+            return Ok(Some(LiveTotals::default()));
+        };
+        let starts = triple(starts).ok_or_else(bad)?;
+        let mut rows = Vec::new();
+        for part in parts {
+            let (name, values) = part.split_once(':').ok_or_else(bad)?;
+            let category = match name {
+                "*" => None,
+                c => Some(Category::parse(c).map_err(|_| bad())?),
+            };
+            rows.push((category, triple(values).ok_or_else(bad)?));
+        }
+        Ok(Some(LiveTotals {
+            starts: Some(starts),
+            rows,
+        }))
+    }
+
+    /// The points on one board in the window it counts; 0 if none.
+    pub fn get(&self, period_index: usize, category: Option<Category>) -> i64 {
+        self.rows
+            .iter()
+            .find(|(c, _)| *c == category)
+            .map_or(0, |(_, v)| v[period_index])
+    }
+
+    /// Counts an event: a window later than the one kept starts again from
+    /// zero. Returns false if one of the event's windows is *earlier* than
+    /// the one kept (a node whose clock is behind another's), which these
+    /// totals cannot count: the caller has the boards recounted.
+    pub fn add(&mut self, event: &EventPoints) -> bool {
+        let mut counted = true;
+        let mut starts = self.starts.unwrap_or([i64::MIN; 3]);
+        for (i, period) in WINDOWED.into_iter().enumerate() {
+            let start = Window::containing(period, event.created_at_ms).start_day;
+            if start < starts[i] {
+                counted = false;
+                continue;
+            }
+            if start > starts[i] {
+                starts[i] = start;
+                for (_, v) in &mut self.rows {
+                    v[i] = 0;
+                }
+            }
+            for category in [None, Some(event.category)] {
+                let Some(points) = event.points_on(category) else {
+                    continue;
+                };
+                let at = match self.rows.iter().position(|(c, _)| *c == category) {
+                    Some(at) => at,
+                    None => {
+                        self.rows.push((category, [0; 3]));
+                        self.rows.len() - 1
+                    }
+                };
+                let v = &mut self.rows[at].1[i];
+                *v = v.saturating_add(points.milli());
+            }
+        }
+        self.rows.retain(|(_, v)| v.iter().any(|p| *p != 0));
+        self.rows.sort_by_key(|(c, _)| *c);
+        self.starts = Some(starts);
+        counted
+    }
+
+    /// The windowed boards these totals put the user on, with the user's
+    /// points there: for the overall boards and the `categories` given.
+    pub fn boards(&self, categories: &[Category]) -> Vec<(BoardKey, Window, Points)> {
+        let Some(starts) = self.starts else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for (i, period) in WINDOWED.into_iter().enumerate() {
+            let window = Window {
+                period,
+                start_day: starts[i],
+            };
+            for category in std::iter::once(None).chain(categories.iter().copied().map(Some)) {
+                let points = self.get(i, category);
+                if points > 0 {
+                    out.push((
+                        BoardKey { period, category },
+                        window,
+                        Points::from_milli(points),
+                    ));
+                }
+            }
+        }
+        out
+    }
+}
+
 /// A page of a board given whole, in order (points, user): the slow paths
 /// (windows summed from the log) use it.
 pub fn page_of(board: &[(String, i64)], after: Option<&Cursor>, limit: usize) -> Vec<BoardRow> {
@@ -241,6 +395,45 @@ mod tests {
         assert_eq!(Cursor::decode(&c.encode()), Some(c));
         assert_eq!(Cursor::decode("x:u"), None);
         assert_eq!(Cursor::decode("5:not valid"), None);
+    }
+
+    #[test]
+    fn live_totals_count_the_latest_windows_and_round_trip() {
+        let day = 86_400_000;
+        // 2025-10-12 is a Sunday: the next day starts a new week, not a new month.
+        let sunday = 1_760_265_000_000;
+        let e = |at: i64, category, points| EventPoints {
+            user_id: "u".into(),
+            created_at_ms: at,
+            category,
+            points: Points::whole(points),
+            bonuses: Points::ZERO,
+        };
+        let mut t = LiveTotals::default();
+        assert!(t.add(&e(sunday, Category::Health, 3)));
+        assert!(t.add(&e(sunday, Category::Finance, 4)));
+        assert_eq!(t.get(0, None), 7_000);
+        assert!(t.add(&e(sunday + day, Category::Health, 5)));
+        assert_eq!(
+            (t.get(0, None), t.get(1, None), t.get(2, None)),
+            (5_000, 5_000, 12_000)
+        );
+        assert_eq!(t.get(0, Some(Category::Finance)), 0);
+        assert_eq!(t.get(2, Some(Category::Health)), 8_000);
+        // A late clock cannot be counted in a window already left behind
+        // (its day and week), only in the month both share.
+        assert!(!t.add(&e(sunday, Category::Health, 1)));
+        assert_eq!(t.get(2, Some(Category::Health)), 9_000);
+        assert_eq!(LiveTotals::decode(&t.encode()).unwrap(), Some(t.clone()));
+        assert_eq!(LiveTotals::decode("").unwrap(), None);
+        assert_eq!(
+            LiveTotals::decode("v1").unwrap(),
+            Some(LiveTotals::default())
+        );
+        assert!(LiveTotals::decode("v1;1,2").is_err());
+        let boards = t.boards(&[Category::Health]);
+        assert_eq!(boards.len(), 6);
+        assert_eq!(boards[5].2, Points::whole(9));
     }
 
     #[test]

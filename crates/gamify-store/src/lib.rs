@@ -224,6 +224,10 @@ pub enum StoreError {
     /// The store is shutting down or its writer has stopped.
     #[error("store unavailable: {0}")]
     Unavailable(&'static str),
+    /// The leaderboards cannot be read right now (Redis is unreachable or
+    /// the boards are being rebuilt); everything else works.
+    #[error("{0}")]
+    BoardsUnavailable(&'static str),
     /// The database holds something this binary cannot read.
     #[error("corrupt data: {0}")]
     Corrupt(String),
@@ -320,6 +324,15 @@ pub trait Store: Send + Sync {
         hidden: bool,
         at_ms: i64,
     ) -> Result<(), StoreError>;
+
+    /// Rebuilds the leaderboards from the stored rows where they are kept
+    /// apart from them (Redis); returns how many board entries were written.
+    /// The embedded index is rebuilt at every start and has nothing to do.
+    async fn rebuild_boards(&self) -> Result<u64, StoreError> {
+        Err(StoreError::Config(
+            "only the Redis leaderboards (PostgreSQL with REDIS_URL) are rebuilt on demand; the embedded ones are rebuilt at every start, and SQL needs none".into(),
+        ))
+    }
 
     /// Checks that the store can read and write.
     async fn ping(&self) -> Result<(), StoreError>;

@@ -14,7 +14,7 @@ use crate::board::{BoardKey, BoardRow, Cursor, Standing};
 
 /// The board as `(user_id, pts)` rows, hidden users included. Only enum
 /// names and integers are formatted into the text; ids are bound.
-fn source(key: BoardKey, window: Window) -> String {
+pub(super) fn source(key: BoardKey, window: Window) -> String {
     let (start, end) = (window.start_ms(), window.end_ms());
     match (key.period, key.category) {
         (Period::AllTime, None) => {
@@ -134,14 +134,7 @@ pub async fn standing(
             .fetch_one(&mut *conn)
             .await
             .map_err(classify)?;
-    let own: Option<i64> = sqlx::query_scalar(&format!(
-        "SELECT pts FROM ({}) b WHERE user_id = $1",
-        source(key, window)
-    ))
-    .bind(user)
-    .fetch_optional(&mut *conn)
-    .await
-    .map_err(classify)?;
+    let own = own_points(conn, key, window, user).await?;
     let sql = format!(
         // The user's rank as a scalar subquery (computed once): joined as a
         // table, the planner may rescan it for every row of the board.
@@ -183,12 +176,30 @@ pub async fn standing(
     };
     Ok(Standing {
         rank: mine.map(|p| rows[p].0.rank),
-        points: Points::from_milli(own.unwrap_or(0)),
+        points: own,
         hidden,
         above,
         below,
         ranked: ranked_count,
     })
+}
+
+/// A user's points on a board, hidden or not.
+pub async fn own_points(
+    conn: &mut PgConnection,
+    key: BoardKey,
+    window: Window,
+    user: &str,
+) -> Result<Points, StoreError> {
+    let own: Option<i64> = sqlx::query_scalar(&format!(
+        "SELECT pts FROM ({}) b WHERE user_id = $1",
+        source(key, window)
+    ))
+    .bind(user)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(classify)?;
+    Ok(Points::from_milli(own.unwrap_or(0)))
 }
 
 /// Hides a user from every board, or shows them again; refused for an

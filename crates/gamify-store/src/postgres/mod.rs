@@ -27,6 +27,7 @@ mod boards;
 mod erase;
 mod queue;
 mod read;
+pub mod redis_boards;
 mod schema;
 pub mod scratch;
 mod write;
@@ -49,6 +50,7 @@ use crate::{
     StoreError, UserSnapshot,
 };
 
+pub use redis_boards::RedisSettings;
 pub use schema::SCHEMA_VERSION;
 
 /// The most requests one writer commits, or one reader looks up, at once.
@@ -77,6 +79,9 @@ pub struct PgSettings {
     pub sslmode: Option<String>,
     /// The schema to use (`search_path`), if not the user's default.
     pub schema: Option<String>,
+    /// Keep the leaderboards in Redis (`REDIS_URL`); `None`: read them
+    /// from SQL.
+    pub redis: Option<RedisSettings>,
 }
 
 impl PgSettings {
@@ -89,6 +94,7 @@ impl PgSettings {
             statement_timeout: Duration::from_secs(5),
             sslmode: None,
             schema: None,
+            redis: None,
         }
     }
 
@@ -153,6 +159,7 @@ impl fmt::Debug for PgSettings {
             .field("statement_timeout", &self.statement_timeout)
             .field("sslmode", &self.sslmode)
             .field("schema", &self.schema)
+            .field("redis", &self.redis)
             .finish()
     }
 }
@@ -254,6 +261,8 @@ pub struct PgStore {
     lookups: mpsc::Sender<read::Lookup>,
     /// How long a request may wait for the database in all.
     patience: Duration,
+    /// The leaderboards in Redis, if kept there.
+    redis: Option<Arc<redis_boards::RedisBoards>>,
 }
 
 impl PgStore {
@@ -282,11 +291,16 @@ impl PgStore {
         let (writes, write_queue) = mpsc::channel(MAX_BATCH * 8);
         let write_queue = Arc::new(Mutex::new(write_queue));
         let rules = Arc::new(rules);
+        let redis = match &settings.redis {
+            Some(r) => Some(Arc::new(redis_boards::RedisBoards::new(r)?)),
+            None => None,
+        };
         for _ in 0..writers {
             tokio::spawn(write::writer(
                 pool.clone(),
                 write_queue.clone(),
                 rules.clone(),
+                redis.clone(),
             ));
         }
         let (lookups, lookup_queue) = mpsc::channel(MAX_BATCH * 8);
@@ -300,6 +314,7 @@ impl PgStore {
             writers,
             readers,
             schema_version = SCHEMA_VERSION,
+            redis = ?settings.redis.as_ref().map(RedisSettings::redacted_url),
             "postgres store ready"
         );
         Ok(PgStore {
@@ -307,7 +322,19 @@ impl PgStore {
             writes,
             lookups,
             patience: settings.connect_timeout + settings.statement_timeout,
+            redis,
         })
+    }
+
+    /// Keeps the Redis leaderboards in step from now on (see
+    /// [`redis_boards`]): builds them if Redis lacks them, rebuilds them
+    /// after a failure. Serving nodes run it; maintenance commands do not.
+    /// Returns after the first check (and build, if one was due).
+    pub async fn keep_boards_in_sync(&self) {
+        if let Some(redis) = &self.redis {
+            redis.first_check(&self.pool).await;
+            tokio::spawn(redis.clone().keep_in_sync(self.pool.clone()));
+        }
     }
 
     /// Applies the migrations the database lacks; returns how many.
@@ -358,6 +385,16 @@ fn unreachable(settings: &PgSettings, e: sqlx::Error) -> StoreError {
 impl PgStore {
     async fn apply(&self, op: Op) -> Result<Done, StoreError> {
         self.ask(&self.writes, op).await
+    }
+
+    /// Redis, if it keeps the boards of `window` now.
+    fn redis_for(&self, window: gamify_core::Window) -> Option<&redis_boards::RedisBoards> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        self.redis
+            .as_deref()
+            .filter(|_| redis_boards::RedisBoards::keeps(window, now))
     }
 }
 
@@ -419,7 +456,12 @@ impl Store for PgStore {
 
     async fn verify(&self) -> Result<Vec<Finding>, StoreError> {
         let mut conn = self.pool.acquire().await.map_err(classify)?;
-        read::verify(&mut conn).await
+        let mut findings = read::verify(&mut conn).await?;
+        drop(conn);
+        if let Some(redis) = &self.redis {
+            findings.extend(redis.verify(&self.pool).await?);
+        }
+        Ok(findings)
     }
 
     async fn credited_since(&self, user_id: &UserId, since_ms: i64) -> Result<Points, StoreError> {
@@ -464,7 +506,11 @@ impl Store for PgStore {
         id: &str,
         at_ms: i64,
     ) -> Result<crate::Erasure, StoreError> {
-        erase::erase(&self.pool, user_id.as_str(), id, at_ms).await
+        let erased = erase::erase(&self.pool, user_id.as_str(), id, at_ms).await?;
+        if let Some(redis) = &self.redis {
+            redis.erased(&self.pool, user_id.as_str()).await;
+        }
+        Ok(erased)
     }
 
     async fn board(
@@ -474,6 +520,9 @@ impl Store for PgStore {
         after: Option<crate::board::Cursor>,
         limit: u32,
     ) -> Result<Vec<crate::board::BoardRow>, StoreError> {
+        if let Some(redis) = self.redis_for(window) {
+            return redis.page(key, window, after.as_ref(), limit).await;
+        }
         let mut conn = self.pool.acquire().await.map_err(classify)?;
         boards::page(&mut conn, key, window, after.as_ref(), limit).await
     }
@@ -485,6 +534,16 @@ impl Store for PgStore {
         user_id: &UserId,
         k: u32,
     ) -> Result<crate::board::Standing, StoreError> {
+        if let Some(redis) = self.redis_for(window) {
+            let (mut standing, hidden) = redis.standing(key, window, user_id.as_str(), k).await?;
+            if hidden {
+                // Redis keeps no points for hidden users.
+                let mut conn = self.pool.acquire().await.map_err(classify)?;
+                standing.points =
+                    boards::own_points(&mut conn, key, window, user_id.as_str()).await?;
+            }
+            return Ok(standing);
+        }
         let mut conn = self.pool.acquire().await.map_err(classify)?;
         boards::standing(&mut conn, key, window, user_id.as_str(), k).await
     }
@@ -496,7 +555,12 @@ impl Store for PgStore {
         at_ms: i64,
     ) -> Result<(), StoreError> {
         let mut conn = self.pool.acquire().await.map_err(classify)?;
-        boards::set_hidden(&mut conn, user_id.as_str(), hidden, at_ms).await
+        boards::set_hidden(&mut conn, user_id.as_str(), hidden, at_ms).await?;
+        drop(conn);
+        if let Some(redis) = &self.redis {
+            redis.set_hidden(&self.pool, user_id.as_str(), hidden).await;
+        }
+        Ok(())
     }
 
     async fn holders(&self, after: Option<&str>, limit: u32) -> Result<Vec<String>, StoreError> {
@@ -521,6 +585,15 @@ impl Store for PgStore {
     async fn leaderboard(&self, limit: u32) -> Result<Vec<LeaderRow>, StoreError> {
         let mut conn = self.pool.acquire().await.map_err(classify)?;
         read::leaderboard(&mut conn, limit).await
+    }
+
+    async fn rebuild_boards(&self) -> Result<u64, StoreError> {
+        match &self.redis {
+            Some(redis) => redis.rebuild_now(&self.pool).await,
+            None => Err(StoreError::Config(
+                "the leaderboards are kept in Redis only when REDIS_URL is set; without it they are read from SQL and need no rebuild".into(),
+            )),
+        }
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -117,3 +117,87 @@ impl Drop for ScratchSchema {
         }
     }
 }
+
+/// The variable naming the Redis tests use.
+pub const TEST_REDIS_VAR: &str = "GAMIFY_TEST_REDIS_URL";
+/// Set to `1` (as `.ci/run` does) to fail instead of skipping when the test
+/// Redis is unreachable.
+pub const REQUIRE_REDIS_VAR: &str = "GAMIFY_REQUIRE_REDIS";
+/// The test Redis when [`TEST_REDIS_VAR`] is unset: the local server.
+pub const DEFAULT_TEST_REDIS: &str = "redis://127.0.0.1:6379";
+
+/// The test Redis's URL if it answers; otherwise prints why the Redis half
+/// of a test is skipped and returns `None`, or panics when
+/// [`REQUIRE_REDIS_VAR`] is `1`.
+pub async fn test_redis(test: &str) -> Option<String> {
+    let url = std::env::var(TEST_REDIS_VAR).unwrap_or_else(|_| DEFAULT_TEST_REDIS.to_owned());
+    let reached = async {
+        let client = ::redis::Client::open(url.as_str()).map_err(|e| e.to_string())?;
+        let mut conn = tokio::time::timeout(
+            std::time::Duration::from_secs(3),
+            client.get_multiplexed_async_connection(),
+        )
+        .await
+        .map_err(|_| "no answer in 3 s".to_owned())?
+        .map_err(|e| e.to_string())?;
+        ::redis::cmd("PING")
+            .query_async::<String>(&mut conn)
+            .await
+            .map_err(|e| e.to_string())
+    }
+    .await;
+    match reached {
+        Ok(_) => Some(url),
+        Err(why) if std::env::var(REQUIRE_REDIS_VAR).as_deref() == Ok("1") => panic!(
+            "{test}: Redis is required ({REQUIRE_REDIS_VAR}=1) but {} does not answer: {why}",
+            super::redact_url(&url)
+        ),
+        Err(why) => {
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED the Redis half of {test}: {} does not answer ({why}); \
+                 set {TEST_REDIS_VAR} to a reachable Redis",
+                super::redact_url(&url)
+            );
+            None
+        }
+    }
+}
+
+/// A key prefix of its own on a shared Redis, for one test; its keys are
+/// deleted when this value is dropped.
+pub struct ScratchRedis {
+    settings: super::RedisSettings,
+}
+
+impl ScratchRedis {
+    /// A fresh prefix on the Redis at `url`, named after `schema` (unique).
+    pub fn new(url: &str, schema: &ScratchSchema) -> ScratchRedis {
+        let mut settings = super::RedisSettings::new(url);
+        settings.prefix = format!("{}:", schema.name());
+        ScratchRedis { settings }
+    }
+
+    /// Settings that use this prefix.
+    pub fn settings(&self) -> super::RedisSettings {
+        self.settings.clone()
+    }
+}
+
+impl Drop for ScratchRedis {
+    fn drop(&mut self) {
+        let (url, prefix) = (self.settings.url.clone(), self.settings.prefix.clone());
+        let _ = std::thread::spawn(move || -> ::redis::RedisResult<()> {
+            let mut conn = ::redis::Client::open(url.as_str())?.get_connection()?;
+            let keys: Vec<String> = ::redis::cmd("KEYS")
+                .arg(format!("{prefix}*"))
+                .query(&mut conn)?;
+            if !keys.is_empty() {
+                ::redis::cmd("DEL").arg(keys).query::<()>(&mut conn)?;
+            }
+            Ok(())
+        })
+        .join();
+    }
+}

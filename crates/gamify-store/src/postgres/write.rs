@@ -11,7 +11,7 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
-use gamify_core::{Points, Rules};
+use gamify_core::{Category, Points, Rules, Window};
 use sqlx::pool::PoolConnection;
 use sqlx::{PgConnection, PgPool, Postgres, Row};
 use tokio::sync::{Mutex, mpsc};
@@ -21,7 +21,9 @@ use super::read::{
     EVENT_COLUMNS, MOVEMENT_COLUMNS, REDEMPTION_COLUMNS, REWARD_COLUMNS, USER_COLUMNS, movement,
     redemption, reward, stored_event, stored_user,
 };
+use super::redis_boards::RedisBoards;
 use super::{backend, classify, is_unavailable};
+use crate::board::{BoardKey, EventPoints, LiveTotals, UserBoards, WINDOWED};
 use crate::economy::{self, Done, Op};
 use crate::export::Page;
 use crate::scoring::LedgerEntry;
@@ -40,13 +42,18 @@ const SOLO_ATTEMPTS: usize = 3;
 /// Takes batches off the shared queue and commits them until the queue
 /// closes. Keeps one connection between batches; drops it after an error
 /// that says it is broken, and opens another for the next batch.
-pub async fn writer(pool: PgPool, queue: Arc<Mutex<mpsc::Receiver<Job>>>, rules: Arc<Rules>) {
+pub async fn writer(
+    pool: PgPool,
+    queue: Arc<Mutex<mpsc::Receiver<Job>>>,
+    rules: Arc<Rules>,
+    boards: Option<Arc<RedisBoards>>,
+) {
     let mut held: Option<PoolConnection<Postgres>> = None;
     while let Some(mut jobs) = queue::next_batch(&queue).await {
         let Some(mut conn) = queue::connection(&mut held, &pool, &mut jobs).await else {
             continue;
         };
-        if commit_jobs(&mut conn, jobs, &rules).await {
+        if commit_jobs(&mut conn, jobs, &rules, boards.as_deref()).await {
             held = Some(conn);
         } else {
             conn.close_on_drop();
@@ -54,12 +61,21 @@ pub async fn writer(pool: PgPool, queue: Arc<Mutex<mpsc::Receiver<Job>>>, rules:
     }
 }
 
-/// Commits `jobs` and answers each. Returns whether the connection is still
-/// usable.
-async fn commit_jobs(conn: &mut PgConnection, jobs: Vec<Job>, rules: &Rules) -> bool {
+/// Commits `jobs` and answers each, after writing what changed on the
+/// boards to Redis (if it keeps them). Returns whether the connection is
+/// still usable.
+async fn commit_jobs(
+    conn: &mut PgConnection,
+    jobs: Vec<Job>,
+    rules: &Rules,
+    boards: Option<&RedisBoards>,
+) -> bool {
     let ops: Vec<&Op> = jobs.iter().map(|j| &j.payload).collect();
     match commit(conn, &ops, rules).await {
-        Ok(outcomes) => {
+        Ok((outcomes, changes)) => {
+            if let Some(boards) = boards {
+                boards.write(conn, changes).await;
+            }
             for (job, outcome) in jobs.into_iter().zip(outcomes) {
                 let _ = job.reply.send(outcome);
             }
@@ -78,7 +94,10 @@ async fn commit_jobs(conn: &mut PgConnection, jobs: Vec<Job>, rules: &Rules) -> 
         let mut last = None;
         for _ in 0..SOLO_ATTEMPTS {
             match commit(conn, &[&job.payload], rules).await {
-                Ok(mut outcomes) => {
+                Ok((mut outcomes, changes)) => {
+                    if let Some(boards) = boards {
+                        boards.write(conn, changes).await;
+                    }
                     last = outcomes.pop();
                     break;
                 }
@@ -148,6 +167,12 @@ struct Writes<'a> {
 /// What the batch has read and changed so far, for the requests after.
 struct World {
     states: HashMap<String, UserSnapshot>,
+    /// Users' points in their latest windows (`users.board_windows`).
+    live: HashMap<String, LiveTotals>,
+    /// Users with an event in a window their totals had left behind (a
+    /// node's clock behind another's): their boards are recounted from the
+    /// log after the commit.
+    recount: BTreeSet<String>,
     rewards: HashMap<String, Reward>,
     held: HashMap<(String, String), u32>,
     redemptions: HashMap<String, Redemption>,
@@ -165,13 +190,24 @@ impl World {
     }
 }
 
-/// Applies `ops` in one transaction; one outcome per op, in order. An `Err`
-/// means the transaction was rolled back and nothing was written.
+/// What a committed batch changed on the leaderboards.
+pub struct BoardChanges {
+    /// Each changed user's absolute points on the boards the batch touched.
+    pub users: Vec<UserBoards>,
+    /// Users whose boards must be recounted (see [`World::recount`]).
+    pub recount: Vec<String>,
+    /// The batch's time (Unix ms).
+    pub at_ms: i64,
+}
+
+/// Applies `ops` in one transaction; one outcome per op, in order, and
+/// what it changed on the boards. An `Err` means the transaction was rolled
+/// back and nothing was written.
 async fn commit(
     conn: &mut PgConnection,
     ops: &[&Op],
     rules: &Rules,
-) -> Result<Vec<Result<Done, StoreError>>, sqlx::Error> {
+) -> Result<(Vec<Result<Done, StoreError>>, BoardChanges), sqlx::Error> {
     let mut tx = sqlx::Connection::begin(&mut *conn).await?;
 
     // A settlement names a redemption; its user (which never changes) is
@@ -202,17 +238,31 @@ async fn commit(
         "INSERT INTO users (user_id, created_at, updated_at)
          SELECT u, $2, $2 FROM unnest($1::text[]) AS t(u) ORDER BY u COLLATE \"C\"
          ON CONFLICT (user_id) DO UPDATE SET user_id = EXCLUDED.user_id
-         RETURNING user_id, {USER_COLUMNS}"
+         RETURNING user_id, {USER_COLUMNS}, board_windows"
     ))
     .bind(&users)
     .bind(now)
     .fetch_all(&mut *tx)
     .await?;
     let mut states: HashMap<String, UserSnapshot> = HashMap::with_capacity(locked.len());
+    let mut live: HashMap<String, LiveTotals> = HashMap::with_capacity(locked.len());
+    let mut uncounted: Vec<String> = Vec::new();
     for row in &locked {
         let user: String = row.try_get(0)?;
         let snapshot = stored_user(row, 1)?.decode().map_err(protocol)?;
+        match LiveTotals::decode(row.try_get("board_windows")?).map_err(protocol)? {
+            Some(totals) => {
+                live.insert(user.clone(), totals);
+            }
+            None if snapshot.version == 0 => {
+                live.insert(user.clone(), LiveTotals::default());
+            }
+            None => uncounted.push(user.clone()),
+        }
         states.insert(user, snapshot);
+    }
+    if !uncounted.is_empty() {
+        live.extend(count_live_totals(&mut tx, &uncounted, now).await?);
     }
     if !settle_ids.is_empty() {
         // Read again under the users' locks: now no one else can settle them.
@@ -244,6 +294,8 @@ async fn commit(
     let credited = credited_since(&mut tx, ops, rules).await?;
     let mut world = World {
         states,
+        live,
+        recount: BTreeSet::new(),
         rewards,
         held,
         redemptions,
@@ -318,7 +370,111 @@ async fn commit(
             .await?;
     }
     tx.commit().await?;
-    Ok(outcomes)
+    let changes = board_changes(&writes, &world, now);
+    Ok((outcomes, changes))
+}
+
+/// Every changed user's points on the boards the batch touched: all time
+/// overall, and the categories and windows of their new events.
+fn board_changes(writes: &Writes<'_>, world: &World, now: i64) -> BoardChanges {
+    let mut touched: HashMap<&str, Vec<Category>> = HashMap::new();
+    for (event, _) in &writes.events {
+        let categories = touched.entry(event.user_id.as_str()).or_default();
+        if !categories.contains(&event.category) {
+            categories.push(event.category);
+        }
+    }
+    let mut users = Vec::with_capacity(writes.users.len());
+    for user in &writes.users {
+        let Some(state) = world.states.get(user) else {
+            continue;
+        };
+        let categories = touched.get(user.as_str()).map_or(&[][..], Vec::as_slice);
+        let mut points = vec![(BoardKey::ALL_TIME, Window::ALL_TIME, state.state.lifetime)];
+        for total in &state.categories {
+            if categories.contains(&total.category) && total.points > Points::ZERO {
+                let key = BoardKey {
+                    period: gamify_core::Period::AllTime,
+                    category: Some(total.category),
+                };
+                points.push((key, Window::ALL_TIME, total.points));
+            }
+        }
+        if let Some(live) = world.live.get(user) {
+            points.extend(live.boards(categories));
+        }
+        users.push(UserBoards {
+            user_id: user.clone(),
+            points,
+        });
+    }
+    BoardChanges {
+        users,
+        recount: world.recount.iter().cloned().collect(),
+        at_ms: now,
+    }
+}
+
+/// Counts, from the log, the points of `users` in the day, week and month
+/// containing `now`: for rows that predate `users.board_windows`.
+async fn count_live_totals(
+    tx: &mut PgConnection,
+    users: &[String],
+    now: i64,
+) -> Result<Vec<(String, LiveTotals)>, sqlx::Error> {
+    let windows = WINDOWED.map(|p| Window::containing(p, now));
+    let starts = windows.map(|w| w.start_ms());
+    let from = starts.iter().copied().min().unwrap_or(now);
+    let rows = sqlx::query(
+        "SELECT user_id, category,
+                coalesce(sum(points_milli) FILTER (WHERE created_at >= $2), 0)::bigint,
+                coalesce(sum(points_milli) FILTER (WHERE created_at >= $3), 0)::bigint,
+                coalesce(sum(points_milli) FILTER (WHERE created_at >= $4), 0)::bigint
+         FROM events WHERE user_id = ANY($1::text[]) AND created_at >= $5
+         GROUP BY user_id, category
+         UNION ALL
+         SELECT user_id, '*',
+                coalesce(sum(amount_milli) FILTER (WHERE created_at >= $2), 0)::bigint,
+                coalesce(sum(amount_milli) FILTER (WHERE created_at >= $3), 0)::bigint,
+                coalesce(sum(amount_milli) FILTER (WHERE created_at >= $4), 0)::bigint
+         FROM ledger WHERE user_id = ANY($1::text[]) AND created_at >= $5
+           AND kind IN ('event', 'achievement_bonus')
+         GROUP BY user_id",
+    )
+    .bind(users)
+    .bind(starts[0])
+    .bind(starts[1])
+    .bind(starts[2])
+    .bind(from)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut out: HashMap<String, LiveTotals> = users
+        .iter()
+        .map(|u| {
+            let totals = LiveTotals {
+                starts: Some(windows.map(|w| w.start_day)),
+                rows: Vec::new(),
+            };
+            (u.clone(), totals)
+        })
+        .collect();
+    for row in rows {
+        let user: String = row.try_get(0)?;
+        let name: String = row.try_get(1)?;
+        let category = match name.as_str() {
+            "*" => None,
+            c => Some(
+                Category::parse(c)
+                    .map_err(|e| protocol(StoreError::Backend(e.to_string().into())))?,
+            ),
+        };
+        let values = [row.try_get(2)?, row.try_get(3)?, row.try_get(4)?];
+        if let Some(totals) = out.get_mut(&user) {
+            totals.rows.push((category, values));
+            totals.rows.sort_by_key(|(c, _)| *c);
+        }
+    }
+    Ok(out.into_iter().collect())
 }
 
 /// The same answer, marked as a replay.
@@ -616,6 +772,14 @@ async fn plan_event<'a>(
     };
     world.states.insert(user.to_owned(), after);
     writes.users.insert(user.to_owned());
+    match EventPoints::of(&record) {
+        Ok(points) => {
+            if !world.live.entry(user.to_owned()).or_default().add(&points) {
+                world.recount.insert(user.to_owned());
+            }
+        }
+        Err(e) => return Ok(Err(e)),
+    }
     for entry in scoring::ledger_entries(&record) {
         writes
             .ledger
@@ -787,7 +951,7 @@ async fn write_all(
     now: i64,
 ) -> Result<(), sqlx::Error> {
     if !writes.users.is_empty() || !writes.events.is_empty() {
-        write_records(tx, writes, &world.states, now).await?;
+        write_records(tx, writes, world, now).await?;
     }
     if !writes.movements.is_empty() {
         write_movements(tx, &writes.movements).await?;
@@ -885,9 +1049,10 @@ async fn write_redemptions(
 async fn write_records(
     tx: &mut PgConnection,
     writes: &Writes<'_>,
-    states: &HashMap<String, UserSnapshot>,
+    world: &World,
     now: i64,
 ) -> Result<(), sqlx::Error> {
+    let states = &world.states;
     let records = &writes.events;
     let written = &writes.users;
     let n = records.len();
@@ -953,6 +1118,7 @@ async fn write_records(
     let mut u_categories = Vec::with_capacity(written.len());
     let mut u_last = Vec::with_capacity(written.len());
     let mut u_version = Vec::with_capacity(written.len());
+    let mut u_windows = Vec::with_capacity(written.len());
     for who in written {
         let Some(s) = states.get(who) else { continue };
         u_user.push(who.as_str());
@@ -965,6 +1131,12 @@ async fn write_records(
         u_categories.push(encode_categories(&s.categories));
         u_last.push(s.last_event_at_ms);
         u_version.push(s.version as i64);
+        u_windows.push(
+            world
+                .live
+                .get(who)
+                .map_or_else(String::new, LiveTotals::encode),
+        );
     }
     // The users part is an upsert rather than UPDATE … FROM unnest: every
     // row exists (locked above), and the conflict path finds each through
@@ -985,16 +1157,17 @@ async fn write_records(
                                   $23::text[], $24::int8[])
          )
          INSERT INTO users (user_id, total_milli, lifetime_milli, best_streak, streak_runs, achievements,
-                            event_count, category_totals, last_event_at, version, created_at, updated_at)
+                            event_count, category_totals, last_event_at, version, board_windows,
+                            created_at, updated_at)
          SELECT n.*, $35, $35
          FROM unnest($25::text[], $26::int8[], $27::int8[], $28::int4[], $29::text[], $30::text[],
-                     $31::int8[], $32::text[], $33::int8[], $34::int8[]) AS n
+                     $31::int8[], $32::text[], $33::int8[], $34::int8[], $36::text[]) AS n
          ON CONFLICT (user_id) DO UPDATE SET total_milli = EXCLUDED.total_milli,
                 lifetime_milli = EXCLUDED.lifetime_milli, best_streak = EXCLUDED.best_streak,
                 streak_runs = EXCLUDED.streak_runs, achievements = EXCLUDED.achievements,
                 event_count = EXCLUDED.event_count, category_totals = EXCLUDED.category_totals,
                 last_event_at = EXCLUDED.last_event_at, version = EXCLUDED.version,
-                updated_at = EXCLUDED.updated_at",
+                board_windows = EXCLUDED.board_windows, updated_at = EXCLUDED.updated_at",
     )
     .bind(id)
     .bind(user)
@@ -1031,6 +1204,7 @@ async fn write_records(
     .bind(u_last)
     .bind(u_version)
     .bind(now)
+    .bind(u_windows)
     .execute(&mut *tx)
     .await?;
     Ok(())

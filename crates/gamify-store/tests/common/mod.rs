@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use gamify_core::{Action, Category, Rules, UserId, Value};
-use gamify_store::postgres::scratch::{ScratchSchema, test_database};
+use gamify_store::postgres::scratch::{ScratchRedis, ScratchSchema, test_database, test_redis};
 use gamify_store::postgres::{Migrations, PgStore};
 use gamify_store::sqlite::SqliteStore;
 use gamify_store::{NewEvent, Store};
@@ -34,6 +34,7 @@ pub fn event(id: &str, user: &str, category: Category, value_milli: i64, at: i64
 pub enum Place {
     Dir(tempfile::TempDir),
     Schema(ScratchSchema),
+    Redis(ScratchRedis, ScratchSchema),
 }
 
 /// A fresh, empty store of every backend available.
@@ -49,10 +50,25 @@ pub async fn backends_with(test: &str, rules: Rules) -> Vec<(&'static str, Arc<d
         vec![("sqlite", Arc::new(sqlite), Place::Dir(dir))];
     if let Some(url) = test_database(test).await {
         let schema = ScratchSchema::create(&url).await.unwrap();
-        let store = PgStore::connect(&schema.settings(), rules, Migrations::Apply)
+        let store = PgStore::connect(&schema.settings(), rules.clone(), Migrations::Apply)
             .await
             .unwrap();
         all.push(("postgres", Arc::new(store), Place::Schema(schema)));
+        if let Some(redis) = test_redis(test).await {
+            let schema = ScratchSchema::create(&url).await.unwrap();
+            let redis = ScratchRedis::new(&redis, &schema);
+            let mut settings = schema.settings();
+            settings.redis = Some(redis.settings());
+            let store = PgStore::connect(&settings, rules, Migrations::Apply)
+                .await
+                .unwrap();
+            store.keep_boards_in_sync().await;
+            all.push((
+                "postgres+redis",
+                Arc::new(store),
+                Place::Redis(redis, schema),
+            ));
+        }
     }
     all
 }
