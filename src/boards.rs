@@ -171,11 +171,18 @@ impl Engine {
             rows.truncate(limit as usize);
             rows.last().map(|r| Cursor::after(r).encode())
         });
-        let mut out = Vec::with_capacity(rows.len());
+        let mut users = Vec::with_capacity(rows.len());
         for row in &rows {
-            let user = UserId::parse(&row.user_id)
-                .map_err(|_| EngineError::field("user_id", "unreadable user id on a board"))?;
-            let state = self.store().user(&user).await?;
+            users.push(
+                UserId::parse(&row.user_id)
+                    .map_err(|_| EngineError::field("user_id", "unreadable user id on a board"))?,
+            );
+        }
+        // All at once: a store that batches lookups answers them together.
+        let states =
+            futures_util::future::try_join_all(users.iter().map(|u| self.store().user(u))).await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (row, state) in rows.iter().zip(states) {
             let (lifetime, total) = state.map_or((Points::ZERO, Points::ZERO), |s| {
                 (s.state.lifetime, s.state.total)
             });

@@ -61,6 +61,10 @@ pub const MAX_BATCH: usize = 512;
 /// commit whatever its size (docs/BENCHMARKS.md has the measurements).
 pub const WORKERS: usize = 2;
 
+/// How long a starting node waits for its leaderboards in Redis to be
+/// built before it serves anyway (see [`PgStore::keep_boards_in_sync`]).
+pub const BOARDS_START_WAIT: Duration = Duration::from_secs(5);
+
 /// How to reach the database, and how hard to try.
 #[derive(Clone, PartialEq, Eq)]
 pub struct PgSettings {
@@ -292,7 +296,7 @@ impl PgStore {
         let write_queue = Arc::new(Mutex::new(write_queue));
         let rules = Arc::new(rules);
         let redis = match &settings.redis {
-            Some(r) => Some(Arc::new(redis_boards::RedisBoards::new(r)?)),
+            Some(r) => Some(redis_boards::RedisBoards::new(r, pool.clone())?),
             None => None,
         };
         for _ in 0..writers {
@@ -329,11 +333,17 @@ impl PgStore {
     /// Keeps the Redis leaderboards in step from now on (see
     /// [`redis_boards`]): builds them if Redis lacks them, rebuilds them
     /// after a failure. Serving nodes run it; maintenance commands do not.
-    /// Returns after the first check (and build, if one was due).
+    /// Returns once the first check is done and any build it started has
+    /// finished, or after [`BOARDS_START_WAIT`] if that takes longer (a
+    /// first build at millions of users): the node then serves, and board
+    /// reads answer 503 until the build is done.
     pub async fn keep_boards_in_sync(&self) {
         if let Some(redis) = &self.redis {
-            redis.first_check(&self.pool).await;
             tokio::spawn(redis.clone().keep_in_sync(self.pool.clone()));
+            let began = Instant::now();
+            while redis.building() && began.elapsed() < BOARDS_START_WAIT {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
         }
     }
 

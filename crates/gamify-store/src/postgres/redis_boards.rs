@@ -34,16 +34,20 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Weak;
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use ::redis::{Pipeline, RedisError};
 use futures_util::TryStreamExt;
 use gamify_core::{Period, Points, Window};
-use sqlx::{PgConnection, PgPool, Row};
+use sqlx::pool::PoolConnection;
+use sqlx::{PgConnection, PgPool, Postgres, Row};
+use tokio::sync::{mpsc, watch};
 
 use super::boards::source;
+use super::write::BoardChanges;
 use crate::StoreError;
 use crate::board::{BoardKey, BoardRow, Cursor, Standing, UserBoards};
 use crate::verify::Finding;
@@ -87,15 +91,24 @@ impl fmt::Debug for RedisSettings {
     }
 }
 
-/// Sets a user's absolute points on boards, unless the user is hidden.
-/// KEYS[1]: the hidden set; KEYS[2..]: boards. ARGV[1]: the user; then per
-/// board its score and the Unix time its key expires (0: never).
+/// Sets users' absolute points on boards, skipping hidden users. KEYS[1]:
+/// the hidden set; KEYS[2..]: the boards. ARGV, per user: the user, how
+/// many boards, then per board its index in KEYS and the score. One call
+/// per batch: Redis's cost per call is paid once, not per user. (Window
+/// keys get their expiry from the sync loop.)
 const WRITE_SCRIPT: &str = r"
-if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 then return 0 end
-for i = 2, #KEYS do
-  redis.call('ZADD', KEYS[i], 'LT', ARGV[2 * i - 2], ARGV[1])
-  local at = tonumber(ARGV[2 * i - 1])
-  if at > 0 then redis.call('EXPIREAT', KEYS[i], at, 'NX') end
+local i = 1
+while i <= #ARGV do
+  local user, n = ARGV[i], tonumber(ARGV[i + 1])
+  i = i + 2
+  if redis.call('SISMEMBER', KEYS[1], user) == 0 then
+    for j = 1, n do
+      redis.call('ZADD', KEYS[tonumber(ARGV[i])], 'LT', ARGV[i + 1], user)
+      i = i + 2
+    end
+  else
+    i = i + 2 * n
+  end
 end
 return 1
 ";
@@ -120,6 +133,15 @@ const STARTING: u8 = 3;
 /// The Redis side of the PostgreSQL store's leaderboards.
 pub struct RedisBoards {
     conn: ConnectionManager,
+    pool: PgPool,
+    /// Commits' changes, numbered, to the task that writes them. Numbered
+    /// and sent under the lock, so that they arrive in their numbers' order.
+    queue: std::sync::Mutex<mpsc::UnboundedSender<(u64, BoardChanges)>>,
+    /// The number of the last changes queued.
+    sent: AtomicU64,
+    /// The number up to which every queued change is written (or, on a
+    /// failure, the boards marked dirty).
+    applied: watch::Receiver<u64>,
     prefix: String,
     timeout: Duration,
     script_sha: String,
@@ -153,8 +175,9 @@ fn points_of(score: f64) -> Points {
 
 impl RedisBoards {
     /// A client for `settings`; connects lazily (and again after every
-    /// failure), so a Redis that is down at start-up delays nothing.
-    pub fn new(settings: &RedisSettings) -> Result<RedisBoards, StoreError> {
+    /// failure), so a Redis that is down at start-up delays nothing. Starts
+    /// the task that writes commits' changes.
+    pub fn new(settings: &RedisSettings, pool: PgPool) -> Result<Arc<RedisBoards>, StoreError> {
         let client = ::redis::Client::open(settings.url.as_str()).map_err(|e| {
             StoreError::Config(format!(
                 "cannot read the Redis URL {}: {}",
@@ -174,14 +197,22 @@ impl RedisBoards {
                 super::redact_text(&e.to_string(), &settings.url)
             ))
         })?;
-        Ok(RedisBoards {
+        let (queue, changes) = mpsc::unbounded_channel();
+        let (done, applied) = watch::channel(0);
+        let boards = Arc::new(RedisBoards {
             conn,
+            pool,
+            queue: std::sync::Mutex::new(queue),
+            sent: AtomicU64::new(0),
+            applied,
             prefix: settings.prefix.clone(),
             timeout: settings.timeout,
             script_sha: ::redis::Script::new(WRITE_SCRIPT).get_hash().to_owned(),
             state: AtomicU8::new(STARTING),
             lock: (REBUILD_LOCK_CLASS, fnv32(&settings.prefix)),
-        })
+        });
+        tokio::spawn(write_changes(Arc::downgrade(&boards), changes, done));
+        Ok(boards)
     }
 
     fn board_key(&self, key: BoardKey, window: Window) -> String {
@@ -250,10 +281,21 @@ impl RedisBoards {
         }
     }
 
-    fn ready(&self) -> Result<(), StoreError> {
+    /// Refuses when the boards cannot be read; otherwise waits until every
+    /// change committed before the call is written, so that a read sees
+    /// every write this node acknowledged.
+    async fn ready(&self) -> Result<(), StoreError> {
         match self.state.load(Ordering::Acquire) {
-            READY => Ok(()),
-            state => Err(unavailable(state)),
+            READY => {}
+            state => return Err(unavailable(state)),
+        }
+        let target = self.sent.load(Ordering::Acquire);
+        let mut applied = self.applied.clone();
+        match tokio::time::timeout(self.timeout, applied.wait_for(|n| *n >= target)).await {
+            Ok(Ok(_)) => Ok(()),
+            _ => Err(StoreError::BoardsUnavailable(
+                "the leaderboards are behind the latest events; retry shortly",
+            )),
         }
     }
 
@@ -264,22 +306,39 @@ impl RedisBoards {
         unavailable(DOWN)
     }
 
-    /// Writes what a commit changed (see the module docs), and recounts
-    /// from the log the users the commit could not count. On any failure
-    /// marks the boards dirty through `conn`, so that they are rebuilt.
-    pub async fn write(&self, conn: &mut PgConnection, changes: super::write::BoardChanges) {
+    /// Queues what a commit changed, for the task that writes it to Redis
+    /// (see the module docs); the writer goes on with its next batch.
+    pub fn write(&self, changes: BoardChanges) {
         if changes.users.is_empty() {
             return;
+        }
+        let queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        let n = self.sent.fetch_add(1, Ordering::AcqRel) + 1;
+        // Fails only once the task has stopped, with the store.
+        let _ = queue.send((n, changes));
+    }
+
+    /// Writes the queued changes (all that waited, in one round trip) and
+    /// recounts from the log the users their commits could not count. On
+    /// any failure marks the boards dirty, so that they are rebuilt.
+    async fn write_queued(&self, batch: Vec<BoardChanges>) {
+        let now = now_ms();
+        let at_ms = batch.iter().map(|c| c.at_ms).min().unwrap_or(now);
+        let mut users: Vec<UserBoards> = Vec::new();
+        let mut recount: Vec<String> = Vec::new();
+        for changes in batch {
+            users.extend(changes.users);
+            recount.extend(changes.recount);
         }
         let written = if self.state.load(Ordering::Acquire) == DOWN {
             Err(None)
         } else {
-            match self.write_users(&changes.users).await {
-                Ok(()) if changes.recount.is_empty() => Ok(()),
-                Ok(()) => self
-                    .rewrite(conn, &changes.recount, now_ms())
-                    .await
-                    .map_err(Some),
+            match self.write_users(&users, now).await {
+                Ok(()) if recount.is_empty() => Ok(()),
+                Ok(()) => match self.pool.acquire().await {
+                    Ok(mut conn) => self.rewrite(&mut conn, &recount, now).await.map_err(Some),
+                    Err(e) => Err(Some(sql_failed(e))),
+                },
                 Err(e) => Err(Some(e)),
             }
         };
@@ -287,26 +346,61 @@ impl RedisBoards {
             if let Some(e) = e {
                 self.failed("write", &e);
             }
-            mark_dirty(conn, changes.at_ms).await;
+            match self.pool.acquire().await {
+                Ok(mut conn) => mark_dirty(&mut conn, at_ms).await,
+                Err(e) => {
+                    tracing::error!(error = %e, "could not mark the leaderboards for a rebuild; run `gamify leaderboard rebuild` once the database is back")
+                }
+            }
         }
     }
 
-    async fn write_users(&self, users: &[UserBoards]) -> Result<(), RedisError> {
+    /// Writes users' points on the boards Redis keeps at `now` (a window
+    /// it does not keep is read from SQL, and needs no key).
+    async fn write_users(&self, users: &[UserBoards], now: i64) -> Result<(), RedisError> {
         let mut pipe = ::redis::pipe();
-        for user in users {
+        for batch in users.chunks(512) {
+            let mut keys: Vec<(BoardKey, Window)> = Vec::new();
+            let mut args: Vec<String> = Vec::new();
+            for user in batch {
+                let kept: Vec<_> = user
+                    .points
+                    .iter()
+                    .filter(|(_, window, _)| Self::keeps(*window, now))
+                    .collect();
+                if kept.is_empty() {
+                    continue;
+                }
+                args.push(user.user_id.clone());
+                args.push(kept.len().to_string());
+                for (key, window, points) in kept {
+                    let at = match keys.iter().position(|k| *k == (*key, *window)) {
+                        Some(at) => at,
+                        None => {
+                            keys.push((*key, *window));
+                            keys.len() - 1
+                        }
+                    };
+                    // KEYS[1] is the hidden set; Lua counts from 1.
+                    args.push((at + 2).to_string());
+                    args.push(score(*points).to_string());
+                }
+            }
+            if args.is_empty() {
+                continue;
+            }
             let cmd = pipe
                 .cmd("EVALSHA")
                 .arg(&self.script_sha)
-                .arg(user.points.len() + 1);
-            cmd.arg(self.hidden_key());
-            for (key, window, _) in &user.points {
+                .arg(keys.len() + 1)
+                .arg(self.hidden_key());
+            for (key, window) in &keys {
                 cmd.arg(self.board_key(*key, *window));
             }
-            cmd.arg(&user.user_id);
-            for (_, window, points) in &user.points {
-                cmd.arg(score(*points)).arg(Self::expires_at(*window));
-            }
-            cmd.ignore();
+            cmd.arg(args).ignore();
+        }
+        if pipe.is_empty() {
+            return Ok(());
         }
         match self.run::<()>(&pipe).await {
             Err(e)
@@ -333,7 +427,7 @@ impl RedisBoards {
         after: Option<&Cursor>,
         limit: u32,
     ) -> Result<Vec<BoardRow>, StoreError> {
-        self.ready()?;
+        self.ready().await?;
         let name = self.board_key(key, window);
         let start = match after {
             None => 0,
@@ -401,7 +495,7 @@ impl RedisBoards {
         user: &str,
         k: u32,
     ) -> Result<(Standing, bool), StoreError> {
-        self.ready()?;
+        self.ready().await?;
         let name = self.board_key(key, window);
         let mut pipe = ::redis::pipe();
         pipe.cmd("SISMEMBER").arg(self.hidden_key()).arg(user);
@@ -505,18 +599,32 @@ impl RedisBoards {
         users: &[String],
         now: i64,
     ) -> Result<(), RedisError> {
+        // A few users: each board's rows for them. Many: each board whole,
+        // once (a window board's rows for a few users still scan the
+        // window), keeping theirs.
+        let many = users.len() > 1_000;
+        let wanted: std::collections::HashSet<&str> = users.iter().map(String::as_str).collect();
         let mut per_user: std::collections::HashMap<String, UserBoards> = Default::default();
         for (key, window) in Self::kept_boards(now) {
-            let rows = sqlx::query(&format!(
-                "SELECT user_id, pts FROM ({}) b WHERE user_id = ANY($1::text[])",
-                source(key, window)
-            ))
-            .bind(users)
-            .fetch_all(&mut *conn)
-            .await
+            let rows = if many {
+                sqlx::query(&source(key, window))
+                    .fetch_all(&mut *conn)
+                    .await
+            } else {
+                sqlx::query(&format!(
+                    "SELECT user_id, pts FROM ({}) b WHERE user_id = ANY($1::text[])",
+                    source(key, window)
+                ))
+                .bind(users)
+                .fetch_all(&mut *conn)
+                .await
+            }
             .map_err(sql_failed)?;
             for row in rows {
                 let user: String = row.try_get(0).map_err(sql_failed)?;
+                if many && !wanted.contains(user.as_str()) {
+                    continue;
+                }
                 let points = Points::from_milli(row.try_get(1).map_err(sql_failed)?);
                 per_user
                     .entry(user.clone())
@@ -530,7 +638,7 @@ impl RedisBoards {
         }
         let all: Vec<UserBoards> = per_user.into_values().collect();
         for chunk in all.chunks(256) {
-            self.write_users(chunk).await?;
+            self.write_users(chunk, now).await?;
         }
         Ok(())
     }
@@ -544,6 +652,9 @@ impl RedisBoards {
         let mut written = 0u64;
         let boards = Self::kept_boards(began);
         let mut renames = Vec::with_capacity(boards.len() + 1);
+        // Streaming a board of millions into Redis outlasts the statement
+        // timeout meant for requests: this connection has none.
+        let mut conn = unlimited(pool).await?;
         for (i, (key, window)) in boards.iter().enumerate() {
             let live = self.board_key(*key, *window);
             let fresh = format!("{}rebuild:{live}", self.prefix);
@@ -555,7 +666,7 @@ impl RedisBoards {
                  WHERE NOT EXISTS (SELECT 1 FROM hidden_users h WHERE h.user_id = b.user_id)",
                 source(*key, *window)
             );
-            let mut rows = sqlx::query(&sql).fetch(pool);
+            let mut rows = sqlx::query(&sql).fetch(&mut *conn);
             let mut chunk: Vec<(i64, String)> = Vec::with_capacity(CHUNK);
             let mut count = 0u64;
             loop {
@@ -594,7 +705,7 @@ impl RedisBoards {
             renames.push((fresh, live, count > 0));
         }
         let hidden: Vec<String> = sqlx::query_scalar("SELECT user_id FROM hidden_users")
-            .fetch_all(pool)
+            .fetch_all(&mut *conn)
             .await
             .map_err(super::classify)?;
         let fresh_hidden = format!("{}rebuild:{}", self.prefix, self.hidden_key());
@@ -618,13 +729,12 @@ impl RedisBoards {
         let changed: Vec<String> =
             sqlx::query_scalar("SELECT user_id FROM users WHERE updated_at >= $1 AND version > 0")
                 .bind(began - REBUILD_MARGIN_MS)
-                .fetch_all(pool)
+                .fetch_all(&mut *conn)
                 .await
                 .map_err(super::classify)?;
-        let mut conn = pool.acquire().await.map_err(super::classify)?;
-        for chunk in changed.chunks(1_000) {
-            self.rewrite(&mut conn, chunk, began).await.map_err(fail)?;
-        }
+        self.rewrite(&mut conn, &changed, began)
+            .await
+            .map_err(fail)?;
         let mut pipe = ::redis::pipe();
         pipe.cmd("SET").arg(self.built_key()).arg(began).ignore();
         self.run::<()>(&pipe).await.map_err(fail)?;
@@ -681,7 +791,6 @@ impl RedisBoards {
     pub async fn keep_in_sync(self: Arc<Self>, pool: PgPool) {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        tick.tick().await;
         loop {
             tick.tick().await;
             if Arc::strong_count(&self) == 1 {
@@ -692,17 +801,33 @@ impl RedisBoards {
             if before != state && state == READY {
                 tracing::info!("leaderboards in redis are ready");
             }
+            if state == READY {
+                self.set_expiries().await;
+            }
         }
     }
 
-    /// The first check, before a node serves: builds the boards if Redis
-    /// lacks them (with progress in the log).
-    pub async fn first_check(&self, pool: &PgPool) {
-        let state = self.check(pool).await;
-        self.state.store(state, Ordering::Release);
-        if state == READY {
-            tracing::info!("leaderboards in redis are ready");
+    /// Gives each kept window's key its expiry if it has none (keys that
+    /// writes created since the last tick).
+    async fn set_expiries(&self) {
+        let mut pipe = ::redis::pipe();
+        for (key, window) in Self::kept_boards(now_ms()) {
+            if window.period != Period::AllTime {
+                pipe.cmd("EXPIREAT")
+                    .arg(self.board_key(key, window))
+                    .arg(Self::expires_at(window))
+                    .arg("NX")
+                    .ignore();
+            }
         }
+        if let Err(e) = self.run::<()>(&pipe).await {
+            self.failed("expire", &e);
+        }
+    }
+
+    /// Whether the boards are still being built (or not yet checked).
+    pub fn building(&self) -> bool {
+        matches!(self.state.load(Ordering::Acquire), STARTING | REBUILDING)
     }
 
     async fn check(&self, pool: &PgPool) -> u8 {
@@ -793,9 +918,10 @@ impl RedisBoards {
                 "the leaderboards have not been built (run `gamify leaderboard rebuild`, or start a node)".into(),
             )]);
         }
+        let mut conn = unlimited(pool).await?;
         let mut stored: Vec<String> =
             sqlx::query_scalar("SELECT user_id FROM hidden_users ORDER BY user_id")
-                .fetch_all(pool)
+                .fetch_all(&mut *conn)
                 .await
                 .map_err(super::classify)?;
         hidden.sort();
@@ -818,7 +944,7 @@ impl RedisBoards {
                  ORDER BY pts DESC, user_id",
                 source(key, window)
             );
-            let mut rows = sqlx::query(&sql).fetch(pool);
+            let mut rows = sqlx::query(&sql).fetch(&mut *conn);
             let mut at = 0u64;
             let mut cached: std::collections::VecDeque<(String, f64)> = Default::default();
             let mut difference = None;
@@ -884,6 +1010,18 @@ fn fnv32(text: &str) -> i32 {
     h as i32
 }
 
+/// A connection without a statement timeout, for reading whole boards
+/// (rebuild, verify); closed when dropped, so that no request ever gets it.
+async fn unlimited(pool: &PgPool) -> Result<PoolConnection<Postgres>, StoreError> {
+    let mut conn = pool.acquire().await.map_err(super::classify)?;
+    conn.close_on_drop();
+    sqlx::query("SET statement_timeout = 0")
+        .execute(&mut *conn)
+        .await
+        .map_err(super::classify)?;
+    Ok(conn)
+}
+
 fn sql_failed(e: sqlx::Error) -> RedisError {
     RedisError::from((
         ::redis::ErrorKind::Io,
@@ -903,5 +1041,25 @@ async fn mark_dirty(conn: &mut PgConnection, at_ms: i64) {
     .await;
     if let Err(e) = marked {
         tracing::error!(error = %e, "could not mark the leaderboards for a rebuild; run `gamify leaderboard rebuild` once the database is back");
+    }
+}
+
+/// The task that writes commits' changes to Redis, everything waiting at
+/// once, until the store is dropped.
+async fn write_changes(
+    boards: Weak<RedisBoards>,
+    mut changes: mpsc::UnboundedReceiver<(u64, BoardChanges)>,
+    done: watch::Sender<u64>,
+) {
+    let mut taken = Vec::new();
+    while changes.recv_many(&mut taken, 256).await > 0 {
+        let Some(boards) = boards.upgrade() else {
+            return;
+        };
+        let last = taken.last().map_or(0, |(n, _)| *n);
+        boards
+            .write_queued(taken.drain(..).map(|(_, c)| c).collect())
+            .await;
+        done.send_replace(last);
     }
 }

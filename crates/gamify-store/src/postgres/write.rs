@@ -74,7 +74,7 @@ async fn commit_jobs(
     match commit(conn, &ops, rules).await {
         Ok((outcomes, changes)) => {
             if let Some(boards) = boards {
-                boards.write(conn, changes).await;
+                boards.write(changes);
             }
             for (job, outcome) in jobs.into_iter().zip(outcomes) {
                 let _ = job.reply.send(outcome);
@@ -96,7 +96,7 @@ async fn commit_jobs(
             match commit(conn, &[&job.payload], rules).await {
                 Ok((mut outcomes, changes)) => {
                     if let Some(boards) = boards {
-                        boards.write(conn, changes).await;
+                        boards.write(changes);
                     }
                     last = outcomes.pop();
                     break;
