@@ -16,6 +16,7 @@ use gamify_store::{Idempotency, NewEvent, Store, StoreError, UserSnapshot};
 use sha2::{Digest, Sha256};
 
 use crate::clock::{Clock, SystemClock};
+use crate::metrics::Metrics;
 use crate::model::{
     BalanceResponse, EventRequest, EventResponse, FieldError, LeaderboardEntry, StatsResponse,
     level_fields, parse_rfc3339_ms, rfc3339_ms,
@@ -141,6 +142,7 @@ pub struct Engine {
     rules: Rules,
     clock: Arc<dyn Clock>,
     admin_token: Option<Arc<str>>,
+    metrics: Arc<Metrics>,
 }
 
 impl Engine {
@@ -230,6 +232,7 @@ impl Engine {
             rules,
             clock,
             admin_token: None,
+            metrics: Arc::default(),
         }
     }
 
@@ -340,10 +343,13 @@ impl Engine {
             idempotency,
         };
         let recorded = self.store.record_event(event).await?;
-        Ok((
-            EventResponse::from_record(&recorded.event),
-            recorded.replayed,
-        ))
+        let response = EventResponse::from_record(&recorded.event);
+        if recorded.replayed {
+            self.metrics.replay();
+        } else {
+            self.metrics.event(&recorded.event, response.level_up);
+        }
+        Ok((response, recorded.replayed))
     }
 
     /// The user's wallet; zeros for a user with no events.
@@ -522,6 +528,16 @@ impl Engine {
     /// The store (for the engine's other modules).
     pub(crate) fn store(&self) -> &dyn Store {
         self.store.as_ref()
+    }
+
+    /// This process's counters (`GET /metrics`).
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The metrics in Prometheus's text format, the store's gauges included.
+    pub fn render_metrics(&self) -> String {
+        self.metrics.render(&self.store.gauges())
     }
 
     /// The engine clock's now, in Unix ms.

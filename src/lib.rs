@@ -27,6 +27,7 @@
 //! - [`export`]: all the data out, as NDJSON and as the brief's two files.
 //! - [`import`]: an export back in, proven equal to the file.
 //! - [`verify`]: every invariant checked (`gamify verify`).
+//! - [`metrics`]: counters for `GET /metrics` (Prometheus).
 //! - [`config`]: defaults, file and environment.
 //! - [`clock`]: where "now" comes from (a manual clock for tests).
 //! - `src/main.rs`: the `gamify` command.
@@ -42,6 +43,7 @@ pub mod erasure;
 pub mod export;
 pub mod http;
 pub mod import;
+pub mod metrics;
 pub mod model;
 pub mod verify;
 pub mod wallet;

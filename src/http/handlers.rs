@@ -193,6 +193,25 @@ pub async fn readyz(State(engine): State<Engine>) -> Result<Json<serde_json::Val
     }
 }
 
+/// Prometheus metrics, in its text format: requests and latencies by route,
+/// events and points by category, achievements, level-ups, replays, and
+/// the store's gauges (see docs/DEPLOYMENT.md, "Monitoring").
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    responses((status = 200, description = "Prometheus text format 0.0.4", content_type = "text/plain"))
+)]
+pub async fn metrics(State(engine): State<Engine>) -> impl IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        engine.render_metrics(),
+    )
+}
+
 /// The OpenAPI document, generated from this code.
 pub async fn openapi_json() -> impl IntoResponse {
     (

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::HeaderValue;
 use axum::middleware::{self, Next};
 use axum::response::Response;
@@ -102,12 +102,13 @@ pub fn router(engine: Engine) -> Router {
         .route("/api/v2/gamify/users/{user_id}", delete(data::erase_user))
         .route("/healthz", get(handlers::healthz))
         .route("/readyz", get(handlers::readyz))
+        .route("/metrics", get(handlers::metrics))
         .route("/openapi.json", get(handlers::openapi_json))
         .route("/docs", get(handlers::docs_page))
         .fallback(handlers::not_found)
         .method_not_allowed_fallback(handlers::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(middleware::from_fn(log_request))
+        .layer(middleware::from_fn_with_state(engine.clone(), log_request))
         .with_state(engine)
 }
 
@@ -130,9 +131,10 @@ pub async fn serve(
 static REQUEST_SEQ: AtomicU64 = AtomicU64::new(1);
 
 /// Gives each request an id (the client's `X-Request-Id`, or a new number),
-/// echoes it, and logs the request by route template, not by raw path.
-/// Kept allocation-free on the common path: it runs on every request.
-async fn log_request(request: Request, next: Next) -> Response {
+/// echoes it, logs the request by route template, not by raw path, and
+/// counts it for `/metrics`. Kept allocation-free on the common path: it
+/// runs on every request.
+async fn log_request(State(engine): State<Engine>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
     let route = request.extensions().get::<MatchedPath>().cloned();
@@ -146,6 +148,7 @@ async fn log_request(request: Request, next: Next) -> Response {
     let status = response.status().as_u16();
     let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
     let micros = started.elapsed().as_micros() as u64;
+    engine.metrics().request(&method, route, status, micros);
     let id = request_id.to_str().unwrap_or("-");
     if status >= 500 {
         tracing::warn!(%method, route, status, micros, request_id = id, "request");

@@ -58,6 +58,7 @@ impl Modify for AdminToken {
         data::export,
         data::erase_user,
         handlers::healthz,
+        handlers::metrics,
         handlers::readyz,
     ),
     components(schemas(

@@ -8,6 +8,7 @@ mod errors;
 mod events;
 mod export;
 mod helpers;
+mod metrics;
 mod operations;
 mod streaks;
 mod users;

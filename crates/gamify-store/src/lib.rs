@@ -191,6 +191,17 @@ impl EventPage {
     }
 }
 
+/// A value a store reports for monitoring, as of now.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Gauge {
+    /// Its Prometheus name (`gamify_…`).
+    pub name: &'static str,
+    /// What it measures.
+    pub help: &'static str,
+    /// Its value.
+    pub value: f64,
+}
+
 /// Why storage could not do what was asked.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -336,6 +347,11 @@ pub trait Store: Send + Sync {
 
     /// Checks that the store can read and write.
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// The store's own gauges for `GET /metrics` (connection pool, …).
+    fn gauges(&self) -> Vec<Gauge> {
+        Vec::new()
+    }
 
     /// Applies a spend or an adjustment, or returns the original for a
     /// replayed idempotency key. A debit beyond the balance is refused with

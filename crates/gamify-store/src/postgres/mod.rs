@@ -606,6 +606,29 @@ impl Store for PgStore {
         }
     }
 
+    fn gauges(&self) -> Vec<crate::Gauge> {
+        let mut out = vec![
+            crate::Gauge {
+                name: "gamify_pg_pool_connections",
+                help: "Connections the PostgreSQL pool holds now.",
+                value: f64::from(self.pool.size()),
+            },
+            crate::Gauge {
+                name: "gamify_pg_pool_idle_connections",
+                help: "Of those, the ones idle now.",
+                value: self.pool.num_idle() as f64,
+            },
+        ];
+        if let Some(redis) = &self.redis {
+            out.push(crate::Gauge {
+                name: "gamify_leaderboards_available",
+                help: "1 when the leaderboards in Redis can be read, 0 while Redis is unreachable or they are being rebuilt.",
+                value: if redis.available() { 1.0 } else { 0.0 },
+            });
+        }
+        out
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         let mut conn = self.pool.acquire().await.map_err(classify)?;
         sqlx::query("SELECT 1")

@@ -825,6 +825,11 @@ impl RedisBoards {
         }
     }
 
+    /// Whether board reads are answered now.
+    pub fn available(&self) -> bool {
+        self.state.load(Ordering::Acquire) == READY
+    }
+
     /// Whether the boards are still being built (or not yet checked).
     pub fn building(&self) -> bool {
         matches!(self.state.load(Ordering::Acquire), STARTING | REBUILDING)

@@ -1,0 +1,272 @@
+//! What `GET /metrics` tells Prometheus: requests and their latencies by
+//! route, events and points by category, achievements unlocked, level-ups,
+//! idempotent replays, and the store's own gauges (PostgreSQL's pool, the
+//! Redis leaderboards). Counted in memory by this process since it started,
+//! as Prometheus expects of counters; nothing here names a user.
+
+use std::collections::HashMap;
+use std::fmt::Write;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::http::Method;
+use gamify_core::{CATALOGUE, Category};
+use gamify_store::{EventRecord, Gauge};
+
+/// Upper bounds (seconds) of the request-latency histogram's buckets.
+const BUCKETS: [f64; 12] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
+
+/// Requests of one method and status on one route.
+#[derive(Default)]
+struct Series {
+    count: u64,
+    sum_micros: u64,
+    /// Requests at or under each bound of [`BUCKETS`].
+    buckets: [u64; BUCKETS.len()],
+}
+
+/// One route's requests, by method and status.
+type RouteSeries = HashMap<(Method, u16), Series>;
+
+/// The process's counters. Cheap to update from any thread.
+pub struct Metrics {
+    /// Route template → (method, status) → series.
+    http: Mutex<HashMap<String, RouteSeries>>,
+    events: [AtomicU64; Category::ALL.len()],
+    points_milli: [AtomicU64; Category::ALL.len()],
+    achievements: [AtomicU64; CATALOGUE.len()],
+    level_ups: AtomicU64,
+    replays: AtomicU64,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            http: Mutex::default(),
+            events: std::array::from_fn(|_| AtomicU64::new(0)),
+            points_milli: std::array::from_fn(|_| AtomicU64::new(0)),
+            achievements: std::array::from_fn(|_| AtomicU64::new(0)),
+            level_ups: AtomicU64::new(0),
+            replays: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Metrics {
+    /// Counts a request answered: by route template (never the raw path,
+    /// which holds user ids), method and status.
+    pub fn request(&self, method: &Method, route: &str, status: u16, micros: u64) {
+        let mut http = self.http.lock().unwrap_or_else(|e| e.into_inner());
+        let per_route = match http.get_mut(route) {
+            Some(r) => r,
+            None => http.entry(route.to_owned()).or_default(),
+        };
+        let series = per_route.entry((method.clone(), status)).or_default();
+        series.count += 1;
+        series.sum_micros += micros;
+        let seconds = micros as f64 / 1e6;
+        for (bucket, bound) in series.buckets.iter_mut().zip(BUCKETS) {
+            if seconds <= bound {
+                *bucket += 1;
+            }
+        }
+    }
+
+    /// Counts a newly recorded event (not a replay): its category, its
+    /// points with the bonuses it unlocked, its achievements, a level-up.
+    pub fn event(&self, event: &EventRecord, level_up: bool) {
+        let c = Category::ALL
+            .iter()
+            .position(|c| *c == event.category)
+            .unwrap_or(0);
+        self.events[c].fetch_add(1, Ordering::Relaxed);
+        let bonuses: i64 = event.unlocked.iter().map(|(_, b)| b.milli()).sum();
+        let points = (event.points.milli() + bonuses).max(0) as u64;
+        self.points_milli[c].fetch_add(points, Ordering::Relaxed);
+        for (achievement, _) in &event.unlocked {
+            if let Some(i) = CATALOGUE.iter().position(|a| a.id == *achievement) {
+                self.achievements[i].fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        if level_up {
+            self.level_ups.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Counts a request answered with the event its idempotency key
+    /// recorded before.
+    pub fn replay(&self) {
+        self.replays.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Everything in Prometheus's text format (version 0.0.4), with the
+    /// store's `gauges` at the end.
+    pub fn render(&self, gauges: &[Gauge]) -> String {
+        let mut out = String::with_capacity(4096);
+        let _ = self.render_into(&mut out, gauges);
+        out
+    }
+
+    fn render_into(&self, out: &mut String, gauges: &[Gauge]) -> std::fmt::Result {
+        writeln!(
+            out,
+            "# HELP gamify_http_requests_total Requests answered, by route template, method and status."
+        )?;
+        writeln!(out, "# TYPE gamify_http_requests_total counter")?;
+        let http = self.http.lock().unwrap_or_else(|e| e.into_inner());
+        let mut routes: Vec<_> = http.iter().collect();
+        routes.sort_by(|a, b| a.0.cmp(b.0));
+        fn sorted(per: &RouteSeries) -> Vec<(String, u16, &Series)> {
+            let mut v: Vec<_> = per
+                .iter()
+                .map(|((m, s), series)| (m.as_str().to_owned(), *s, series))
+                .collect();
+            v.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+            v
+        }
+        for (route, per) in &routes {
+            for (method, status, series) in sorted(per) {
+                writeln!(
+                    out,
+                    "gamify_http_requests_total{{method=\"{method}\",route=\"{}\",status=\"{status}\"}} {}",
+                    escape(route),
+                    series.count
+                )?;
+            }
+        }
+        writeln!(
+            out,
+            "# HELP gamify_http_request_duration_seconds Time to answer a request, by route template, method and status."
+        )?;
+        writeln!(out, "# TYPE gamify_http_request_duration_seconds histogram")?;
+        for (route, per) in &routes {
+            for (method, status, series) in sorted(per) {
+                let labels = format!(
+                    "method=\"{method}\",route=\"{}\",status=\"{status}\"",
+                    escape(route)
+                );
+                for (bound, n) in BUCKETS.iter().zip(series.buckets) {
+                    writeln!(
+                        out,
+                        "gamify_http_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {n}"
+                    )?;
+                }
+                writeln!(
+                    out,
+                    "gamify_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
+                    series.count
+                )?;
+                writeln!(
+                    out,
+                    "gamify_http_request_duration_seconds_sum{{{labels}}} {}",
+                    series.sum_micros as f64 / 1e6
+                )?;
+                writeln!(
+                    out,
+                    "gamify_http_request_duration_seconds_count{{{labels}}} {}",
+                    series.count
+                )?;
+            }
+        }
+        drop(http);
+        writeln!(
+            out,
+            "# HELP gamify_events_total Events recorded by this process, by category (replays not counted)."
+        )?;
+        writeln!(out, "# TYPE gamify_events_total counter")?;
+        for (c, n) in Category::ALL.iter().zip(&self.events) {
+            let n = n.load(Ordering::Relaxed);
+            writeln!(
+                out,
+                "gamify_events_total{{category=\"{}\"}} {n}",
+                c.as_str()
+            )?;
+        }
+        writeln!(
+            out,
+            "# HELP gamify_points_total Points those events earned, with the achievement bonuses they unlocked, by category."
+        )?;
+        writeln!(out, "# TYPE gamify_points_total counter")?;
+        for (c, n) in Category::ALL.iter().zip(&self.points_milli) {
+            let milli = n.load(Ordering::Relaxed);
+            writeln!(
+                out,
+                "gamify_points_total{{category=\"{}\"}} {}",
+                c.as_str(),
+                milli as f64 / 1000.0
+            )?;
+        }
+        writeln!(
+            out,
+            "# HELP gamify_achievements_unlocked_total Achievements unlocked, by achievement."
+        )?;
+        writeln!(out, "# TYPE gamify_achievements_unlocked_total counter")?;
+        for (a, n) in CATALOGUE.iter().zip(&self.achievements) {
+            writeln!(
+                out,
+                "gamify_achievements_unlocked_total{{achievement=\"{}\"}} {}",
+                a.id_str,
+                n.load(Ordering::Relaxed)
+            )?;
+        }
+        writeln!(
+            out,
+            "# HELP gamify_level_ups_total Events that took their user to a higher level."
+        )?;
+        writeln!(out, "# TYPE gamify_level_ups_total counter")?;
+        writeln!(
+            out,
+            "gamify_level_ups_total {}",
+            self.level_ups.load(Ordering::Relaxed)
+        )?;
+        writeln!(
+            out,
+            "# HELP gamify_event_replays_total Event requests answered with the event their idempotency key recorded before."
+        )?;
+        writeln!(out, "# TYPE gamify_event_replays_total counter")?;
+        writeln!(
+            out,
+            "gamify_event_replays_total {}",
+            self.replays.load(Ordering::Relaxed)
+        )?;
+        for g in gauges {
+            writeln!(out, "# HELP {} {}", g.name, g.help)?;
+            writeln!(out, "# TYPE {} gauge", g.name)?;
+            writeln!(out, "{} {}", g.name, g.value)?;
+        }
+        Ok(())
+    }
+}
+
+/// A label value as Prometheus's text format wants it.
+fn escape(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_fall_in_every_bucket_at_or_above_their_time() {
+        let m = Metrics::default();
+        m.request(&Method::GET, "/a/{id}", 200, 700);
+        m.request(&Method::GET, "/a/{id}", 200, 3_000_000);
+        let text = m.render(&[]);
+        assert!(text.contains(
+            "gamify_http_requests_total{method=\"GET\",route=\"/a/{id}\",status=\"200\"} 2"
+        ));
+        // 0.7 ms: not in the 0.5 ms bucket, in the 1 ms one; 3 s only in +Inf.
+        assert!(text.contains("route=\"/a/{id}\",status=\"200\",le=\"0.0005\"} 0"));
+        assert!(text.contains("route=\"/a/{id}\",status=\"200\",le=\"0.001\"} 1"));
+        assert!(text.contains("route=\"/a/{id}\",status=\"200\",le=\"2.5\"} 1"));
+        assert!(text.contains("route=\"/a/{id}\",status=\"200\",le=\"+Inf\"} 2"));
+        assert!(text.contains("gamify_http_request_duration_seconds_sum{method=\"GET\",route=\"/a/{id}\",status=\"200\"} 3.0007"));
+        assert_eq!(escape("a\"b\\"), "a\\\"b\\\\");
+    }
+}
