@@ -28,6 +28,34 @@ pub struct Config {
     pub rules: RulesConfig,
     /// `[log]`
     pub log: LogConfig,
+    /// `[ingest]`
+    pub ingest: IngestConfig,
+}
+
+/// `[ingest]`: where events come from besides HTTP.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestConfig {
+    /// `[ingest.nats]`
+    pub nats: NatsConfig,
+}
+
+/// `[ingest.nats]`
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NatsConfig {
+    /// `nats://host:port`; unset: no NATS consumer.
+    pub url: Option<String>,
+    /// The JetStream stream.
+    pub stream: String,
+    /// The subject events are published to.
+    pub subject: String,
+    /// The durable consumer.
+    pub consumer: String,
+    /// Where refused messages go.
+    pub dead_letter_subject: String,
+    /// Seconds before an unacknowledged message is delivered again.
+    pub ack_wait_seconds: u64,
 }
 
 /// `[server]`
@@ -290,6 +318,27 @@ impl Config {
         if let Some(v) = env("GAMIFY_LOG") {
             config.log.level = v;
         }
+        let nats = &mut config.ingest.nats;
+        if let Some(v) = env("GAMIFY_NATS_URL").filter(|v| !v.is_empty()) {
+            nats.url = Some(v);
+        }
+        for (var, field) in [
+            ("GAMIFY_NATS_STREAM", &mut nats.stream),
+            ("GAMIFY_NATS_SUBJECT", &mut nats.subject),
+            ("GAMIFY_NATS_CONSUMER", &mut nats.consumer),
+            (
+                "GAMIFY_NATS_DEAD_LETTER_SUBJECT",
+                &mut nats.dead_letter_subject,
+            ),
+        ] {
+            if let Some(v) = env(var).filter(|v| !v.is_empty()) {
+                *field = v;
+            }
+        }
+        if let Some(v) = env("GAMIFY_NATS_ACK_WAIT_SECONDS") {
+            config.ingest.nats.ack_wait_seconds =
+                parse_env("GAMIFY_NATS_ACK_WAIT_SECONDS", &v, "whole seconds")?;
+        }
         config.validate()?;
         Ok(config)
     }
@@ -299,6 +348,7 @@ impl Config {
         self.addr()?;
         self.storage()?;
         self.rules()?;
+        self.nats()?;
         if !matches!(self.log.format.as_str(), "json" | "pretty") {
             return Err(invalid(
                 "log.format",
@@ -389,6 +439,76 @@ impl Config {
         Ok(settings)
     }
 
+    /// The NATS consumer, if a URL is set.
+    pub fn nats(&self) -> Result<Option<crate::bus::NatsSettings>, ConfigError> {
+        let n = &self.ingest.nats;
+        let Some(url) = &n.url else {
+            return Ok(None);
+        };
+        if !(url.starts_with("nats://") || url.starts_with("tls://")) {
+            return Err(invalid(
+                "ingest.nats.url",
+                format!("expected nats://HOST:PORT, got {}", redact_url(url)),
+            ));
+        }
+        let name_ok = |s: &str| {
+            !s.is_empty()
+                && s.len() <= 64
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        };
+        for (setting, value) in [
+            ("ingest.nats.stream", &n.stream),
+            ("ingest.nats.consumer", &n.consumer),
+        ] {
+            if !name_ok(value) {
+                return Err(invalid(
+                    setting,
+                    format!("expected letters, digits, - and _, got {value:?}"),
+                ));
+            }
+        }
+        let subject_ok = |s: &str| {
+            !s.is_empty()
+                && s.len() <= 255
+                && !s.contains(['*', '>', ' '])
+                && s.split('.').all(|t| !t.is_empty())
+        };
+        for (setting, value) in [
+            ("ingest.nats.subject", &n.subject),
+            ("ingest.nats.dead_letter_subject", &n.dead_letter_subject),
+        ] {
+            if !subject_ok(value) {
+                return Err(invalid(
+                    setting,
+                    format!(
+                        "expected a subject such as gamify.events (no wildcards), got {value:?}"
+                    ),
+                ));
+            }
+        }
+        if !(1..=3600).contains(&n.ack_wait_seconds) {
+            return Err(invalid(
+                "ingest.nats.ack_wait_seconds",
+                format!("expected 1 to 3600 seconds, got {}", n.ack_wait_seconds),
+            ));
+        }
+        if n.subject == n.dead_letter_subject {
+            return Err(invalid(
+                "ingest.nats.dead_letter_subject",
+                "must differ from ingest.nats.subject",
+            ));
+        }
+        Ok(Some(crate::bus::NatsSettings {
+            url: url.clone(),
+            stream: n.stream.clone(),
+            subject: n.subject.clone(),
+            consumer: n.consumer.clone(),
+            dead_letter_subject: n.dead_letter_subject.clone(),
+            ack_wait: Duration::from_secs(n.ack_wait_seconds),
+        }))
+    }
+
     /// Redis for the leaderboards, if a URL is set.
     fn redis(&self) -> Result<Option<RedisSettings>, ConfigError> {
         let r = &self.storage.redis;
@@ -469,6 +589,7 @@ impl fmt::Debug for Config {
             .field("storage", &self.storage)
             .field("rules", &self.rules)
             .field("log", &self.log)
+            .field("ingest", &self.ingest)
             .finish()
     }
 }
@@ -641,5 +762,34 @@ mod tests {
         };
         let err = Config::load(None, env).unwrap_err().to_string();
         assert!(err.starts_with("storage.redis.url"), "{err}");
+    }
+
+    #[test]
+    fn nats_is_taken_from_the_environment_and_bad_names_refused() {
+        assert_eq!(Config::load(None, no_env).unwrap().nats().unwrap(), None);
+        let env = |k: &str| match k {
+            "GAMIFY_NATS_URL" => Some("nats://bus:4222".to_owned()),
+            "GAMIFY_NATS_SUBJECT" => Some("shop.events".to_owned()),
+            "GAMIFY_NATS_ACK_WAIT_SECONDS" => Some("5".to_owned()),
+            _ => None,
+        };
+        let nats = Config::load(None, env).unwrap().nats().unwrap().unwrap();
+        assert_eq!(nats.subject, "shop.events");
+        assert_eq!(nats.stream, "GAMIFY_EVENTS");
+        assert_eq!(nats.dead_letter_subject, "gamify.events.dead");
+        assert_eq!(nats.ack_wait, Duration::from_secs(5));
+        let env = |k: &str| match k {
+            "GAMIFY_NATS_URL" => Some("nats://bus:4222".to_owned()),
+            "GAMIFY_NATS_SUBJECT" => Some("shop.>".to_owned()),
+            _ => None,
+        };
+        let err = Config::load(None, env).unwrap_err().to_string();
+        assert!(err.starts_with("ingest.nats.subject"), "{err}");
+        let env = |k: &str| match k {
+            "GAMIFY_NATS_URL" => Some("http://bus:4222".to_owned()),
+            _ => None,
+        };
+        let err = Config::load(None, env).unwrap_err().to_string();
+        assert!(err.starts_with("ingest.nats.url"), "{err}");
     }
 }

@@ -27,6 +27,7 @@
 //! - [`export`]: all the data out, as NDJSON and as the brief's two files.
 //! - [`import`]: an export back in, proven equal to the file.
 //! - [`verify`]: every invariant checked (`gamify verify`).
+//! - [`bus`]: events from NATS JetStream, as an alternative to HTTP.
 //! - [`metrics`]: counters for `GET /metrics` (Prometheus).
 //! - [`config`]: defaults, file and environment.
 //! - [`clock`]: where "now" comes from (a manual clock for tests).
@@ -36,6 +37,7 @@
 //! `gamify-store`.
 
 pub mod boards;
+pub mod bus;
 pub mod clock;
 pub mod config;
 pub mod engine;

@@ -163,6 +163,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 .with_context(cannot)?
                 .with_admin_token(config.server.admin_token.clone());
                 tokio::spawn(engine.clone().run_expiry_sweeps());
+                if let Some(nats) = config.nats()? {
+                    let engine = engine.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = gamify::bus::consume(engine, nats).await {
+                            tracing::error!(error = %e, "NATS consumer stopped");
+                        }
+                    });
+                }
                 serve(config, engine).await
             }
             Command::Verify => {

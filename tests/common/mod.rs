@@ -21,6 +21,8 @@ pub fn start_gamify(
         .args(args)
         .env_remove("DATABASE_URL")
         .env_remove("GAMIFY_CONFIG")
+        .env_remove("REDIS_URL")
+        .env_remove("GAMIFY_NATS_URL")
         .env("GAMIFY_ADDR", "127.0.0.1:0")
         .env("GAMIFY_LOG_FORMAT", "json")
         .env("GAMIFY_LOG", log)
