@@ -94,8 +94,9 @@ pub struct PrivacyResponse {
 
 impl Engine {
     /// Rebuilds the leaderboards kept in Redis from the database (`gamify
-    /// leaderboard rebuild`); returns how many board entries were written.
-    pub async fn rebuild_boards(&self) -> Result<u64, EngineError> {
+    /// leaderboard rebuild`); returns how many board entries were written,
+    /// or `None` if this storage keeps none apart from its rows.
+    pub async fn rebuild_boards(&self) -> Result<Option<u64>, EngineError> {
         Ok(self.store().rebuild_boards().await?)
     }
 

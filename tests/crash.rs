@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 mod common;
-use common::start_gamify;
+use common::{get_json, start_gamify};
 
 const ADMIN_TOKEN: &str = "crash-test-admin-token-0123";
 
@@ -31,10 +31,6 @@ fn start(data_dir: &Path) -> (Child, String, u64) {
         .find(|l| l["message"] == "replaying ledger entries not yet applied to users")
         .map_or(0, |l| l["entries"].as_u64().unwrap());
     (child, base, replayed)
-}
-
-async fn get_json(client: &reqwest::Client, url: String) -> Value {
-    client.get(url).send().await.unwrap().json().await.unwrap()
 }
 
 struct Acked {

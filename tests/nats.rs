@@ -10,10 +10,10 @@ use async_nats::jetstream::{self, consumer};
 use futures_util::StreamExt;
 use gamify::bus::{NatsSettings, REASON_HEADER};
 use gamify::{Engine, Rules, Storage};
-use serde_json::{Value, json};
+use serde_json::json;
 
 mod common;
-use common::start_gamify;
+use common::{get_json, start_gamify};
 
 /// The test server's URL if it answers; otherwise `None` with the reason
 /// printed, or a panic when GAMIFY_REQUIRE_NATS=1.
@@ -236,14 +236,7 @@ async fn a_consumer_killed_mid_stream_records_every_message_exactly_once() {
         async move {
             let mut total = 0;
             for u in 0..USERS {
-                let stats: Value = client
-                    .get(format!("{base}/api/v2/gamify/stats/u{u}"))
-                    .send()
-                    .await
-                    .unwrap()
-                    .json()
-                    .await
-                    .unwrap();
+                let stats = get_json(&client, format!("{base}/api/v2/gamify/stats/u{u}")).await;
                 total += stats["total_events"].as_u64().unwrap();
             }
             total as usize
@@ -292,14 +285,7 @@ async fn a_consumer_killed_mid_stream_records_every_message_exactly_once() {
     // A moment more: nothing late doubles anything.
     tokio::time::sleep(Duration::from_millis(500)).await;
     for u in 0..USERS {
-        let b: Value = client
-            .get(format!("{base}/api/v2/gamify/balance/u{u}"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let b = get_json(&client, format!("{base}/api/v2/gamify/balance/u{u}")).await;
         assert_eq!(b["lifetime_points"], json!(EACH as f64), "u{u}: {b}");
     }
     server.kill().unwrap();

@@ -71,3 +71,9 @@ pub fn run_gamify(args: &[&str], env: &[(&str, String)]) -> (bool, String) {
     text.push_str(&String::from_utf8_lossy(&out.stderr));
     (out.status.success(), text)
 }
+
+/// GETs `url` and reads its JSON body.
+#[allow(dead_code)]
+pub async fn get_json(client: &reqwest::Client, url: String) -> Value {
+    client.get(url).send().await.unwrap().json().await.unwrap()
+}

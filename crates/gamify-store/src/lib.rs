@@ -337,12 +337,11 @@ pub trait Store: Send + Sync {
     ) -> Result<(), StoreError>;
 
     /// Rebuilds the leaderboards from the stored rows where they are kept
-    /// apart from them (Redis); returns how many board entries were written.
-    /// The embedded index is rebuilt at every start and has nothing to do.
-    async fn rebuild_boards(&self) -> Result<u64, StoreError> {
-        Err(StoreError::Config(
-            "only the Redis leaderboards (PostgreSQL with REDIS_URL) are rebuilt on demand; the embedded ones are rebuilt at every start, and SQL needs none".into(),
-        ))
+    /// apart from them (Redis); returns how many board entries were written,
+    /// or `None` where there is nothing to rebuild (the embedded index is
+    /// rebuilt at every start; SQL boards are the rows themselves).
+    async fn rebuild_boards(&self) -> Result<Option<u64>, StoreError> {
+        Ok(None)
     }
 
     /// Checks that the store can read and write.

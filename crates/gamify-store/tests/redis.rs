@@ -259,7 +259,7 @@ async fn redis_emptied_or_tampered_with_is_found_and_rebuilt() {
         findings[0].subject.contains("board:all:overall"),
         "{findings:?}"
     );
-    assert!(store.rebuild_boards().await.unwrap() >= 2);
+    assert!(store.rebuild_boards().await.unwrap().unwrap() >= 2);
     assert_same_boards(&*store, &truth).await;
 
     // Redis restarted empty (it keeps nothing on disk here): rebuilt

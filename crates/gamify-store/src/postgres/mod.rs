@@ -507,7 +507,12 @@ impl Store for PgStore {
 
     async fn import_page(&self, page: crate::export::Page) -> Result<(), StoreError> {
         let mut conn = self.pool.acquire().await.map_err(classify)?;
-        write::import_page(&mut conn, &page).await
+        write::import_page(&mut conn, &page).await?;
+        if self.redis.is_some() {
+            // Rows written around the writer: serving nodes rebuild Redis.
+            redis_boards::mark_dirty(&mut conn, 0).await;
+        }
+        Ok(())
     }
 
     async fn erase(
@@ -597,12 +602,10 @@ impl Store for PgStore {
         read::leaderboard(&mut conn, limit).await
     }
 
-    async fn rebuild_boards(&self) -> Result<u64, StoreError> {
+    async fn rebuild_boards(&self) -> Result<Option<u64>, StoreError> {
         match &self.redis {
-            Some(redis) => redis.rebuild_now(&self.pool).await,
-            None => Err(StoreError::Config(
-                "the leaderboards are kept in Redis only when REDIS_URL is set; without it they are read from SQL and need no rebuild".into(),
-            )),
+            Some(redis) => redis.rebuild_now(&self.pool).await.map(Some),
+            None => Ok(None),
         }
     }
 

@@ -10,13 +10,15 @@
 //! ascending, so `ZRANGE`/`ZRANK` give the documented order (points
 //! highest first, ties by user id ascending) without a tie-break encoding.
 //!
-//! **Writes.** After each commit the writer sends every changed user's
-//! *absolute* points on the boards the commit touched (the commit knows
-//! them: lifetime and category totals are on the user's row, and so are the
-//! points in the user's latest windows, `users.board_windows`). A script
-//! applies them with `ZADD … LT` (a score only ever moves up the board),
-//! unless the user is hidden. So a write may be repeated or overtaken by a
-//! newer one from another node and the board stays right.
+//! **Writes.** After each commit the writer hands every changed user's
+//! *absolute* points on the boards the commit touched to a task of their
+//! own (the commit knows them: lifetime and category totals are on the
+//! user's row, and so are the points in the user's latest windows,
+//! `users.board_windows`), which writes everything waiting with one script
+//! call: `ZADD … LT` (a score only ever moves up the board), unless the
+//! user is hidden. So a write may be repeated or overtaken by a newer one
+//! from another node and the board stays right. A read on this node first
+//! waits for the writes of commits it acknowledged before.
 //!
 //! **Failures.** If Redis cannot be written, the event still stands: the
 //! writer marks the boards dirty in PostgreSQL (`board_sync`, durable and
@@ -757,7 +759,17 @@ impl RedisBoards {
             .execute(&mut *lock)
             .await
             .map_err(super::classify)?;
-        let result = self.rebuild_and_clear(pool, &mut lock).await;
+        self.rebuild_and_clear(pool, &mut lock).await
+    }
+
+    /// Rebuilds, clears the dirty marker it saw, and releases the advisory
+    /// lock held on `lock`, whatever happened.
+    async fn rebuild_and_clear(
+        &self,
+        pool: &PgPool,
+        lock: &mut PgConnection,
+    ) -> Result<u64, StoreError> {
+        let result = self.rebuild_and_clear_locked(pool, lock).await;
         let _ = sqlx::query("SELECT pg_advisory_unlock($1, $2)")
             .bind(self.lock.0)
             .bind(self.lock.1)
@@ -766,7 +778,7 @@ impl RedisBoards {
         result
     }
 
-    async fn rebuild_and_clear(
+    async fn rebuild_and_clear_locked(
         &self,
         pool: &PgPool,
         lock: &mut PgConnection,
@@ -876,11 +888,6 @@ impl RedisBoards {
             "rebuilding the leaderboards in redis"
         );
         let result = self.rebuild_and_clear(pool, &mut lock).await;
-        let _ = sqlx::query("SELECT pg_advisory_unlock($1, $2)")
-            .bind(self.lock.0)
-            .bind(self.lock.1)
-            .execute(&mut *lock)
-            .await;
         match result {
             Ok(_) => {
                 match sqlx::query_scalar::<_, Option<i64>>("SELECT dirty_since FROM board_sync")
@@ -1036,7 +1043,7 @@ fn sql_failed(e: sqlx::Error) -> RedisError {
 }
 
 /// Marks the boards dirty from `at_ms` on (see `board_sync`).
-async fn mark_dirty(conn: &mut PgConnection, at_ms: i64) {
+pub(super) async fn mark_dirty(conn: &mut PgConnection, at_ms: i64) {
     let marked = sqlx::query(
         "UPDATE board_sync SET dirty_since = least(coalesce(dirty_since, $1), $1),
                                generation = generation + 1",

@@ -61,9 +61,9 @@ pub async fn writer(
     }
 }
 
-/// Commits `jobs` and answers each, after writing what changed on the
-/// boards to Redis (if it keeps them). Returns whether the connection is
-/// still usable.
+/// Commits `jobs`, hands what changed on the boards to Redis's writer task
+/// (if Redis keeps them), and answers each. Returns whether the connection
+/// is still usable.
 async fn commit_jobs(
     conn: &mut PgConnection,
     jobs: Vec<Job>,
