@@ -40,26 +40,13 @@ GAMIFY_LOG=warn target/release/examples/bench_fill "$DATA/gamify.db" "$USERS" "$
 STARTED=$(date +%s%N)
 GAMIFY_ADDR=$ADDR GAMIFY_DATA_DIR=$DATA GAMIFY_LOG=info target/release/gamify serve >"$DATA/server.log" 2>&1 &
 PIDS+=($!)
-wait_for $ADDR /healthz
-for _ in $(seq 600); do grep -q "listening" "$DATA/server.log" && break; sleep 0.1; done
+wait_listening "$DATA/server.log"
 START_MS=$(( ($(date +%s%N) - STARTED) / 1000000 ))
 RSS_MIB=$(( $(awk '/VmRSS/ {print $2}' /proc/${PIDS[0]}/status) / 1024 ))
 run rank "$USERS" bench/standing.lua "http://$ADDR"
 run top10 "$USERS" bench/top10.lua "http://$ADDR"
 
-echo "redis: $USERS members..." >&2
-redis-cli del $KEY >/dev/null
-redis-cli eval "for i = 0, tonumber(ARGV[1]) - 1 do redis.call('ZADD', KEYS[1], (i * 7919) % 100000, string.format('user_%012d', i)) end return redis.call('ZCARD', KEYS[1])" 1 $KEY "$USERS" >/dev/null
-REQUESTS=$(( CONNS * 5000 ))
-redis_run() { # NAME, then the command and its arguments
-  local name=$1; shift
-  local line
-  line=$(redis-benchmark -c "$CONNS" -n "$REQUESTS" -r "$USERS" --csv "$@" | tail -1 | tr -d '"')
-  # test,rps,avg,min,p50,p95,p99,max
-  echo "$name $(cut -d, -f2 <<<"$line" | cut -d. -f1) $(cut -d, -f5 <<<"$line") $(cut -d, -f7 <<<"$line")" >>"$DATA/results"
-}
-redis_run redis_zrevrank ZREVRANK $KEY user___rand_int__
-redis_run redis_zrevrange ZREVRANGE $KEY 0 9 WITHSCORES
+redis_baseline "$USERS" $KEY
 
 echo
 echo "| row | requests/s | p50 ms | p99 ms | vs Redis |"

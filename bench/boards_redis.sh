@@ -62,8 +62,7 @@ serve() { # NAME, then extra environment
   started=$(date +%s%N)
   env "$@" GAMIFY_ADDR=$ADDR GAMIFY_LOG=info target/release/gamify serve >"$DATA/$name.log" 2>&1 &
   PIDS+=($!)
-  for _ in $(seq 1200); do curl -sf "http://$ADDR/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
-  wait_for $ADDR /healthz
+  wait_listening "$DATA/$name.log"
   echo "$name start-up (listening): $(( ($(date +%s%N) - started) / 1000000 )) ms" >>"$DATA/notes"
   if [ "$name" = redis ]; then
     for _ in $(seq 6000); do grep -q "leaderboards in redis are ready" "$DATA/$name.log" && break; sleep 0.1; done
@@ -105,18 +104,7 @@ REDIS_URL=redis://127.0.0.1:6379 GAMIFY_LOG=warn target/release/gamify verify >>
 echo "gamify verify (with the Redis comparison): $(( ($(date +%s%N) - t) / 1000000 )) ms" >>"$DATA/notes"
 echo "redis memory for the boards: $(redis-cli memory usage ${PREFIX}board:all:overall) bytes for board:all:overall ($(redis-cli zcard ${PREFIX}board:all:overall) members)" >>"$DATA/notes"
 
-echo "redis-benchmark: $USERS members..." >&2
-redis-cli del $KEY >/dev/null
-redis-cli eval "for i = 0, tonumber(ARGV[1]) - 1 do redis.call('ZADD', KEYS[1], (i * 7919) % 100000, string.format('user_%012d', i)) end return redis.call('ZCARD', KEYS[1])" 1 $KEY "$USERS" >/dev/null
-REQUESTS=$(( CONNS * 5000 ))
-redis_run() { # NAME, then the command and its arguments
-  local name=$1; shift
-  local line
-  line=$(redis-benchmark -c "$CONNS" -n "$REQUESTS" -r "$USERS" --csv "$@" | tail -1 | tr -d '"')
-  echo "$name $(cut -d, -f2 <<<"$line" | cut -d. -f1) $(cut -d, -f5 <<<"$line") $(cut -d, -f7 <<<"$line")" >>"$DATA/results"
-}
-redis_run redis_zrevrank ZREVRANK $KEY user___rand_int__
-redis_run redis_zrevrange ZREVRANGE $KEY 0 9 WITHSCORES
+redis_baseline "$USERS" $KEY
 
 echo
 echo "| row | requests/s | p50 ms | p99 ms | ratio |"

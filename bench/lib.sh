@@ -46,3 +46,29 @@ fsync_rate() {
   "$PG_TEST_FSYNC" -s 2 -f "$DATA/fsync.test" 2>/dev/null \
     | awk '/one 8kB write/ {s=1} s && /^[ \t]+fdatasync/ && !done {print int($2); done=1}'
 }
+
+# redis_baseline USERS KEY: a sorted set KEY of USERS members in Redis, then
+# redis-benchmark (CONNS connections) running ZREVRANK of a random member
+# and ZREVRANGE 0 9 WITHSCORES; appends "redis_zrevrank|redis_zrevrange rps
+# p50 p99" to $DATA/results.
+redis_baseline() {
+  local users=$1 key=$2
+  echo "redis: $users members..." >&2
+  redis-cli del "$key" >/dev/null
+  redis-cli eval "for i = 0, tonumber(ARGV[1]) - 1 do redis.call('ZADD', KEYS[1], (i * 7919) % 100000, string.format('user_%012d', i)) end return redis.call('ZCARD', KEYS[1])" 1 "$key" "$users" >/dev/null
+  local requests=$(( CONNS * 5000 ))
+  local name line
+  for name in redis_zrevrank redis_zrevrange; do
+    if [ $name = redis_zrevrank ]; then set -- ZREVRANK "$key" user___rand_int__; else set -- ZREVRANGE "$key" 0 9 WITHSCORES; fi
+    # test,rps,avg,min,p50,p95,p99,max
+    line=$(redis-benchmark -c "$CONNS" -n "$requests" -r "$users" --csv "$@" | tail -1 | tr -d '"')
+    echo "$name $(cut -d, -f2 <<<"$line" | cut -d. -f1) $(cut -d, -f5 <<<"$line") $(cut -d, -f7 <<<"$line")" >>"$DATA/results"
+  done
+}
+
+# wait_listening LOG: waits (up to 20 minutes) for a server's "listening"
+# line: a start-up that builds leaderboards for millions takes minutes.
+wait_listening() {
+  for _ in $(seq 12000); do grep -q '"listening"' "$1" && return 0; sleep 0.1; done
+  echo "server did not start; its log: $1" >&2; exit 1
+}
