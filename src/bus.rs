@@ -112,7 +112,7 @@ pub async fn consume(engine: Engine, settings: NatsSettings) -> Result<(), BusEr
             .expires(Duration::from_secs(1))
             .messages()
             .await;
-        let mut batch = match batch {
+        let batch = match batch {
             Ok(b) => b,
             Err(e) => {
                 tracing::warn!(error = %e, "NATS fetch failed; retrying");
@@ -120,15 +120,15 @@ pub async fn consume(engine: Engine, settings: NatsSettings) -> Result<(), BusEr
                 continue;
             }
         };
-        let mut messages = Vec::with_capacity(BATCH);
-        while let Some(message) = batch.next().await {
-            match message {
-                Ok(m) => messages.push(m),
-                Err(e) => tracing::warn!(error = %e, "NATS message not received"),
-            }
-        }
-        // All at once: the store commits concurrent events together.
-        futures_util::future::join_all(messages.iter().map(|m| handle(&engine, &js, &settings, m)))
+        // Each message as it arrives, many at once: the store commits
+        // concurrent events together, and none waits for the batch to fill.
+        batch
+            .for_each_concurrent(BATCH, |message| async {
+                match message {
+                    Ok(m) => handle(&engine, &js, &settings, &m).await,
+                    Err(e) => tracing::warn!(error = %e, "NATS message not received"),
+                }
+            })
             .await;
     }
 }
