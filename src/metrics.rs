@@ -110,11 +110,12 @@ impl Metrics {
     }
 
     fn render_into(&self, out: &mut String, gauges: &[Gauge]) -> std::fmt::Result {
-        writeln!(
+        family(
             out,
-            "# HELP gamify_http_requests_total Requests answered, by route template, method and status."
+            "gamify_http_requests_total",
+            "Requests answered, by route template, method and status.",
+            "counter",
         )?;
-        writeln!(out, "# TYPE gamify_http_requests_total counter")?;
         let http = self.http.lock().unwrap_or_else(|e| e.into_inner());
         let mut routes: Vec<_> = http.iter().collect();
         routes.sort_by(|a, b| a.0.cmp(b.0));
@@ -136,11 +137,12 @@ impl Metrics {
                 )?;
             }
         }
-        writeln!(
+        family(
             out,
-            "# HELP gamify_http_request_duration_seconds Time to answer a request, by route template, method and status."
+            "gamify_http_request_duration_seconds",
+            "Time to answer a request, by route template, method and status.",
+            "histogram",
         )?;
-        writeln!(out, "# TYPE gamify_http_request_duration_seconds histogram")?;
         for (route, per) in &routes {
             for (method, status, series) in sorted(per) {
                 let labels = format!(
@@ -171,11 +173,12 @@ impl Metrics {
             }
         }
         drop(http);
-        writeln!(
+        family(
             out,
-            "# HELP gamify_events_total Events recorded by this process, by category (replays not counted)."
+            "gamify_events_total",
+            "Events recorded by this process, by category (replays not counted).",
+            "counter",
         )?;
-        writeln!(out, "# TYPE gamify_events_total counter")?;
         for (c, n) in Category::ALL.iter().zip(&self.events) {
             let n = n.load(Ordering::Relaxed);
             writeln!(
@@ -184,11 +187,12 @@ impl Metrics {
                 c.as_str()
             )?;
         }
-        writeln!(
+        family(
             out,
-            "# HELP gamify_points_total Points those events earned, with the achievement bonuses they unlocked, by category."
+            "gamify_points_total",
+            "Points those events earned, with the achievement bonuses they unlocked, by category.",
+            "counter",
         )?;
-        writeln!(out, "# TYPE gamify_points_total counter")?;
         for (c, n) in Category::ALL.iter().zip(&self.points_milli) {
             let milli = n.load(Ordering::Relaxed);
             writeln!(
@@ -198,11 +202,12 @@ impl Metrics {
                 milli as f64 / 1000.0
             )?;
         }
-        writeln!(
+        family(
             out,
-            "# HELP gamify_achievements_unlocked_total Achievements unlocked, by achievement."
+            "gamify_achievements_unlocked_total",
+            "Achievements unlocked, by achievement.",
+            "counter",
         )?;
-        writeln!(out, "# TYPE gamify_achievements_unlocked_total counter")?;
         for (a, n) in CATALOGUE.iter().zip(&self.achievements) {
             writeln!(
                 out,
@@ -211,33 +216,40 @@ impl Metrics {
                 n.load(Ordering::Relaxed)
             )?;
         }
-        writeln!(
+        family(
             out,
-            "# HELP gamify_level_ups_total Events that took their user to a higher level."
+            "gamify_level_ups_total",
+            "Events that took their user to a higher level.",
+            "counter",
         )?;
-        writeln!(out, "# TYPE gamify_level_ups_total counter")?;
         writeln!(
             out,
             "gamify_level_ups_total {}",
             self.level_ups.load(Ordering::Relaxed)
         )?;
-        writeln!(
+        family(
             out,
-            "# HELP gamify_event_replays_total Event requests answered with the event their idempotency key recorded before."
+            "gamify_event_replays_total",
+            "Event requests answered with the event their idempotency key recorded before.",
+            "counter",
         )?;
-        writeln!(out, "# TYPE gamify_event_replays_total counter")?;
         writeln!(
             out,
             "gamify_event_replays_total {}",
             self.replays.load(Ordering::Relaxed)
         )?;
         for g in gauges {
-            writeln!(out, "# HELP {} {}", g.name, g.help)?;
-            writeln!(out, "# TYPE {} gauge", g.name)?;
+            family(out, g.name, g.help, "gauge")?;
             writeln!(out, "{} {}", g.name, g.value)?;
         }
         Ok(())
     }
+}
+
+/// A metric family's `# HELP` and `# TYPE` lines.
+fn family(out: &mut String, name: &str, help: &str, kind: &str) -> std::fmt::Result {
+    writeln!(out, "# HELP {name} {help}")?;
+    writeln!(out, "# TYPE {name} {kind}")
 }
 
 /// A label value as Prometheus's text format wants it.

@@ -205,22 +205,12 @@ async fn with_redis_unreachable_events_are_recorded_and_boards_answer_503() {
         "/api/v2/gamify/leaderboard?limit=3",
         "/api/v2/gamify/leaderboard/ann",
     ] {
-        let response = app.client.get(app.url(path)).send().await.unwrap();
-        let body = assert_error(response, 503, "leaderboard_unavailable").await;
+        let body = assert_error(app.get(path).await, 503, "leaderboard_unavailable").await;
         assert!(
             body["error"]["message"].as_str().unwrap().contains("Redis"),
             "{body}"
         );
     }
     // The balance is read from the database, as always.
-    let balance: Value = app
-        .client
-        .get(app.url("/api/v2/gamify/balance/ann"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(balance["total_points"], json!(10.0));
+    assert_eq!(app.balance("ann").await["total_points"], json!(10.0));
 }

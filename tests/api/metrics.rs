@@ -16,15 +16,14 @@ async fn metrics_count_events_points_achievements_replays_and_routes() {
         assert_eq!(r.status(), 200);
     }
     app.record("bob", "learning", 10.0).await;
-    let r = app
-        .client
-        .get(app.url("/api/v2/gamify/balance/ann_secret_id"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    assert_eq!(
+        app.get("/api/v2/gamify/balance/ann_secret_id")
+            .await
+            .status(),
+        200
+    );
 
-    let r = app.client.get(app.url("/metrics")).send().await.unwrap();
+    let r = app.get("/metrics").await;
     assert_eq!(r.status(), 200);
     assert!(
         r.headers()["content-type"]
