@@ -20,10 +20,8 @@ DURATION=${2:-10s}
 CONNS=${3:-64}
 ADDR=127.0.0.1:8102
 KEY=gamify:bench:board
-command -v wrk >/dev/null || { echo "wrk is not installed: apt-get install wrk" >&2; exit 1; }
-command -v redis-benchmark >/dev/null || { echo "redis-benchmark is not installed (redis-tools)" >&2; exit 1; }
-redis-cli ping >/dev/null || { echo "Redis is not reachable on 127.0.0.1:6379" >&2; exit 1; }
 . bench/lib.sh
+require_redis_bench
 require_free $ADDR
 echo "building release binaries..." >&2
 cargo build --release --quiet --bin gamify --example bench_fill --example bench_rank_memory

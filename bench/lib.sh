@@ -72,3 +72,10 @@ wait_listening() {
   for _ in $(seq 12000); do grep -q '"listening"' "$1" && return 0; sleep 0.1; done
   echo "server did not start; its log: $1" >&2; exit 1
 }
+
+# Refuses to run without wrk, redis-benchmark and a reachable Redis.
+require_redis_bench() {
+  command -v wrk >/dev/null || { echo "wrk is not installed: apt-get install wrk" >&2; exit 1; }
+  command -v redis-benchmark >/dev/null || { echo "redis-benchmark is not installed (redis-tools)" >&2; exit 1; }
+  redis-cli ping >/dev/null || { echo "Redis is not reachable on 127.0.0.1:6379" >&2; exit 1; }
+}

@@ -42,15 +42,22 @@ pub(super) fn source(key: BoardKey, window: Window) -> String {
     }
 }
 
+/// The board as `(user_id, pts)` rows, hidden users left out.
+pub(super) fn visible(key: BoardKey, window: Window) -> String {
+    format!(
+        "SELECT user_id, pts FROM ({}) b
+         WHERE NOT EXISTS (SELECT 1 FROM hidden_users h WHERE h.user_id = b.user_id)",
+        source(key, window)
+    )
+}
+
 /// The board ranked, hidden users left out.
 fn ranked(key: BoardKey, window: Window) -> String {
     format!(
-        "WITH board AS ({}),
-         ranked AS (
+        "WITH ranked AS (
              SELECT user_id, pts, row_number() OVER (ORDER BY pts DESC, user_id) AS rank
-             FROM board b
-             WHERE NOT EXISTS (SELECT 1 FROM hidden_users h WHERE h.user_id = b.user_id))",
-        source(key, window)
+             FROM ({}) v)",
+        visible(key, window)
     )
 }
 

@@ -48,7 +48,7 @@ use sqlx::pool::PoolConnection;
 use sqlx::{PgConnection, PgPool, Postgres, Row};
 use tokio::sync::{mpsc, watch};
 
-use super::boards::source;
+use super::boards::{source, visible};
 use super::write::BoardChanges;
 use crate::StoreError;
 use crate::board::{BoardKey, BoardRow, Cursor, Standing, UserBoards};
@@ -663,11 +663,7 @@ impl RedisBoards {
             let mut pipe = ::redis::pipe();
             pipe.cmd("DEL").arg(&fresh).ignore();
             self.run::<()>(&pipe).await.map_err(fail)?;
-            let sql = format!(
-                "SELECT user_id, pts FROM ({}) b
-                 WHERE NOT EXISTS (SELECT 1 FROM hidden_users h WHERE h.user_id = b.user_id)",
-                source(*key, *window)
-            );
+            let sql = visible(*key, *window);
             let mut rows = sqlx::query(&sql).fetch(&mut *conn);
             let mut chunk: Vec<(i64, String)> = Vec::with_capacity(CHUNK);
             let mut count = 0u64;
@@ -950,12 +946,7 @@ impl RedisBoards {
         }
         for (key, window) in Self::kept_boards(now_ms()) {
             let name = self.board_key(key, window);
-            let sql = format!(
-                "SELECT user_id, pts FROM ({}) b
-                 WHERE NOT EXISTS (SELECT 1 FROM hidden_users h WHERE h.user_id = b.user_id)
-                 ORDER BY pts DESC, user_id",
-                source(key, window)
-            );
+            let sql = format!("{} ORDER BY pts DESC, user_id", visible(key, window));
             let mut rows = sqlx::query(&sql).fetch(&mut *conn);
             let mut at = 0u64;
             let mut cached: std::collections::VecDeque<(String, f64)> = Default::default();

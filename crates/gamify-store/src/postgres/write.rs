@@ -71,9 +71,9 @@ async fn commit_jobs(
     boards: Option<&RedisBoards>,
 ) -> bool {
     let ops: Vec<&Op> = jobs.iter().map(|j| &j.payload).collect();
-    match commit(conn, &ops, rules).await {
+    match commit(conn, &ops, rules, boards.is_some()).await {
         Ok((outcomes, changes)) => {
-            if let Some(boards) = boards {
+            if let (Some(boards), Some(changes)) = (boards, changes) {
                 boards.write(changes);
             }
             for (job, outcome) in jobs.into_iter().zip(outcomes) {
@@ -93,9 +93,9 @@ async fn commit_jobs(
     while let Some(job) = jobs.next() {
         let mut last = None;
         for _ in 0..SOLO_ATTEMPTS {
-            match commit(conn, &[&job.payload], rules).await {
+            match commit(conn, &[&job.payload], rules, boards.is_some()).await {
                 Ok((mut outcomes, changes)) => {
-                    if let Some(boards) = boards {
+                    if let (Some(boards), Some(changes)) = (boards, changes) {
                         boards.write(changes);
                     }
                     last = outcomes.pop();
@@ -201,13 +201,14 @@ pub struct BoardChanges {
 }
 
 /// Applies `ops` in one transaction; one outcome per op, in order, and
-/// what it changed on the boards. An `Err` means the transaction was rolled
-/// back and nothing was written.
+/// (with `board_writes`) what it changed on the boards. An `Err` means the
+/// transaction was rolled back and nothing was written.
 async fn commit(
     conn: &mut PgConnection,
     ops: &[&Op],
     rules: &Rules,
-) -> Result<(Vec<Result<Done, StoreError>>, BoardChanges), sqlx::Error> {
+    board_writes: bool,
+) -> Result<(Vec<Result<Done, StoreError>>, Option<BoardChanges>), sqlx::Error> {
     let mut tx = sqlx::Connection::begin(&mut *conn).await?;
 
     // A settlement names a redemption; its user (which never changes) is
@@ -370,7 +371,8 @@ async fn commit(
             .await?;
     }
     tx.commit().await?;
-    let changes = board_changes(&writes, &world, now);
+    // Gathered only for Redis: without it nothing reads them.
+    let changes = board_writes.then(|| board_changes(&writes, &world, now));
     Ok((outcomes, changes))
 }
 
