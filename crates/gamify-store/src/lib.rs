@@ -15,6 +15,8 @@
 //!   and the ledger.
 //! - [`erasure`]: removing a person, and what is kept to refuse them after.
 //! - [`export`]: every table, a keyset page at a time.
+//! - [`webhook`]: what is worth telling apps, and the outbox of deliveries
+//!   the writers fill in the transaction of the change.
 //! - [`verify`]: the invariants of stored data, checked the same way on
 //!   every backend.
 //! - [`rank`]: an order-statistic index, the embedded leaderboards.
@@ -33,6 +35,7 @@ pub mod rows;
 pub mod scoring;
 pub mod sqlite;
 pub mod verify;
+pub mod webhook;
 
 use std::sync::Arc;
 
@@ -47,6 +50,7 @@ pub use economy::{
 };
 pub use erasure::Erasure;
 pub use verify::Finding;
+pub use webhook::{Attempt, Delivery, DeliveryStatus, Due, Subscription};
 
 /// An event that passed validation, ready to be scored and stored.
 #[derive(Debug, Clone, PartialEq)]
@@ -438,6 +442,53 @@ pub trait Store: Send + Sync {
         filter: &export::ExportFilter,
         limit: u32,
     ) -> Result<export::Page, StoreError>;
+
+    /// Adds a webhook subscription. From its commit on, every write that
+    /// gives a notice it wants also writes a delivery for it, in the same
+    /// transaction (on PostgreSQL, nodes other than this one pick it up
+    /// within a second).
+    async fn subscribe(&self, subscription: Subscription) -> Result<(), StoreError>;
+
+    /// The subscriptions not deleted, oldest first.
+    async fn subscriptions(&self) -> Result<Vec<Subscription>, StoreError>;
+
+    /// Deletes a subscription at `at_ms`: no new deliveries for it, and
+    /// those still pending are cancelled. Unknown or already deleted:
+    /// [`StoreError::NotFound`] (`webhook`).
+    async fn unsubscribe(&self, id: &str, at_ms: i64) -> Result<(), StoreError>;
+
+    /// Up to `limit` pending deliveries due at `now_ms`, oldest first, with
+    /// where to send them (none if the subscription was deleted: the worker
+    /// cancels those). Each is leased
+    /// until `now_ms + lease_ms` (not handed out again before, by any
+    /// node) unless [`Store::delivery_attempted`] records it first.
+    async fn due_deliveries(
+        &self,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<Due>, StoreError>;
+
+    /// Records one attempt's outcome.
+    async fn delivery_attempted(&self, attempt: Attempt) -> Result<(), StoreError>;
+
+    /// A subscription's deliveries, newest first, before `before` (a
+    /// delivery's `seq`), with `status` if given; at most `limit`.
+    async fn deliveries(
+        &self,
+        subscription_id: &str,
+        status: Option<DeliveryStatus>,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<Delivery>, StoreError>;
+
+    /// Makes a delivery pending and due at `at_ms` again, whatever its
+    /// status (an admin's replay); its attempts so far are kept. Unknown:
+    /// [`StoreError::NotFound`] (`delivery`).
+    async fn replay_delivery(&self, id: &str, at_ms: i64) -> Result<Delivery, StoreError>;
+
+    /// How many deliveries are pending: the outbox's depth.
+    async fn pending_deliveries(&self) -> Result<u64, StoreError>;
 }
 
 /// Encodes the achievements an event unlocked: `id:bonus_milli,…`.

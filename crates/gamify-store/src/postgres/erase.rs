@@ -122,6 +122,7 @@ pub async fn erase(pool: &PgPool, user: &str, id: &str, at_ms: i64) -> Result<Er
         "DELETE FROM redemptions WHERE user_id = $1",
         "DELETE FROM users WHERE user_id = $1",
         "DELETE FROM hidden_users WHERE user_id = $1",
+        "DELETE FROM webhook_deliveries WHERE user_id = $1",
     ] {
         let done = sqlx::query(sql)
             .bind(user)

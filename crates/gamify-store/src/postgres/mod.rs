@@ -30,6 +30,7 @@ mod read;
 pub mod redis_boards;
 mod schema;
 pub mod scratch;
+mod webhooks;
 mod write;
 
 use std::fmt;
@@ -44,6 +45,7 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 use tokio::time::Instant;
 
 use crate::economy::{Done, Op, expect_done};
+use crate::{Attempt, Delivery, DeliveryStatus, Due, Subscription};
 use crate::{
     EventPage, Expire, Finding, LeaderRow, LedgerPage, Moved, NewEvent, NewMovement, NewRedemption,
     Recorded, Redeemed, Redemption, RedemptionStatus, Reward, RewardDraft, Settle, Store,
@@ -267,6 +269,8 @@ pub struct PgStore {
     patience: Duration,
     /// The leaderboards in Redis, if kept there.
     redis: Option<Arc<redis_boards::RedisBoards>>,
+    /// The writers' copy of the webhook subscriptions.
+    hooks: Arc<webhooks::Hooks>,
 }
 
 impl PgStore {
@@ -299,12 +303,14 @@ impl PgStore {
             Some(r) => Some(redis_boards::RedisBoards::new(r, pool.clone())?),
             None => None,
         };
+        let hooks = Arc::new(webhooks::Hooks::default());
         for _ in 0..writers {
             tokio::spawn(write::writer(
                 pool.clone(),
                 write_queue.clone(),
                 rules.clone(),
                 redis.clone(),
+                hooks.clone(),
             ));
         }
         let (lookups, lookup_queue) = mpsc::channel(MAX_BATCH * 8);
@@ -327,6 +333,7 @@ impl PgStore {
             lookups,
             patience: settings.connect_timeout + settings.statement_timeout,
             redis,
+            hooks,
         })
     }
 
@@ -429,6 +436,61 @@ impl Store for PgStore {
     async fn save_reward(&self, draft: RewardDraft, create: bool) -> Result<Reward, StoreError> {
         let mut conn = self.pool.acquire().await.map_err(classify)?;
         write::save_reward(&mut conn, &draft, create).await
+    }
+
+    async fn subscribe(&self, subscription: Subscription) -> Result<(), StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(classify)?;
+        webhooks::subscribe(&mut conn, &subscription).await?;
+        self.hooks.forget();
+        Ok(())
+    }
+
+    async fn subscriptions(&self) -> Result<Vec<Subscription>, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(classify)?;
+        webhooks::subscriptions(&mut conn).await
+    }
+
+    async fn unsubscribe(&self, id: &str, at_ms: i64) -> Result<(), StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(classify)?;
+        webhooks::unsubscribe(&mut conn, id, at_ms).await?;
+        self.hooks.forget();
+        Ok(())
+    }
+
+    async fn due_deliveries(
+        &self,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<Due>, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(classify)?;
+        webhooks::due(&mut conn, now_ms, lease_ms, limit).await
+    }
+
+    async fn delivery_attempted(&self, attempt: Attempt) -> Result<(), StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(classify)?;
+        webhooks::attempted(&mut conn, &attempt).await
+    }
+
+    async fn deliveries(
+        &self,
+        subscription_id: &str,
+        status: Option<DeliveryStatus>,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(classify)?;
+        webhooks::list(&mut conn, subscription_id, status, before, limit).await
+    }
+
+    async fn replay_delivery(&self, id: &str, at_ms: i64) -> Result<Delivery, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(classify)?;
+        webhooks::replay(&mut conn, id, at_ms).await
+    }
+
+    async fn pending_deliveries(&self) -> Result<u64, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(classify)?;
+        webhooks::pending(&mut conn).await
     }
 
     async fn rewards(&self) -> Result<Vec<Reward>, StoreError> {

@@ -22,15 +22,17 @@ use super::read::{
     redemption, reward, stored_event, stored_user,
 };
 use super::redis_boards::RedisBoards;
+use super::webhooks::{self, Hooks};
 use super::{backend, classify, is_unavailable};
 use crate::board::{BoardKey, EventPoints, LiveTotals, UserBoards, WINDOWED};
 use crate::economy::{self, Done, Op};
 use crate::export::Page;
 use crate::scoring::LedgerEntry;
+use crate::webhook;
 use crate::{
-    EventRecord, Expire, Idempotency, Moved, Movement, NewEvent, NewMovement, NewRedemption,
-    Recorded, Redeemed, Redemption, Reward, RewardDraft, Settle, StoreError, UserSnapshot,
-    encode_achievements, encode_categories, encode_unlocked, scoring,
+    Delivery, EventRecord, Expire, Idempotency, Moved, Movement, NewEvent, NewMovement,
+    NewRedemption, Recorded, Redeemed, Redemption, Reward, RewardDraft, Settle, StoreError,
+    UserSnapshot, encode_achievements, encode_categories, encode_unlocked, scoring,
 };
 
 /// One write request.
@@ -47,13 +49,14 @@ pub async fn writer(
     queue: Arc<Mutex<mpsc::Receiver<Job>>>,
     rules: Arc<Rules>,
     boards: Option<Arc<RedisBoards>>,
+    hooks: Arc<Hooks>,
 ) {
     let mut held: Option<PoolConnection<Postgres>> = None;
     while let Some(mut jobs) = queue::next_batch(&queue).await {
         let Some(mut conn) = queue::connection(&mut held, &pool, &mut jobs).await else {
             continue;
         };
-        if commit_jobs(&mut conn, jobs, &rules, boards.as_deref()).await {
+        if commit_jobs(&mut conn, jobs, &rules, boards.as_deref(), &hooks).await {
             held = Some(conn);
         } else {
             conn.close_on_drop();
@@ -69,9 +72,10 @@ async fn commit_jobs(
     jobs: Vec<Job>,
     rules: &Rules,
     boards: Option<&RedisBoards>,
+    hooks: &Hooks,
 ) -> bool {
     let ops: Vec<&Op> = jobs.iter().map(|j| &j.payload).collect();
-    match commit(conn, &ops, rules, boards.is_some()).await {
+    match commit(conn, &ops, rules, boards.is_some(), hooks).await {
         Ok((outcomes, changes)) => {
             if let (Some(boards), Some(changes)) = (boards, changes) {
                 boards.write(changes);
@@ -93,7 +97,7 @@ async fn commit_jobs(
     while let Some(job) = jobs.next() {
         let mut last = None;
         for _ in 0..SOLO_ATTEMPTS {
-            match commit(conn, &[&job.payload], rules, boards.is_some()).await {
+            match commit(conn, &[&job.payload], rules, boards.is_some(), hooks).await {
                 Ok((mut outcomes, changes)) => {
                     if let (Some(boards), Some(changes)) = (boards, changes) {
                         boards.write(changes);
@@ -162,6 +166,8 @@ struct Writes<'a> {
     users: BTreeSet<String>,
     /// Rewards whose redeemed count changed.
     rewards: BTreeSet<String>,
+    /// Webhook deliveries of the batch's notices.
+    deliveries: Vec<Delivery>,
 }
 
 /// What the batch has read and changed so far, for the requests after.
@@ -208,8 +214,10 @@ async fn commit(
     ops: &[&Op],
     rules: &Rules,
     board_writes: bool,
+    hooks: &Hooks,
 ) -> Result<(Vec<Result<Done, StoreError>>, Option<BoardChanges>), sqlx::Error> {
     let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+    let subscriptions = hooks.current(&mut tx).await?;
 
     // A settlement names a redemption; its user (which never changes) is
     // the one to lock.
@@ -331,6 +339,12 @@ async fn commit(
                 continue;
             }
         }
+        // What the webhooks' notices compare with, if anyone listens.
+        let before = (!subscriptions.is_empty()).then(|| {
+            let user = op.user_id().map(|u| u.as_str());
+            webhook::Before::of(op, user.and_then(|u| world.states.get(u)))
+        });
+        let granted_from = writes.redemptions.len();
         let outcome = match op {
             Op::Event(event) => {
                 if !new_ids.insert(event.id.as_str()) {
@@ -346,6 +360,19 @@ async fn commit(
             Op::Settle(s) => plan_settle(s, &mut world, &mut writes),
             Op::Expire(e) => plan_expire(e, &mut world, &mut writes),
         };
+        if let (Some(before), Ok(done), Some(user)) = (before, &outcome, op.user_id()) {
+            let after = world.states.get(user.as_str());
+            let mut notices = webhook::notices(before, after, done);
+            notices.extend(
+                writes.redemptions[granted_from..]
+                    .iter()
+                    .filter(|(r, _)| r.granted_by.is_some())
+                    .map(|(r, _)| webhook::redeemed_notice(r, after)),
+            );
+            writes
+                .deliveries
+                .extend(webhook::fan_out(&notices, &subscriptions));
+        }
         if outcome.is_ok()
             && let Some((kind, idem)) = op_key(op)
         {
@@ -358,6 +385,7 @@ async fn commit(
     }
 
     write_all(&mut tx, &writes, &world, now).await?;
+    webhooks::insert(&mut tx, &writes.deliveries).await?;
     // Rows created above for users whose every request was refused.
     let unused: Vec<&str> = users
         .iter()
@@ -939,7 +967,7 @@ fn plan_settle(s: &Settle, world: &mut World, writes: &mut Writes<'_>) -> Result
 
 /// A stored value this binary cannot read, as a query error (it aborts the
 /// transaction like one).
-fn protocol(e: StoreError) -> sqlx::Error {
+pub(super) fn protocol(e: StoreError) -> sqlx::Error {
     sqlx::Error::Decode(Box::new(e))
 }
 

@@ -178,6 +178,9 @@ pub fn erase_log(
         .map_err(backend)? as u64;
     tx.execute("DELETE FROM hidden_users WHERE user_id = ?1", [user])
         .map_err(backend)?;
+    // Webhook deliveries carry the id in their data.
+    tx.execute("DELETE FROM webhook_deliveries WHERE user_id = ?1", [user])
+        .map_err(backend)?;
     tx.execute(
         "UPDATE erasures SET events = ?2, ledger_entries = ?3, movements = ?4, redemptions = ?5
          WHERE id = ?1",

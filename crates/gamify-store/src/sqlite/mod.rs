@@ -41,6 +41,7 @@ mod erase;
 mod materialize;
 mod read;
 mod schema;
+mod webhooks;
 mod write;
 mod writer;
 
@@ -57,12 +58,13 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use crate::board::{BoardKey, BoardRow, Cursor, Standing};
 use crate::economy::{Done, Op, expect_done};
+use crate::{Attempt, Delivery, DeliveryStatus, Due, Subscription};
 use crate::{
     EventPage, Expire, Finding, LedgerPage, Moved, NewEvent, NewMovement, NewRedemption, Recorded,
     Redeemed, Redemption, RedemptionStatus, Reward, RewardDraft, Settle, Store, StoreError,
     UserSnapshot,
 };
-use writer::{Job, Published, Writer};
+use writer::{HookJob, Job, Published, Writer};
 
 pub use schema::SCHEMA_VERSION;
 
@@ -206,6 +208,7 @@ impl SqliteStore {
         };
         let users = open_read_only(&derived_path)?;
         let erased = erase::erased_hashes(&log)?;
+        let hooks = webhooks::subscriptions(&log)?;
         let board_changes = if leaderboards {
             let (board_changes, changes) = std::sync::mpsc::channel();
             let applying = boards.clone();
@@ -227,6 +230,7 @@ impl SqliteStore {
             materializer: JoinOnDrop(Some(materializer)),
             erased,
             board_changes,
+            hooks,
         };
         let writer_thread = thread::Builder::new()
             .name("gamify-sqlite-writer".into())
@@ -393,6 +397,10 @@ impl SqliteStore {
         answer
             .await
             .map_err(|_| StoreError::Unavailable("writer stopped"))?
+    }
+
+    async fn hook(&self, job: HookJob) -> Result<Option<Delivery>, StoreError> {
+        self.ask(|reply| Job::Hook(job, reply)).await
     }
 
     async fn apply(&self, op: Op) -> Result<Done, StoreError> {
@@ -612,6 +620,55 @@ impl Store for SqliteStore {
         let user = user_id.clone();
         self.ask(|reply| Job::SetHidden(user, hidden, at_ms, reply))
             .await
+    }
+
+    async fn subscribe(&self, subscription: Subscription) -> Result<(), StoreError> {
+        self.hook(HookJob::Subscribe(subscription)).await.map(drop)
+    }
+
+    async fn subscriptions(&self) -> Result<Vec<Subscription>, StoreError> {
+        self.read(webhooks::subscriptions).await
+    }
+
+    async fn unsubscribe(&self, id: &str, at_ms: i64) -> Result<(), StoreError> {
+        self.hook(HookJob::Unsubscribe(id.to_owned(), at_ms))
+            .await
+            .map(drop)
+    }
+
+    async fn due_deliveries(
+        &self,
+        now_ms: i64,
+        _lease_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<Due>, StoreError> {
+        self.read(move |c| webhooks::due(c, now_ms, limit)).await
+    }
+
+    async fn delivery_attempted(&self, attempt: Attempt) -> Result<(), StoreError> {
+        self.hook(HookJob::Attempted(attempt)).await.map(drop)
+    }
+
+    async fn deliveries(
+        &self,
+        subscription_id: &str,
+        status: Option<DeliveryStatus>,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let id = subscription_id.to_owned();
+        self.read(move |c| webhooks::list(c, &id, status, before, limit))
+            .await
+    }
+
+    async fn replay_delivery(&self, id: &str, at_ms: i64) -> Result<Delivery, StoreError> {
+        self.hook(HookJob::Replay(id.to_owned(), at_ms))
+            .await?
+            .ok_or(StoreError::NotFound("delivery"))
+    }
+
+    async fn pending_deliveries(&self) -> Result<u64, StoreError> {
+        self.read(webhooks::pending).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

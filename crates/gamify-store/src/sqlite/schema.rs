@@ -12,6 +12,7 @@ pub const LOG: &[&str] = &[
     include_str!("../../migrations/sqlite/log/0002_economy.sql"),
     include_str!("../../migrations/sqlite/log/0003_erasure.sql"),
     include_str!("../../migrations/sqlite/log/0004_leaderboards.sql"),
+    include_str!("../../migrations/sqlite/log/0005_webhooks.sql"),
 ];
 /// The derived tables' migrations, likewise.
 pub const DERIVED: &[&str] = &[

@@ -21,9 +21,11 @@ use tokio::sync::{mpsc, oneshot};
 use super::write::{self, Planned};
 use super::{
     JoinOnDrop, MATERIALIZE_AFTER, MAX_BATCH, backend, boards, cache, erase, materialize, read,
+    webhooks,
 };
 use crate::economy::{self, Done, Op, is_refusal};
 use crate::scoring::{self, LedgerEntry};
+use crate::webhook;
 use crate::{Finding, Moved, Redeemed, Reward, RewardDraft, StoreError, UserSnapshot};
 
 /// Where an [`Op`]'s answer goes.
@@ -77,8 +79,26 @@ pub enum Job {
         i64,
         oneshot::Sender<Result<(), StoreError>>,
     ),
+    /// A change to webhooks' subscriptions or deliveries; answers with the
+    /// delivery for [`HookJob::Replay`].
+    Hook(
+        HookJob,
+        oneshot::Sender<Result<Option<crate::Delivery>, StoreError>>,
+    ),
     /// Time has passed: bring the derived tables up to date if anything waits.
     Tick,
+}
+
+/// What [`Job::Hook`] asks.
+pub enum HookJob {
+    /// [`crate::Store::subscribe`]
+    Subscribe(crate::Subscription),
+    /// [`crate::Store::unsubscribe`]: `(id, at)`.
+    Unsubscribe(String, i64),
+    /// [`crate::Store::delivery_attempted`]
+    Attempted(crate::Attempt),
+    /// [`crate::Store::replay_delivery`]: `(id, at)`.
+    Replay(String, i64),
 }
 
 /// A backlog for the derived-table thread, and who waits for it to be written.
@@ -118,6 +138,9 @@ pub struct Writer {
     /// To the thread that applies changes to the leaderboards; none when
     /// the store was opened without them.
     pub board_changes: Option<boards::Changes>,
+    /// The webhook subscriptions not deleted: every write's notices are
+    /// addressed to them in its transaction. Only this thread changes them.
+    pub hooks: Vec<crate::Subscription>,
 }
 
 /// A user changed by the transaction in progress.
@@ -194,6 +217,10 @@ impl Writer {
                     Job::SetHidden(user, hidden, at, reply) => {
                         self.flush_batch(&mut batch, &mut backlog);
                         let _ = reply.send(self.set_hidden(&user, hidden, at));
+                    }
+                    Job::Hook(job, reply) => {
+                        self.flush_batch(&mut batch, &mut backlog);
+                        let _ = reply.send(self.hook(job));
                     }
                     Job::Verify(reply) => {
                         self.flush_batch(&mut batch, &mut backlog);
@@ -399,6 +426,26 @@ impl Writer {
         tx.commit().map_err(backend)
     }
 
+    fn hook(&mut self, job: HookJob) -> Result<Option<crate::Delivery>, StoreError> {
+        let tx = self
+            .log
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(backend)?;
+        let replayed = match &job {
+            HookJob::Subscribe(s) => webhooks::subscribe(&tx, s).map(|()| None),
+            HookJob::Unsubscribe(id, at) => webhooks::unsubscribe(&tx, id, *at).map(|()| None),
+            HookJob::Attempted(a) => webhooks::attempted(&tx, a).map(|()| None),
+            HookJob::Replay(id, at) => webhooks::replay(&tx, id, *at).map(Some),
+        }?;
+        tx.commit().map_err(backend)?;
+        match job {
+            HookJob::Subscribe(s) => self.hooks.push(s),
+            HookJob::Unsubscribe(id, _) => self.hooks.retain(|s| s.id != id),
+            _ => {}
+        }
+        Ok(replayed)
+    }
+
     fn save_reward(&mut self, draft: &RewardDraft, create: bool) -> Result<Reward, StoreError> {
         let tx = self
             .log
@@ -461,6 +508,8 @@ impl Writer {
             backlog,
             rules: &self.rules,
             erased: &self.erased,
+            hooks: &self.hooks,
+            granted: Vec::new(),
             effects: Effects::default(),
         };
         let mut results = Vec::with_capacity(ops.len());
@@ -524,6 +573,10 @@ struct Step<'a> {
     backlog: &'a materialize::Backlog,
     rules: &'a Rules,
     erased: &'a HashSet<String>,
+    /// Webhook subscriptions: see [`Writer::hooks`].
+    hooks: &'a [crate::Subscription],
+    /// Rewards granted by the op being applied (for their notices).
+    granted: Vec<crate::Redemption>,
     effects: Effects,
 }
 
@@ -627,7 +680,27 @@ impl Step<'_> {
         Ok(())
     }
 
+    /// Applies `op`, and writes a delivery for every notice it gives to
+    /// every subscription that wants it.
     fn apply(&mut self, op: &Op) -> Result<Done, StoreError> {
+        self.granted.clear();
+        let (Some(user), false) = (op.user_id(), self.hooks.is_empty()) else {
+            return self.apply_op(op);
+        };
+        let before = webhook::Before::of(op, self.state_of(user.as_str())?.0.as_ref());
+        let done = self.apply_op(op)?;
+        let (after, _) = self.state_of(user.as_str())?;
+        let mut notices = webhook::notices(before, after.as_ref(), &done);
+        notices.extend(
+            self.granted
+                .iter()
+                .map(|r| webhook::redeemed_notice(r, after.as_ref())),
+        );
+        webhooks::insert(self.tx, &webhook::fan_out(&notices, self.hooks))?;
+        Ok(done)
+    }
+
+    fn apply_op(&mut self, op: &Op) -> Result<Done, StoreError> {
         if let Some(user) = op.user_id() {
             self.check_not_erased(user.as_str())?;
         }
@@ -775,7 +848,7 @@ impl Step<'_> {
                 None,
                 event.created_at_ms,
             ) {
-                Ok(_) => {}
+                Ok(granted) => self.granted.push(granted),
                 Err(e) if is_refusal(&e) => {
                     tracing::warn!(user = %event.user_id, achievement = achievement.as_str(), reward = reward_id, reason = %e, "achievement reward not granted");
                 }
