@@ -30,6 +30,22 @@ pub struct Config {
     pub log: LogConfig,
     /// `[ingest]`
     pub ingest: IngestConfig,
+    /// `[webhooks]`
+    pub webhooks: WebhooksConfig,
+}
+
+/// `[webhooks]`: how deliveries are retried.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhooksConfig {
+    /// Attempts in all before a delivery is failed.
+    pub max_attempts: u32,
+    /// Wait after the first failure (ms).
+    pub retry_base_ms: u64,
+    /// The longest wait between attempts (ms).
+    pub retry_max_ms: u64,
+    /// How long a receiver may take (ms).
+    pub timeout_ms: u64,
 }
 
 /// `[ingest]`: where events come from besides HTTP.
@@ -339,8 +355,62 @@ impl Config {
             config.ingest.nats.ack_wait_seconds =
                 parse_env("GAMIFY_NATS_ACK_WAIT_SECONDS", &v, "whole seconds")?;
         }
+        for (var, field) in [
+            (
+                "GAMIFY_WEBHOOK_RETRY_BASE_MS",
+                &mut config.webhooks.retry_base_ms,
+            ),
+            (
+                "GAMIFY_WEBHOOK_RETRY_MAX_MS",
+                &mut config.webhooks.retry_max_ms,
+            ),
+            ("GAMIFY_WEBHOOK_TIMEOUT_MS", &mut config.webhooks.timeout_ms),
+        ] {
+            if let Some(v) = env(var) {
+                *field = parse_env(var, &v, "whole milliseconds")?;
+            }
+        }
+        if let Some(v) = env("GAMIFY_WEBHOOK_MAX_ATTEMPTS") {
+            config.webhooks.max_attempts =
+                parse_env("GAMIFY_WEBHOOK_MAX_ATTEMPTS", &v, "a whole number")?;
+        }
         config.validate()?;
         Ok(config)
+    }
+
+    /// How webhook deliveries are sent and retried.
+    pub fn webhooks(&self) -> Result<crate::webhooks::WebhookSettings, ConfigError> {
+        let w = &self.webhooks;
+        if !(1..=100).contains(&w.max_attempts) {
+            return Err(invalid(
+                "webhooks.max_attempts",
+                format!("expected 1 to 100, got {}", w.max_attempts),
+            ));
+        }
+        for (field, ms) in [
+            ("webhooks.retry_base_ms", w.retry_base_ms),
+            ("webhooks.retry_max_ms", w.retry_max_ms),
+            ("webhooks.timeout_ms", w.timeout_ms),
+        ] {
+            if !(1..=86_400_000).contains(&ms) {
+                return Err(invalid(
+                    field,
+                    format!("expected 1 to 86400000 milliseconds, got {ms}"),
+                ));
+            }
+        }
+        if w.retry_max_ms < w.retry_base_ms {
+            return Err(invalid(
+                "webhooks.retry_max_ms",
+                "must be at least webhooks.retry_base_ms",
+            ));
+        }
+        Ok(crate::webhooks::WebhookSettings {
+            max_attempts: w.max_attempts,
+            retry_base: Duration::from_millis(w.retry_base_ms),
+            retry_max: Duration::from_millis(w.retry_max_ms),
+            timeout: Duration::from_millis(w.timeout_ms),
+        })
     }
 
     /// Checks every setting; the first problem found is reported.
@@ -349,6 +419,7 @@ impl Config {
         self.storage()?;
         self.rules()?;
         self.nats()?;
+        self.webhooks()?;
         if !matches!(self.log.format.as_str(), "json" | "pretty") {
             return Err(invalid(
                 "log.format",

@@ -28,6 +28,8 @@
 //! - [`import`]: an export back in, proven equal to the file.
 //! - [`verify`]: every invariant checked (`gamify verify`).
 //! - [`bus`]: events from NATS JetStream, as an alternative to HTTP.
+//! - [`webhooks`]: webhook subscriptions, their JSON, and the worker that
+//!   sends the outbox signed, with retries.
 //! - [`metrics`]: counters for `GET /metrics` (Prometheus).
 //! - [`config`]: defaults, file and environment.
 //! - [`clock`]: where "now" comes from (a manual clock for tests).
@@ -49,6 +51,7 @@ pub mod metrics;
 pub mod model;
 pub mod verify;
 pub mod wallet;
+pub mod webhooks;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use engine::{Engine, EngineError, Storage};

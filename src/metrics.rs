@@ -1,6 +1,7 @@
 //! What `GET /metrics` tells Prometheus: requests and their latencies by
 //! route, events and points by category, achievements unlocked, level-ups,
-//! idempotent replays, and the store's own gauges (PostgreSQL's pool, the
+//! idempotent replays, webhook attempts and the outbox's depth, and the
+//! store's own gauges (PostgreSQL's pool, the
 //! Redis leaderboards). Counted in memory by this process since it started,
 //! as Prometheus expects of counters; nothing here names a user.
 
@@ -11,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::http::Method;
 use gamify_core::{CATALOGUE, Category};
-use gamify_store::{EventRecord, Gauge};
+use gamify_store::{DeliveryStatus, EventRecord, Gauge};
 
 /// Upper bounds (seconds) of the request-latency histogram's buckets.
 const BUCKETS: [f64; 12] = [
@@ -39,7 +40,19 @@ pub struct Metrics {
     achievements: [AtomicU64; CATALOGUE.len()],
     level_ups: AtomicU64,
     replays: AtomicU64,
+    /// Webhook attempts by the status they left: see [`OUTCOMES`].
+    webhook_attempts: [AtomicU64; OUTCOMES.len()],
+    /// Pending deliveries at the worker's last look; `u64::MAX`: not yet.
+    outbox_pending: AtomicU64,
 }
+
+/// The statuses a webhook attempt leaves, and their metric labels.
+const OUTCOMES: [(DeliveryStatus, &str); 4] = [
+    (DeliveryStatus::Delivered, "delivered"),
+    (DeliveryStatus::Pending, "retry"),
+    (DeliveryStatus::Failed, "failed"),
+    (DeliveryStatus::Cancelled, "cancelled"),
+];
 
 impl Default for Metrics {
     fn default() -> Self {
@@ -50,6 +63,8 @@ impl Default for Metrics {
             achievements: std::array::from_fn(|_| AtomicU64::new(0)),
             level_ups: AtomicU64::new(0),
             replays: AtomicU64::new(0),
+            webhook_attempts: std::array::from_fn(|_| AtomicU64::new(0)),
+            outbox_pending: AtomicU64::new(u64::MAX),
         }
     }
 }
@@ -99,6 +114,18 @@ impl Metrics {
     /// recorded before.
     pub fn replay(&self) {
         self.replays.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a webhook attempt by the status it left the delivery in.
+    pub fn webhook_attempt(&self, status: DeliveryStatus) {
+        if let Some(i) = OUTCOMES.iter().position(|(s, _)| *s == status) {
+            self.webhook_attempts[i].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Notes the outbox's depth, as the delivery worker last read it.
+    pub fn outbox_pending(&self, pending: u64) {
+        self.outbox_pending.store(pending, Ordering::Relaxed);
     }
 
     /// Everything in Prometheus's text format (version 0.0.4), with the
@@ -238,6 +265,29 @@ impl Metrics {
             "gamify_event_replays_total {}",
             self.replays.load(Ordering::Relaxed)
         )?;
+        family(
+            out,
+            "gamify_webhook_attempts_total",
+            "Webhook delivery attempts by this process, by outcome (delivered, retry: failed and due again, failed: no attempts left, cancelled).",
+            "counter",
+        )?;
+        for ((_, label), n) in OUTCOMES.iter().zip(&self.webhook_attempts) {
+            writeln!(
+                out,
+                "gamify_webhook_attempts_total{{outcome=\"{label}\"}} {}",
+                n.load(Ordering::Relaxed)
+            )?;
+        }
+        let pending = self.outbox_pending.load(Ordering::Relaxed);
+        if pending != u64::MAX {
+            family(
+                out,
+                "gamify_webhook_outbox_pending",
+                "Webhook deliveries waiting to be sent (every node's), as this process last read it.",
+                "gauge",
+            )?;
+            writeln!(out, "gamify_webhook_outbox_pending {pending}")?;
+        }
         for g in gauges {
             family(out, g.name, g.help, "gauge")?;
             writeln!(out, "{} {}", g.name, g.value)?;

@@ -11,6 +11,7 @@ mod error;
 mod extract;
 mod handlers;
 pub mod openapi;
+mod webhooks;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -96,6 +97,22 @@ pub fn router(engine: Engine) -> Router {
         .route(
             "/api/v2/gamify/admin/adjustments",
             post(economy::adjust_points),
+        )
+        .route(
+            "/api/v2/gamify/admin/webhooks",
+            post(webhooks::create_webhook).get(webhooks::list_webhooks),
+        )
+        .route(
+            "/api/v2/gamify/admin/webhooks/{webhook_id}",
+            delete(webhooks::delete_webhook),
+        )
+        .route(
+            "/api/v2/gamify/admin/webhooks/{webhook_id}/deliveries",
+            get(webhooks::list_deliveries),
+        )
+        .route(
+            "/api/v2/gamify/admin/webhooks/deliveries/{delivery_id}/replay",
+            post(webhooks::replay_delivery),
         )
         .route("/api/v2/gamify/admin/verify", get(data::verify))
         .route("/api/v2/gamify/admin/export", get(data::export))

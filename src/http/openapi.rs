@@ -7,8 +7,9 @@ use utoipa::OpenApi;
 use utoipa::Modify;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
-use super::{boards, data, economy, handlers};
+use super::{boards, data, economy, handlers, webhooks};
 use crate::boards as board_json;
+use crate::webhooks as webhook_json;
 use crate::{erasure, model, verify, wallet};
 
 /// Declares the admin routes' bearer token.
@@ -54,6 +55,11 @@ impl Modify for AdminToken {
         economy::fulfil_redemption,
         economy::cancel_redemption,
         economy::adjust_points,
+        webhooks::create_webhook,
+        webhooks::list_webhooks,
+        webhooks::delete_webhook,
+        webhooks::list_deliveries,
+        webhooks::replay_delivery,
         data::verify,
         data::export,
         data::erase_user,
@@ -87,6 +93,10 @@ impl Modify for AdminToken {
         board_json::PrivacyRequest,
         board_json::PrivacyResponse,
         erasure::RemovedCounts,
+        webhook_json::SubscriptionRequest,
+        webhook_json::SubscriptionResponse,
+        webhook_json::SubscriptionCreated,
+        webhook_json::DeliveryResponse,
     )),
     modifiers(&AdminToken)
 )]

@@ -12,3 +12,4 @@ mod metrics;
 mod operations;
 mod streaks;
 mod users;
+mod webhooks;

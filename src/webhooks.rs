@@ -1,0 +1,467 @@
+//! Outbound webhooks: the admin's subscriptions, and the worker that sends
+//! what the outbox holds.
+//!
+//! The writers put a delivery in the outbox in the transaction of the change
+//! it tells about (`gamify_store::webhook`); this worker takes what is due,
+//! posts it signed, and records each attempt. A failure is tried again after
+//! `retry_base`, doubling each time up to `retry_max`, until
+//! `max_attempts`; then the delivery is `failed` until an admin replays it.
+//! Delivery is at least once: a process that dies between sending and
+//! recording sends again (on PostgreSQL, once the lease ends), so receivers
+//! deduplicate by the `Gamify-Delivery` id, which every attempt repeats.
+//!
+//! **Signature.** `Gamify-Signature: v1=<hex>`, where `<hex>` is
+//! HMAC-SHA256, keyed with the subscription's secret, over the
+//! `Gamify-Timestamp` header's value, a `.`, and the raw body. Receivers
+//! recompute it, compare in constant time, and refuse old timestamps.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use gamify_store::webhook::{Topic, backoff_ms};
+use gamify_store::{Attempt, Delivery, DeliveryStatus, Due, Subscription};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::engine::{Engine, EngineError, check_limit, new_id};
+use crate::model::{FieldError, rfc3339_ms};
+
+/// How many deliveries one round takes, and sends at once.
+const ROUND: u32 = 64;
+const IN_FLIGHT: usize = 16;
+/// How long the worker waits when nothing is due.
+const IDLE_POLL: Duration = Duration::from_millis(200);
+/// The longest receiver URL accepted.
+const MAX_URL_LEN: usize = 2_000;
+
+/// How deliveries are retried (`[webhooks]` in the configuration).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookSettings {
+    /// Attempts in all before a delivery is `failed`.
+    pub max_attempts: u32,
+    /// Wait after the first failure.
+    pub retry_base: Duration,
+    /// The longest wait between attempts.
+    pub retry_max: Duration,
+    /// How long a receiver may take to answer.
+    pub timeout: Duration,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        WebhookSettings {
+            max_attempts: 10,
+            retry_base: Duration::from_secs(10),
+            retry_max: Duration::from_secs(3_600),
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Body of `POST /api/v2/gamify/admin/webhooks`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SubscriptionRequest {
+    /// Where deliveries are posted: `http://` or `https://`.
+    #[schema(example = "https://app.example.com/hooks/gamify")]
+    pub url: String,
+    /// The event types to hear about: `achievement.unlocked`, `level.up`,
+    /// `streak.extended`, `streak.broken`, `streak.at_risk`,
+    /// `points.spent`, `reward.redeemed`.
+    #[schema(example = json!(["achievement.unlocked", "level.up"]))]
+    pub events: Vec<String>,
+    /// A note for admins, up to 500 characters.
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// A webhook subscription.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, ToSchema)]
+pub struct SubscriptionResponse {
+    /// `whk_…`
+    pub id: String,
+    /// Where deliveries are posted.
+    pub url: String,
+    /// The event types it hears about.
+    pub events: Vec<String>,
+    /// The admin's note.
+    pub description: String,
+    /// When it was made (RFC 3339).
+    pub created_at: String,
+}
+
+impl From<&Subscription> for SubscriptionResponse {
+    fn from(s: &Subscription) -> Self {
+        SubscriptionResponse {
+            id: s.id.clone(),
+            url: s.url.clone(),
+            events: s.topics.iter().map(|t| t.as_str().to_owned()).collect(),
+            description: s.description.clone(),
+            created_at: rfc3339_ms(s.created_at_ms),
+        }
+    }
+}
+
+/// A new subscription, with its signing secret: the only time it is shown.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, ToSchema)]
+pub struct SubscriptionCreated {
+    /// The subscription.
+    #[serde(flatten)]
+    pub subscription: SubscriptionResponse,
+    /// The HMAC-SHA256 key of its `Gamify-Signature` headers. Keep it; it
+    /// is not shown again.
+    pub secret: String,
+}
+
+/// One delivery in a subscription's log.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, ToSchema)]
+pub struct DeliveryResponse {
+    /// `dlv_…`: the `Gamify-Delivery` header, the same on every attempt.
+    pub id: String,
+    /// The event type.
+    #[serde(rename = "type")]
+    pub topic: String,
+    /// Whom it is about.
+    pub user_id: String,
+    /// `pending`, `delivered`, `failed` or `cancelled`.
+    pub status: String,
+    /// Attempts so far.
+    pub attempts: u32,
+    /// When the change happened (RFC 3339).
+    pub created_at: String,
+    /// For a pending delivery: when it is due.
+    pub next_attempt_at: Option<String>,
+    /// When it was last tried.
+    pub last_attempt_at: Option<String>,
+    /// The receiver's HTTP status at the last attempt, if it answered.
+    pub last_status: Option<u16>,
+    /// Why the last attempt failed.
+    pub last_error: Option<String>,
+    /// The body's `data` object.
+    #[schema(value_type = Object)]
+    pub data: serde_json::Value,
+}
+
+impl From<&Delivery> for DeliveryResponse {
+    fn from(d: &Delivery) -> Self {
+        DeliveryResponse {
+            id: d.id.clone(),
+            topic: d.topic.as_str().to_owned(),
+            user_id: d.user_id.clone(),
+            status: d.status.as_str().to_owned(),
+            attempts: d.attempts,
+            created_at: rfc3339_ms(d.created_at_ms),
+            next_attempt_at: (d.status == DeliveryStatus::Pending)
+                .then(|| rfc3339_ms(d.next_attempt_at_ms)),
+            last_attempt_at: d.last_attempt_at_ms.map(rfc3339_ms),
+            last_status: d.last_status,
+            last_error: d.last_error.clone(),
+            data: serde_json::from_str(&d.data).unwrap_or(serde_json::Value::Null),
+        }
+    }
+}
+
+/// HMAC-SHA256 of `timestamp.body` with `secret`, in hex: the value after
+/// `v1=` in `Gamify-Signature`.
+pub fn signature(secret: &str, timestamp: i64, body: &str) -> String {
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes a key of any length");
+    mac.update(timestamp.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body.as_bytes());
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// A signing secret: `whsec_` and 32 random bytes in hex.
+fn new_secret() -> String {
+    let mut random = [0u8; 32];
+    getrandom::fill(&mut random).expect("the operating system's random source is available");
+    let hex: String = random.iter().map(|b| format!("{b:02x}")).collect();
+    format!("whsec_{hex}")
+}
+
+/// The body posted for a delivery: the same bytes on every attempt.
+pub fn body(delivery: &Delivery) -> String {
+    format!(
+        r#"{{"id":"{}","type":"{}","created_at":{},"data":{}}}"#,
+        delivery.id,
+        delivery.topic.as_str(),
+        serde_json::Value::String(rfc3339_ms(delivery.created_at_ms)),
+        delivery.data
+    )
+}
+
+impl Engine {
+    /// Adds a subscription; the answer carries its secret, shown only here.
+    pub async fn subscribe(
+        &self,
+        request: SubscriptionRequest,
+    ) -> Result<SubscriptionCreated, EngineError> {
+        let mut errors = Vec::new();
+        let url = request.url.trim().to_owned();
+        if !(url.starts_with("http://") || url.starts_with("https://"))
+            || url.len() > MAX_URL_LEN
+            || url.parse::<axum::http::Uri>().is_err()
+        {
+            errors.push(FieldError {
+                field: "url".into(),
+                message: format!(
+                    "expected an http:// or https:// URL of at most {MAX_URL_LEN} characters"
+                ),
+            });
+        }
+        let mut topics = Vec::new();
+        for (i, name) in request.events.iter().enumerate() {
+            match Topic::parse(name) {
+                Some(t) if !topics.contains(&t) => topics.push(t),
+                Some(_) => {}
+                None => errors.push(FieldError {
+                    field: format!("events[{i}]"),
+                    message: format!(
+                        "unknown event type {name:?}; expected one of: {}",
+                        Topic::ALL.map(Topic::as_str).join(", ")
+                    ),
+                }),
+            }
+        }
+        if request.events.is_empty() {
+            errors.push(FieldError {
+                field: "events".into(),
+                message: "name at least one event type".into(),
+            });
+        }
+        let description = request.description.unwrap_or_default();
+        if description.chars().count() > 500 {
+            errors.push(FieldError {
+                field: "description".into(),
+                message: "at most 500 characters".into(),
+            });
+        }
+        if !errors.is_empty() {
+            return Err(EngineError::Invalid(errors));
+        }
+        let now = self.now_ms();
+        let subscription = Subscription {
+            id: new_id("whk", now),
+            url,
+            topics,
+            secret: new_secret(),
+            description,
+            created_at_ms: now,
+        };
+        self.store().subscribe(subscription.clone()).await?;
+        tracing::info!(webhook = %subscription.id, topics = %gamify_store::webhook::encode_topics(&subscription.topics), "webhook subscription added");
+        Ok(SubscriptionCreated {
+            secret: subscription.secret.clone(),
+            subscription: SubscriptionResponse::from(&subscription),
+        })
+    }
+
+    /// The subscriptions not deleted.
+    pub async fn subscriptions(&self) -> Result<Vec<SubscriptionResponse>, EngineError> {
+        Ok(self
+            .store()
+            .subscriptions()
+            .await?
+            .iter()
+            .map(SubscriptionResponse::from)
+            .collect())
+    }
+
+    /// Deletes a subscription; what it had pending is cancelled.
+    pub async fn unsubscribe(&self, id: &str) -> Result<(), EngineError> {
+        self.store().unsubscribe(id, self.now_ms()).await?;
+        tracing::info!(webhook = %id, "webhook subscription deleted");
+        Ok(())
+    }
+
+    /// A subscription's delivery log, newest first, and the cursor of the
+    /// next page.
+    pub async fn deliveries(
+        &self,
+        subscription_id: &str,
+        status: Option<&str>,
+        limit: Option<u32>,
+        before: Option<&str>,
+    ) -> Result<(Vec<DeliveryResponse>, Option<String>), EngineError> {
+        let limit = check_limit(limit)?;
+        let status = match status {
+            None => None,
+            Some(text) => Some(DeliveryStatus::parse(text).ok_or_else(|| {
+                EngineError::field(
+                    "status",
+                    format!("expected pending, delivered, failed or cancelled, got {text:?}"),
+                )
+            })?),
+        };
+        let before = match before {
+            None => None,
+            Some(text) => Some(text.parse::<i64>().map_err(|_| {
+                EngineError::field("before", "expected a cursor from an earlier page")
+            })?),
+        };
+        let known = self.store().subscriptions().await?;
+        if !known.iter().any(|s| s.id == subscription_id)
+            && self
+                .store()
+                .deliveries(subscription_id, None, None, 1)
+                .await?
+                .is_empty()
+        {
+            return Err(EngineError::NotFound("webhook"));
+        }
+        let mut page = self
+            .store()
+            .deliveries(subscription_id, status, before, limit + 1)
+            .await?;
+        let next = if page.len() > limit as usize {
+            page.truncate(limit as usize);
+            page.last().map(|d| d.seq.to_string())
+        } else {
+            None
+        };
+        Ok((page.iter().map(DeliveryResponse::from).collect(), next))
+    }
+
+    /// Sends a delivery again as soon as the worker gets to it.
+    pub async fn replay_delivery(&self, id: &str) -> Result<DeliveryResponse, EngineError> {
+        let delivery = self.store().replay_delivery(id, self.now_ms()).await?;
+        tracing::info!(delivery = %id, "webhook delivery replayed");
+        Ok(DeliveryResponse::from(&delivery))
+    }
+
+    /// Sends what the outbox has due, for as long as the engine lives (on
+    /// every node: each takes its own rows).
+    pub async fn run_webhook_deliveries(self, settings: WebhookSettings) {
+        let client = match reqwest::Client::builder()
+            .timeout(settings.timeout)
+            .user_agent(concat!("gamify/", env!("CARGO_PKG_VERSION")))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+        {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot start the webhook sender");
+                return;
+            }
+        };
+        // Longer than any attempt can take, so a lease ends only for a node
+        // that stopped.
+        let lease_ms = settings.timeout.as_millis() as i64 * 2 + 5_000;
+        loop {
+            if let Ok(n) = self.store().pending_deliveries().await {
+                self.metrics().outbox_pending(n);
+            }
+            let due = match self
+                .store()
+                .due_deliveries(self.now_ms(), lease_ms, ROUND)
+                .await
+            {
+                Ok(due) => due,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read the webhook outbox; trying again");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            if due.is_empty() {
+                tokio::time::sleep(IDLE_POLL).await;
+                continue;
+            }
+            futures_util::stream::iter(due)
+                .for_each_concurrent(IN_FLIGHT, |due| self.send(&client, &settings, due))
+                .await;
+        }
+    }
+
+    async fn send(&self, client: &reqwest::Client, settings: &WebhookSettings, due: Due) {
+        let d = &due.delivery;
+        let now = self.now_ms();
+        let (status_code, error) = match &due.url {
+            None => (None, Some("its subscription was deleted".to_owned())),
+            Some(url) => {
+                let body = body(d);
+                let timestamp = now.div_euclid(1_000);
+                let sent = client
+                    .post(url)
+                    .header("content-type", "application/json")
+                    .header("gamify-delivery", &d.id)
+                    .header("gamify-event", d.topic.as_str())
+                    .header("gamify-timestamp", timestamp.to_string())
+                    .header(
+                        "gamify-signature",
+                        format!("v1={}", signature(&due.secret, timestamp, &body)),
+                    )
+                    .body(body)
+                    .send()
+                    .await;
+                match sent {
+                    Ok(r) if r.status().is_success() => (Some(r.status().as_u16()), None),
+                    Ok(r) => (
+                        Some(r.status().as_u16()),
+                        Some(format!("the receiver answered {}", r.status())),
+                    ),
+                    Err(e) => (None, Some(e.without_url().to_string())),
+                }
+            }
+        };
+        let attempts = d.attempts + 1;
+        let (status, next) = match (&due.url, &error) {
+            (None, _) => (DeliveryStatus::Cancelled, now),
+            (_, None) => (DeliveryStatus::Delivered, now),
+            (_, Some(_)) if attempts >= settings.max_attempts => (DeliveryStatus::Failed, now),
+            (_, Some(_)) => (
+                DeliveryStatus::Pending,
+                now + backoff_ms(
+                    attempts,
+                    settings.retry_base.as_millis() as i64,
+                    settings.retry_max.as_millis() as i64,
+                ),
+            ),
+        };
+        match &error {
+            None => {
+                tracing::debug!(delivery = %d.id, topic = d.topic.as_str(), "webhook delivered")
+            }
+            Some(e) => {
+                tracing::warn!(delivery = %d.id, topic = d.topic.as_str(), attempts, status = status.as_str(), error = %e, "webhook delivery failed")
+            }
+        }
+        self.metrics().webhook_attempt(status);
+        let attempt = Attempt {
+            id: d.id.clone(),
+            at_ms: now,
+            status_code,
+            error,
+            status,
+            next_attempt_at_ms: next,
+        };
+        if let Err(e) = self.store().delivery_attempted(attempt).await {
+            // It stays pending and is sent again: at least once.
+            tracing::warn!(delivery = %d.id, error = %e, "cannot record a webhook attempt");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_signature_is_hmac_sha256_of_timestamp_dot_body() {
+        // Computed with Python's hmac module, as the docs show receivers.
+        assert_eq!(
+            signature("whsec_test", 1_700_000_000, r#"{"a":1}"#),
+            "38877139021993b830af32feea6e18a8da83eb2f6e49ee50bd9e4cf4ca4d3789"
+        );
+        assert_ne!(signature("k", 1, "x"), signature("k", 2, "x"));
+        assert_ne!(signature("a", 1, "x"), signature("b", 1, "x"));
+    }
+}

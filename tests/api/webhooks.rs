@@ -1,0 +1,368 @@
+//! Webhooks end to end: an admin subscribes a receiver (a real HTTP server
+//! in the test), the worker posts signed deliveries, a failing receiver is
+//! retried with backoff (by the test's clock), a delivery out of attempts is
+//! failed until replayed, and the admin API validates and pages.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use gamify::webhooks::{WebhookSettings, signature};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::helpers::{DAY, TestApp, assert_error, error_fields, spawn_app};
+
+/// What a receiver got: the headers that matter and the body.
+#[derive(Debug, Clone)]
+struct Received {
+    delivery: String,
+    event: String,
+    timestamp: String,
+    signature: String,
+    body: String,
+}
+
+/// A receiver answering each request with the next status of `script`
+/// (then 204), recording what it got.
+#[derive(Clone, Default)]
+struct Receiver {
+    got: Arc<Mutex<Vec<Received>>>,
+    script: Arc<Mutex<Vec<u16>>>,
+}
+
+impl Receiver {
+    async fn start(script: &[u16]) -> (Receiver, String) {
+        let receiver = Receiver {
+            got: Arc::default(),
+            script: Arc::new(Mutex::new(script.iter().rev().copied().collect())),
+        };
+        let app = axum::Router::new()
+            .route("/hook", axum::routing::post(receive))
+            .with_state(receiver.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (receiver, url)
+    }
+
+    fn got(&self) -> Vec<Received> {
+        self.got.lock().unwrap().clone()
+    }
+
+    /// Waits until `n` requests arrived.
+    async fn wait_for(&self, n: usize) -> Vec<Received> {
+        for _ in 0..200 {
+            let got = self.got();
+            if got.len() >= n {
+                return got;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("expected {n} deliveries, got {:?}", self.got());
+    }
+}
+
+async fn receive(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) -> StatusCode {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    r.got.lock().unwrap().push(Received {
+        delivery: header("gamify-delivery"),
+        event: header("gamify-event"),
+        timestamp: header("gamify-timestamp"),
+        signature: header("gamify-signature"),
+        body: String::from_utf8(body.to_vec()).unwrap(),
+    });
+    let status = r.script.lock().unwrap().pop().unwrap_or(204);
+    StatusCode::from_u16(status).unwrap()
+}
+
+fn settings(max_attempts: u32) -> WebhookSettings {
+    WebhookSettings {
+        max_attempts,
+        retry_base: Duration::from_secs(60),
+        retry_max: Duration::from_secs(600),
+        timeout: Duration::from_secs(5),
+    }
+}
+
+async fn subscribe(app: &TestApp, url: &str, events: &[&str]) -> Value {
+    let response = app
+        .admin(
+            Method::POST,
+            "/api/v2/gamify/admin/webhooks",
+            Some(json!({"url": url, "events": events, "description": "test"})),
+        )
+        .await;
+    assert_eq!(response.status(), 201);
+    response.json().await.unwrap()
+}
+
+async fn log(app: &TestApp, webhook: &str) -> Vec<Value> {
+    let response = app
+        .admin(
+            Method::GET,
+            &format!("/api/v2/gamify/admin/webhooks/{webhook}/deliveries?limit=100"),
+            None,
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+/// Waits until the delivery log's newest entry has `status`.
+async fn wait_status(app: &TestApp, webhook: &str, status: &str) -> Vec<Value> {
+    for _ in 0..200 {
+        let log = log(app, webhook).await;
+        if log.first().is_some_and(|d| d["status"] == status) {
+            return log;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("no {status} delivery: {:?}", log(app, webhook).await);
+}
+
+#[tokio::test]
+async fn deliveries_are_signed_and_say_what_happened() {
+    let app = spawn_app().await;
+    let (receiver, url) = Receiver::start(&[]).await;
+    let created = subscribe(&app, &url, &["achievement.unlocked", "level.up"]).await;
+    let secret = created["secret"].as_str().unwrap().to_owned();
+    assert!(secret.starts_with("whsec_") && secret.len() == 6 + 64);
+    assert_eq!(
+        created["events"],
+        json!(["achievement.unlocked", "level.up"])
+    );
+    let id = created["id"].as_str().unwrap().to_owned();
+    // The list never shows the secret again.
+    let list: Value = app
+        .admin(Method::GET, "/api/v2/gamify/admin/webhooks", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list[0]["id"], id.as_str());
+    assert!(list[0].get("secret").is_none());
+
+    tokio::spawn(app.engine.clone().run_webhook_deliveries(settings(10)));
+    // 2 × 60 = 120 points: first_step, points_100, level 2.
+    app.record("maija", "finance", 60.0).await;
+    // Sent up to 16 at a time: in any order.
+    let mut got = receiver.wait_for(3).await;
+    got.sort_by_key(|r| (r.event.clone(), r.body.contains("points_100")));
+    let types: Vec<&str> = got.iter().map(|r| r.event.as_str()).collect();
+    assert_eq!(
+        types,
+        ["achievement.unlocked", "achievement.unlocked", "level.up"]
+    );
+    for r in &got {
+        let ts: i64 = r.timestamp.parse().unwrap();
+        assert_eq!(
+            r.signature,
+            format!("v1={}", signature(&secret, ts, &r.body)),
+            "signed with the subscription's secret over timestamp.body"
+        );
+        let body: Value = serde_json::from_str(&r.body).unwrap();
+        assert_eq!(body["id"], r.delivery.as_str());
+        assert_eq!(body["type"], r.event.as_str());
+        assert_eq!(body["data"]["user_id"], "maija");
+        assert_eq!(body["created_at"], "2025-10-12T10:30:00.000Z");
+    }
+    let first: Value = serde_json::from_str(&got[0].body).unwrap();
+    assert_eq!(first["data"]["achievement"]["id"], "first_step");
+    assert_eq!(first["data"]["achievement"]["name_fi"], "Ensimmäinen askel");
+    let level: Value = serde_json::from_str(&got[2].body).unwrap();
+    assert_eq!(level["data"]["level"], 2);
+    assert_eq!(level["data"]["lifetime_points"], 120.0);
+
+    // The log shows them delivered, with the receiver's status.
+    let log = wait_status(&app, &id, "delivered").await;
+    assert_eq!(log.len(), 3);
+    assert!(
+        log.iter()
+            .all(|d| d["status"] == "delivered" && d["attempts"] == 1 && d["last_status"] == 204)
+    );
+
+    // A topic not subscribed to (points.spent) is not sent.
+    let spent = app
+        .post(
+            "/api/v2/gamify/spend",
+            json!({"user_id": "maija", "points": 5, "reason": "coffee"}),
+            None,
+        )
+        .await;
+    assert_eq!(spent.status(), 200);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(receiver.got().len(), 3);
+
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(metrics.contains("gamify_webhook_attempts_total{outcome=\"delivered\"} 3"));
+    assert!(metrics.contains("gamify_webhook_outbox_pending 0"));
+}
+
+#[tokio::test]
+async fn a_failing_receiver_is_retried_then_failed_then_replayed() {
+    let app = spawn_app().await;
+    // Two failures, then the receiver recovers.
+    let (receiver, url) = Receiver::start(&[500, 503]).await;
+    let id = subscribe(&app, &url, &["achievement.unlocked"]).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    tokio::spawn(app.engine.clone().run_webhook_deliveries(settings(2)));
+    app.record("pekka", "health", 1.0).await;
+
+    // First attempt: 500; due again 60 s later (by the engine's clock).
+    receiver.wait_for(1).await;
+    let log = wait_status(&app, &id, "pending").await;
+    assert_eq!(log[0]["attempts"], 1);
+    assert_eq!(log[0]["last_status"], 500);
+    assert_eq!(log[0]["next_attempt_at"], "2025-10-12T10:31:00.000Z");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(receiver.got().len(), 1, "not retried before it is due");
+
+    // Second and last attempt: 503, and the delivery is failed.
+    app.clock.advance(60_000);
+    receiver.wait_for(2).await;
+    let log = wait_status(&app, &id, "failed").await;
+    assert_eq!(log[0]["attempts"], 2);
+    assert_eq!(
+        log[0]["last_error"],
+        "the receiver answered 503 Service Unavailable"
+    );
+    app.clock.advance(DAY);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        receiver.got().len(),
+        2,
+        "a failed delivery waits for an admin"
+    );
+
+    // Filtering the log by status.
+    let failed: Vec<Value> = app
+        .admin(
+            Method::GET,
+            &format!("/api/v2/gamify/admin/webhooks/{id}/deliveries?status=failed"),
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(failed.len(), 1);
+
+    // The admin replays it: sent at once, with the same delivery id.
+    let delivery = log[0]["id"].as_str().unwrap();
+    let replayed = app
+        .admin(
+            Method::POST,
+            &format!("/api/v2/gamify/admin/webhooks/deliveries/{delivery}/replay"),
+            None,
+        )
+        .await;
+    assert_eq!(replayed.status(), 202);
+    let got = receiver.wait_for(3).await;
+    assert!(got.iter().all(|r| r.delivery == delivery));
+    let log = wait_status(&app, &id, "delivered").await;
+    assert_eq!(log[0]["attempts"], 3);
+    assert_eq!(log[0]["last_status"], 204);
+}
+
+#[tokio::test]
+async fn deleting_a_subscription_stops_its_deliveries() {
+    let app = spawn_app().await;
+    let (receiver, url) = Receiver::start(&[]).await;
+    let id = subscribe(&app, &url, &["achievement.unlocked"]).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Recorded before the worker runs: pending until it does.
+    app.record("liisa", "social", 1.0).await;
+    let deleted = app
+        .admin(
+            Method::DELETE,
+            &format!("/api/v2/gamify/admin/webhooks/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(deleted.status(), 204);
+    tokio::spawn(app.engine.clone().run_webhook_deliveries(settings(3)));
+    app.record("liisa", "social", 1.0).await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(receiver.got().is_empty());
+    let log = log(&app, &id).await;
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0]["status"], "cancelled");
+    let again = app
+        .admin(
+            Method::DELETE,
+            &format!("/api/v2/gamify/admin/webhooks/{id}"),
+            None,
+        )
+        .await;
+    assert_error(again, 404, "not_found").await;
+    let unknown = app
+        .admin(
+            Method::GET,
+            "/api/v2/gamify/admin/webhooks/whk_nope/deliveries",
+            None,
+        )
+        .await;
+    assert_error(unknown, 404, "not_found").await;
+}
+
+#[tokio::test]
+async fn bad_subscriptions_are_refused_naming_the_field() {
+    let app = spawn_app().await;
+    let path = "/api/v2/gamify/admin/webhooks";
+    let bad = app
+        .admin(
+            Method::POST,
+            path,
+            Some(json!({"url": "ftp://x", "events": ["level.up", "points.earned"]})),
+        )
+        .await;
+    let err = assert_error(bad, 422, "validation_failed").await;
+    assert_eq!(error_fields(&err), ["url", "events[1]"]);
+    let none = app
+        .admin(
+            Method::POST,
+            path,
+            Some(json!({"url": "https://example.com/h", "events": []})),
+        )
+        .await;
+    let err = assert_error(none, 422, "validation_failed").await;
+    assert_eq!(error_fields(&err), ["events"]);
+    // Without the admin token: 401, and nothing was made.
+    let anonymous = app
+        .client
+        .post(app.url(path))
+        .json(&json!({"url": "https://example.com/h", "events": ["level.up"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_error(anonymous, 401, "unauthorized").await;
+    let list: Value = app
+        .admin(Method::GET, path, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list, json!([]));
+    let bad_status = app
+        .admin(
+            Method::GET,
+            "/api/v2/gamify/admin/webhooks/whk_x/deliveries?status=lost",
+            None,
+        )
+        .await;
+    let err = assert_error(bad_status, 422, "validation_failed").await;
+    assert_eq!(error_fields(&err), ["status"]);
+}
