@@ -12,7 +12,7 @@ use std::sync::Arc;
 use gamify_core::{Action, Category, Day, Expiry, Points, RuleError, Rules, UserId, Value};
 use gamify_store::postgres::{Migrations, PgSettings, PgStore};
 use gamify_store::sqlite::SqliteStore;
-use gamify_store::{Idempotency, NewEvent, Store, StoreError, UserSnapshot};
+use gamify_store::{Idempotency, NewEvent, Store, StoreError, UserFilter, UserSnapshot};
 use sha2::{Digest, Sha256};
 
 use crate::clock::{Clock, SystemClock};
@@ -408,7 +408,10 @@ impl Engine {
         let (mut users, mut expired, mut checked) = (0u64, Points::ZERO, 0u64);
         let mut after: Option<String> = None;
         loop {
-            let page = self.store.holders(after.as_deref(), 500).await?;
+            let page = self
+                .store
+                .users_where(UserFilter::Holding, after.as_deref(), 500)
+                .await?;
             let Some(last) = page.last().cloned() else {
                 break;
             };

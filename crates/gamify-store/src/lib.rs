@@ -195,6 +195,33 @@ impl EventPage {
     }
 }
 
+/// Which users a sweep walks ([`Store::users_where`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserFilter {
+    /// Users holding points (what an expiry sweep walks).
+    Holding,
+    /// Users whose latest event occurred in `[from_ms, to_ms)`.
+    LastActive {
+        /// From (Unix ms, inclusive).
+        from_ms: i64,
+        /// To (Unix ms, exclusive).
+        to_ms: i64,
+    },
+}
+
+impl UserFilter {
+    /// Its condition on `users` (both backends name the columns alike),
+    /// with its bounds inlined: they are integers.
+    pub(crate) fn sql(self) -> String {
+        match self {
+            UserFilter::Holding => "total_milli > 0".to_owned(),
+            UserFilter::LastActive { from_ms, to_ms } => {
+                format!("last_event_at >= {from_ms} AND last_event_at < {to_ms}")
+            }
+        }
+    }
+}
+
 /// A value a store reports for monitoring, as of now.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Gauge {
@@ -422,9 +449,14 @@ pub trait Store: Send + Sync {
     /// From then on every write for the id is [`StoreError::Erased`].
     async fn erase(&self, user_id: &UserId, id: &str, at_ms: i64) -> Result<Erasure, StoreError>;
 
-    /// Users holding points, by id, after `after`; at most `limit`. What an
-    /// expiry sweep walks.
-    async fn holders(&self, after: Option<&str>, limit: u32) -> Result<Vec<String>, StoreError>;
+    /// Users that `filter` selects, by id, after `after`; at most `limit`.
+    /// What the sweeps (expiry, streak notices) walk, a page at a time.
+    async fn users_where(
+        &self,
+        filter: UserFilter,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<String>, StoreError>;
 
     /// Writes the rows of an export page as they are (ids, arrival numbers,
     /// idempotency keys kept), for an import into a store that held nothing

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use gamify_core::{Category, Expiry, Points, Refusal, Rules, UserId};
 use gamify_store::{
     Idempotency, LedgerKind, MovementKind, NewMovement, NewRedemption, RedemptionStatus,
-    RewardDraft, Settle, Store, StoreError,
+    RewardDraft, Settle, Store, StoreError, UserFilter,
 };
 
 mod common;
@@ -694,7 +694,10 @@ async fn points_expire_oldest_first_once_and_never_touch_lifetime() {
             "{name}"
         );
         assert_eq!(
-            store.holders(None, 10).await.unwrap(),
+            store
+                .users_where(UserFilter::Holding, None, 10)
+                .await
+                .unwrap(),
             vec!["u1".to_owned()],
             "{name}"
         );
@@ -737,7 +740,14 @@ async fn points_expire_oldest_first_once_and_never_touch_lifetime() {
             (Points::ZERO, Points::whole(15)),
             "{name}"
         );
-        assert!(store.holders(None, 10).await.unwrap().is_empty(), "{name}");
+        assert!(
+            store
+                .users_where(UserFilter::Holding, None, 10)
+                .await
+                .unwrap()
+                .is_empty(),
+            "{name}"
+        );
         assert_verified(name, &store).await;
     }
 }

@@ -640,9 +640,14 @@ impl Store for PgStore {
         Ok(())
     }
 
-    async fn holders(&self, after: Option<&str>, limit: u32) -> Result<Vec<String>, StoreError> {
+    async fn users_where(
+        &self,
+        filter: crate::UserFilter,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<String>, StoreError> {
         let mut conn = self.pool.acquire().await.map_err(classify)?;
-        read::holders(&mut conn, after, limit).await
+        read::users_where(&mut conn, filter, after, limit).await
     }
 
     async fn user(&self, user_id: &UserId) -> Result<Option<Arc<UserSnapshot>>, StoreError> {

@@ -377,14 +377,16 @@ pub async fn credited_since(
 }
 
 /// Users holding points, by id, after `after`.
-pub async fn holders(
+pub async fn users_where(
     conn: &mut PgConnection,
+    filter: crate::UserFilter,
     after: Option<&str>,
     limit: u32,
 ) -> Result<Vec<String>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT user_id FROM users WHERE total_milli > 0 AND user_id > $1 ORDER BY user_id LIMIT $2",
-    )
+    let rows = sqlx::query(&format!(
+        "SELECT user_id FROM users WHERE {} AND user_id > $1 ORDER BY user_id LIMIT $2",
+        filter.sql()
+    ))
     .bind(after.unwrap_or(""))
     .bind(i64::from(limit))
     .fetch_all(&mut *conn)

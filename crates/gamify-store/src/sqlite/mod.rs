@@ -526,9 +526,15 @@ impl Store for SqliteStore {
         self.ask(|reply| Job::Erase(user, id, at_ms, reply)).await
     }
 
-    async fn holders(&self, after: Option<&str>, limit: u32) -> Result<Vec<String>, StoreError> {
+    async fn users_where(
+        &self,
+        filter: crate::UserFilter,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<String>, StoreError> {
         let after = after.map(str::to_owned);
-        self.ask(|reply| Job::Holders(after, limit, reply)).await
+        self.ask(|reply| Job::UsersWhere(filter, after, limit, reply))
+            .await
     }
 
     async fn user(&self, user_id: &UserId) -> Result<Option<Arc<UserSnapshot>>, StoreError> {

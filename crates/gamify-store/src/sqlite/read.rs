@@ -414,16 +414,17 @@ pub fn credited_since(conn: &Connection, user: &str, since_ms: i64) -> Result<Po
 }
 
 /// Users holding points, by id, after `after`.
-pub fn holders(
+pub fn users_where(
     conn: &Connection,
+    filter: crate::UserFilter,
     after: Option<&str>,
     limit: u32,
 ) -> Result<Vec<String>, StoreError> {
     let mut stmt = conn
-        .prepare_cached(
-            "SELECT user_id FROM users WHERE total_milli > 0 AND user_id > ?1
-             ORDER BY user_id LIMIT ?2",
-        )
+        .prepare_cached(&format!(
+            "SELECT user_id FROM users WHERE {} AND user_id > ?1 ORDER BY user_id LIMIT ?2",
+            filter.sql()
+        ))
         .map_err(backend)?;
     let rows = stmt
         .query_map(params![after.unwrap_or(""), limit], |r| r.get(0))

@@ -43,9 +43,10 @@ pub enum Job {
     ),
     /// Bring the derived tables up to date, then check the invariants.
     Verify(oneshot::Sender<Result<Vec<Finding>, StoreError>>),
-    /// Users holding points, after the derived tables caught up (so that
-    /// the list is complete): `(after, limit)`.
-    Holders(
+    /// [`crate::Store::users_where`], after the derived tables caught up
+    /// (so that the list is complete): `(filter, after, limit)`.
+    UsersWhere(
+        crate::UserFilter,
         Option<String>,
         u32,
         oneshot::Sender<Result<Vec<String>, StoreError>>,
@@ -194,10 +195,15 @@ impl Writer {
                         });
                         let _ = reply.send(result);
                     }
-                    Job::Holders(after, limit, reply) => {
+                    Job::UsersWhere(filter, after, limit, reply) => {
                         self.flush_batch(&mut batch, &mut backlog);
                         backlog = self.write_derived(backlog);
-                        let _ = reply.send(read::holders(&self.checker, after.as_deref(), limit));
+                        let _ = reply.send(read::users_where(
+                            &self.checker,
+                            filter,
+                            after.as_deref(),
+                            limit,
+                        ));
                     }
                     Job::ExportUsers(after, filter, limit, reply) => {
                         self.flush_batch(&mut batch, &mut backlog);
