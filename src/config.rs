@@ -46,6 +46,8 @@ pub struct WebhooksConfig {
     pub retry_max_ms: u64,
     /// How long a receiver may take (ms).
     pub timeout_ms: u64,
+    /// From this UTC hour a live streak with no event today is at risk.
+    pub at_risk_hour: u32,
 }
 
 /// `[ingest]`: where events come from besides HTTP.
@@ -370,6 +372,10 @@ impl Config {
                 *field = parse_env(var, &v, "whole milliseconds")?;
             }
         }
+        if let Some(v) = env("GAMIFY_WEBHOOK_AT_RISK_HOUR") {
+            config.webhooks.at_risk_hour =
+                parse_env("GAMIFY_WEBHOOK_AT_RISK_HOUR", &v, "an hour 0 to 23")?;
+        }
         if let Some(v) = env("GAMIFY_WEBHOOK_MAX_ATTEMPTS") {
             config.webhooks.max_attempts =
                 parse_env("GAMIFY_WEBHOOK_MAX_ATTEMPTS", &v, "a whole number")?;
@@ -399,6 +405,12 @@ impl Config {
                 ));
             }
         }
+        if w.at_risk_hour > 23 {
+            return Err(invalid(
+                "webhooks.at_risk_hour",
+                format!("expected an hour 0 to 23 (UTC), got {}", w.at_risk_hour),
+            ));
+        }
         if w.retry_max_ms < w.retry_base_ms {
             return Err(invalid(
                 "webhooks.retry_max_ms",
@@ -410,6 +422,7 @@ impl Config {
             retry_base: Duration::from_millis(w.retry_base_ms),
             retry_max: Duration::from_millis(w.retry_max_ms),
             timeout: Duration::from_millis(w.timeout_ms),
+            at_risk_hour: w.at_risk_hour,
         })
     }
 

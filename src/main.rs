@@ -163,7 +163,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 .with_context(cannot)?
                 .with_admin_token(config.server.admin_token.clone());
                 tokio::spawn(engine.clone().run_expiry_sweeps());
-                tokio::spawn(engine.clone().run_webhook_deliveries(config.webhooks()?));
+                let webhooks = config.webhooks()?;
+                tokio::spawn(engine.clone().run_streak_sweeps(webhooks.at_risk_hour));
+                tokio::spawn(engine.clone().run_webhook_deliveries(webhooks));
                 if let Some(nats) = config.nats()? {
                     let engine = engine.clone();
                     tokio::spawn(async move {

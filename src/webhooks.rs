@@ -18,8 +18,9 @@
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use gamify_store::webhook::{Topic, backoff_ms};
-use gamify_store::{Attempt, Delivery, DeliveryStatus, Due, Subscription};
+use gamify_core::Day;
+use gamify_store::webhook::{self, Topic, backoff_ms};
+use gamify_store::{Attempt, Delivery, DeliveryStatus, Due, StoreError, Subscription, UserFilter};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
@@ -48,6 +49,9 @@ pub struct WebhookSettings {
     pub retry_max: Duration,
     /// How long a receiver may take to answer.
     pub timeout: Duration,
+    /// The UTC hour (0–23) from which a live streak with no event yet
+    /// today is `streak.at_risk`.
+    pub at_risk_hour: u32,
 }
 
 impl Default for WebhookSettings {
@@ -57,6 +61,7 @@ impl Default for WebhookSettings {
             retry_base: Duration::from_secs(10),
             retry_max: Duration::from_secs(3_600),
             timeout: Duration::from_secs(10),
+            at_risk_hour: 18,
         }
     }
 }
@@ -335,6 +340,109 @@ impl Engine {
         let delivery = self.store().replay_delivery(id, self.now_ms()).await?;
         tracing::info!(delivery = %id, "webhook delivery replayed");
         Ok(DeliveryResponse::from(&delivery))
+    }
+
+    /// The streak notices no write causes, for the engine clock's today:
+    /// `streak.broken` for streaks of 2 days or more that ended the day
+    /// before yesterday (yesterday passed without an event), and, from
+    /// `at_risk_hour` (UTC), `streak.at_risk` for live streaks with no event
+    /// yet today. Walks only if a subscription wants them; a notice already
+    /// written (by an earlier sweep, or another node's) is not written
+    /// again. Returns how many of each were found.
+    pub async fn send_streak_notices(&self, at_risk_hour: u32) -> Result<(u64, u64), EngineError> {
+        const DAY_MS: i64 = 86_400_000;
+        let subscriptions = self.store().subscriptions().await?;
+        let wants = |t: Topic| subscriptions.iter().any(|s| s.wants(t));
+        let now = self.now_ms();
+        let today = Day::from_unix_millis(now);
+        let start = |d: Day| d.0 * DAY_MS;
+        let mut found = (0, 0);
+        if wants(Topic::StreakBroken) {
+            let last = today.prev().prev();
+            let filter = UserFilter::LastActive {
+                from_ms: start(last),
+                to_ms: start(today.prev()),
+            };
+            found.0 = self
+                .notify_users(filter, |user, state| {
+                    let streak = state.runs.streak_ending_on(last);
+                    (streak >= 2).then(|| webhook::streak_broken(user, streak, last, now))
+                })
+                .await?;
+        }
+        let risky_from = start(today) + i64::from(at_risk_hour) * 3_600_000;
+        if wants(Topic::StreakAtRisk) && now >= risky_from {
+            let filter = UserFilter::LastActive {
+                from_ms: start(today.prev()),
+                to_ms: start(today),
+            };
+            let hours_left = ((start(today) + DAY_MS - now) / 3_600_000) as u32;
+            found.1 = self
+                .notify_users(filter, |user, state| {
+                    let streak = state.runs.current(today);
+                    (streak >= 1)
+                        .then(|| webhook::streak_at_risk(user, streak, today, hours_left, now))
+                })
+                .await?;
+        }
+        Ok(found)
+    }
+
+    /// Walks the users `filter` selects, 500 at a time, and writes the
+    /// notice `notice` makes of each (if any); returns how many.
+    async fn notify_users(
+        &self,
+        filter: UserFilter,
+        notice: impl Fn(&str, &gamify_core::UserState) -> Option<webhook::Notice>,
+    ) -> Result<u64, EngineError> {
+        let mut after: Option<String> = None;
+        let mut count = 0;
+        loop {
+            let page = self
+                .store()
+                .users_where(filter, after.as_deref(), 500)
+                .await?;
+            let Some(last) = page.last().cloned() else {
+                return Ok(count);
+            };
+            let mut notices = Vec::new();
+            for id in &page {
+                let user = gamify_core::UserId::parse(id)
+                    .map_err(|_| StoreError::Corrupt(format!("stored user id {id:?}")))?;
+                if let Some(snapshot) = self.store().user(&user).await?
+                    && let Some(n) = notice(id, &snapshot.state)
+                {
+                    notices.push(n);
+                }
+            }
+            count += notices.len() as u64;
+            self.store().notify(notices).await?;
+            after = Some(last);
+        }
+    }
+
+    /// Runs [`Engine::send_streak_notices`] shortly after every UTC
+    /// midnight and at `at_risk_hour`, and hourly in between (a sweep that
+    /// failed is tried again; one repeated sends nothing twice).
+    pub async fn run_streak_sweeps(self, at_risk_hour: u32) {
+        loop {
+            match self.send_streak_notices(at_risk_hour).await {
+                Ok((broken, at_risk)) if broken + at_risk > 0 => {
+                    tracing::info!(broken, at_risk, "streak notices written")
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "streak sweep failed; trying again within the hour")
+                }
+            }
+            let hour = 3_600_000;
+            let now = self.now_ms();
+            let next_hour = (now.div_euclid(hour) + 1) * hour + 30_000;
+            tokio::time::sleep(Duration::from_millis(
+                (next_hour - now).clamp(1_000, hour) as u64
+            ))
+            .await;
+        }
     }
 
     /// Sends what the outbox has due, for as long as the engine lives (on

@@ -90,6 +90,7 @@ fn settings(max_attempts: u32) -> WebhookSettings {
         retry_base: Duration::from_secs(60),
         retry_max: Duration::from_secs(600),
         timeout: Duration::from_secs(5),
+        at_risk_hour: 18,
     }
 }
 
@@ -365,4 +366,77 @@ async fn bad_subscriptions_are_refused_naming_the_field() {
         .await;
     let err = assert_error(bad_status, 422, "validation_failed").await;
     assert_eq!(error_fields(&err), ["status"]);
+}
+
+#[tokio::test]
+async fn streak_sweeps_send_broken_and_at_risk_once_a_day() {
+    let app = spawn_app().await;
+    let (receiver, url) = Receiver::start(&[]).await;
+    let id = subscribe(&app, &url, &["streak.broken", "streak.at_risk"]).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Today is 2025-10-12 (10:30 UTC).
+    let days = [
+        ("runner", vec!["10", "11"]),  // alive, nothing today: at risk
+        ("quitter", vec!["09", "10"]), // ended on the 10th: broken
+        ("solo", vec!["10"]),          // one day: nothing to break
+        ("keen", vec!["11", "12"]),    // acted today: neither
+    ];
+    for (user, active) in &days {
+        for day in active {
+            let response = app
+                .post_event(json!({
+                    "user_id": user, "category": "health", "action": "run", "value": 1,
+                    "occurred_at": format!("2025-10-{day}T08:00:00Z"),
+                }))
+                .await;
+            assert_eq!(response.status(), 200);
+        }
+    }
+    tokio::spawn(app.engine.clone().run_webhook_deliveries(settings(3)));
+
+    // Before the at-risk hour: only the broken streak.
+    assert_eq!(app.engine.send_streak_notices(18).await.unwrap(), (1, 0));
+    // From 18:00: the streak at risk too; the broken one is not sent again.
+    app.clock.advance(8 * 3_600_000);
+    assert_eq!(app.engine.send_streak_notices(18).await.unwrap(), (1, 1));
+    assert_eq!(app.engine.send_streak_notices(18).await.unwrap(), (1, 1));
+    let mut got = receiver.wait_for(2).await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(receiver.got().len(), 2, "each sent once");
+    got.sort_by_key(|r| r.event.clone());
+    let broken: Value = serde_json::from_str(&got[1].body).unwrap();
+    assert_eq!(broken["type"], "streak.broken");
+    assert_eq!(
+        broken["data"],
+        json!({"user_id": "quitter", "streak_days": 2, "last_active_day": "2025-10-10"})
+    );
+    let at_risk: Value = serde_json::from_str(&got[0].body).unwrap();
+    assert_eq!(at_risk["type"], "streak.at_risk");
+    assert_eq!(
+        at_risk["data"],
+        json!({"user_id": "runner", "streak_days": 2, "day": "2025-10-12", "hours_left": 5})
+    );
+    assert_eq!(log(&app, &id).await.len(), 2);
+
+    // The next day: the runner's streak broke, and keen's (active
+    // yesterday, not yet today) is at risk.
+    app.clock.advance(DAY);
+    assert_eq!(app.engine.send_streak_notices(18).await.unwrap(), (1, 1));
+    let got = receiver.wait_for(4).await;
+    let users: Vec<String> = got[2..]
+        .iter()
+        .map(|r| {
+            let body: Value = serde_json::from_str(&r.body).unwrap();
+            format!(
+                "{} {}",
+                body["type"].as_str().unwrap(),
+                body["data"]["user_id"].as_str().unwrap()
+            )
+        })
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    assert_eq!(users, ["streak.at_risk keen", "streak.broken runner"]);
 }

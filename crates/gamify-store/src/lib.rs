@@ -521,6 +521,13 @@ pub trait Store: Send + Sync {
 
     /// How many deliveries are pending: the outbox's depth.
     async fn pending_deliveries(&self) -> Result<u64, StoreError>;
+
+    /// Writes a delivery of each notice to every subscription that wants
+    /// it, as a write's notices are (for what no write causes: the streak
+    /// sweeps). A notice already delivered or pending (the same key) is not
+    /// written again, so a sweep repeated by a restart or by another node
+    /// sends nothing twice.
+    async fn notify(&self, notices: Vec<webhook::Notice>) -> Result<(), StoreError>;
 }
 
 /// Encodes the achievements an event unlocked: `id:bonus_milli,…`.

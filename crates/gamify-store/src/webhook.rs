@@ -435,6 +435,49 @@ fn level_up(before: Points, after: Points, reference: &str, user: &str) -> Optio
     })
 }
 
+/// A `streak.broken` notice: the user's streak of `streak_days` ended on
+/// `last_day`, and the day after passed without an event.
+pub fn streak_broken(user_id: &str, streak_days: u32, last_day: Day, at_ms: i64) -> Notice {
+    let last = crate::economy::utc_date(last_day.0 * 86_400_000);
+    Notice {
+        topic: Topic::StreakBroken,
+        user_id: user_id.to_owned(),
+        key: format!("{user_id}/{last}/streak.broken"),
+        data: json!({
+            "user_id": user_id,
+            "streak_days": streak_days,
+            "last_active_day": last,
+        })
+        .to_string(),
+        at_ms,
+    }
+}
+
+/// A `streak.at_risk` notice: the user's live streak of `streak_days` has
+/// no event yet on `today`, with `hours_left` until it breaks.
+pub fn streak_at_risk(
+    user_id: &str,
+    streak_days: u32,
+    today: Day,
+    hours_left: u32,
+    at_ms: i64,
+) -> Notice {
+    let day = crate::economy::utc_date(today.0 * 86_400_000);
+    Notice {
+        topic: Topic::StreakAtRisk,
+        user_id: user_id.to_owned(),
+        key: format!("{user_id}/{day}/streak.at_risk"),
+        data: json!({
+            "user_id": user_id,
+            "streak_days": streak_days,
+            "day": day,
+            "hours_left": hours_left,
+        })
+        .to_string(),
+        at_ms,
+    }
+}
+
 /// When to try a delivery again after `attempts` failures: `base_ms`
 /// doubled per earlier failure, at most `max_ms`.
 pub fn backoff_ms(attempts: u32, base_ms: i64, max_ms: i64) -> i64 {

@@ -493,6 +493,15 @@ impl Store for PgStore {
         webhooks::pending(&mut conn).await
     }
 
+    async fn notify(&self, notices: Vec<crate::webhook::Notice>) -> Result<(), StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(classify)?;
+        let subscriptions = self.hooks.current(&mut conn).await.map_err(classify)?;
+        let deliveries = crate::webhook::fan_out(&notices, &subscriptions);
+        webhooks::insert(&mut conn, &deliveries)
+            .await
+            .map_err(classify)
+    }
+
     async fn rewards(&self) -> Result<Vec<Reward>, StoreError> {
         let mut conn = self.pool.acquire().await.map_err(classify)?;
         read::rewards(&mut conn).await

@@ -677,6 +677,10 @@ impl Store for SqliteStore {
         self.read(webhooks::pending).await
     }
 
+    async fn notify(&self, notices: Vec<crate::webhook::Notice>) -> Result<(), StoreError> {
+        self.hook(HookJob::Notify(notices)).await.map(drop)
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         if self.inner.writer.is_closed() {
             return Err(StoreError::Unavailable("writer stopped"));

@@ -100,6 +100,8 @@ pub enum HookJob {
     Attempted(crate::Attempt),
     /// [`crate::Store::replay_delivery`]: `(id, at)`.
     Replay(String, i64),
+    /// [`crate::Store::notify`]
+    Notify(Vec<webhook::Notice>),
 }
 
 /// A backlog for the derived-table thread, and who waits for it to be written.
@@ -442,6 +444,9 @@ impl Writer {
             HookJob::Unsubscribe(id, at) => webhooks::unsubscribe(&tx, id, *at).map(|()| None),
             HookJob::Attempted(a) => webhooks::attempted(&tx, a).map(|()| None),
             HookJob::Replay(id, at) => webhooks::replay(&tx, id, *at).map(Some),
+            HookJob::Notify(notices) => {
+                webhooks::insert(&tx, &webhook::fan_out(notices, &self.hooks)).map(|()| None)
+            }
         }?;
         tx.commit().map_err(backend)?;
         match job {
