@@ -34,10 +34,18 @@ pub struct Config {
     pub webhooks: WebhooksConfig,
 }
 
-/// `[webhooks]`: how deliveries are retried.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+/// `[webhooks]`: how deliveries are retried, and forwarding.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WebhooksConfig {
+    /// Forward every recorded event to this service (the brief's
+    /// `GAMIFY_EXTERNAL_API`).
+    #[serde(default)]
+    pub external_api: Option<String>,
+    /// The bearer token forwarded events carry (the brief's
+    /// `GAMIFY_API_KEY`). A secret, so never printed.
+    #[serde(default)]
+    pub api_key: Option<String>,
     /// Attempts in all before a delivery is failed.
     pub max_attempts: u32,
     /// Wait after the first failure (ms).
@@ -86,6 +94,23 @@ pub struct ServerConfig {
     /// A secret, so never printed.
     #[serde(default)]
     pub admin_token: Option<String>,
+}
+
+impl fmt::Debug for WebhooksConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebhooksConfig")
+            .field(
+                "external_api",
+                &self.external_api.as_deref().map(redact_url),
+            )
+            .field("api_key", &self.api_key.as_ref().map(|_| "***"))
+            .field("max_attempts", &self.max_attempts)
+            .field("retry_base_ms", &self.retry_base_ms)
+            .field("retry_max_ms", &self.retry_max_ms)
+            .field("timeout_ms", &self.timeout_ms)
+            .field("at_risk_hour", &self.at_risk_hour)
+            .finish()
+    }
 }
 
 impl fmt::Debug for ServerConfig {
@@ -372,6 +397,12 @@ impl Config {
                 *field = parse_env(var, &v, "whole milliseconds")?;
             }
         }
+        if let Some(v) = env("GAMIFY_EXTERNAL_API").filter(|v| !v.is_empty()) {
+            config.webhooks.external_api = Some(v);
+        }
+        if let Some(v) = env("GAMIFY_API_KEY").filter(|v| !v.is_empty()) {
+            config.webhooks.api_key = Some(v);
+        }
         if let Some(v) = env("GAMIFY_WEBHOOK_AT_RISK_HOUR") {
             config.webhooks.at_risk_hour =
                 parse_env("GAMIFY_WEBHOOK_AT_RISK_HOUR", &v, "an hour 0 to 23")?;
@@ -417,7 +448,30 @@ impl Config {
                 "must be at least webhooks.retry_base_ms",
             ));
         }
+        let forward = match (&w.external_api, &w.api_key) {
+            (None, _) => None,
+            (Some(url), _) if !(url.starts_with("http://") || url.starts_with("https://")) => {
+                return Err(invalid(
+                    "webhooks.external_api",
+                    format!(
+                        "expected an http:// or https:// URL, got {}",
+                        redact_url(url)
+                    ),
+                ));
+            }
+            (Some(_), None) => {
+                return Err(invalid(
+                    "webhooks.api_key",
+                    "GAMIFY_EXTERNAL_API needs GAMIFY_API_KEY: forwarded events carry it as their bearer token",
+                ));
+            }
+            (Some(url), Some(key)) => Some(crate::webhooks::Forward {
+                url: url.clone(),
+                api_key: key.clone(),
+            }),
+        };
         Ok(crate::webhooks::WebhookSettings {
+            forward,
             max_attempts: w.max_attempts,
             retry_base: Duration::from_millis(w.retry_base_ms),
             retry_max: Duration::from_millis(w.retry_max_ms),
@@ -674,6 +728,7 @@ impl fmt::Debug for Config {
             .field("rules", &self.rules)
             .field("log", &self.log)
             .field("ingest", &self.ingest)
+            .field("webhooks", &self.webhooks)
             .finish()
     }
 }

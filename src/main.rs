@@ -164,6 +164,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 .with_admin_token(config.server.admin_token.clone());
                 tokio::spawn(engine.clone().run_expiry_sweeps());
                 let webhooks = config.webhooks()?;
+                engine
+                    .keep_forwarding(webhooks.forward.as_ref())
+                    .await
+                    .context("cannot set up GAMIFY_EXTERNAL_API forwarding")?;
                 tokio::spawn(engine.clone().run_streak_sweeps(webhooks.at_risk_hour));
                 tokio::spawn(engine.clone().run_webhook_deliveries(webhooks));
                 if let Some(nats) = config.nats()? {

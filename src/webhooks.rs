@@ -38,9 +38,52 @@ const IDLE_POLL: Duration = Duration::from_millis(200);
 /// The longest receiver URL accepted.
 const MAX_URL_LEN: usize = 2_000;
 
+/// Where recorded events are forwarded (the brief's `GAMIFY_EXTERNAL_API`
+/// and `GAMIFY_API_KEY`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Forward {
+    /// The service's base URL; events go to `{url}/api/v2/gamify/event`.
+    pub url: String,
+    /// The bearer token they carry.
+    pub api_key: String,
+}
+
+impl std::fmt::Debug for Forward {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Forward")
+            .field("url", &crate::config::redact_url(&self.url))
+            .field("api_key", &"***")
+            .finish()
+    }
+}
+
+/// The id prefix of the subscription forwarding is kept as.
+const FORWARD_PREFIX: &str = "whk_forward_";
+
+impl Forward {
+    /// Where events are posted.
+    fn endpoint(&self) -> String {
+        format!("{}/api/v2/gamify/event", self.url.trim_end_matches('/'))
+    }
+
+    /// The subscription's id: a new URL or key is a new subscription.
+    fn subscription_id(&self) -> String {
+        use sha2::Digest;
+        let digest = Sha256::new()
+            .chain_update(self.endpoint())
+            .chain_update([0u8])
+            .chain_update(&self.api_key)
+            .finalize();
+        let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+        format!("{FORWARD_PREFIX}{hex}")
+    }
+}
+
 /// How deliveries are retried (`[webhooks]` in the configuration).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebhookSettings {
+    /// Forward every recorded event, if set.
+    pub forward: Option<Forward>,
     /// Attempts in all before a delivery is `failed`.
     pub max_attempts: u32,
     /// Wait after the first failure.
@@ -57,6 +100,7 @@ pub struct WebhookSettings {
 impl Default for WebhookSettings {
     fn default() -> Self {
         WebhookSettings {
+            forward: None,
             max_attempts: 10,
             retry_base: Duration::from_secs(10),
             retry_max: Duration::from_secs(3_600),
@@ -75,7 +119,7 @@ pub struct SubscriptionRequest {
     pub url: String,
     /// The event types to hear about: `achievement.unlocked`, `level.up`,
     /// `streak.extended`, `streak.broken`, `streak.at_risk`,
-    /// `points.spent`, `reward.redeemed`.
+    /// `points.spent`, `reward.redeemed`, `event.recorded`.
     #[schema(example = json!(["achievement.unlocked", "level.up"]))]
     pub events: Vec<String>,
     /// A note for admins, up to 500 characters.
@@ -190,6 +234,26 @@ fn new_secret() -> String {
     getrandom::fill(&mut random).expect("the operating system's random source is available");
     let hex: String = random.iter().map(|b| format!("{b:02x}")).collect();
     format!("whsec_{hex}")
+}
+
+/// What a forwarded event is posted as: the body of `POST /event` (the
+/// event as its sender made it), from an `event.recorded` notice's data.
+fn forward_body(data: &str) -> String {
+    let data: serde_json::Value = serde_json::from_str(data).unwrap_or_default();
+    let mut body = serde_json::Map::new();
+    for key in [
+        "user_id",
+        "category",
+        "action",
+        "value",
+        "metadata",
+        "occurred_at",
+    ] {
+        if let Some(v) = data.get(key).filter(|v| !v.is_null()) {
+            body.insert(key.to_owned(), v.clone());
+        }
+    }
+    serde_json::Value::Object(body).to_string()
 }
 
 /// The body posted for a delivery: the same bytes on every attempt.
@@ -340,6 +404,46 @@ impl Engine {
         let delivery = self.store().replay_delivery(id, self.now_ms()).await?;
         tracing::info!(delivery = %id, "webhook delivery replayed");
         Ok(DeliveryResponse::from(&delivery))
+    }
+
+    /// Makes the forwarding subscription match `forward`: adds it (an
+    /// `event.recorded` subscription to the service's event endpoint,
+    /// signed and authorised with the API key) if missing, and deletes one
+    /// left by other settings. Nodes starting at once may both try; the
+    /// loser's attempt changes nothing.
+    pub async fn keep_forwarding(&self, forward: Option<&Forward>) -> Result<(), EngineError> {
+        let wanted = forward.map(Forward::subscription_id);
+        let existing = self.store().subscriptions().await?;
+        for old in existing
+            .iter()
+            .filter(|s| s.id.starts_with(FORWARD_PREFIX) && Some(&s.id) != wanted.as_ref())
+        {
+            match self.store().unsubscribe(&old.id, self.now_ms()).await {
+                Ok(()) | Err(StoreError::NotFound(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+            tracing::info!(webhook = %old.id, "event forwarding to a previous GAMIFY_EXTERNAL_API stopped");
+        }
+        let (Some(forward), Some(id)) = (forward, wanted) else {
+            return Ok(());
+        };
+        if existing.iter().any(|s| s.id == id) {
+            return Ok(());
+        }
+        let subscription = Subscription {
+            id: id.clone(),
+            url: forward.endpoint(),
+            topics: vec![Topic::EventRecorded],
+            secret: forward.api_key.clone(),
+            description: "GAMIFY_EXTERNAL_API: every recorded event, forwarded".to_owned(),
+            created_at_ms: self.now_ms(),
+        };
+        match self.store().subscribe(subscription).await {
+            Ok(()) | Err(StoreError::AlreadyExists(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+        tracing::info!(webhook = %id, url = %crate::config::redact_url(&forward.endpoint()), "forwarding recorded events");
+        Ok(())
     }
 
     /// The streak notices no write causes, for the engine clock's today:
@@ -495,10 +599,26 @@ impl Engine {
         let (status_code, error) = match &due.url {
             None => (None, Some("its subscription was deleted".to_owned())),
             Some(url) => {
-                let body = body(d);
+                let forwarded = d.subscription_id.starts_with(FORWARD_PREFIX);
+                let body = if forwarded {
+                    forward_body(&d.data)
+                } else {
+                    body(d)
+                };
                 let timestamp = now.div_euclid(1_000);
-                let sent = client
-                    .post(url)
+                let mut request = client.post(url);
+                if forwarded {
+                    // The receiving service records it once, however often
+                    // it is sent.
+                    let event_id = serde_json::from_str::<serde_json::Value>(&d.data)
+                        .ok()
+                        .and_then(|v| v["event_id"].as_str().map(str::to_owned))
+                        .unwrap_or_else(|| d.id.clone());
+                    request = request
+                        .bearer_auth(&due.secret)
+                        .header("idempotency-key", event_id);
+                }
+                let sent = request
                     .header("content-type", "application/json")
                     .header("gamify-delivery", &d.id)
                     .header("gamify-event", d.topic.as_str())

@@ -9,7 +9,7 @@ use std::time::Duration;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use gamify::webhooks::{WebhookSettings, signature};
+use gamify::webhooks::{Forward, WebhookSettings, signature};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -86,6 +86,7 @@ async fn receive(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) -> 
 
 fn settings(max_attempts: u32) -> WebhookSettings {
     WebhookSettings {
+        forward: None,
         max_attempts,
         retry_base: Duration::from_secs(60),
         retry_max: Duration::from_secs(600),
@@ -439,4 +440,90 @@ async fn streak_sweeps_send_broken_and_at_risk_once_a_day() {
         .into_iter()
         .collect();
     assert_eq!(users, ["streak.at_risk keen", "streak.broken runner"]);
+}
+
+#[tokio::test]
+async fn recorded_events_are_forwarded_to_the_external_api_once() {
+    // Two Gamify servers: `here` forwards to `there` (the brief's
+    // GAMIFY_EXTERNAL_API), through its outbox.
+    let here = spawn_app().await;
+    let there = spawn_app().await;
+    let forward = Forward {
+        url: format!("{}/", there.base),
+        api_key: "external-api-key".into(),
+    };
+    here.engine.keep_forwarding(Some(&forward)).await.unwrap();
+    // Idempotent: a second start keeps the one subscription.
+    here.engine.keep_forwarding(Some(&forward)).await.unwrap();
+    let list: Value = here
+        .admin(Method::GET, "/api/v2/gamify/admin/webhooks", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert_eq!(list[0]["events"], json!(["event.recorded"]));
+    assert_eq!(
+        list[0]["url"],
+        format!("{}/api/v2/gamify/event", there.base).as_str()
+    );
+    tokio::spawn(here.engine.clone().run_webhook_deliveries(settings(3)));
+
+    let body = json!({
+        "user_id": "ville", "category": "learning", "action": "lesson", "value": 4,
+        "metadata": {"course": "rust"}, "occurred_at": "2025-10-11T09:00:00Z",
+    });
+    for _ in 0..2 {
+        // The client's retry replays here and forwards nothing more.
+        let response = here.post_event_with_key(body.clone(), "lesson-1").await;
+        assert_eq!(response.status(), 200);
+    }
+    here.record("ville", "health", 2.0).await;
+    let mut events = Value::Null;
+    for _ in 0..200 {
+        events = there.get_json("/api/v2/gamify/events/ville").await;
+        if events.as_array().unwrap().len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let events = events.as_array().unwrap();
+    assert_eq!(events.len(), 2, "each event forwarded once: {events:?}");
+    let lesson = events.iter().find(|e| e["category"] == "learning").unwrap();
+    assert_eq!(lesson["metadata"], json!({"course": "rust"}));
+    assert_eq!(lesson["occurred_at"], "2025-10-11T09:00:00.000Z");
+    assert_eq!(
+        there.balance("ville").await["lifetime_points"],
+        here.balance("ville").await["lifetime_points"]
+    );
+
+    // Sent again (an admin's replay): the event's id is the idempotency
+    // key, so the other side still has it once.
+    let webhook = list[0]["id"].as_str().unwrap();
+    let log = wait_status(&here, webhook, "delivered").await;
+    let replay = here
+        .admin(
+            Method::POST,
+            &format!(
+                "/api/v2/gamify/admin/webhooks/deliveries/{}/replay",
+                log[0]["id"].as_str().unwrap()
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(replay.status(), 202);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    wait_status(&here, webhook, "delivered").await;
+    let events = there.get_json("/api/v2/gamify/events/ville").await;
+    assert_eq!(events.as_array().unwrap().len(), 2);
+
+    // Forwarding turned off: its subscription goes.
+    here.engine.keep_forwarding(None).await.unwrap();
+    let list: Value = here
+        .admin(Method::GET, "/api/v2/gamify/admin/webhooks", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list, json!([]));
 }

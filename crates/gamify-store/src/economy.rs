@@ -472,6 +472,19 @@ pub fn utc_date(ms: i64) -> String {
     format!("{y:04}-{m:02}-{d:02}")
 }
 
+/// The instant `ms` as the API writes times: `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+pub fn utc_timestamp(ms: i64) -> String {
+    let in_day = ms.rem_euclid(86_400_000);
+    format!(
+        "{}T{:02}:{:02}:{:02}.{:03}Z",
+        utc_date(ms),
+        in_day / 3_600_000,
+        in_day / 60_000 % 60,
+        in_day / 1_000 % 60,
+        in_day % 1_000
+    )
+}
+
 /// Applies one non-event ledger movement to a user's state: the same
 /// arithmetic when a request is planned and when the SQLite log is replayed.
 /// A debit beyond the balance is refused; the version grows by one.

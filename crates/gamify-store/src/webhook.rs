@@ -38,11 +38,14 @@ pub enum Topic {
     PointsSpent,
     /// A user redeemed a reward (grants by achievements included).
     RewardRedeemed,
+    /// An event was recorded (what forwarding to `GAMIFY_EXTERNAL_API`
+    /// sends).
+    EventRecorded,
 }
 
 impl Topic {
     /// Every topic, in the order they are documented.
-    pub const ALL: [Topic; 7] = [
+    pub const ALL: [Topic; 8] = [
         Topic::AchievementUnlocked,
         Topic::LevelUp,
         Topic::StreakExtended,
@@ -50,6 +53,7 @@ impl Topic {
         Topic::StreakAtRisk,
         Topic::PointsSpent,
         Topic::RewardRedeemed,
+        Topic::EventRecorded,
     ];
 
     /// Its wire name.
@@ -62,6 +66,7 @@ impl Topic {
             Topic::StreakAtRisk => "streak.at_risk",
             Topic::PointsSpent => "points.spent",
             Topic::RewardRedeemed => "reward.redeemed",
+            Topic::EventRecorded => "event.recorded",
         }
     }
 
@@ -322,6 +327,20 @@ pub fn notices(before: Before, after: Option<&UserSnapshot>, done: &Done) -> Vec
                 data: data.to_string(),
                 at_ms: e.created_at_ms,
             };
+            out.push(notice(
+                Topic::EventRecorded,
+                format!("{}/recorded", e.id),
+                json!({
+                    "event_id": e.id,
+                    "user_id": e.user_id,
+                    "category": e.category.as_str(),
+                    "action": e.action,
+                    "value": e.value.as_points().to_f64(),
+                    "metadata": e.metadata.as_deref().and_then(|m| serde_json::from_str::<serde_json::Value>(m).ok()),
+                    "occurred_at": crate::economy::utc_timestamp(e.occurred_at_ms),
+                    "points": e.points.to_f64(),
+                }),
+            ));
             for (achievement, bonus) in &e.unlocked {
                 let def = achievement.definition();
                 out.push(notice(
