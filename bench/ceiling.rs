@@ -1,6 +1,7 @@
 //! The benchmark's ceiling: the same HTTP stack and runtime as `gamify serve`,
 //! parsing the same event JSON, doing no work. Gamify's throughput is reported
 //! as a fraction of this, measured in the same run. See `bench/run.sh`.
+//! It also stands in for a webhook receiver (`POST /hook`, 204).
 
 use axum::extract::Path;
 use axum::routing::{get, post};
@@ -22,12 +23,19 @@ async fn balance(Path(user_id): Path<String>) -> Json<Value> {
     }))
 }
 
+/// A webhook receiver that takes any body (`bench/webhooks.sh`).
+async fn hook(body: axum::body::Bytes) -> axum::http::StatusCode {
+    std::hint::black_box(body);
+    axum::http::StatusCode::NO_CONTENT
+}
+
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let addr = std::env::var("CEILING_ADDR").unwrap_or_else(|_| "127.0.0.1:8100".into());
     let app = Router::new()
         .route("/api/v2/gamify/event", post(parse_event))
-        .route("/api/v2/gamify/balance/{user_id}", get(balance));
+        .route("/api/v2/gamify/balance/{user_id}", get(balance))
+        .route("/hook", post(hook));
     let listener = tokio::net::TcpListener::bind(&addr).await?.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);
     });

@@ -56,6 +56,8 @@ pub struct WebhooksConfig {
     pub timeout_ms: u64,
     /// From this UTC hour a live streak with no event today is at risk.
     pub at_risk_hour: u32,
+    /// Whether this node sends deliveries (every node writes them).
+    pub send: bool,
 }
 
 /// `[ingest]`: where events come from besides HTTP.
@@ -109,6 +111,7 @@ impl fmt::Debug for WebhooksConfig {
             .field("retry_max_ms", &self.retry_max_ms)
             .field("timeout_ms", &self.timeout_ms)
             .field("at_risk_hour", &self.at_risk_hour)
+            .field("send", &self.send)
             .finish()
     }
 }
@@ -402,6 +405,9 @@ impl Config {
         }
         if let Some(v) = env("GAMIFY_API_KEY").filter(|v| !v.is_empty()) {
             config.webhooks.api_key = Some(v);
+        }
+        if let Some(v) = env("GAMIFY_WEBHOOK_SEND") {
+            config.webhooks.send = parse_env("GAMIFY_WEBHOOK_SEND", &v, "true or false")?;
         }
         if let Some(v) = env("GAMIFY_WEBHOOK_AT_RISK_HOUR") {
             config.webhooks.at_risk_hour =

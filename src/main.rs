@@ -169,7 +169,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     .await
                     .context("cannot set up GAMIFY_EXTERNAL_API forwarding")?;
                 tokio::spawn(engine.clone().run_streak_sweeps(webhooks.at_risk_hour));
-                tokio::spawn(engine.clone().run_webhook_deliveries(webhooks));
+                if config.webhooks.send {
+                    tokio::spawn(engine.clone().run_webhook_deliveries(webhooks));
+                } else {
+                    tracing::warn!("webhooks.send is false: this node sends no webhook deliveries; another node must");
+                }
                 if let Some(nats) = config.nats()? {
                     let engine = engine.clone();
                     tokio::spawn(async move {

@@ -31,8 +31,8 @@ use crate::engine::{Engine, EngineError, check_limit, new_id};
 use crate::model::{FieldError, rfc3339_ms};
 
 /// How many deliveries one round takes, and sends at once.
-const ROUND: u32 = 64;
-const IN_FLIGHT: usize = 16;
+const ROUND: u32 = 256;
+const IN_FLIGHT: usize = 32;
 /// How long the worker waits when nothing is due.
 const IDLE_POLL: Duration = Duration::from_millis(200);
 /// The longest receiver URL accepted.
@@ -587,13 +587,29 @@ impl Engine {
                 tokio::time::sleep(IDLE_POLL).await;
                 continue;
             }
-            futures_util::stream::iter(due)
-                .for_each_concurrent(IN_FLIGHT, |due| self.send(&client, &settings, due))
-                .await;
+            // Attempts are recorded as they finish, together: one
+            // transaction for all that finished meanwhile.
+            let mut finished = futures_util::stream::iter(due)
+                .map(|due| self.send(&client, &settings, due))
+                .buffer_unordered(IN_FLIGHT)
+                .ready_chunks(ROUND as usize);
+            while let Some(attempts) = finished.next().await {
+                let n = attempts.len();
+                if let Err(e) = self.store().delivery_attempted(attempts).await {
+                    // They stay pending and are sent again: at least once.
+                    tracing::warn!(error = %e, attempts = n, "cannot record webhook attempts");
+                }
+            }
         }
     }
 
-    async fn send(&self, client: &reqwest::Client, settings: &WebhookSettings, due: Due) {
+    /// Sends one delivery; returns the attempt to record.
+    async fn send(
+        &self,
+        client: &reqwest::Client,
+        settings: &WebhookSettings,
+        due: Due,
+    ) -> Attempt {
         let d = &due.delivery;
         let now = self.now_ms();
         let (status_code, error) = match &due.url {
@@ -663,17 +679,13 @@ impl Engine {
             }
         }
         self.metrics().webhook_attempt(status);
-        let attempt = Attempt {
+        Attempt {
             id: d.id.clone(),
             at_ms: now,
             status_code,
             error,
             status,
             next_attempt_at_ms: next,
-        };
-        if let Err(e) = self.store().delivery_attempted(attempt).await {
-            // It stays pending and is sent again: at least once.
-            tracing::warn!(delivery = %d.id, error = %e, "cannot record a webhook attempt");
         }
     }
 }

@@ -501,8 +501,8 @@ pub trait Store: Send + Sync {
         limit: u32,
     ) -> Result<Vec<Due>, StoreError>;
 
-    /// Records one attempt's outcome.
-    async fn delivery_attempted(&self, attempt: Attempt) -> Result<(), StoreError>;
+    /// Records attempts' outcomes, in one transaction.
+    async fn delivery_attempted(&self, attempts: Vec<Attempt>) -> Result<(), StoreError>;
 
     /// A subscription's deliveries, newest first, before `before` (a
     /// delivery's `seq`), with `status` if given; at most `limit`.

@@ -76,6 +76,31 @@ impl Topic {
     }
 }
 
+/// A set of topics: those some subscription wants, so that a write builds
+/// only the notices someone will receive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Topics(u16);
+
+impl Topics {
+    /// Every topic any of `subscriptions` wants.
+    pub fn of(subscriptions: &[Subscription]) -> Topics {
+        let mut set = Topics::default();
+        for t in subscriptions.iter().flat_map(|s| &s.topics) {
+            set.0 |= Topics::bit(*t);
+        }
+        set
+    }
+
+    /// Whether `topic` is in the set.
+    pub fn has(self, topic: Topic) -> bool {
+        self.0 & Topics::bit(topic) != 0
+    }
+
+    fn bit(topic: Topic) -> u16 {
+        1 << Topic::ALL.iter().position(|t| *t == topic).unwrap_or(0)
+    }
+}
+
 /// Topics as stored: wire names joined by commas.
 pub fn encode_topics(topics: &[Topic]) -> String {
     topics
@@ -312,10 +337,15 @@ impl Before {
     }
 }
 
-/// The notices a planned write gives: `before` as taken by [`Before::of`],
-/// `after` the user's state once it is planned, `done` its outcome. A
-/// replayed request gives none (it changed nothing).
-pub fn notices(before: Before, after: Option<&UserSnapshot>, done: &Done) -> Vec<Notice> {
+/// The notices a planned write gives, of the topics `wanted`: `before` as
+/// taken by [`Before::of`], `after` the user's state once it is planned,
+/// `done` its outcome. A replayed request gives none (it changed nothing).
+pub fn notices(
+    before: Before,
+    after: Option<&UserSnapshot>,
+    done: &Done,
+    wanted: Topics,
+) -> Vec<Notice> {
     let mut out = Vec::new();
     match done {
         Done::Event(recorded) if !recorded.replayed => {
@@ -327,7 +357,8 @@ pub fn notices(before: Before, after: Option<&UserSnapshot>, done: &Done) -> Vec
                 data: data.to_string(),
                 at_ms: e.created_at_ms,
             };
-            out.push(notice(
+            if wanted.has(Topic::EventRecorded) {
+                out.push(notice(
                 Topic::EventRecorded,
                 format!("{}/recorded", e.id),
                 json!({
@@ -341,7 +372,12 @@ pub fn notices(before: Before, after: Option<&UserSnapshot>, done: &Done) -> Vec
                     "points": e.points.to_f64(),
                 }),
             ));
-            for (achievement, bonus) in &e.unlocked {
+            }
+            for (achievement, bonus) in e
+                .unlocked
+                .iter()
+                .filter(|_| wanted.has(Topic::AchievementUnlocked))
+            {
                 let def = achievement.definition();
                 out.push(notice(
                     Topic::AchievementUnlocked,
@@ -360,7 +396,11 @@ pub fn notices(before: Before, after: Option<&UserSnapshot>, done: &Done) -> Vec
             }
             let day = Day::from_unix_millis(e.occurred_at_ms);
             let latest = after.and_then(|a| a.state.runs.last_day()) == Some(day);
-            if e.streak_day >= 2 && !before.day_active && latest {
+            if e.streak_day >= 2
+                && !before.day_active
+                && latest
+                && wanted.has(Topic::StreakExtended)
+            {
                 let best = after.map_or(e.streak_day, |a| a.state.best_streak);
                 out.push(notice(
                     Topic::StreakExtended,
@@ -375,7 +415,9 @@ pub fn notices(before: Before, after: Option<&UserSnapshot>, done: &Done) -> Vec
                     }),
                 ));
             }
-            if let Some(n) = level_up(before.lifetime, e.lifetime_after, &e.id, &e.user_id) {
+            if let Some(n) = level_up(before.lifetime, e.lifetime_after, &e.id, &e.user_id)
+                .filter(|_| wanted.has(Topic::LevelUp))
+            {
                 out.push(Notice {
                     at_ms: e.created_at_ms,
                     ..n
@@ -384,7 +426,7 @@ pub fn notices(before: Before, after: Option<&UserSnapshot>, done: &Done) -> Vec
         }
         Done::Move(moved) if !moved.replayed => {
             let m = &moved.movement;
-            if m.kind == MovementKind::Spend {
+            if m.kind == MovementKind::Spend && wanted.has(Topic::PointsSpent) {
                 out.push(Notice {
                     topic: Topic::PointsSpent,
                     user_id: m.user_id.clone(),
@@ -400,14 +442,16 @@ pub fn notices(before: Before, after: Option<&UserSnapshot>, done: &Done) -> Vec
                     at_ms: m.created_at_ms,
                 });
             }
-            if let Some(n) = level_up(before.lifetime, m.lifetime_after, &m.id, &m.user_id) {
+            if let Some(n) = level_up(before.lifetime, m.lifetime_after, &m.id, &m.user_id)
+                .filter(|_| wanted.has(Topic::LevelUp))
+            {
                 out.push(Notice {
                     at_ms: m.created_at_ms,
                     ..n
                 });
             }
         }
-        Done::Redeem(redeemed) if !redeemed.replayed => {
+        Done::Redeem(redeemed) if !redeemed.replayed && wanted.has(Topic::RewardRedeemed) => {
             out.push(redeemed_notice(&redeemed.redemption, after));
         }
         _ => {}

@@ -236,14 +236,14 @@ async fn deliveries_are_retried_fail_and_replay() {
 
         // A failure: pending again, due later.
         store
-            .delivery_attempted(Attempt {
+            .delivery_attempted(vec![Attempt {
                 id: id.clone(),
                 at_ms: T0,
                 status_code: Some(500),
                 error: Some("receiver answered 500".into()),
                 status: DeliveryStatus::Pending,
                 next_attempt_at_ms: T0 + 60_000,
-            })
+            }])
             .await
             .unwrap();
         assert!(
@@ -261,14 +261,14 @@ async fn deliveries_are_retried_fail_and_replay() {
 
         // The last attempt fails: failed, never due again; the log shows it.
         store
-            .delivery_attempted(Attempt {
+            .delivery_attempted(vec![Attempt {
                 id: id.clone(),
                 at_ms: T0 + 60_000,
                 status_code: None,
                 error: Some("connection refused".into()),
                 status: DeliveryStatus::Failed,
                 next_attempt_at_ms: T0 + 60_000,
-            })
+            }])
             .await
             .unwrap();
         assert!(
@@ -305,14 +305,14 @@ async fn deliveries_are_retried_fail_and_replay() {
             "{name}"
         );
         store
-            .delivery_attempted(Attempt {
+            .delivery_attempted(vec![Attempt {
                 id: id.clone(),
                 at_ms: T0 + DAY,
                 status_code: Some(204),
                 error: None,
                 status: DeliveryStatus::Delivered,
                 next_attempt_at_ms: T0 + DAY,
-            })
+            }])
             .await
             .unwrap();
         let delivered = store.deliveries("whk_1", None, None, 10).await.unwrap();

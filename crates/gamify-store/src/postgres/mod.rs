@@ -467,9 +467,9 @@ impl Store for PgStore {
         webhooks::due(&mut conn, now_ms, lease_ms, limit).await
     }
 
-    async fn delivery_attempted(&self, attempt: Attempt) -> Result<(), StoreError> {
+    async fn delivery_attempted(&self, attempts: Vec<Attempt>) -> Result<(), StoreError> {
         let mut conn = self.pool.acquire().await.map_err(classify)?;
-        webhooks::attempted(&mut conn, &attempt).await
+        webhooks::attempted(&mut conn, &attempts).await
     }
 
     async fn deliveries(

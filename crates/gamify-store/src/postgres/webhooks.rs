@@ -228,19 +228,34 @@ pub async fn due(
         .collect()
 }
 
-/// Records an attempt.
-pub async fn attempted(conn: &mut PgConnection, a: &Attempt) -> Result<(), StoreError> {
+/// Records attempts, in one statement.
+pub async fn attempted(conn: &mut PgConnection, attempts: &[Attempt]) -> Result<(), StoreError> {
+    if attempts.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<&str> = attempts.iter().map(|a| a.id.as_str()).collect();
+    let at: Vec<i64> = attempts.iter().map(|a| a.at_ms).collect();
+    let codes: Vec<Option<i32>> = attempts
+        .iter()
+        .map(|a| a.status_code.map(i32::from))
+        .collect();
+    let errors: Vec<Option<&str>> = attempts.iter().map(|a| a.error.as_deref()).collect();
+    let statuses: Vec<&str> = attempts.iter().map(|a| a.status.as_str()).collect();
+    let next: Vec<i64> = attempts.iter().map(|a| a.next_attempt_at_ms).collect();
     sqlx::query(
-        "UPDATE webhook_deliveries SET attempts = attempts + 1, last_attempt_at = $2,
-             last_status = $3, last_error = $4, status = $5, next_attempt_at = $6
-         WHERE id = $1 AND status = 'pending'",
+        "UPDATE webhook_deliveries d SET attempts = d.attempts + 1, last_attempt_at = t.at,
+             last_status = t.code, last_error = t.error, status = t.status,
+             next_attempt_at = t.next
+         FROM unnest($1::text[], $2::bigint[], $3::int[], $4::text[], $5::text[], $6::bigint[])
+              AS t(id, at, code, error, status, next)
+         WHERE d.id = t.id AND d.status = 'pending'",
     )
-    .bind(&a.id)
-    .bind(a.at_ms)
-    .bind(a.status_code.map(i32::from))
-    .bind(&a.error)
-    .bind(a.status.as_str())
-    .bind(a.next_attempt_at_ms)
+    .bind(&ids)
+    .bind(&at)
+    .bind(&codes)
+    .bind(&errors)
+    .bind(&statuses)
+    .bind(&next)
     .execute(conn)
     .await
     .map_err(classify)?;

@@ -362,13 +362,16 @@ async fn commit(
         };
         if let (Some(before), Ok(done), Some(user)) = (before, &outcome, op.user_id()) {
             let after = world.states.get(user.as_str());
-            let mut notices = webhook::notices(before, after, done);
-            notices.extend(
-                writes.redemptions[granted_from..]
-                    .iter()
-                    .filter(|(r, _)| r.granted_by.is_some())
-                    .map(|(r, _)| webhook::redeemed_notice(r, after)),
-            );
+            let wanted = webhook::Topics::of(&subscriptions);
+            let mut notices = webhook::notices(before, after, done, wanted);
+            if wanted.has(webhook::Topic::RewardRedeemed) {
+                notices.extend(
+                    writes.redemptions[granted_from..]
+                        .iter()
+                        .filter(|(r, _)| r.granted_by.is_some())
+                        .map(|(r, _)| webhook::redeemed_notice(r, after)),
+                );
+            }
             writes
                 .deliveries
                 .extend(webhook::fan_out(&notices, &subscriptions));

@@ -651,8 +651,8 @@ impl Store for SqliteStore {
         self.read(move |c| webhooks::due(c, now_ms, limit)).await
     }
 
-    async fn delivery_attempted(&self, attempt: Attempt) -> Result<(), StoreError> {
-        self.hook(HookJob::Attempted(attempt)).await.map(drop)
+    async fn delivery_attempted(&self, attempts: Vec<Attempt>) -> Result<(), StoreError> {
+        self.hook(HookJob::Attempted(attempts)).await.map(drop)
     }
 
     async fn deliveries(

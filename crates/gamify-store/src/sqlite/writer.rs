@@ -97,7 +97,7 @@ pub enum HookJob {
     /// [`crate::Store::unsubscribe`]: `(id, at)`.
     Unsubscribe(String, i64),
     /// [`crate::Store::delivery_attempted`]
-    Attempted(crate::Attempt),
+    Attempted(Vec<crate::Attempt>),
     /// [`crate::Store::replay_delivery`]: `(id, at)`.
     Replay(String, i64),
     /// [`crate::Store::notify`]
@@ -442,7 +442,10 @@ impl Writer {
         let replayed = match &job {
             HookJob::Subscribe(s) => webhooks::subscribe(&tx, s).map(|()| None),
             HookJob::Unsubscribe(id, at) => webhooks::unsubscribe(&tx, id, *at).map(|()| None),
-            HookJob::Attempted(a) => webhooks::attempted(&tx, a).map(|()| None),
+            HookJob::Attempted(attempts) => attempts
+                .iter()
+                .try_for_each(|a| webhooks::attempted(&tx, a))
+                .map(|()| None),
             HookJob::Replay(id, at) => webhooks::replay(&tx, id, *at).map(Some),
             HookJob::Notify(notices) => {
                 webhooks::insert(&tx, &webhook::fan_out(notices, &self.hooks)).map(|()| None)
@@ -700,14 +703,27 @@ impl Step<'_> {
         };
         let before = webhook::Before::of(op, self.state_of(user.as_str())?.0.as_ref());
         let done = self.apply_op(op)?;
-        let (after, _) = self.state_of(user.as_str())?;
-        let mut notices = webhook::notices(before, after.as_ref(), &done);
-        notices.extend(
-            self.granted
-                .iter()
-                .map(|r| webhook::redeemed_notice(r, after.as_ref())),
-        );
-        webhooks::insert(self.tx, &webhook::fan_out(&notices, self.hooks))?;
+        let deliveries = {
+            let read;
+            let after = match self.effects.users.get(user.as_str()) {
+                Some(changed) => Some(&changed.after),
+                None => {
+                    read = self.state_of(user.as_str())?.0;
+                    read.as_ref()
+                }
+            };
+            let wanted = webhook::Topics::of(self.hooks);
+            let mut notices = webhook::notices(before, after, &done, wanted);
+            if wanted.has(webhook::Topic::RewardRedeemed) {
+                notices.extend(
+                    self.granted
+                        .iter()
+                        .map(|r| webhook::redeemed_notice(r, after)),
+                );
+            }
+            webhook::fan_out(&notices, self.hooks)
+        };
+        webhooks::insert(self.tx, &deliveries)?;
         Ok(done)
     }
 
