@@ -25,6 +25,7 @@ use axum::response::Response;
 use axum::routing::{delete, get, post, put};
 use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
+use tracing::Instrument;
 
 use crate::engine::Engine;
 pub use error::ApiError;
@@ -161,9 +162,18 @@ async fn log_request(State(engine): State<Engine>, request: Request, next: Next)
         .filter(|v| !v.is_empty() && v.len() <= 128)
         .cloned()
         .unwrap_or_else(|| HeaderValue::from(REQUEST_SEQ.fetch_add(1, Ordering::Relaxed)));
-    let mut response = next.run(request).await;
-    let status = response.status().as_u16();
     let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+    // At debug level (off by default: a disabled span costs next to
+    // nothing), every log event of the request, the store's writers
+    // included, carries its id and route.
+    let span = tracing::debug_span!(
+        "request",
+        request_id = request_id.to_str().unwrap_or("-"),
+        %method,
+        route
+    );
+    let mut response = next.run(request).instrument(span).await;
+    let status = response.status().as_u16();
     let micros = started.elapsed().as_micros() as u64;
     engine.metrics().request(&method, route, status, micros);
     let id = request_id.to_str().unwrap_or("-");

@@ -2,6 +2,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 
@@ -16,6 +17,17 @@ pub fn start_gamify(
     env: &[(&str, String)],
     log: &str,
 ) -> (Child, String, Vec<Value>) {
+    let (child, base, before, _) = start_gamify_logged(args, env, log);
+    (child, base, before)
+}
+
+/// [`start_gamify`], also keeping every JSON log line after "listening".
+#[allow(dead_code)]
+pub fn start_gamify_logged(
+    args: &[&str],
+    env: &[(&str, String)],
+    log: &str,
+) -> (Child, String, Vec<Value>, Arc<Mutex<Vec<Value>>>) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_gamify"));
     command
         .args(args)
@@ -47,8 +59,16 @@ pub fn start_gamify(
         }
         before.push(entry);
     };
-    std::thread::spawn(move || for _ in lines {});
-    (child, format!("http://{addr}"), before)
+    let after: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let keep = after.clone();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            if let Ok(entry) = serde_json::from_str::<Value>(&line) {
+                keep.lock().unwrap().push(entry);
+            }
+        }
+    });
+    (child, format!("http://{addr}"), before, after)
 }
 
 /// Runs `gamify ARGS` to completion with `env` set (and no `DATABASE_URL`,

@@ -53,6 +53,18 @@ pub enum Done {
     Expire(Points),
 }
 
+/// What a planned write came to, in a word, for logs.
+pub fn outcome(result: &Result<Done, StoreError>) -> &'static str {
+    match result {
+        Ok(Done::Event(r)) if r.replayed => "replayed",
+        Ok(Done::Move(m)) if m.replayed => "replayed",
+        Ok(Done::Redeem(r)) if r.replayed => "replayed",
+        Ok(_) => "written",
+        Err(e) if is_refusal(e) => "refused",
+        Err(_) => "failed",
+    }
+}
+
 /// Unwraps the [`Done`] variant a store method expects from its [`Op`].
 macro_rules! expect_done {
     ($result:expr, $variant:ident) => {

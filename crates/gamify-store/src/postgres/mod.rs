@@ -376,6 +376,7 @@ impl PgStore {
             payload,
             reply,
             deadline: Instant::now() + self.patience,
+            span: tracing::Span::current(),
         };
         queue
             .send(request)

@@ -18,6 +18,8 @@ pub struct Request<T, R> {
     pub reply: oneshot::Sender<Result<R, StoreError>>,
     /// After this the caller has given up: answer without trying.
     pub deadline: Instant,
+    /// The span of the request that asked (its log events follow it here).
+    pub span: tracing::Span,
 }
 
 impl<T, R> Request<T, R> {

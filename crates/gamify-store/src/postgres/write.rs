@@ -81,7 +81,7 @@ async fn commit_jobs(
                 boards.write(changes);
             }
             for (job, outcome) in jobs.into_iter().zip(outcomes) {
-                let _ = job.reply.send(outcome);
+                answer(job, outcome);
             }
             return true;
         }
@@ -121,11 +121,23 @@ async fn commit_jobs(
                 }
             }
         }
-        let _ = job
-            .reply
-            .send(last.unwrap_or(Err(StoreError::Unavailable("the writer lost a request"))));
+        answer(
+            job,
+            last.unwrap_or(Err(StoreError::Unavailable("the writer lost a request"))),
+        );
     }
     true
+}
+
+/// Answers a request, logging what came of it in the request's span.
+fn answer(job: Job, outcome: Result<Done, StoreError>) {
+    job.span.in_scope(|| {
+        tracing::debug!(
+            outcome = economy::outcome(&outcome),
+            "postgres: write answered"
+        )
+    });
+    let _ = job.reply.send(outcome);
 }
 
 fn is_retryable(e: &sqlx::Error) -> bool {

@@ -404,7 +404,8 @@ impl SqliteStore {
     }
 
     async fn apply(&self, op: Op) -> Result<Done, StoreError> {
-        self.ask(|reply| Job::Apply(op, reply)).await
+        self.ask(|reply| Job::Apply(op, reply, tracing::Span::current()))
+            .await
     }
 
     fn check_leaderboards(&self) -> Result<(), StoreError> {

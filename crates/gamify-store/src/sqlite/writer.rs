@@ -33,8 +33,9 @@ pub type Reply = oneshot::Sender<Result<Done, StoreError>>;
 
 /// What the writer thread is asked to do.
 pub enum Job {
-    /// A write.
-    Apply(Op, Reply),
+    /// A write, with the span of the request that asked it (log events of
+    /// its planning belong to that request).
+    Apply(Op, Reply, tracing::Span),
     /// Create (`true`) or update a reward.
     SaveReward(
         RewardDraft,
@@ -167,14 +168,14 @@ struct Effects {
 impl Writer {
     /// Serves jobs until the queue closes, then hands over what it holds.
     pub fn run(mut self, mut rx: mpsc::Receiver<Job>) {
-        let mut batch: Vec<(Op, Reply)> = Vec::with_capacity(MAX_BATCH);
+        let mut batch: Vec<(Op, Reply, tracing::Span)> = Vec::with_capacity(MAX_BATCH);
         let mut backlog = materialize::Backlog::default();
         while let Some(first) = rx.blocking_recv() {
             let mut tick = false;
             let mut next = Some(first);
             while let Some(job) = next.take() {
                 match job {
-                    Job::Apply(op, reply) => batch.push((op, reply)),
+                    Job::Apply(op, reply, span) => batch.push((op, reply, span)),
                     Job::Tick => tick = true,
                     // Alone, in arrival order: commit what came before first.
                     Job::SaveReward(draft, create, reply) => {
@@ -191,7 +192,7 @@ impl Writer {
                         .and_then(|credited| {
                             expire.credited_since = Some(credited);
                             let op = Op::Expire(expire);
-                            self.commit_batch(&[&op], &mut backlog)
+                            self.commit_batch(&[&op], &[], &mut backlog)
                                 .pop()
                                 .unwrap_or(Err(StoreError::Unavailable("no result")))
                         });
@@ -263,13 +264,18 @@ impl Writer {
         tracing::debug!("sqlite writer stopped");
     }
 
-    fn flush_batch(&mut self, batch: &mut Vec<(Op, Reply)>, backlog: &mut materialize::Backlog) {
+    fn flush_batch(
+        &mut self,
+        batch: &mut Vec<(Op, Reply, tracing::Span)>,
+        backlog: &mut materialize::Backlog,
+    ) {
         if batch.is_empty() {
             return;
         }
-        let ops: Vec<&Op> = batch.iter().map(|(op, _)| op).collect();
-        let results = self.commit_batch(&ops, backlog);
-        for ((_, reply), result) in batch.drain(..).zip(results) {
+        let ops: Vec<&Op> = batch.iter().map(|(op, _, _)| op).collect();
+        let spans: Vec<tracing::Span> = batch.iter().map(|(_, _, s)| s.clone()).collect();
+        let results = self.commit_batch(&ops, &spans, backlog);
+        for ((_, reply, _), result) in batch.drain(..).zip(results) {
             // The requester may have gone away; the write stands regardless.
             let _ = reply.send(result);
         }
@@ -471,26 +477,30 @@ impl Writer {
     }
 
     /// Commits `ops` together; if a write fails, retries them one per
-    /// transaction so that only the failing request is refused.
+    /// transaction so that only the failing request is refused. `spans`:
+    /// the requests' spans, one per op (or none).
     fn commit_batch(
         &mut self,
         ops: &[&Op],
+        spans: &[tracing::Span],
         backlog: &mut materialize::Backlog,
     ) -> Vec<Result<Done, StoreError>> {
-        match self.run_transaction(ops, backlog) {
+        match self.run_transaction(ops, spans, backlog) {
             Ok(results) => results,
             Err(e) if ops.len() > 1 => {
                 tracing::warn!(error = %e, batch = ops.len(), "batch rolled back; retrying its requests one by one");
                 // Nothing of the batch was stored or published.
                 ops.iter()
-                    .map(
-                        |op| match self.run_transaction(std::slice::from_ref(op), backlog) {
+                    .enumerate()
+                    .map(|(i, op)| {
+                        let span = spans.get(i).map_or(&[][..], std::slice::from_ref);
+                        match self.run_transaction(std::slice::from_ref(op), span, backlog) {
                             Ok(mut results) => results
                                 .pop()
                                 .unwrap_or(Err(StoreError::Unavailable("no result"))),
                             Err(e) => Err(e),
-                        },
-                    )
+                        }
+                    })
                     .collect()
             }
             Err(e) => {
@@ -507,6 +517,7 @@ impl Writer {
     fn run_transaction(
         &mut self,
         ops: &[&Op],
+        spans: &[tracing::Span],
         backlog: &mut materialize::Backlog,
     ) -> Result<Vec<Result<Done, StoreError>>, StoreError> {
         let tx = self
@@ -527,8 +538,11 @@ impl Writer {
             effects: Effects::default(),
         };
         let mut results = Vec::with_capacity(ops.len());
-        for op in ops {
-            match step.apply(op) {
+        for (i, op) in ops.iter().enumerate() {
+            let _request = spans.get(i).map(tracing::Span::enter);
+            let result = step.apply(op);
+            tracing::debug!(outcome = economy::outcome(&result), "sqlite: write planned");
+            match result {
                 // Refusals are decided before the request writes anything
                 // of its own (an expiry before a debit stands: it was due
                 // either way); any other error may come after a write, so
