@@ -3,13 +3,12 @@
 //! and the JSON of pages and standings. What each board counts is
 //! `gamify_store::board`; docs/API.md, "Leaderboards", says it for users.
 
+pub use gamify_api::{BoardRowResponse, PrivacyRequest, PrivacyResponse, StandingResponse};
 use gamify_core::{Category, Period, Points, UserId, Window, level_for};
 use gamify_store::board::{BoardKey, BoardRow, Cursor, Standing};
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
 use crate::engine::{Engine, EngineError, check_limit, parse_user};
-use crate::model::LeaderboardEntry;
+use crate::model::{LeaderboardEntry, Render};
 
 /// The most neighbours asked for on each side.
 pub const MAX_AROUND: u32 = 50;
@@ -25,71 +24,14 @@ pub struct BoardSelect {
     pub window: Option<String>,
 }
 
-/// One user around another on a board.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct BoardRowResponse {
-    /// 1-based position.
-    pub rank: u64,
-    /// The user.
-    pub user_id: String,
-    /// Their points on the board.
-    pub points: f64,
-}
-
-impl From<&BoardRow> for BoardRowResponse {
-    fn from(r: &BoardRow) -> Self {
+impl Render<BoardRow> for BoardRowResponse {
+    fn render(r: &BoardRow) -> Self {
         BoardRowResponse {
             rank: r.rank,
             user_id: r.user_id.clone(),
             points: r.points.to_f64(),
         }
     }
-}
-
-/// `GET /api/v2/gamify/leaderboard/{user_id}`: where a user stands.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct StandingResponse {
-    /// The user.
-    pub user_id: String,
-    /// The board's period.
-    #[schema(example = "week")]
-    pub period: String,
-    /// The board's category; null: overall.
-    pub category: Option<String>,
-    /// The window: `all_time`, `2026-11-24`, `2026-W48`, `2026-11`.
-    #[schema(example = "2026-W48")]
-    pub window: String,
-    /// Their rank; null when they are not on the board (hidden, or no
-    /// points on it).
-    pub rank: Option<u64>,
-    /// Their points on the board.
-    pub points: f64,
-    /// Whether they asked to be hidden from leaderboards.
-    pub hidden: bool,
-    /// How many users the board ranks.
-    pub ranked: u64,
-    /// Up to k users just above, best first.
-    pub above: Vec<BoardRowResponse>,
-    /// Up to k users just below, best first.
-    pub below: Vec<BoardRowResponse>,
-}
-
-/// Body of `PUT /api/v2/gamify/users/{user_id}/privacy`, and its answer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PrivacyRequest {
-    /// True: leave the user off every public leaderboard (they keep their
-    /// points and can still see their own standing).
-    pub hidden_from_leaderboards: bool,
-}
-
-/// The answer to a privacy change.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct PrivacyResponse {
-    /// The user.
-    pub user_id: String,
-    /// As set.
-    pub hidden_from_leaderboards: bool,
 }
 
 impl Engine {
@@ -226,8 +168,8 @@ impl Engine {
             points: s.points.to_f64(),
             hidden: s.hidden,
             ranked: s.ranked,
-            above: s.above.iter().map(BoardRowResponse::from).collect(),
-            below: s.below.iter().map(BoardRowResponse::from).collect(),
+            above: s.above.iter().map(BoardRowResponse::render).collect(),
+            below: s.below.iter().map(BoardRowResponse::render).collect(),
         })
     }
 

@@ -18,8 +18,8 @@ use sha2::{Digest, Sha256};
 use crate::clock::{Clock, SystemClock};
 use crate::metrics::Metrics;
 use crate::model::{
-    BalanceResponse, EventRequest, EventResponse, FieldError, LeaderboardEntry, StatsResponse,
-    level_fields, parse_rfc3339_ms, rfc3339_ms,
+    BalanceResponse, EventRequest, EventResponse, FieldError, LeaderboardEntry, Render,
+    StatsResponse, level_fields, parse_rfc3339_ms, rfc3339_ms,
 };
 
 /// Events returned per page when no limit is given.
@@ -343,7 +343,7 @@ impl Engine {
             idempotency,
         };
         let recorded = self.store.record_event(event).await?;
-        let response = EventResponse::from_record(&recorded.event);
+        let response = EventResponse::render(&recorded.event);
         if recorded.replayed {
             self.metrics.replay();
         } else {
@@ -503,7 +503,7 @@ impl Engine {
         let limit = check_limit(limit)?;
         let page = self.store.events(&user, limit, before).await?;
         Ok((
-            page.events.iter().map(EventResponse::from_record).collect(),
+            page.events.iter().map(EventResponse::render).collect(),
             page.next_cursor,
         ))
     }
@@ -519,7 +519,7 @@ impl Engine {
             .leaderboard(limit)
             .await?
             .iter()
-            .map(LeaderboardEntry::from)
+            .map(LeaderboardEntry::render)
             .collect())
     }
 

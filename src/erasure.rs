@@ -2,39 +2,10 @@
 //! reports what went. What an erasure removes and keeps is decided in
 //! `gamify_store::erasure` and documented in docs/API.md, "Erasure".
 
-use serde::Serialize;
-use utoipa::ToSchema;
+pub use gamify_api::{ErasureResponse, RemovedCounts};
 
 use crate::engine::{Engine, EngineError, new_id, parse_user};
 use crate::model::rfc3339_ms;
-
-/// What `DELETE /api/v2/gamify/users/{user_id}` answers: the erasure's
-/// record. Erasing again answers the same.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
-pub struct ErasureResponse {
-    /// The user erased.
-    #[schema(example = "user_123")]
-    pub user_id: String,
-    /// `era_…`
-    pub erasure_id: String,
-    /// When (RFC 3339, UTC).
-    pub erased_at: String,
-    /// How many rows went.
-    pub removed: RemovedCounts,
-}
-
-/// Rows removed by an erasure, per kind.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
-pub struct RemovedCounts {
-    /// Events, with their metadata and idempotency keys.
-    pub events: u64,
-    /// Ledger entries.
-    pub ledger_entries: u64,
-    /// Spends and adjustments.
-    pub movements: u64,
-    /// Redemptions (pending ones were cancelled, their units returned).
-    pub redemptions: u64,
-}
 
 impl Engine {
     /// Erases a user's data (see docs/API.md, "Erasure"). From then on,

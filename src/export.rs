@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::engine::{Engine, EngineError, parse_user};
-use crate::model::{EventResponse, FieldError, parse_rfc3339_ms, rfc3339_ms};
+use crate::model::{EventResponse, FieldError, Render, parse_rfc3339_ms, rfc3339_ms};
 
 /// Rows per page read from the store.
 pub const PAGE_ROWS: u32 = 1000;
@@ -585,7 +585,7 @@ pub async fn write_brief_files(
             let items: Vec<Value> = match &page {
                 Page::Events(rows) => rows
                     .iter()
-                    .map(|e| serde_json::to_value(EventResponse::from_record(&e.record)))
+                    .map(|e| serde_json::to_value(EventResponse::render(&e.record)))
                     .collect::<Result<_, _>>()?,
                 Page::Users(rows) => {
                     let mut items = Vec::with_capacity(rows.len());

@@ -18,7 +18,8 @@
 //!
 //! Map of the crate:
 //! - [`engine`]: [`Engine`], what embedders and the HTTP layer call.
-//! - [`model`]: the JSON requests and responses.
+//! - [`model`]: the JSON requests and responses (the `gamify-api` crate's,
+//!   re-exported), and rendering records into them.
 //! - [`boards`]: leaderboards: which board a request names, and their JSON.
 //! - [`wallet`]: the points economy at the engine's edge: spending,
 //!   rewards, redemptions, the ledger, and their JSON.

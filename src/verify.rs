@@ -11,22 +11,12 @@
 
 use std::collections::HashSet;
 
+pub use gamify_api::FindingResponse;
 use gamify_core::{History, Points, achievement_breaches};
 use gamify_store::export::{After, ExportFilter, Page, Table};
 use gamify_store::{Finding, verify::MAX_FINDINGS};
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
 use crate::engine::{Engine, EngineError};
-
-/// One finding of `gamify verify`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct FindingResponse {
-    /// What it concerns.
-    pub subject: String,
-    /// What differs.
-    pub message: String,
-}
 
 /// Users read per page.
 const PAGE: u32 = 1000;

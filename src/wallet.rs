@@ -3,82 +3,26 @@
 //! store's types (every field error at once), and renders what the store
 //! returns. The JSON shapes are additions to the brief, in its style.
 
+pub use gamify_api::{
+    AdjustmentRequest, LedgerEntryResponse, MovementResponse, RedeemRequest, RedemptionResponse,
+    RewardRequest, RewardResponse, SpendRequest,
+};
 use gamify_core::{Points, UserId};
 use gamify_store::{
     Idempotency, LedgerRecord, Movement, MovementKind, NewMovement, NewRedemption, Redemption,
     RedemptionStatus, Reward, RewardDraft, Settle,
 };
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
 use crate::engine::{
     Engine, EngineError, check_idempotency_key, check_limit, fingerprint_of, new_id, parse_user,
 };
-use crate::model::{FieldError, parse_rfc3339_ms, rfc3339_ms};
+use crate::model::{FieldError, Render, parse_rfc3339_ms, rfc3339_ms};
 
 /// The longest reason, reward name or description, in characters.
 pub const MAX_TEXT: usize = 500;
 
-/// Body of `POST /api/v2/gamify/spend`.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SpendRequest {
-    /// Whose points.
-    #[schema(example = "user_123")]
-    pub user_id: String,
-    /// How many points, > 0, to the thousandth.
-    #[schema(example = 50.0)]
-    pub points: f64,
-    /// Why, for the ledger (1–500 characters).
-    #[schema(example = "Coffee voucher")]
-    pub reason: String,
-    /// Any JSON object, kept with the spend.
-    #[serde(default)]
-    pub metadata: Option<serde_json::Value>,
-}
-
-/// Body of `POST /api/v2/gamify/admin/adjustments`: a correction either way.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AdjustmentRequest {
-    /// Whose points.
-    pub user_id: String,
-    /// The change, non-zero: positive credits (and counts as earned),
-    /// negative debits the balance only.
-    #[schema(example = -25.0)]
-    pub points: f64,
-    /// Why, for the ledger (1–500 characters).
-    pub reason: String,
-    /// Any JSON object.
-    #[serde(default)]
-    pub metadata: Option<serde_json::Value>,
-}
-
-/// A spend or an adjustment, as stored.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct MovementResponse {
-    /// `spd_…` or `adj_…`; the ledger entry's `reference`.
-    pub id: String,
-    /// Whose points.
-    pub user_id: String,
-    /// `spend` or `adjustment`.
-    pub kind: String,
-    /// The change to the balance (negative for a spend).
-    pub points: f64,
-    /// Why.
-    pub reason: String,
-    /// As sent.
-    pub metadata: Option<serde_json::Value>,
-    /// The spendable balance right after it.
-    pub total_points: f64,
-    /// Lifetime points right after it (a spend never lowers them).
-    pub lifetime_points: f64,
-    /// When it was recorded.
-    pub created_at: String,
-}
-
-impl MovementResponse {
-    fn from(m: &Movement) -> MovementResponse {
+impl Render<Movement> for MovementResponse {
+    fn render(m: &Movement) -> MovementResponse {
         MovementResponse {
             id: m.id.clone(),
             user_id: m.user_id.clone(),
@@ -96,28 +40,8 @@ impl MovementResponse {
     }
 }
 
-/// One ledger entry (`GET /api/v2/gamify/ledger/{user_id}`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct LedgerEntryResponse {
-    /// Its position in the ledger; also the paging cursor.
-    pub seq: i64,
-    /// `event`, `achievement_bonus`, `spend`, `redemption`, `refund`,
-    /// `expiry` or `adjustment`.
-    pub kind: String,
-    /// The change to the spendable balance.
-    pub points: f64,
-    /// The balance right after it.
-    pub balance_after: f64,
-    /// Lifetime points right after it.
-    pub lifetime_after: f64,
-    /// What caused it: `evt_…`, `evt_…/achievement`, `spd_…`, `adj_…`, `red_…`.
-    pub reference: String,
-    /// When it was written.
-    pub created_at: String,
-}
-
-impl From<&LedgerRecord> for LedgerEntryResponse {
-    fn from(e: &LedgerRecord) -> Self {
+impl Render<LedgerRecord> for LedgerEntryResponse {
+    fn render(e: &LedgerRecord) -> Self {
         LedgerEntryResponse {
             seq: e.seq,
             kind: e.kind.as_str().to_owned(),
@@ -130,131 +54,27 @@ impl From<&LedgerRecord> for LedgerEntryResponse {
     }
 }
 
-/// Body of `POST /api/v2/gamify/admin/rewards` and `PUT …/rewards/{id}`.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RewardRequest {
-    /// 1–64 characters: letters, digits, `_` and `-`. Taken from the path
-    /// on update (and must match if given).
-    #[serde(default)]
-    #[schema(example = "special_reward")]
-    pub id: Option<String>,
-    /// Name in Finnish.
-    #[schema(example = "Erikoispalkinto")]
-    pub name_fi: String,
-    /// Name in English.
-    #[schema(example = "Special reward")]
-    pub name_en: String,
-    /// What the user gets.
-    #[serde(default)]
-    pub description: String,
-    /// Points per redemption, ≥ 0.
-    #[schema(example = 500.0)]
-    pub cost: f64,
-    /// Units in all; omitted or null: unlimited. Never below the units
-    /// already redeemed.
-    #[serde(default)]
-    pub stock: Option<u32>,
-    /// Redemptions one user may hold (not cancelled); null: no limit.
-    #[serde(default)]
-    pub per_user_limit: Option<u32>,
-    /// Redeemable from (RFC 3339), inclusive.
-    #[serde(default)]
-    pub available_from: Option<String>,
-    /// Redeemable until (RFC 3339), exclusive.
-    #[serde(default)]
-    pub available_until: Option<String>,
-    /// Offered to users (default true).
-    #[serde(default = "yes")]
-    pub active: bool,
-}
-
-fn yes() -> bool {
-    true
-}
-
-/// A reward in the catalogue.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct RewardResponse {
-    /// Its id.
-    pub id: String,
-    /// Name in Finnish.
-    pub name_fi: String,
-    /// Name in English.
-    pub name_en: String,
-    /// What the user gets.
-    pub description: String,
-    /// Points per redemption.
-    pub cost: f64,
-    /// Units in all, or null for unlimited.
-    pub stock: Option<u32>,
-    /// Units still available, or null for unlimited.
-    pub remaining: Option<u32>,
-    /// Per-user limit, or null.
-    pub per_user_limit: Option<u32>,
-    /// Redeemable from, or null.
-    pub available_from: Option<String>,
-    /// Redeemable until, or null.
-    pub available_until: Option<String>,
-    /// Offered to users.
-    pub active: bool,
-    /// With `?user_id=`: whether that user's balance covers the cost now.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub affordable: Option<bool>,
-}
-
-impl RewardResponse {
-    fn from(r: &Reward, balance: Option<Points>) -> RewardResponse {
-        let d = &r.draft;
-        RewardResponse {
-            id: d.id.clone(),
-            name_fi: d.name_fi.clone(),
-            name_en: d.name_en.clone(),
-            description: d.description.clone(),
-            cost: d.cost.to_f64(),
-            stock: d.stock,
-            remaining: d.stock.map(|s| s.saturating_sub(r.redeemed)),
-            per_user_limit: d.per_user_limit,
-            available_from: d.available_from_ms.map(rfc3339_ms),
-            available_until: d.available_until_ms.map(rfc3339_ms),
-            active: d.active,
-            affordable: balance.map(|b| b >= d.cost),
-        }
+/// A reward as the API shows it; with a balance, whether it covers it.
+fn reward_response(r: &Reward, balance: Option<Points>) -> RewardResponse {
+    let d = &r.draft;
+    RewardResponse {
+        id: d.id.clone(),
+        name_fi: d.name_fi.clone(),
+        name_en: d.name_en.clone(),
+        description: d.description.clone(),
+        cost: d.cost.to_f64(),
+        stock: d.stock,
+        remaining: d.stock.map(|s| s.saturating_sub(r.redeemed)),
+        per_user_limit: d.per_user_limit,
+        available_from: d.available_from_ms.map(rfc3339_ms),
+        available_until: d.available_until_ms.map(rfc3339_ms),
+        active: d.active,
+        affordable: balance.map(|b| b >= d.cost),
     }
 }
 
-/// Body of `POST /api/v2/gamify/rewards/{reward_id}/redeem`.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RedeemRequest {
-    /// Who redeems it.
-    #[schema(example = "user_123")]
-    pub user_id: String,
-}
-
-/// A redemption.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct RedemptionResponse {
-    /// `red_…`; the ledger entries' `reference`.
-    pub id: String,
-    /// The reward.
-    pub reward_id: String,
-    /// Who redeemed it.
-    pub user_id: String,
-    /// Points it cost (0 for a grant).
-    pub cost: f64,
-    /// `pending`, `fulfilled` or `cancelled`.
-    pub status: String,
-    /// For a free grant: `evt_…/achievement` that granted it.
-    pub granted_by: Option<String>,
-    /// When it was made.
-    pub created_at: String,
-    /// When its status last changed.
-    pub updated_at: String,
-}
-
-impl From<&Redemption> for RedemptionResponse {
-    fn from(r: &Redemption) -> Self {
+impl Render<Redemption> for RedemptionResponse {
+    fn render(r: &Redemption) -> Self {
         RedemptionResponse {
             id: r.id.clone(),
             reward_id: r.reward_id.clone(),
@@ -405,7 +225,7 @@ impl Engine {
         meta: &Option<serde_json::Value>,
         idempotency_key: Option<&str>,
         mut errors: Vec<FieldError>,
-        request: &impl Serialize,
+        request: &impl serde::Serialize,
     ) -> Result<(MovementResponse, bool), EngineError> {
         let user = parse_user(user_id)
             .map_err(|e| errors.extend(e.fields()))
@@ -432,7 +252,7 @@ impl Engine {
                 idempotency,
             })
             .await?;
-        Ok((MovementResponse::from(&moved.movement), moved.replayed))
+        Ok((MovementResponse::render(&moved.movement), moved.replayed))
     }
 
     /// Checks an idempotency key and fingerprints the request it came with.
@@ -441,7 +261,7 @@ impl Engine {
         errors: &mut Vec<FieldError>,
         key: Option<&str>,
         what: &str,
-        request: &impl Serialize,
+        request: &impl serde::Serialize,
     ) -> Option<Idempotency> {
         let key = key?;
         if let Err(message) = check_idempotency_key(key) {
@@ -476,7 +296,10 @@ impl Engine {
         };
         let page = self.store().ledger(&user, limit, before).await?;
         Ok((
-            page.entries.iter().map(LedgerEntryResponse::from).collect(),
+            page.entries
+                .iter()
+                .map(LedgerEntryResponse::render)
+                .collect(),
             page.next_cursor.map(|c| c.to_string()),
         ))
     }
@@ -502,7 +325,7 @@ impl Engine {
             .await?
             .iter()
             .filter(|r| r.terms().offered_at(now).is_ok())
-            .map(|r| RewardResponse::from(r, balance))
+            .map(|r| reward_response(r, balance))
             .collect())
     }
 
@@ -513,7 +336,7 @@ impl Engine {
             .rewards()
             .await?
             .iter()
-            .map(|r| RewardResponse::from(r, None))
+            .map(|r| reward_response(r, None))
             .collect())
     }
 
@@ -552,7 +375,7 @@ impl Engine {
         draft.active = false;
         draft.saved_at_ms = self.now_ms();
         let saved = self.store().save_reward(draft, false).await?;
-        Ok(RewardResponse::from(&saved, None))
+        Ok(reward_response(&saved, None))
     }
 
     async fn save_reward(
@@ -603,7 +426,7 @@ impl Engine {
             saved_at_ms: self.now_ms(),
         };
         let saved = self.store().save_reward(draft, create).await?;
-        Ok(RewardResponse::from(&saved, None))
+        Ok(reward_response(&saved, None))
     }
 
     /// Redeems a reward for a user: checks the reward (active, window,
@@ -634,7 +457,7 @@ impl Engine {
             })
             .await?;
         Ok((
-            RedemptionResponse::from(&redeemed.redemption),
+            RedemptionResponse::render(&redeemed.redemption),
             redeemed.replayed,
         ))
     }
@@ -654,7 +477,7 @@ impl Engine {
                 at_ms: self.now_ms(),
             })
             .await?;
-        Ok(RedemptionResponse::from(&settled))
+        Ok(RedemptionResponse::render(&settled))
     }
 
     /// Redemptions, newest first: one user's, or (admin) everyone's,
@@ -682,7 +505,7 @@ impl Engine {
             .redemptions(user.as_ref(), status, limit, before)
             .await?
             .iter()
-            .map(RedemptionResponse::from)
+            .map(RedemptionResponse::render)
             .collect())
     }
 }

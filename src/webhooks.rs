@@ -24,11 +24,12 @@ use gamify_store::{Attempt, Delivery, DeliveryStatus, Due, StoreError, Subscript
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+pub use gamify_api::{
+    DeliveryResponse, SubscriptionCreated, SubscriptionRequest, SubscriptionResponse,
+};
 
 use crate::engine::{Engine, EngineError, check_limit, new_id};
-use crate::model::{FieldError, rfc3339_ms};
+use crate::model::{FieldError, Render, rfc3339_ms};
 
 /// How many deliveries one round takes, and sends at once.
 const ROUND: u32 = 256;
@@ -110,40 +111,8 @@ impl Default for WebhookSettings {
     }
 }
 
-/// Body of `POST /api/v2/gamify/admin/webhooks`.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SubscriptionRequest {
-    /// Where deliveries are posted: `http://` or `https://`.
-    #[schema(example = "https://app.example.com/hooks/gamify")]
-    pub url: String,
-    /// The event types to hear about: `achievement.unlocked`, `level.up`,
-    /// `streak.extended`, `streak.broken`, `streak.at_risk`,
-    /// `points.spent`, `reward.redeemed`, `event.recorded`.
-    #[schema(example = json!(["achievement.unlocked", "level.up"]))]
-    pub events: Vec<String>,
-    /// A note for admins, up to 500 characters.
-    #[serde(default)]
-    pub description: Option<String>,
-}
-
-/// A webhook subscription.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, ToSchema)]
-pub struct SubscriptionResponse {
-    /// `whk_…`
-    pub id: String,
-    /// Where deliveries are posted.
-    pub url: String,
-    /// The event types it hears about.
-    pub events: Vec<String>,
-    /// The admin's note.
-    pub description: String,
-    /// When it was made (RFC 3339).
-    pub created_at: String,
-}
-
-impl From<&Subscription> for SubscriptionResponse {
-    fn from(s: &Subscription) -> Self {
+impl Render<Subscription> for SubscriptionResponse {
+    fn render(s: &Subscription) -> Self {
         SubscriptionResponse {
             id: s.id.clone(),
             url: s.url.clone(),
@@ -154,48 +123,8 @@ impl From<&Subscription> for SubscriptionResponse {
     }
 }
 
-/// A new subscription, with its signing secret: the only time it is shown.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, ToSchema)]
-pub struct SubscriptionCreated {
-    /// The subscription.
-    #[serde(flatten)]
-    pub subscription: SubscriptionResponse,
-    /// The HMAC-SHA256 key of its `Gamify-Signature` headers. Keep it; it
-    /// is not shown again.
-    pub secret: String,
-}
-
-/// One delivery in a subscription's log.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, ToSchema)]
-pub struct DeliveryResponse {
-    /// `dlv_…`: the `Gamify-Delivery` header, the same on every attempt.
-    pub id: String,
-    /// The event type.
-    #[serde(rename = "type")]
-    pub topic: String,
-    /// Whom it is about.
-    pub user_id: String,
-    /// `pending`, `delivered`, `failed` or `cancelled`.
-    pub status: String,
-    /// Attempts so far.
-    pub attempts: u32,
-    /// When the change happened (RFC 3339).
-    pub created_at: String,
-    /// For a pending delivery: when it is due.
-    pub next_attempt_at: Option<String>,
-    /// When it was last tried.
-    pub last_attempt_at: Option<String>,
-    /// The receiver's HTTP status at the last attempt, if it answered.
-    pub last_status: Option<u16>,
-    /// Why the last attempt failed.
-    pub last_error: Option<String>,
-    /// The body's `data` object.
-    #[schema(value_type = Object)]
-    pub data: serde_json::Value,
-}
-
-impl From<&Delivery> for DeliveryResponse {
-    fn from(d: &Delivery) -> Self {
+impl Render<Delivery> for DeliveryResponse {
+    fn render(d: &Delivery) -> Self {
         DeliveryResponse {
             id: d.id.clone(),
             topic: d.topic.as_str().to_owned(),
@@ -329,7 +258,7 @@ impl Engine {
         tracing::info!(webhook = %subscription.id, topics = %gamify_store::webhook::encode_topics(&subscription.topics), "webhook subscription added");
         Ok(SubscriptionCreated {
             secret: subscription.secret.clone(),
-            subscription: SubscriptionResponse::from(&subscription),
+            subscription: SubscriptionResponse::render(&subscription),
         })
     }
 
@@ -340,7 +269,7 @@ impl Engine {
             .subscriptions()
             .await?
             .iter()
-            .map(SubscriptionResponse::from)
+            .map(SubscriptionResponse::render)
             .collect())
     }
 
@@ -396,14 +325,14 @@ impl Engine {
         } else {
             None
         };
-        Ok((page.iter().map(DeliveryResponse::from).collect(), next))
+        Ok((page.iter().map(DeliveryResponse::render).collect(), next))
     }
 
     /// Sends a delivery again as soon as the worker gets to it.
     pub async fn replay_delivery(&self, id: &str) -> Result<DeliveryResponse, EngineError> {
         let delivery = self.store().replay_delivery(id, self.now_ms()).await?;
         tracing::info!(delivery = %id, "webhook delivery replayed");
-        Ok(DeliveryResponse::from(&delivery))
+        Ok(DeliveryResponse::render(&delivery))
     }
 
     /// Makes the forwarding subscription match `forward`: adds it (an
