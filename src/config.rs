@@ -96,6 +96,10 @@ pub struct ServerConfig {
     /// A secret, so never printed.
     #[serde(default)]
     pub admin_token: Option<String>,
+    /// Origins whose pages may read the API from a browser (the
+    /// embeddable wallet): `https://site.example`, or `*`.
+    #[serde(default)]
+    pub cors_origins: Vec<String>,
 }
 
 impl fmt::Debug for WebhooksConfig {
@@ -121,6 +125,7 @@ impl fmt::Debug for ServerConfig {
         f.debug_struct("ServerConfig")
             .field("addr", &self.addr)
             .field("admin_token", &self.admin_token.as_ref().map(|_| "***"))
+            .field("cors_origins", &self.cors_origins)
             .finish()
     }
 }
@@ -277,6 +282,29 @@ impl Config {
 
         if let Some(v) = env("GAMIFY_ADDR") {
             config.server.addr = v;
+        }
+        if let Some(v) = env("GAMIFY_CORS_ORIGINS") {
+            config.server.cors_origins = v
+                .split(',')
+                .map(str::trim)
+                .filter(|o| !o.is_empty())
+                .map(str::to_owned)
+                .collect();
+        }
+        if let Some(o) = config.server.cors_origins.iter().find(|o| {
+            o.as_str() != "*"
+                && !((o.starts_with("http://") || o.starts_with("https://"))
+                    && !o.ends_with('/')
+                    && o.split("://")
+                        .nth(1)
+                        .is_some_and(|rest| !rest.contains('/')))
+        }) {
+            return Err(invalid(
+                "server.cors_origins",
+                format!(
+                    "expected origins such as https://site.example (scheme and host, no path), or *; got {o:?}"
+                ),
+            ));
         }
         if let Some(v) = env("GAMIFY_ADMIN_TOKEN").filter(|v| !v.is_empty()) {
             config.server.admin_token = Some(v);

@@ -142,6 +142,7 @@ pub struct Engine {
     rules: Rules,
     clock: Arc<dyn Clock>,
     admin_token: Option<Arc<str>>,
+    cors_origins: Arc<[String]>,
     metrics: Arc<Metrics>,
 }
 
@@ -232,6 +233,7 @@ impl Engine {
             rules,
             clock,
             admin_token: None,
+            cors_origins: Arc::from(Vec::new()),
             metrics: Arc::default(),
         }
     }
@@ -241,6 +243,23 @@ impl Engine {
     pub fn with_admin_token(mut self, token: Option<String>) -> Engine {
         self.admin_token = token.map(Arc::from);
         self
+    }
+
+    /// The same engine, letting pages from `origins` (`https://site.example`,
+    /// or `*` for any) read the API from a browser: the embeddable wallet.
+    pub fn with_cors_origins(mut self, origins: Vec<String>) -> Engine {
+        self.cors_origins = Arc::from(origins);
+        self
+    }
+
+    /// The `Access-Control-Allow-Origin` value for a request from
+    /// `origin`, if that origin may read the answer.
+    pub fn cors_allows(&self, origin: &str) -> Option<&str> {
+        self.cors_origins.iter().find_map(|o| match o.as_str() {
+            "*" => Some("*"),
+            o if o == origin => Some(o),
+            _ => None,
+        })
     }
 
     /// Whether `presented` is the admin token: `None` when no token is set.

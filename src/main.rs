@@ -161,7 +161,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     Engine::open(&storage, rules).await
                 }
                 .with_context(cannot)?
-                .with_admin_token(config.server.admin_token.clone());
+                .with_admin_token(config.server.admin_token.clone())
+                .with_cors_origins(config.server.cors_origins.clone());
                 tokio::spawn(engine.clone().run_expiry_sweeps());
                 let webhooks = config.webhooks()?;
                 engine

@@ -11,6 +11,7 @@ mod error;
 mod extract;
 mod handlers;
 pub mod openapi;
+mod ui;
 mod webhooks;
 
 use std::future::Future;
@@ -20,6 +21,9 @@ use std::time::Instant;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::HeaderValue;
+use axum::http::header::{
+    ACCESS_CONTROL_ALLOW_ORIGIN, ACCESS_CONTROL_EXPOSE_HEADERS, ORIGIN, VARY,
+};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{delete, get, post, put};
@@ -123,6 +127,12 @@ pub fn router(engine: Engine) -> Router {
         .route("/metrics", get(handlers::metrics))
         .route("/openapi.json", get(handlers::openapi_json))
         .route("/docs", get(handlers::docs_page))
+        .route("/ui", get(ui::index))
+        .route("/ui/wallet", get(ui::wallet))
+        .route("/ui/leaderboards", get(ui::leaderboards))
+        .route("/ui/gamify-wallet.js", get(ui::widget))
+        .route("/ui/page.js", get(ui::page_js))
+        .route("/ui/page.css", get(ui::page_css))
         .fallback(handlers::not_found)
         .method_not_allowed_fallback(handlers::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -163,6 +173,12 @@ async fn log_request(State(engine): State<Engine>, request: Request, next: Next)
         .cloned()
         .unwrap_or_else(|| HeaderValue::from(REQUEST_SEQ.fetch_add(1, Ordering::Relaxed)));
     let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+    let allowed_origin = request
+        .headers()
+        .get(ORIGIN)
+        .and_then(|o| o.to_str().ok())
+        .and_then(|o| engine.cors_allows(o))
+        .and_then(|o| HeaderValue::from_str(o).ok());
     // At debug level (off by default: a disabled span costs next to
     // nothing), every log event of the request, the store's writers
     // included, carries its id and route.
@@ -183,6 +199,15 @@ async fn log_request(State(engine): State<Engine>, request: Request, next: Next)
         tracing::debug!(%method, route, status, micros, request_id = id, "request");
     }
     response.headers_mut().insert(REQUEST_ID, request_id);
+    if let Some(origin) = allowed_origin {
+        let headers = response.headers_mut();
+        headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        headers.append(VARY, HeaderValue::from_static("origin"));
+        headers.insert(
+            ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static("x-next-cursor, x-request-id"),
+        );
+    }
     response
 }
 

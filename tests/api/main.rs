@@ -11,5 +11,6 @@ mod helpers;
 mod metrics;
 mod operations;
 mod streaks;
+mod ui;
 mod users;
 mod webhooks;

@@ -1,0 +1,199 @@
+// Browser tests of Gamify's web UI, as a person would use it: a live
+// `gamify serve` with seeded data, Debian's chromium driven by Playwright's
+// library. Asserts on what is on the screen (numbers, names, Finnish text,
+// progress), clicks through the main flows, and saves screenshots to
+// docs/screenshots/ (the README shows them). Run by tests/ui/run.sh.
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdtempSync, mkdirSync } from "node:fs";
+import { createServer } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { chromium } from "playwright-core";
+
+const BIN = process.env.GAMIFY_BIN || "target/debug/gamify";
+const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
+const SHOTS = process.env.SCREENSHOTS || "docs/screenshots";
+mkdirSync(SHOTS, { recursive: true });
+
+const results = [];
+async function check(name, fn) {
+  try {
+    await fn();
+    results.push(["ok", name]);
+    console.log(`ok   ${name}`);
+  } catch (e) {
+    results.push(["FAIL", name]);
+    console.log(`FAIL ${name}\n${e.stack}`);
+  }
+}
+
+// Another site, embedding the widget: started first, so that Gamify can be
+// told its origin.
+const site = createServer((req, res) => {
+  res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
+  res.end(`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Shop</title>
+    <script src="${process.env.GAMIFY_BASE}/ui/gamify-wallet.js"></script></head>
+    <body><h1>Our shop</h1><gamify-wallet user-id="maija" lang="en"></gamify-wallet></body></html>`);
+});
+await new Promise((r) => site.listen(0, "127.0.0.1", r));
+const siteOrigin = `http://127.0.0.1:${site.address().port}`;
+
+// The server, on a free port, over a fresh directory.
+const env = {
+  ...process.env, GAMIFY_ADDR: "127.0.0.1:0", GAMIFY_DATA_DIR: mkdtempSync(join(tmpdir(), "gamify-ui-")),
+  GAMIFY_LOG_FORMAT: "json", GAMIFY_LOG: "info", GAMIFY_CORS_ORIGINS: siteOrigin,
+};
+for (const key of ["DATABASE_URL", "GAMIFY_CONFIG", "REDIS_URL", "GAMIFY_NATS_URL"]) delete env[key];
+const server = spawn(BIN, ["serve"], { env, stdio: ["ignore", "pipe", "inherit"] });
+const base = await new Promise((resolve, reject) => {
+  server.on("exit", (code) => reject(new Error(`gamify exited (${code}) before listening`)));
+  createInterface({ input: server.stdout }).on("line", (line) => {
+    try {
+      const entry = JSON.parse(line);
+      if (entry.message === "listening") resolve(`http://${entry.addr}`);
+    } catch { /* not JSON */ }
+  });
+});
+process.env.GAMIFY_BASE = base;
+const api = `${base}/api/v2/gamify`;
+const DAY = 86_400_000;
+const at = (daysAgo) => new Date(Date.now() - daysAgo * DAY).toISOString();
+async function post(user, category, value, daysAgo) {
+  const body = { user_id: user, category, action: "seeded", value };
+  if (daysAgo) body.occurred_at = at(daysAgo);
+  const r = await fetch(`${api}/event`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+  assert.equal(r.status, 200, await r.text());
+}
+// maija: a three-day streak, five events.
+await post("maija", "finance", 50, 2);
+await post("maija", "learning", 20, 1);
+await post("maija", "health", 10);
+await post("maija", "social", 5);
+await post("maija", "productivity", 7);
+await post("pekka", "finance", 100);
+await post("liisa", "learning", 10);
+const balance = await (await fetch(`${api}/balance/maija`)).json();
+// 50 × 2.0 + 20 × 1.5 + (10 × 1.2 + 5 × 0.8 + 7 × 1.0) × 1.15 + streak_3's 10.
+assert.equal(balance.lifetime_points, 166.45);
+
+const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
+try {
+  const context = await browser.newContext({ viewport: { width: 1024, height: 820 }, locale: "fi-FI" });
+  const page = await context.newPage();
+  const text = async (selector) => (await page.locator(selector).first().textContent()).trim();
+
+  await check("the wallet shows the balance, level, progress and streak in Finnish", async () => {
+    await page.goto(`${base}/ui/wallet?user=maija`);
+    await page.waitForSelector("gamify-wallet [data-testid=total]");
+    assert.equal(await text("gamify-wallet [data-testid=total]"), "💰 166.5 pistettä");
+    assert.equal(await text("gamify-wallet [data-testid=level]"), "Taso 2");
+    assert.equal(await text("gamify-wallet [data-testid=lifetime]"), "Yhteensä: 166 pistettä");
+    assert.equal(await text("gamify-wallet [data-testid=progress]"), "66%");
+    assert.equal(await page.locator("gamify-wallet [role=progressbar]").getAttribute("aria-valuenow"), "66");
+    assert.equal(await text("gamify-wallet #progress-label"), "Edistyminen tasolle 3");
+    assert.equal(balance.streak_days, 3);
+    assert.match(await text("gamify-wallet [data-testid=streak]"), /^🔥\s*3 päivän putki/);
+    assert.equal(await page.locator("html").getAttribute("lang"), "fi");
+  });
+
+  await check("the latest events show with their +points, categories in Finnish", async () => {
+    const items = page.locator("gamify-wallet [data-testid=events] li");
+    assert.equal(await items.count(), 5);
+    assert.deepEqual(await items.first().locator("span").allTextContents(), ["Tuottavuus – seeded", "+8.1p"]);
+    assert.deepEqual(await items.last().locator("span").allTextContents(), ["Talous – seeded", "+100.0p"]);
+  });
+
+  await check("achievements show by their names, not their ids", async () => {
+    const chips = await page.locator("gamify-wallet [data-testid=achievements] .chip").allTextContents();
+    assert.deepEqual(chips.map((c) => c.replace("🏆", "").trim()).sort(), ["3 päivän putki", "Ensimmäinen askel", "Sata pistettä"].sort());
+    assert.ok(!chips.join(" ").includes("first_step"));
+  });
+  await page.screenshot({ path: join(SHOTS, "wallet.png"), fullPage: true });
+
+  await check("English is a click away and remembered", async () => {
+    assert.equal(await page.locator("gamify-wallet button[data-action=lang]").count(), 0, "one switch per page");
+    await page.locator("#lang").click();
+    await page.waitForFunction(() => document.querySelector("gamify-wallet").shadowRoot.textContent.includes("Level"));
+    assert.equal(await text("gamify-wallet [data-testid=level]"), "Level 2");
+    assert.match(await text("gamify-wallet [data-testid=streak]"), /3-day streak/);
+    const chips = await page.locator("gamify-wallet [data-testid=achievements] .chip").allTextContents();
+    assert.ok(chips.some((c) => c.includes("First step")), chips.join());
+    assert.equal(await text("h1"), "Wallet");
+    await page.reload();
+    await page.waitForSelector("gamify-wallet [data-testid=total]");
+    assert.match(await text("gamify-wallet [data-testid=total]"), /points$/);
+    assert.equal(await page.locator("html").getAttribute("lang"), "en");
+  });
+
+  await check("the language switch works from the keyboard", async () => {
+    await page.locator("#lang").focus();
+    await page.keyboard.press("Enter");
+    await page.waitForFunction(() => document.querySelector("gamify-wallet").shadowRoot.textContent.includes("pistettä"));
+    assert.equal(await text("h1"), "Lompakko");
+  });
+
+  await check("an API error shows a message, not a blank page", async () => {
+    await page.goto(`${base}/ui/wallet?user=${encodeURIComponent("ei kelpaa!")}`);
+    const alert = page.locator("gamify-wallet [role=alert]");
+    await alert.waitFor();
+    assert.match(await alert.textContent(), /^Lompakkoa ei voitu ladata: .*user_id/);
+    assert.equal(await page.locator("gamify-wallet button[data-action=retry]").count(), 1);
+  });
+
+  await check("the leaderboard highlights the viewer", async () => {
+    await page.goto(`${base}/ui/leaderboards?user=maija`);
+    await page.waitForSelector("table");
+    const rows = page.locator("tbody tr");
+    assert.equal(await rows.count(), 3);
+    const cells = (row) => row.locator("td").allTextContents();
+    assert.deepEqual(await cells(rows.nth(0)), ["1", "pekka", "200", "3"]);
+    const me = page.locator("tbody tr.me");
+    assert.equal(await me.count(), 1);
+    assert.equal(await me.getAttribute("aria-current"), "true");
+    assert.deepEqual(await cells(me), ["2", "maija (sinä)", "166.45", "2"]);
+    assert.equal(await text("caption"), "Kaikki ajat · Kaikki");
+  });
+  await page.screenshot({ path: join(SHOTS, "leaderboards.png"), fullPage: true });
+
+  await check("another board is picked from the form", async () => {
+    // Today's health board: only maija's run today (10 × 1.2 × 1.15).
+    await page.selectOption("#period", "day");
+    await page.selectOption("#category", "health");
+    await Promise.all([page.waitForURL(/period=day/), page.click("form#pick button[type=submit]")]);
+    await page.waitForSelector("table");
+    const rows = page.locator("tbody tr");
+    assert.equal(await rows.count(), 1);
+    assert.deepEqual(await rows.nth(0).locator("td").allTextContents(), ["1", "maija (sinä)", "13.8", "2"]);
+    assert.equal(await text("caption"), "Tänään · Terveys");
+  });
+
+  await check("the wallet fits a phone", async () => {
+    const phone = await browser.newContext({ viewport: { width: 375, height: 740 }, isMobile: true });
+    const small = await phone.newPage();
+    await small.goto(`${base}/ui/wallet?user=maija`);
+    await small.waitForSelector("gamify-wallet [data-testid=total]");
+    const width = await small.evaluate(() => document.documentElement.scrollWidth);
+    assert.ok(width <= 375, `page is ${width}px wide`);
+    await small.screenshot({ path: join(SHOTS, "wallet-phone.png"), fullPage: true });
+    await phone.close();
+  });
+
+  await check("another site embeds the wallet with one script tag", async () => {
+    await page.goto(siteOrigin);
+    await page.waitForSelector("gamify-wallet [data-testid=total]");
+    // lang="en" on the element: English whatever was remembered.
+    assert.equal(await text("gamify-wallet [data-testid=total]"), "💰 166.5 points");
+    assert.equal(await text("gamify-wallet [data-testid=level]"), "Level 2");
+    assert.equal(await page.locator("gamify-wallet button[data-action=lang]").count(), 1);
+  });
+} finally {
+  await browser.close();
+  server.kill();
+  site.close();
+}
+
+const failed = results.filter(([r]) => r === "FAIL").length;
+console.log(`\n${results.length - failed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);

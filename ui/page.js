@@ -1,0 +1,55 @@
+// What Gamify's own pages share: the language (Finnish by default, the
+// choice remembered, the same switch as the wallet's) and their strings.
+const TEXT = {
+  fi: {
+    wallet: "Lompakko", boards: "Tulostaulut", user: "Käyttäjä", show: "Näytä", other: "In English", otherLabel: "Switch to English",
+    walletTitle: "Lompakko", boardsTitle: "Tulostaulut", period: "Jakso", category: "Kategoria",
+    periods: { all_time: "Kaikki ajat", day: "Tänään", week: "Tämä viikko", month: "Tämä kuukausi" },
+    categories: { "": "Kaikki", finance: "Talous", learning: "Oppiminen", health: "Terveys", productivity: "Tuottavuus", social: "Sosiaalinen" },
+    rank: "Sija", points: "Pisteet", level: "Taso", empty: "Taululla ei ole vielä ketään.", you: "sinä",
+    yours: (r, p) => `Sijasi: ${r}, ${p} pistettä`, hidden: "Olet piilottanut itsesi tulostauluilta.",
+    failed: "Tulostaulua ei voitu ladata", pickUser: "Anna käyttäjätunnus nähdäksesi lompakon.",
+  },
+  en: {
+    wallet: "Wallet", boards: "Leaderboards", user: "User", show: "Show", other: "Suomeksi", otherLabel: "Vaihda suomeksi",
+    walletTitle: "Wallet", boardsTitle: "Leaderboards", period: "Period", category: "Category",
+    periods: { all_time: "All time", day: "Today", week: "This week", month: "This month" },
+    categories: { "": "All", finance: "Finance", learning: "Learning", health: "Health", productivity: "Productivity", social: "Social" },
+    rank: "Rank", points: "Points", level: "Level", empty: "Nobody on this board yet.", you: "you",
+    yours: (r, p) => `Your rank: ${r}, ${p} points`, hidden: "You have hidden yourself from the leaderboards.",
+    failed: "Could not load the leaderboard", pickUser: "Enter a user id to see the wallet.",
+  },
+};
+
+export function lang() {
+  try { return localStorage.getItem("gamify-lang") === "en" ? "en" : "fi"; } catch { return "fi"; }
+}
+
+export function text() { return TEXT[lang()]; }
+
+export function setLang(next) {
+  try { localStorage.setItem("gamify-lang", next); } catch { /* not remembered */ }
+  window.dispatchEvent(new CustomEvent("gamify-lang", { detail: next }));
+}
+
+export const escape = (s) => String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
+
+/// Fills the page's header (nav and language switch) and every
+/// [data-t] element; again whenever the language changes.
+export function chrome(current, onChange) {
+  const apply = () => {
+    const t = text();
+    document.documentElement.lang = lang();
+    document.querySelector("header.top").innerHTML = `
+      <nav aria-label="Gamify">
+        <a href="/ui/wallet${location.search}" ${current === "wallet" ? 'aria-current="page"' : ""}>${t.wallet}</a>
+        <a href="/ui/leaderboards${location.search}" ${current === "boards" ? 'aria-current="page"' : ""}>${t.boards}</a>
+      </nav>
+      <button type="button" class="plain" id="lang" aria-label="${t.otherLabel}">${t.other}</button>`;
+    document.getElementById("lang").addEventListener("click", () => setLang(lang() === "fi" ? "en" : "fi"));
+    for (const el of document.querySelectorAll("[data-t]")) el.textContent = t[el.dataset.t];
+    if (onChange) onChange(t);
+  };
+  window.addEventListener("gamify-lang", apply);
+  apply();
+}
