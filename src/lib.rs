@@ -20,6 +20,7 @@
 //! - [`engine`]: [`Engine`], what embedders and the HTTP layer call.
 //! - [`model`]: the JSON requests and responses (the `gamify-api` crate's,
 //!   re-exported), and rendering records into them.
+//! - [`analytics`]: the admin dashboard's numbers, and their JSON.
 //! - [`boards`]: leaderboards: which board a request names, and their JSON.
 //! - [`wallet`]: the points economy at the engine's edge: spending,
 //!   rewards, redemptions, the ledger, and their JSON.
@@ -39,6 +40,7 @@
 //! The rules themselves live in the `gamify-core` crate and storage in
 //! `gamify-store`.
 
+pub mod analytics;
 pub mod boards;
 pub mod bus;
 pub mod clock;

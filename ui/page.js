@@ -9,6 +9,13 @@ const TEXT = {
     rank: "Sija", points: "Pisteet", level: "Taso", empty: "Taululla ei ole vielä ketään.", you: "sinä",
     yours: (r, p) => `Sijasi: ${r}, ${p} pistettä`, hidden: "Olet piilottanut itsesi tulostauluilta.",
     failed: "Tulostaulua ei voitu ladata", pickUser: "Anna käyttäjätunnus nähdäksesi lompakon.",
+    admin: "Hallinta", adminTitle: "Hallintanäkymä", token: "Ylläpitäjän avain", signIn: "Kirjaudu",
+    signOut: "Kirjaudu ulos", totalEvents: "Tapahtumia", totalUsers: "Käyttäjiä", active7: "Aktiivisia (7 pv)",
+    active30: "Aktiivisia (30 pv)", average: "Pisteitä / käyttäjä", byCategory: "Kategorioittain",
+    events: "Tapahtumat", perDay: "Tapahtumat päivittäin (30 pv)", lookup: "Käyttäjähaku", ledger: "Tilitapahtumat",
+    kind: "Laji", balanceAfter: "Saldo", time: "Aika", rewards: "Palkinnot", cost: "Hinta", stock: "Jäljellä",
+    activeReward: "Tarjolla", yes: "kyllä", no: "ei", unlimited: "rajaton", adminFailed: "Tietoja ei voitu ladata",
+    noData: "Ei vielä tietoja.", chartLabel: (n, d) => `${n} tapahtumaa 30 päivässä, eniten ${d}`,
   },
   en: {
     wallet: "Wallet", boards: "Leaderboards", user: "User", show: "Show", other: "Suomeksi", otherLabel: "Vaihda suomeksi",
@@ -18,6 +25,13 @@ const TEXT = {
     rank: "Rank", points: "Points", level: "Level", empty: "Nobody on this board yet.", you: "you",
     yours: (r, p) => `Your rank: ${r}, ${p} points`, hidden: "You have hidden yourself from the leaderboards.",
     failed: "Could not load the leaderboard", pickUser: "Enter a user id to see the wallet.",
+    admin: "Admin", adminTitle: "Dashboard", token: "Admin token", signIn: "Sign in",
+    signOut: "Sign out", totalEvents: "Events", totalUsers: "Users", active7: "Active (7 days)",
+    active30: "Active (30 days)", average: "Points per user", byCategory: "By category",
+    events: "Events", perDay: "Events per day (30 days)", lookup: "User lookup", ledger: "Ledger",
+    kind: "Kind", balanceAfter: "Balance", time: "Time", rewards: "Rewards", cost: "Cost", stock: "Left",
+    activeReward: "Offered", yes: "yes", no: "no", unlimited: "unlimited", adminFailed: "Could not load the data",
+    noData: "No data yet.", chartLabel: (n, d) => `${n} events in 30 days, most on ${d}`,
   },
 };
 
@@ -44,6 +58,7 @@ export function chrome(current, onChange) {
       <nav aria-label="Gamify">
         <a href="/ui/wallet${location.search}" ${current === "wallet" ? 'aria-current="page"' : ""}>${t.wallet}</a>
         <a href="/ui/leaderboards${location.search}" ${current === "boards" ? 'aria-current="page"' : ""}>${t.boards}</a>
+        <a href="/ui/admin" ${current === "admin" ? 'aria-current="page"' : ""}>${t.admin}</a>
       </nav>
       <button type="button" class="plain" id="lang" aria-label="${t.otherLabel}">${t.other}</button>`;
     document.getElementById("lang").addEventListener("click", () => setLang(lang() === "fi" ? "en" : "fi"));

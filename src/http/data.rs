@@ -10,6 +10,7 @@ use utoipa::IntoParams;
 use super::economy::Admin;
 use super::error::ApiError;
 use super::extract::ApiQuery;
+use crate::analytics::AnalyticsResponse;
 use crate::engine::Engine;
 use crate::erasure::ErasureResponse;
 use crate::model::ErrorResponse;
@@ -112,4 +113,36 @@ pub async fn erase_user(
     Path(user_id): Path<String>,
 ) -> Result<Json<ErasureResponse>, ApiError> {
     Ok(Json(engine.erase_user(&user_id).await?))
+}
+
+/// Query of `GET /api/v2/gamify/analytics`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct AnalyticsQuery {
+    /// Days of `events_per_day`, 1–366 (default 30).
+    pub days: Option<u32>,
+}
+
+/// How the habit economy is doing (admin): the brief's total events, active
+/// users (last 7 and 30 days) and average points per user, events and
+/// points by category, and events per day. Scans the data: see
+/// docs/API.md, "Analytics".
+#[utoipa::path(
+    get,
+    path = "/api/v2/gamify/analytics",
+    tag = "admin",
+    params(AnalyticsQuery),
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, body = AnalyticsResponse),
+        (status = 422, description = "Invalid days", body = ErrorResponse),
+    )
+)]
+pub async fn analytics(
+    _: Admin,
+    State(engine): State<Engine>,
+    ApiQuery(q): ApiQuery<AnalyticsQuery>,
+) -> Result<Json<AnalyticsResponse>, ApiError> {
+    Ok(Json(engine.analytics(q.days).await?))
 }

@@ -119,6 +119,7 @@ pub fn router(engine: Engine) -> Router {
             "/api/v2/gamify/admin/webhooks/deliveries/{delivery_id}/replay",
             post(webhooks::replay_delivery),
         )
+        .route("/api/v2/gamify/analytics", get(data::analytics))
         .route("/api/v2/gamify/admin/verify", get(data::verify))
         .route("/api/v2/gamify/admin/export", get(data::export))
         .route("/api/v2/gamify/users/{user_id}", delete(data::erase_user))
@@ -130,6 +131,7 @@ pub fn router(engine: Engine) -> Router {
         .route("/ui", get(ui::index))
         .route("/ui/wallet", get(ui::wallet))
         .route("/ui/leaderboards", get(ui::leaderboards))
+        .route("/ui/admin", get(ui::admin))
         .route("/ui/gamify-wallet.js", get(ui::widget))
         .route("/ui/page.js", get(ui::page_js))
         .route("/ui/page.css", get(ui::page_css))

@@ -10,7 +10,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use super::{boards, data, economy, handlers, webhooks};
 use crate::boards as board_json;
 use crate::webhooks as webhook_json;
-use crate::{erasure, model, verify, wallet};
+use crate::{analytics, erasure, model, verify, wallet};
 
 /// Declares the admin routes' bearer token.
 struct AdminToken;
@@ -60,6 +60,7 @@ impl Modify for AdminToken {
         webhooks::delete_webhook,
         webhooks::list_deliveries,
         webhooks::replay_delivery,
+        data::analytics,
         data::verify,
         data::export,
         data::erase_user,
@@ -97,6 +98,8 @@ impl Modify for AdminToken {
         webhook_json::SubscriptionResponse,
         webhook_json::SubscriptionCreated,
         webhook_json::DeliveryResponse,
+        analytics::AnalyticsResponse,
+        analytics::DayCount,
     )),
     modifiers(&AdminToken)
 )]

@@ -37,6 +37,15 @@ pub async fn leaderboards() -> Response {
     )
 }
 
+/// `/ui/admin`: the dashboard (analytics, a user's wallet and ledger, the
+/// rewards), for whoever has the admin token; the page itself holds no data.
+pub async fn admin() -> Response {
+    file(
+        "text/html; charset=utf-8",
+        include_str!("../../ui/admin.html"),
+    )
+}
+
 /// `/ui/gamify-wallet.js`: the `<gamify-wallet user-id="…">` element, for
 /// these pages and any other site (see docs/API.md, "Web UI").
 pub async fn widget() -> Response {

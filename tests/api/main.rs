@@ -1,6 +1,7 @@
 //! HTTP tests of every endpoint and error path, against a real server on a
 //! real socket with a fresh SQLite database per test.
 
+mod analytics;
 mod boards;
 mod economy;
 mod erasure;

@@ -15,6 +15,7 @@ import { chromium } from "playwright-core";
 const BIN = process.env.GAMIFY_BIN || "target/debug/gamify";
 const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 const SHOTS = process.env.SCREENSHOTS || "docs/screenshots";
+const ADMIN_TOKEN = "ui-test-admin-token-0123456789";
 mkdirSync(SHOTS, { recursive: true });
 
 const results = [];
@@ -44,6 +45,7 @@ const siteOrigin = `http://127.0.0.1:${site.address().port}`;
 const env = {
   ...process.env, GAMIFY_ADDR: "127.0.0.1:0", GAMIFY_DATA_DIR: mkdtempSync(join(tmpdir(), "gamify-ui-")),
   GAMIFY_LOG_FORMAT: "json", GAMIFY_LOG: "info", GAMIFY_CORS_ORIGINS: siteOrigin,
+  GAMIFY_ADMIN_TOKEN: ADMIN_TOKEN,
 };
 for (const key of ["DATABASE_URL", "GAMIFY_CONFIG", "REDIS_URL", "GAMIFY_NATS_URL"]) delete env[key];
 const server = spawn(BIN, ["serve"], { env, stdio: ["ignore", "pipe", "inherit"] });
@@ -74,6 +76,11 @@ await post("maija", "social", 5);
 await post("maija", "productivity", 7);
 await post("pekka", "finance", 100);
 await post("liisa", "learning", 10);
+const reward = await fetch(`${api}/admin/rewards`, {
+  method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${ADMIN_TOKEN}` },
+  body: JSON.stringify({ id: "coffee", name_fi: "Kahvi", name_en: "Coffee", cost: 50, stock: 10 }),
+});
+assert.equal(reward.status, 200, await reward.text());
 const balance = await (await fetch(`${api}/balance/maija`)).json();
 // 50 × 2.0 + 20 × 1.5 + (10 × 1.2 + 5 × 0.8 + 7 × 1.0) × 1.15 + streak_3's 10.
 assert.equal(balance.lifetime_points, 166.45);
@@ -168,6 +175,48 @@ try {
     assert.deepEqual(await rows.nth(0).locator("td").allTextContents(), ["1", "maija (sinä)", "13.8", "2"]);
     assert.equal(await text("caption"), "Tänään · Terveys");
   });
+
+  await check("the dashboard refuses a wrong admin token with a message", async () => {
+    await page.goto(`${base}/ui/admin`);
+    await page.fill("#token", "not-the-token-at-all");
+    await page.click("#signin button[type=submit]");
+    const alert = page.locator("#problem [role=alert]");
+    await alert.waitFor();
+    assert.match(await alert.textContent(), /^Tietoja ei voitu ladata: /);
+    assert.equal(await page.locator("#dashboard").isHidden(), true);
+  });
+
+  await check("the dashboard shows the brief's numbers, a chart and the categories", async () => {
+    await page.fill("#token", ADMIN_TOKEN);
+    await page.click("#signin button[type=submit]");
+    await page.waitForSelector("[data-testid=total-events]");
+    assert.equal(await text("[data-testid=total-events]"), "7");
+    assert.equal(await text("[data-testid=total-users]"), "3");
+    assert.equal(await text("[data-testid=active-7]"), "3");
+    assert.equal(await text("[data-testid=active-30]"), "3");
+    // (166.45 + 200 + 15) / 3, in Finnish number format.
+    assert.equal(await text("[data-testid=average]"), "127,15");
+    const bars = page.locator("#chart rect");
+    assert.equal(await bars.count(), 30);
+    const perDay = (await bars.evaluateAll((rs) => rs.map((r) => Number(r.dataset.events))));
+    assert.equal(perDay.reduce((a, b) => a + b, 0), 7);
+    assert.equal(perDay[29], 5, "today: maija's three, pekka's and liisa's");
+    const rows = await page.locator("#categories tbody tr").allTextContents();
+    assert.equal(rows.length, 5);
+    assert.ok(rows.some((r) => r.includes("Talous")), rows.join(" | "));
+    assert.deepEqual(await page.locator("#rewards tbody tr").first().locator("td").allTextContents(), ["coffee", "Kahvi", "50", "10", "kyllä"]);
+  });
+
+  await check("a user opens in the dashboard with wallet and ledger", async () => {
+    await page.fill("#lookup-user", "maija");
+    await page.click("#lookup button[type=submit]");
+    await page.waitForSelector("#user gamify-wallet [data-testid=total]");
+    assert.equal(await text("#user gamify-wallet [data-testid=total]"), "💰 166.5 pistettä");
+    const ledger = page.locator("#ledger tbody tr");
+    assert.equal(await ledger.count(), 6, "five events and streak_3's bonus");
+    assert.deepEqual((await ledger.first().locator("td").allTextContents()).slice(1), ["event", "+8.05", "166.45"]);
+  });
+  await page.screenshot({ path: join(SHOTS, "dashboard.png"), fullPage: true });
 
   await check("the wallet fits a phone", async () => {
     const phone = await browser.newContext({ viewport: { width: 375, height: 740 }, isMobile: true });

@@ -12,7 +12,7 @@ mod wallet;
 mod webhooks;
 
 pub use boards::{BoardRowResponse, PrivacyRequest, PrivacyResponse, StandingResponse};
-pub use data::{ErasureResponse, FindingResponse, RemovedCounts};
+pub use data::{AnalyticsResponse, DayCount, ErasureResponse, FindingResponse, RemovedCounts};
 pub use error::{ErrorBody, ErrorResponse, FieldError};
 pub use event::{
     AchievementResponse, BalanceResponse, EventRequest, EventResponse, LeaderboardEntry,

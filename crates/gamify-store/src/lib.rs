@@ -10,6 +10,7 @@
 //! - [`rows`]: rows as the backends store them, and their decoding.
 //! - [`scoring`]: what every backend does with an event once it holds the
 //!   user's state: the rules' verdict and the ledger rows it writes.
+//! - [`analytics`]: the admin dashboard's numbers, as SQL both backends run.
 //! - [`board`]: the leaderboards: what each counts, and their records.
 //! - [`economy`]: the same for spending: movements, rewards, redemptions
 //!   and the ledger.
@@ -25,6 +26,7 @@
 //! - `migrations/sqlite/`, `migrations/postgres/`: their schemas, forward-only.
 //! - `tests/contract.rs`: the behaviour every backend must show.
 
+pub mod analytics;
 pub mod board;
 pub mod economy;
 pub mod erasure;
@@ -518,6 +520,16 @@ pub trait Store: Send + Sync {
     /// status (an admin's replay); its attempts so far are kept. Unknown:
     /// [`StoreError::NotFound`] (`delivery`).
     async fn replay_delivery(&self, id: &str, at_ms: i64) -> Result<Delivery, StoreError>;
+
+    /// The dashboard's numbers: users with events (and of them those whose
+    /// latest event occurred at or after each of `active_since`), events,
+    /// points, per category, and per day from `days_from_ms`. Sees every
+    /// write acknowledged before it.
+    async fn analytics(
+        &self,
+        active_since: Vec<i64>,
+        days_from_ms: i64,
+    ) -> Result<analytics::Analytics, StoreError>;
 
     /// How many deliveries are pending: the outbox's depth.
     async fn pending_deliveries(&self) -> Result<u64, StoreError>;

@@ -342,3 +342,61 @@ async fn one_key_sent_many_times_at_once_records_one_event() {
         assert_eq!(user.state.total, Points::whole(2), "{name}");
     }
 }
+
+#[tokio::test]
+async fn analytics_count_users_events_categories_and_days() {
+    for (name, store, _place) in backends("analytics_count_users_events_categories_and_days").await
+    {
+        let empty = store.analytics(vec![T0], T0).await.unwrap();
+        assert_eq!(
+            (empty.users, empty.events, empty.active.clone()),
+            (0, 0, vec![0]),
+            "{name}"
+        );
+        for (i, (user, category, value, at)) in [
+            ("a", Category::Finance, 10_000, T0 - 10 * DAY),
+            ("a", Category::Finance, 5_000, T0),
+            ("b", Category::Learning, 2_000, T0 - DAY),
+            ("c", Category::Health, 1_000, T0 - 40 * DAY),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            store
+                .record_event(event(&format!("evt_{i}"), user, category, value, at))
+                .await
+                .unwrap();
+        }
+        let a = store
+            .analytics(vec![T0 - 7 * DAY, T0 - 30 * DAY], T0 - 2 * DAY)
+            .await
+            .unwrap();
+        assert_eq!(a.users, 3, "{name}");
+        assert_eq!(a.events, 4, "{name}");
+        // 20 + 10 (no streak) + 3 + 1.2 points, no bonuses.
+        assert_eq!(a.lifetime, Points::from_milli(34_200), "{name}");
+        assert_eq!(
+            a.active,
+            [2, 2],
+            "{name}: a and b within 7 days; c 40 days ago"
+        );
+        assert_eq!(
+            a.categories,
+            [
+                ("finance".to_owned(), 2, Points::whole(30)),
+                ("health".to_owned(), 1, Points::from_milli(1_200)),
+                ("learning".to_owned(), 1, Points::whole(3)),
+            ],
+            "{name}"
+        );
+        let day = |ms: i64| ms.div_euclid(DAY);
+        assert_eq!(
+            a.days,
+            [
+                (day(T0 - DAY), 1, Points::whole(3)),
+                (day(T0), 1, Points::whole(10)),
+            ],
+            "{name}"
+        );
+    }
+}

@@ -489,6 +489,15 @@ impl Store for PgStore {
         webhooks::replay(&mut conn, id, at_ms).await
     }
 
+    async fn analytics(
+        &self,
+        active_since: Vec<i64>,
+        days_from_ms: i64,
+    ) -> Result<crate::analytics::Analytics, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(classify)?;
+        read::analytics(&mut conn, &active_since, days_from_ms).await
+    }
+
     async fn pending_deliveries(&self) -> Result<u64, StoreError> {
         let mut conn = self.pool.acquire().await.map_err(classify)?;
         webhooks::pending(&mut conn).await

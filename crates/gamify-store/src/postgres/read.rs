@@ -599,3 +599,53 @@ fn ledger_row(row: &PgRow) -> Result<StoredLedger, sqlx::Error> {
         created_at: row.try_get(7)?,
     })
 }
+
+/// The dashboard's numbers (see [`crate::analytics`]).
+pub async fn analytics(
+    conn: &mut PgConnection,
+    active_since: &[i64],
+    days_from: i64,
+) -> Result<crate::analytics::Analytics, StoreError> {
+    use crate::analytics::{Analytics, CATEGORIES_SQL, days_sql, users_sql};
+    let row = sqlx::query(&users_sql(active_since))
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(classify)?;
+    let count = |i: usize| -> Result<u64, StoreError> {
+        Ok(row.try_get::<i64, _>(i).map_err(backend)?.max(0) as u64)
+    };
+    let mut out = Analytics {
+        users: count(0)?,
+        events: count(1)?,
+        lifetime: Points::from_milli(row.try_get(2).map_err(backend)?),
+        active: (0..active_since.len())
+            .map(|i| count(3 + i))
+            .collect::<Result<_, _>>()?,
+        ..Analytics::default()
+    };
+    for r in sqlx::query(CATEGORIES_SQL)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(classify)?
+    {
+        let n: i64 = r.try_get(1).map_err(backend)?;
+        out.categories.push((
+            r.try_get(0).map_err(backend)?,
+            n.max(0) as u64,
+            Points::from_milli(r.try_get(2).map_err(backend)?),
+        ));
+    }
+    for r in sqlx::query(&days_sql(days_from))
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(classify)?
+    {
+        let n: i64 = r.try_get(1).map_err(backend)?;
+        out.days.push((
+            r.try_get(0).map_err(backend)?,
+            n.max(0) as u64,
+            Points::from_milli(r.try_get(2).map_err(backend)?),
+        ));
+    }
+    Ok(out)
+}

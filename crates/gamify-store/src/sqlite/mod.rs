@@ -674,6 +674,15 @@ impl Store for SqliteStore {
             .ok_or(StoreError::NotFound("delivery"))
     }
 
+    async fn analytics(
+        &self,
+        active_since: Vec<i64>,
+        days_from_ms: i64,
+    ) -> Result<crate::analytics::Analytics, StoreError> {
+        self.ask(|reply| Job::Analytics(active_since, days_from_ms, reply))
+            .await
+    }
+
     async fn pending_deliveries(&self) -> Result<u64, StoreError> {
         self.read(webhooks::pending).await
     }

@@ -617,3 +617,47 @@ fn keyed(r: &Row<'_>, o: usize) -> rusqlite::Result<Option<(String, String)>> {
     let hash: Option<String> = r.get(o + 1)?;
     Ok(key.zip(hash))
 }
+
+/// The dashboard's numbers (see [`crate::analytics`]).
+pub fn analytics(
+    conn: &Connection,
+    active_since: &[i64],
+    days_from: i64,
+) -> Result<crate::analytics::Analytics, StoreError> {
+    use crate::analytics::{Analytics, CATEGORIES_SQL, days_sql, users_sql};
+    let mut out = conn
+        .query_row(&users_sql(active_since), [], |r| {
+            let mut active = Vec::with_capacity(active_since.len());
+            for i in 0..active_since.len() {
+                active.push(r.get::<_, u64>(3 + i)?);
+            }
+            Ok(Analytics {
+                users: r.get(0)?,
+                events: r.get(1)?,
+                lifetime: Points::from_milli(r.get(2)?),
+                active,
+                ..Analytics::default()
+            })
+        })
+        .map_err(backend)?;
+    let rows = |sql: &str| -> Result<Vec<(rusqlite::types::Value, u64, Points)>, StoreError> {
+        let mut stmt = conn.prepare(sql).map_err(backend)?;
+        let mapped = stmt
+            .query_map([], |r| {
+                Ok((r.get(0)?, r.get(1)?, Points::from_milli(r.get(2)?)))
+            })
+            .map_err(backend)?;
+        mapped.collect::<Result<_, _>>().map_err(backend)
+    };
+    for (category, n, points) in rows(CATEGORIES_SQL)? {
+        if let rusqlite::types::Value::Text(c) = category {
+            out.categories.push((c, n, points));
+        }
+    }
+    for (day, n, points) in rows(&days_sql(days_from))? {
+        if let rusqlite::types::Value::Integer(d) = day {
+            out.days.push((d, n, points));
+        }
+    }
+    Ok(out)
+}

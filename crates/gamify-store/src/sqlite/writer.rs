@@ -60,6 +60,13 @@ pub enum Job {
         u32,
         oneshot::Sender<Result<crate::export::Page, StoreError>>,
     ),
+    /// [`crate::Store::analytics`], after the derived tables caught up:
+    /// `(active_since, days_from)`.
+    Analytics(
+        Vec<i64>,
+        i64,
+        oneshot::Sender<Result<crate::analytics::Analytics, StoreError>>,
+    ),
     /// Write an export page's rows as they are (an import).
     Import(crate::export::Page, oneshot::Sender<Result<(), StoreError>>),
     /// Expire what is due of one user's points (alone, after what came
@@ -226,6 +233,11 @@ impl Writer {
                     Job::SetHidden(user, hidden, at, reply) => {
                         self.flush_batch(&mut batch, &mut backlog);
                         let _ = reply.send(self.set_hidden(&user, hidden, at));
+                    }
+                    Job::Analytics(active_since, from, reply) => {
+                        self.flush_batch(&mut batch, &mut backlog);
+                        backlog = self.write_derived(backlog);
+                        let _ = reply.send(read::analytics(&self.checker, &active_since, from));
                     }
                     Job::Hook(job, reply) => {
                         self.flush_batch(&mut batch, &mut backlog);

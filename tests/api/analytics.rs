@@ -1,0 +1,78 @@
+//! `GET /api/v2/gamify/analytics`: the brief's engagement numbers, by the
+//! engine's clock, for admins only.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::helpers::{DAY, assert_error, error_fields, spawn_app};
+
+#[tokio::test]
+async fn analytics_count_events_users_activity_categories_and_days() {
+    let app = spawn_app().await;
+    // T0 is 2025-10-12T10:30Z. anna: today and 3 days ago; ben: 20 days
+    // ago; cai: 40 days ago.
+    for (user, category, value, occurred_at) in [
+        ("anna", "finance", 10.0, "2025-10-12T09:00:00Z"),
+        ("anna", "learning", 2.0, "2025-10-09T09:00:00Z"),
+        ("ben", "health", 5.0, "2025-09-22T09:00:00Z"),
+    ] {
+        let response = app
+            .post_event(json!({"user_id": user, "category": category, "action": "a", "value": value, "occurred_at": occurred_at}))
+            .await;
+        assert_eq!(response.status(), 200);
+    }
+    // Forty days back is past the backfill window: recorded when it was now.
+    app.clock.set(crate::helpers::T0 - 40 * DAY);
+    app.record("cai", "social", 10.0).await;
+    app.clock.set(crate::helpers::T0);
+
+    let response = app
+        .admin(Method::GET, "/api/v2/gamify/analytics?days=7", None)
+        .await;
+    assert_eq!(response.status(), 200);
+    let a: Value = response.json().await.unwrap();
+    assert_eq!(a["total_events"], 4);
+    assert_eq!(a["total_users"], 3);
+    assert_eq!(a["active_users_7d"], 1);
+    assert_eq!(a["active_users_30d"], 2);
+    // (20 + 3) + 6 + 8 = 37 lifetime points over 3 users.
+    assert_eq!(a["average_points_per_user"], 12.333);
+    assert_eq!(
+        a["events_by_category"],
+        json!({"finance": 1, "health": 1, "learning": 1, "social": 1})
+    );
+    assert_eq!(a["points_by_category"]["finance"], 20.0);
+    let days = a["events_per_day"].as_array().unwrap();
+    assert_eq!(days.len(), 7);
+    assert_eq!(days[0]["day"], "2025-10-06");
+    assert_eq!(
+        days[6],
+        json!({"day": "2025-10-12", "events": 1, "points": 20.0})
+    );
+    assert_eq!(
+        days[3],
+        json!({"day": "2025-10-09", "events": 1, "points": 3.0})
+    );
+    assert_eq!(
+        days.iter()
+            .map(|d| d["events"].as_u64().unwrap())
+            .sum::<u64>(),
+        2
+    );
+
+    // Admins only; days in range.
+    let anonymous = app.get("/api/v2/gamify/analytics").await;
+    assert_error(anonymous, 401, "unauthorized").await;
+    let bad = app
+        .admin(Method::GET, "/api/v2/gamify/analytics?days=0", None)
+        .await;
+    let err = assert_error(bad, 422, "validation_failed").await;
+    assert_eq!(error_fields(&err), ["days"]);
+    let default: Value = app
+        .admin(Method::GET, "/api/v2/gamify/analytics", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(default["events_per_day"].as_array().unwrap().len(), 30);
+}
