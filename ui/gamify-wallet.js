@@ -11,7 +11,7 @@
     fi: {
       title: "Gamify-lompakko", level: "Taso", points: "pistettä", lifetime: "Yhteensä",
       progress: (n) => `Edistyminen tasolle ${n}`, streak: (n) => `${n} päivän putki`,
-      best: (n) => `paras ${n}`, latest: "Viimeisimmät tapahtumat", none: "Ei vielä tapahtumia",
+      best: (n) => `paras ${n}`, latest: "Viimeisimmät tapahtumat", none: "Ei vielä tapahtumia", more: "Näytä lisää",
       achievements: "Saavutukset", loading: "Ladataan lompakkoa…",
       failed: "Lompakkoa ei voitu ladata", retry: "Yritä uudelleen", other: "In English",
       otherLabel: "Switch to English",
@@ -20,7 +20,7 @@
     en: {
       title: "Gamify Wallet", level: "Level", points: "points", lifetime: "Lifetime",
       progress: (n) => `Progress to level ${n}`, streak: (n) => `${n}-day streak`,
-      best: (n) => `best ${n}`, latest: "Latest events", none: "No events yet",
+      best: (n) => `best ${n}`, latest: "Latest events", none: "No events yet", more: "Show more",
       achievements: "Achievements", loading: "Loading the wallet…",
       failed: "Could not load the wallet", retry: "Try again", other: "Suomeksi",
       otherLabel: "Vaihda suomeksi",
@@ -92,21 +92,39 @@
       this.state = { loading: true };
       this.render();
       try {
-        const get = async (path) => {
-          const r = await fetch(this.api + path);
-          const body = await r.json().catch(() => null);
-          if (!r.ok) throw new Error(body && body.error ? body.error.message : `HTTP ${r.status}`);
-          return body;
-        };
         const id = encodeURIComponent(user);
-        const [balance, events, catalogue] = await Promise.all([
-          get(`/balance/${id}`), get(`/events/${id}?limit=5`), get(`/achievements`),
+        const [balance, page, catalogue] = await Promise.all([
+          this.get(`/balance/${id}`), this.get(`/events/${id}?limit=5`), this.get(`/achievements`),
         ]);
-        this.state = { balance, events, catalogue };
+        this.state = { balance, events: page.body, next: page.next, catalogue };
       } catch (e) {
         this.state = { error: e.message };
       }
       this.render();
+    }
+
+    /// GETs `path` of the API: its JSON and the next page's cursor.
+    async get(path) {
+      const r = await fetch(this.api + path);
+      const body = await r.json().catch(() => null);
+      if (!r.ok) throw new Error(body && body.error ? body.error.message : `HTTP ${r.status}`);
+      const wrap = (b) => (path.startsWith("/events/") ? { body: b, next: r.headers.get("x-next-cursor") } : b);
+      return wrap(body);
+    }
+
+    /// The next five older events, appended.
+    async more() {
+      const s = this.state;
+      try {
+        const id = encodeURIComponent(this.getAttribute("user-id"));
+        const page = await this.get(`/events/${id}?limit=5&before=${encodeURIComponent(s.next)}`);
+        this.state = { ...s, events: s.events.concat(page.body), next: page.next };
+      } catch (e) {
+        this.state = { error: e.message };
+      }
+      this.render();
+      const more = this.shadowRoot.querySelector('[data-action="more"]');
+      (more || this.shadowRoot.querySelector("[data-testid=events]"))?.focus?.();
     }
 
     switchLanguage() {
@@ -139,7 +157,8 @@
           <div class="progress-label"><span id="progress-label">${t.progress(b.level + 1)}</span><span data-testid="progress">${progress}%</span></div>
           <div class="bar" role="progressbar" aria-labelledby="progress-label" aria-valuemin="0" aria-valuemax="100" aria-valuenow="${progress}"><div style="width:${progress}%"></div></div>
           <p class="streak" data-testid="streak"><span class="flame" aria-hidden="true">🔥</span><span>${t.streak(b.streak_days)}</span><span class="muted">(${t.best(b.best_streak)})</span></p>
-          <section aria-labelledby="latest"><h4 id="latest">${t.latest}</h4><ul data-testid="events">${events}</ul></section>
+          <section aria-labelledby="latest"><h4 id="latest">${t.latest}</h4><ul data-testid="events" tabindex="-1">${events}</ul>
+            ${s.next ? `<p><button type="button" data-action="more">${t.more}</button></p>` : ""}</section>
           ${b.achievements.length ? `<section aria-labelledby="achievements"><h4 id="achievements">${t.achievements}</h4><div class="chips" data-testid="achievements">${chips}</div></section>` : ""}`;
       }
       const level = s.balance ? `<span class="badge" data-testid="level">${t.level} ${s.balance.level}</span>` : "";
@@ -153,6 +172,8 @@
         </article>`;
       const lang = this.shadowRoot.querySelector('[data-action="lang"]');
       if (lang) lang.addEventListener("click", () => this.switchLanguage());
+      const more = this.shadowRoot.querySelector('[data-action="more"]');
+      if (more) more.addEventListener("click", () => this.more());
       const retry = this.shadowRoot.querySelector('[data-action="retry"]');
       if (retry) retry.addEventListener("click", () => this.load());
     }

@@ -75,6 +75,7 @@ await post("maija", "health", 10);
 await post("maija", "social", 5);
 await post("maija", "productivity", 7);
 await post("pekka", "finance", 100);
+for (let i = 0; i < 7; i++) await post("ahkera", "health", i + 1);
 await post("liisa", "learning", 10);
 const reward = await fetch(`${api}/admin/rewards`, {
   method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${ADMIN_TOKEN}` },
@@ -141,6 +142,21 @@ try {
     assert.equal(await text("h1"), "Lompakko");
   });
 
+  await check("older events page in with the keyboard", async () => {
+    await page.goto(`${base}/ui/wallet?user=ahkera`);
+    await page.waitForSelector("gamify-wallet [data-testid=events] li");
+    const items = page.locator("gamify-wallet [data-testid=events] li");
+    assert.equal(await items.count(), 5);
+    const more = page.locator("gamify-wallet button[data-action=more]");
+    assert.equal(await more.textContent(), "Näytä lisää");
+    await more.focus();
+    await page.keyboard.press("Enter");
+    await page.waitForFunction(() => document.querySelector("gamify-wallet").shadowRoot.querySelectorAll("[data-testid=events] li").length === 7);
+    // Oldest last: the first event (value 1, health × 1.2).
+    assert.deepEqual(await items.last().locator("span").allTextContents(), ["Terveys – seeded", "+1.2p"]);
+    assert.equal(await more.count(), 0, "no more to show");
+  });
+
   await check("an API error shows a message, not a blank page", async () => {
     await page.goto(`${base}/ui/wallet?user=${encodeURIComponent("ei kelpaa!")}`);
     const alert = page.locator("gamify-wallet [role=alert]");
@@ -153,7 +169,7 @@ try {
     await page.goto(`${base}/ui/leaderboards?user=maija`);
     await page.waitForSelector("table");
     const rows = page.locator("tbody tr");
-    assert.equal(await rows.count(), 3);
+    assert.equal(await rows.count(), 4);
     const cells = (row) => row.locator("td").allTextContents();
     assert.deepEqual(await cells(rows.nth(0)), ["1", "pekka", "200", "3"]);
     const me = page.locator("tbody tr.me");
@@ -165,14 +181,15 @@ try {
   await page.screenshot({ path: join(SHOTS, "leaderboards.png"), fullPage: true });
 
   await check("another board is picked from the form", async () => {
-    // Today's health board: only maija's run today (10 × 1.2 × 1.15).
+    // Today's health board: ahkera's seven (33.6), then maija's run today
+    // (10 × 1.2 × 1.15).
     await page.selectOption("#period", "day");
     await page.selectOption("#category", "health");
     await Promise.all([page.waitForURL(/period=day/), page.click("form#pick button[type=submit]")]);
     await page.waitForSelector("table");
     const rows = page.locator("tbody tr");
-    assert.equal(await rows.count(), 1);
-    assert.deepEqual(await rows.nth(0).locator("td").allTextContents(), ["1", "maija (sinä)", "13.8", "2"]);
+    assert.equal(await rows.count(), 2);
+    assert.deepEqual(await rows.nth(1).locator("td").allTextContents(), ["2", "maija (sinä)", "13.8", "2"]);
     assert.equal(await text("caption"), "Tänään · Terveys");
   });
 
@@ -190,17 +207,17 @@ try {
     await page.fill("#token", ADMIN_TOKEN);
     await page.click("#signin button[type=submit]");
     await page.waitForSelector("[data-testid=total-events]");
-    assert.equal(await text("[data-testid=total-events]"), "7");
-    assert.equal(await text("[data-testid=total-users]"), "3");
-    assert.equal(await text("[data-testid=active-7]"), "3");
-    assert.equal(await text("[data-testid=active-30]"), "3");
-    // (166.45 + 200 + 15) / 3, in Finnish number format.
-    assert.equal(await text("[data-testid=average]"), "127,15");
+    assert.equal(await text("[data-testid=total-events]"), "14");
+    assert.equal(await text("[data-testid=total-users]"), "4");
+    assert.equal(await text("[data-testid=active-7]"), "4");
+    assert.equal(await text("[data-testid=active-30]"), "4");
+    // (166.45 + 200 + 15 + 33.6) / 4, in Finnish number format.
+    assert.equal(await text("[data-testid=average]"), "103,762");
     const bars = page.locator("#chart rect");
     assert.equal(await bars.count(), 30);
     const perDay = (await bars.evaluateAll((rs) => rs.map((r) => Number(r.dataset.events))));
-    assert.equal(perDay.reduce((a, b) => a + b, 0), 7);
-    assert.equal(perDay[29], 5, "today: maija's three, pekka's and liisa's");
+    assert.equal(perDay.reduce((a, b) => a + b, 0), 14);
+    assert.equal(perDay[29], 12, "today: maija's three, pekka's, liisa's and ahkera's seven");
     const rows = await page.locator("#categories tbody tr").allTextContents();
     assert.equal(rows.length, 5);
     assert.ok(rows.some((r) => r.includes("Talous")), rows.join(" | "));
