@@ -438,11 +438,16 @@ impl Engine {
             let Some(last) = page.last().cloned() else {
                 return Ok(count);
             };
-            let mut notices = Vec::new();
-            for id in &page {
+            // Looked up together: PostgreSQL answers them in batches.
+            let lookups = page.iter().map(|id| async move {
                 let user = gamify_core::UserId::parse(id)
                     .map_err(|_| StoreError::Corrupt(format!("stored user id {id:?}")))?;
-                if let Some(snapshot) = self.store().user(&user).await?
+                self.store().user(&user).await
+            });
+            let snapshots = futures_util::future::join_all(lookups).await;
+            let mut notices = Vec::new();
+            for (id, snapshot) in page.iter().zip(snapshots) {
+                if let Some(snapshot) = snapshot?
                     && let Some(n) = notice(id, &snapshot.state)
                 {
                     notices.push(n);
