@@ -68,11 +68,6 @@ async fn analytics_count_events_users_activity_categories_and_days() {
         .await;
     let err = assert_error(bad, 422, "validation_failed").await;
     assert_eq!(error_fields(&err), ["days"]);
-    let default: Value = app
-        .admin(Method::GET, "/api/v2/gamify/analytics", None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let default = app.admin_json("/api/v2/gamify/analytics").await;
     assert_eq!(default["events_per_day"].as_array().unwrap().len(), 30);
 }

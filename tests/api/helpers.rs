@@ -180,6 +180,14 @@ impl TestApp {
         request.send().await.unwrap()
     }
 
+    /// GETs an admin route (with the token), which must answer 200, and
+    /// reads its JSON.
+    pub async fn admin_json(&self, path: &str) -> Value {
+        let response = self.admin(reqwest::Method::GET, path, None).await;
+        assert_eq!(response.status(), 200, "GET {path}");
+        response.json().await.unwrap()
+    }
+
     pub async fn balance(&self, user: &str) -> Value {
         self.get_json(&format!("/api/v2/gamify/balance/{user}"))
             .await

@@ -108,15 +108,8 @@ async fn subscribe(app: &TestApp, url: &str, events: &[&str]) -> Value {
 }
 
 async fn log(app: &TestApp, webhook: &str) -> Vec<Value> {
-    let response = app
-        .admin(
-            Method::GET,
-            &format!("/api/v2/gamify/admin/webhooks/{webhook}/deliveries?limit=100"),
-            None,
-        )
-        .await;
-    assert_eq!(response.status(), 200);
-    response.json().await.unwrap()
+    let path = format!("/api/v2/gamify/admin/webhooks/{webhook}/deliveries?limit=100");
+    serde_json::from_value(app.admin_json(&path).await).unwrap()
 }
 
 /// Waits until the delivery log's newest entry has `status`.
@@ -144,12 +137,7 @@ async fn deliveries_are_signed_and_say_what_happened() {
     );
     let id = created["id"].as_str().unwrap().to_owned();
     // The list never shows the secret again.
-    let list: Value = app
-        .admin(Method::GET, "/api/v2/gamify/admin/webhooks", None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let list = app.admin_json("/api/v2/gamify/admin/webhooks").await;
     assert_eq!(list[0]["id"], id.as_str());
     assert!(list[0].get("secret").is_none());
 
@@ -351,12 +339,7 @@ async fn bad_subscriptions_are_refused_naming_the_field() {
         .await
         .unwrap();
     assert_error(anonymous, 401, "unauthorized").await;
-    let list: Value = app
-        .admin(Method::GET, path, None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let list = app.admin_json(path).await;
     assert_eq!(list, json!([]));
     let bad_status = app
         .admin(
@@ -455,12 +438,7 @@ async fn recorded_events_are_forwarded_to_the_external_api_once() {
     here.engine.keep_forwarding(Some(&forward)).await.unwrap();
     // Idempotent: a second start keeps the one subscription.
     here.engine.keep_forwarding(Some(&forward)).await.unwrap();
-    let list: Value = here
-        .admin(Method::GET, "/api/v2/gamify/admin/webhooks", None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let list = here.admin_json("/api/v2/gamify/admin/webhooks").await;
     assert_eq!(list.as_array().unwrap().len(), 1);
     assert_eq!(list[0]["events"], json!(["event.recorded"]));
     assert_eq!(
@@ -519,11 +497,6 @@ async fn recorded_events_are_forwarded_to_the_external_api_once() {
 
     // Forwarding turned off: its subscription goes.
     here.engine.keep_forwarding(None).await.unwrap();
-    let list: Value = here
-        .admin(Method::GET, "/api/v2/gamify/admin/webhooks", None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let list = here.admin_json("/api/v2/gamify/admin/webhooks").await;
     assert_eq!(list, json!([]));
 }

@@ -623,29 +623,29 @@ pub async fn analytics(
             .collect::<Result<_, _>>()?,
         ..Analytics::default()
     };
-    for r in sqlx::query(CATEGORIES_SQL)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(classify)?
-    {
-        let n: i64 = r.try_get(1).map_err(backend)?;
-        out.categories.push((
-            r.try_get(0).map_err(backend)?,
-            n.max(0) as u64,
-            Points::from_milli(r.try_get(2).map_err(backend)?),
-        ));
-    }
-    for r in sqlx::query(&days_sql(days_from))
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(classify)?
-    {
-        let n: i64 = r.try_get(1).map_err(backend)?;
-        out.days.push((
-            r.try_get(0).map_err(backend)?,
-            n.max(0) as u64,
-            Points::from_milli(r.try_get(2).map_err(backend)?),
-        ));
-    }
+    out.categories = counted(conn, CATEGORIES_SQL).await?;
+    out.days = counted(conn, &days_sql(days_from)).await?;
     Ok(out)
+}
+
+/// Rows of (key, count, points in thousandths), as the analytics' grouped
+/// queries return them.
+async fn counted<K>(conn: &mut PgConnection, sql: &str) -> Result<Vec<(K, u64, Points)>, StoreError>
+where
+    K: for<'r> sqlx::Decode<'r, Postgres> + sqlx::Type<Postgres>,
+{
+    let rows = sqlx::query(sql)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(classify)?;
+    rows.iter()
+        .map(|r| {
+            let n: i64 = r.try_get(1).map_err(backend)?;
+            Ok((
+                r.try_get(0).map_err(backend)?,
+                n.max(0) as u64,
+                Points::from_milli(r.try_get(2).map_err(backend)?),
+            ))
+        })
+        .collect()
 }
