@@ -16,6 +16,8 @@ const TEXT = {
     kind: "Laji", balanceAfter: "Saldo", time: "Aika", rewards: "Palkinnot", cost: "Hinta", stock: "Jäljellä",
     activeReward: "Tarjolla", yes: "kyllä", no: "ei", unlimited: "rajaton", adminFailed: "Tietoja ei voitu ladata",
     noData: "Ei vielä tietoja.", chartLabel: (n, d) => `${n} tapahtumaa 30 päivässä, eniten ${d}`,
+    newReward: "Uusi palkinto", nameFi: "Nimi suomeksi", nameEn: "Nimi englanniksi", add: "Lisää",
+    deactivate: "Lopeta tarjonta", saved: (id) => `Palkinto ${id} tallennettu.`, stopped: (id) => `Palkinto ${id} ei ole enää tarjolla.`,
   },
   en: {
     wallet: "Wallet", boards: "Leaderboards", user: "User", show: "Show", other: "Suomeksi", otherLabel: "Vaihda suomeksi",
@@ -32,6 +34,8 @@ const TEXT = {
     kind: "Kind", balanceAfter: "Balance", time: "Time", rewards: "Rewards", cost: "Cost", stock: "Left",
     activeReward: "Offered", yes: "yes", no: "no", unlimited: "unlimited", adminFailed: "Could not load the data",
     noData: "No data yet.", chartLabel: (n, d) => `${n} events in 30 days, most on ${d}`,
+    newReward: "New reward", nameFi: "Name in Finnish", nameEn: "Name in English", add: "Add",
+    deactivate: "Stop offering", saved: (id) => `Reward ${id} saved.`, stopped: (id) => `Reward ${id} is no longer offered.`,
   },
 };
 
