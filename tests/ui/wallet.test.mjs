@@ -193,6 +193,36 @@ try {
     assert.equal(await text("caption"), "Tänään · Terveys");
   });
 
+  await check("last week's and yesterday's boards are asked for by their window", async () => {
+    // Boards count events by arrival (docs/API.md), and every seeded event
+    // arrived today: the previous windows are empty, and the page asks the
+    // API for the right ones.
+    const isoWeekAgo = () => {
+      const d = new Date(Date.now() - 7 * DAY);
+      const day = Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate());
+      // Week 1 holds January 4th; count whole weeks from its Monday.
+      const weekOne = (y) => { const j4 = Date.UTC(y, 0, 4); return j4 - (((new Date(j4).getUTCDay() + 6) % 7) * DAY); };
+      let year = d.getUTCFullYear();
+      if (day < weekOne(year)) year -= 1;
+      else if (day >= weekOne(year + 1)) year += 1;
+      return `${year}-W${String(Math.floor((day - weekOne(year)) / (7 * DAY)) + 1).padStart(2, "0")}`;
+    };
+    const yesterday = new Date(Date.now() - DAY).toISOString().slice(0, 10);
+    for (const [period, window] of [["week", isoWeekAgo()], ["day", yesterday]]) {
+      await page.selectOption("#period", period);
+      await page.selectOption("#category", "");
+      await page.selectOption("#when", "previous");
+      const [request] = await Promise.all([
+        page.waitForRequest((r) => r.url().includes("/api/v2/gamify/leaderboard?")),
+        page.click("form#pick button[type=submit]"),
+      ]);
+      assert.equal(new URL(request.url()).searchParams.get("window"), window, period);
+      await page.locator("#board p.muted").waitFor();
+      assert.equal(await text("#board"), "Taululla ei ole vielä ketään.");
+      assert.equal(await page.locator("#when").inputValue(), "previous");
+    }
+  });
+
   await check("the dashboard refuses a wrong admin token with a message", async () => {
     await page.goto(`${base}/ui/admin`);
     await page.fill("#token", "not-the-token-at-all");
