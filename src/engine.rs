@@ -661,7 +661,7 @@ fn fingerprint(request: &EventRequest, value: Value) -> String {
 /// SHA-256 of a JSON value with its object keys sorted, in hex.
 pub(crate) fn fingerprint_of(canonical: &serde_json::Value) -> String {
     let digest = Sha256::digest(sorted(canonical).to_string().as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    gamify_store::hex(&digest)
 }
 
 fn sorted(v: &serde_json::Value) -> serde_json::Value {

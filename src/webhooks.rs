@@ -75,8 +75,7 @@ impl Forward {
             .chain_update([0u8])
             .chain_update(&self.api_key)
             .finalize();
-        let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
-        format!("{FORWARD_PREFIX}{hex}")
+        format!("{FORWARD_PREFIX}{}", gamify_store::hex(&digest[..8]))
     }
 }
 
@@ -150,19 +149,14 @@ pub fn signature(secret: &str, timestamp: i64, body: &str) -> String {
     mac.update(timestamp.to_string().as_bytes());
     mac.update(b".");
     mac.update(body.as_bytes());
-    mac.finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    gamify_store::hex(&mac.finalize().into_bytes())
 }
 
 /// A signing secret: `whsec_` and 32 random bytes in hex.
 fn new_secret() -> String {
     let mut random = [0u8; 32];
     getrandom::fill(&mut random).expect("the operating system's random source is available");
-    let hex: String = random.iter().map(|b| format!("{b:02x}")).collect();
-    format!("whsec_{hex}")
+    format!("whsec_{}", gamify_store::hex(&random))
 }
 
 /// What a forwarded event is posted as: the body of `POST /event` (the

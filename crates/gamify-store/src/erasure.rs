@@ -44,12 +44,7 @@ pub struct Erasure {
 
 /// The hash an erasure keeps of a user id: hex SHA-256.
 pub fn user_hash(user_id: &str) -> String {
-    let digest = Sha256::digest(user_id.as_bytes());
-    let mut hex = String::with_capacity(64);
-    for byte in digest {
-        hex.push_str(&format!("{byte:02x}"));
-    }
-    hex
+    crate::hex(&Sha256::digest(user_id.as_bytes()))
 }
 
 /// What erasing a user's redemptions does to each reward's counts.

@@ -636,6 +636,16 @@ pub(crate) fn backend(e: impl std::error::Error + Send + Sync + 'static) -> Stor
     StoreError::Backend(Box::new(e))
 }
 
+/// `bytes` in lower-case hex: how hashes, ids and secrets are written.
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        let _ = write!(out, "{byte:02x}");
+    }
+    out
+}
+
 /// A [`StoreError::Corrupt`] naming what could not be read.
 pub fn corrupt(what: &str, found: &str) -> StoreError {
     StoreError::Corrupt(format!("unreadable {what}: {found:?}"))

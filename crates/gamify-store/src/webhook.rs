@@ -9,8 +9,6 @@
 //! crate) sends what is due and records each attempt with
 //! [`crate::Store::delivery_attempted`].
 
-use std::fmt::Write as _;
-
 use gamify_core::{Day, Points, level_for, next_level_points};
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -266,12 +264,7 @@ pub fn delivery_id(subscription_id: &str, notice_key: &str) -> String {
         .chain_update([0u8])
         .chain_update(notice_key.as_bytes())
         .finalize();
-    let mut id = String::with_capacity(4 + 24);
-    id.push_str("dlv_");
-    for byte in &digest[..12] {
-        let _ = write!(id, "{byte:02x}");
-    }
-    id
+    format!("dlv_{}", crate::hex(&digest[..12]))
 }
 
 /// The notices addressed to every subscription that wants them, as new
