@@ -230,6 +230,7 @@ async fn commit(
 ) -> Result<(Vec<Result<Done, StoreError>>, Option<BoardChanges>), sqlx::Error> {
     let mut tx = sqlx::Connection::begin(&mut *conn).await?;
     let subscriptions = hooks.current(&mut tx).await?;
+    let wanted = webhook::Topics::of(&subscriptions);
 
     // A settlement names a redemption; its user (which never changes) is
     // the one to lock.
@@ -374,7 +375,6 @@ async fn commit(
         };
         if let (Some(before), Ok(done), Some(user)) = (before, &outcome, op.user_id()) {
             let after = world.states.get(user.as_str());
-            let wanted = webhook::Topics::of(&subscriptions);
             let mut notices = webhook::notices(before, after, done, wanted);
             if wanted.has(webhook::Topic::RewardRedeemed) {
                 notices.extend(

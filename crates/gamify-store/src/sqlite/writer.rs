@@ -546,6 +546,7 @@ impl Writer {
             rules: &self.rules,
             erased: &self.erased,
             hooks: &self.hooks,
+            wanted: webhook::Topics::of(&self.hooks),
             granted: Vec::new(),
             effects: Effects::default(),
         };
@@ -615,6 +616,8 @@ struct Step<'a> {
     erased: &'a HashSet<String>,
     /// Webhook subscriptions: see [`Writer::hooks`].
     hooks: &'a [crate::Subscription],
+    /// The topics they want, between them.
+    wanted: webhook::Topics,
     /// Rewards granted by the op being applied (for their notices).
     granted: Vec<crate::Redemption>,
     effects: Effects,
@@ -738,7 +741,7 @@ impl Step<'_> {
                     read.as_ref()
                 }
             };
-            let wanted = webhook::Topics::of(self.hooks);
+            let wanted = self.wanted;
             let mut notices = webhook::notices(before, after, &done, wanted);
             if wanted.has(webhook::Topic::RewardRedeemed) {
                 notices.extend(
