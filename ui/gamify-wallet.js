@@ -96,20 +96,19 @@
         const [balance, page, catalogue] = await Promise.all([
           this.get(`/balance/${id}`), this.get(`/events/${id}?limit=5`), this.get(`/achievements`),
         ]);
-        this.state = { balance, events: page.body, next: page.next, catalogue };
+        this.state = { balance: balance.body, events: page.body, next: page.next, catalogue: catalogue.body };
       } catch (e) {
         this.state = { error: e.message };
       }
       this.render();
     }
 
-    /// GETs `path` of the API: its JSON and the next page's cursor.
+    /// GETs `path` of the API: its JSON, and the next page's cursor if any.
     async get(path) {
       const r = await fetch(this.api + path);
       const body = await r.json().catch(() => null);
       if (!r.ok) throw new Error(body && body.error ? body.error.message : `HTTP ${r.status}`);
-      const wrap = (b) => (path.startsWith("/events/") ? { body: b, next: r.headers.get("x-next-cursor") } : b);
-      return wrap(body);
+      return { body, next: r.headers.get("x-next-cursor") };
     }
 
     /// The next five older events, appended.
