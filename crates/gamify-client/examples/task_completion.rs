@@ -22,8 +22,7 @@ async fn on_task_completed(gamify: &Client, user_id: &str, priority: &str) -> Re
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let url = std::env::var("GAMIFY_URL").unwrap_or_else(|_| "http://127.0.0.1:8000".into());
-    let gamify = Client::new(&url)?;
+    let gamify = Client::from_env()?;
     let run = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
         .as_millis();

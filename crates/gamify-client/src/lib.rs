@@ -152,6 +152,13 @@ impl Client {
         })
     }
 
+    /// A client of the server `GAMIFY_URL` names, `http://127.0.0.1:8000`
+    /// (the server's default address) when it is unset.
+    pub fn from_env() -> Result<Client, Error> {
+        let url = std::env::var("GAMIFY_URL").unwrap_or_else(|_| "http://127.0.0.1:8000".into());
+        Client::new(&url)
+    }
+
     /// Sends the admin token with every request (needed by the admin
     /// routes: rewards, adjustments, webhooks, erasure).
     pub fn with_admin_token(mut self, token: impl Into<String>) -> Client {
