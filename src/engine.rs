@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use gamify_core::{Action, Category, Day, Expiry, Points, RuleError, Rules, UserId, Value};
 use gamify_store::postgres::{Migrations, PgSettings, PgStore};
+use gamify_store::scoring::score;
 use gamify_store::sqlite::SqliteStore;
 use gamify_store::{Idempotency, NewEvent, Store, StoreError, UserFilter, UserSnapshot};
 use sha2::{Digest, Sha256};
@@ -19,7 +20,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::metrics::Metrics;
 use crate::model::{
     BalanceResponse, EventRequest, EventResponse, FieldError, LeaderboardEntry, Render,
-    StatsResponse, level_fields, parse_rfc3339_ms, rfc3339_ms,
+    SimulationResponse, StatsResponse, level_fields, parse_rfc3339_ms, rfc3339_ms,
 };
 
 /// Events returned per page when no limit is given.
@@ -289,6 +290,35 @@ impl Engine {
         request: EventRequest,
         idempotency_key: Option<&str>,
     ) -> Result<(EventResponse, bool), EngineError> {
+        let event = self.parse_event(&request, idempotency_key)?;
+        let recorded = self.store.record_event(event).await?;
+        let response = EventResponse::render(&recorded.event);
+        if recorded.replayed {
+            self.metrics.replay();
+        } else {
+            self.metrics.event(&recorded.event, response.level_up);
+        }
+        Ok((response, recorded.replayed))
+    }
+
+    /// What `request` would earn if it were recorded now, with the same
+    /// breakdown, without writing anything. Scored by the same function as
+    /// recording, on the user's latest committed state; an event recorded
+    /// in between may change the answer.
+    pub async fn simulate(&self, request: EventRequest) -> Result<SimulationResponse, EngineError> {
+        let event = self.parse_event(&request, None)?;
+        let before = self.store.user(&event.user_id).await?;
+        let (record, _) = score(&event, before.map(|s| (*s).clone()), &self.rules)?;
+        Ok(SimulationResponse::from(EventResponse::render(&record)))
+    }
+
+    /// Checks every field of an event (all errors at once) and makes it a
+    /// new event stamped now.
+    fn parse_event(
+        &self,
+        request: &EventRequest,
+        idempotency_key: Option<&str>,
+    ) -> Result<NewEvent, EngineError> {
         let now = self.clock.now_ms();
         let mut errors = Vec::new();
         let user_id = UserId::parse(&request.user_id)
@@ -348,9 +378,9 @@ impl Engine {
 
         let idempotency = idempotency_key.map(|key| Idempotency {
             key: key.to_owned(),
-            fingerprint: fingerprint(&request, value),
+            fingerprint: fingerprint(request, value),
         });
-        let event = NewEvent {
+        Ok(NewEvent {
             id: new_event_id(now),
             user_id,
             category,
@@ -360,15 +390,7 @@ impl Engine {
             occurred_at_ms,
             created_at_ms: now,
             idempotency,
-        };
-        let recorded = self.store.record_event(event).await?;
-        let response = EventResponse::render(&recorded.event);
-        if recorded.replayed {
-            self.metrics.replay();
-        } else {
-            self.metrics.event(&recorded.event, response.level_up);
-        }
-        Ok((response, recorded.replayed))
+        })
     }
 
     /// The user's wallet; zeros for a user with no events.

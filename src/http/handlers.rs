@@ -12,7 +12,7 @@ use super::extract::{ApiJson, ApiQuery};
 use crate::engine::Engine;
 use crate::model::{
     AchievementResponse, BalanceResponse, ErrorResponse, EventRequest, EventResponse,
-    StatsResponse, achievement_catalogue,
+    SimulationResponse, StatsResponse, achievement_catalogue,
 };
 
 /// The header a client sets to make a POST safe to retry.
@@ -59,6 +59,34 @@ pub async fn record_event(
             .insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
     }
     Ok(response)
+}
+
+/// What an event would earn if it were recorded now.
+///
+/// Takes the body of `POST /event`, checks it the same way (the same 422s),
+/// and scores it on the user's current state with the same rules, answering
+/// the breakdown recording would return: weight, streak day, streak bonus,
+/// points, the achievements and bonuses it would unlock, the balances and
+/// level after it. Nothing is written; an `Idempotency-Key` is not used.
+#[utoipa::path(
+    post,
+    path = "/api/v2/gamify/simulate",
+    tag = "events",
+    request_body = EventRequest,
+    responses(
+        (status = 200, description = "What recording it now would earn", body = SimulationResponse),
+        (status = 400, description = "Malformed JSON", body = ErrorResponse),
+        (status = 413, description = "Body too large", body = ErrorResponse),
+        (status = 415, description = "Body not sent as JSON", body = ErrorResponse),
+        (status = 422, description = "A field breaks a rule", body = ErrorResponse),
+        (status = 503, description = "Storage unavailable", body = ErrorResponse),
+    )
+)]
+pub async fn simulate_event(
+    State(engine): State<Engine>,
+    ApiJson(request): ApiJson<EventRequest>,
+) -> Result<Json<SimulationResponse>, ApiError> {
+    Ok(Json(engine.simulate(request).await?))
 }
 
 /// The request's `Idempotency-Key`, if it sent one.

@@ -42,6 +42,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub fn router(engine: Engine) -> Router {
     Router::new()
         .route("/api/v2/gamify/event", post(handlers::record_event))
+        .route("/api/v2/gamify/simulate", post(handlers::simulate_event))
         .route(
             "/api/v2/gamify/events/{user_id}",
             get(handlers::list_events),

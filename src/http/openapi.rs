@@ -35,6 +35,7 @@ impl Modify for AdminToken {
     ),
     paths(
         handlers::record_event,
+        handlers::simulate_event,
         handlers::list_events,
         handlers::get_balance,
         handlers::get_stats,
@@ -71,6 +72,7 @@ impl Modify for AdminToken {
     components(schemas(
         model::EventRequest,
         model::EventResponse,
+        model::SimulationResponse,
         model::UnlockedAchievement,
         model::BalanceResponse,
         model::StatsResponse,

@@ -11,6 +11,7 @@ mod export;
 mod helpers;
 mod metrics;
 mod operations;
+mod simulate;
 mod streaks;
 mod ui;
 mod users;

@@ -92,6 +92,66 @@ pub struct EventResponse {
     pub level_up: bool,
 }
 
+/// What an event would earn if it were recorded now
+/// (`POST /api/v2/gamify/simulate`): the breakdown recording would return,
+/// without an id or a recording time, because nothing is recorded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SimulationResponse {
+    /// The user.
+    pub user_id: String,
+    /// The category.
+    pub category: String,
+    /// The action.
+    pub action: String,
+    /// The value, to three decimals.
+    pub value: f64,
+    /// When it would have happened; decides the streak day.
+    pub occurred_at: String,
+    /// The category weight it would get.
+    pub category_weight: f64,
+    /// The streak ending on its day, counting it.
+    pub streak_day: u32,
+    /// The streak bonus, as a fraction (0.35 for +35 %).
+    pub streak_bonus: f64,
+    /// Its own points: value × weight × (1 + streak bonus).
+    pub points: f64,
+    /// Achievements it would unlock.
+    pub achievements_unlocked: Vec<UnlockedAchievement>,
+    /// The sum of their bonuses.
+    pub bonus_points: f64,
+    /// Spendable balance after it.
+    pub total_points: f64,
+    /// Lifetime points after it.
+    pub lifetime_points: f64,
+    /// Level after it.
+    pub level: u32,
+    /// Whether it would raise the level.
+    pub level_up: bool,
+}
+
+impl From<EventResponse> for SimulationResponse {
+    /// The breakdown of an event, without what only recording gives it.
+    fn from(e: EventResponse) -> SimulationResponse {
+        SimulationResponse {
+            user_id: e.user_id,
+            category: e.category,
+            action: e.action,
+            value: e.value,
+            occurred_at: e.occurred_at,
+            category_weight: e.category_weight,
+            streak_day: e.streak_day,
+            streak_bonus: e.streak_bonus,
+            points: e.points,
+            achievements_unlocked: e.achievements_unlocked,
+            bonus_points: e.bonus_points,
+            total_points: e.total_points,
+            lifetime_points: e.lifetime_points,
+            level: e.level,
+            level_up: e.level_up,
+        }
+    }
+}
+
 /// A user's wallet (`GET /api/v2/gamify/balance/{user_id}`). A user with no
 /// events reads as zeros at level 1.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]

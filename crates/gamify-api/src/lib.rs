@@ -16,7 +16,7 @@ pub use data::{AnalyticsResponse, DayCount, ErasureResponse, FindingResponse, Re
 pub use error::{ErrorBody, ErrorResponse, FieldError};
 pub use event::{
     AchievementResponse, BalanceResponse, EventRequest, EventResponse, LeaderboardEntry,
-    StatsResponse, UnlockedAchievement,
+    SimulationResponse, StatsResponse, UnlockedAchievement,
 };
 pub use wallet::{
     AdjustmentRequest, LedgerEntryResponse, MovementResponse, RedeemRequest, RedemptionResponse,

@@ -184,6 +184,13 @@ impl Client {
         self.replayable(request, idempotency_key).await
     }
 
+    /// What an event would earn if it were recorded now, with its breakdown
+    /// (`POST /api/v2/gamify/simulate`); records nothing.
+    pub async fn simulate(&self, event: &EventRequest) -> Result<SimulationResponse, Error> {
+        let request = self.request(Method::POST, &["simulate"]).json(event);
+        self.send(request).await.map(|(body, _)| body)
+    }
+
     /// A user's wallet.
     pub async fn balance(&self, user_id: &str) -> Result<BalanceResponse, Error> {
         self.get(&["balance", user_id], &[]).await
