@@ -1,4 +1,9 @@
--- Shared by the wrk scripts: one machine-readable line per run.
+-- Shared by the wrk scripts: one machine-readable line per run, and the
+-- API key (GAMIFY_API_KEY) on every request when the server needs one.
+local key = os.getenv("GAMIFY_API_KEY")
+if key and key ~= "" then
+  wrk.headers["Authorization"] = "Bearer " .. key
+end
 done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format("RESULT rps=%.0f p50_ms=%.3f p99_ms=%.3f requests=%d errors=%d\n",

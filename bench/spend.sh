@@ -25,6 +25,7 @@ URL=${GAMIFY_BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}
 SCHEMA=gamify_bench_spend
 ADDR=127.0.0.1:8102
 TOKEN=bench-admin-token-0123456789
+export GAMIFY_API_KEY=$TOKEN  # the wrk scripts send it
 command -v wrk >/dev/null || { echo "wrk is not installed: apt-get install wrk" >&2; exit 1; }
 command -v pgbench >/dev/null || { echo "pgbench is not installed (postgresql-client)" >&2; exit 1; }
 PG_TEST_FSYNC=$(command -v pg_test_fsync || ls /usr/lib/postgresql/*/bin/pg_test_fsync | head -1)
@@ -61,7 +62,7 @@ PGBENCH_LAT=$(awk '/latency average/ {print $4; exit}' "$DATA/pgbench.out")
 echo "pgbench_update $PGBENCH_TPS avg:$PGBENCH_LAT -" >>"$DATA/results"
 
 echo "gamify on PostgreSQL:" >&2
-GAMIFY_ADDR=$ADDR GAMIFY_ADMIN_TOKEN=$TOKEN target/release/gamify serve >"$DATA/server.log" 2>&1 &
+GAMIFY_ADDR=$ADDR GAMIFY_API_KEY=$TOKEN target/release/gamify serve >"$DATA/server.log" 2>&1 &
 PIDS+=("$!")
 wait_for $ADDR /readyz
 for i in $(seq 10); do

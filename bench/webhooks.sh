@@ -21,6 +21,7 @@ ROUNDS=${3:-2}
 HOOK_ADDR=127.0.0.1:8100
 ADDR=127.0.0.1:8101
 TOKEN=bench-admin-token-0123456789
+export GAMIFY_API_KEY=$TOKEN  # the wrk scripts send it
 command -v wrk >/dev/null || { echo "wrk is not installed: apt-get install wrk" >&2; exit 1; }
 . bench/lib.sh
 require_free $HOOK_ADDR $ADDR
@@ -43,7 +44,7 @@ delivered() { curl -sf "http://$ADDR/metrics" | awk '/^gamify_webhook_attempts_t
 one() {
   local name=$1 events=$2 send=${3:-true} dir
   dir=$(mktemp -d -p "$DATA")
-  GAMIFY_ADDR=$ADDR GAMIFY_DATA_DIR=$dir GAMIFY_LOG=error GAMIFY_ADMIN_TOKEN=$TOKEN GAMIFY_WEBHOOK_SEND=$send \
+  GAMIFY_ADDR=$ADDR GAMIFY_DATA_DIR=$dir GAMIFY_LOG=error GAMIFY_API_KEY=$TOKEN GAMIFY_WEBHOOK_SEND=$send \
     target/release/gamify serve >"$dir/server.log" 2>&1 &
   local pid=$!
   PIDS+=("$pid")

@@ -92,10 +92,11 @@ pub struct NatsConfig {
 pub struct ServerConfig {
     /// Listen address.
     pub addr: String,
-    /// The bearer token the admin routes require; `None`: admin routes off.
+    /// A key with every scope (`ingest`, `read`, `admin`), besides the keys
+    /// made with `gamify keys create`; `admin_token` is its older name.
     /// A secret, so never printed.
-    #[serde(default)]
-    pub admin_token: Option<String>,
+    #[serde(default, alias = "admin_token")]
+    pub api_key: Option<String>,
     /// Origins whose pages may read the API from a browser (the
     /// embeddable wallet): `https://site.example`, or `*`.
     #[serde(default)]
@@ -124,7 +125,7 @@ impl fmt::Debug for ServerConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ServerConfig")
             .field("addr", &self.addr)
-            .field("admin_token", &self.admin_token.as_ref().map(|_| "***"))
+            .field("api_key", &self.api_key.as_ref().map(|_| "***"))
             .field("cors_origins", &self.cors_origins)
             .finish()
     }
@@ -306,17 +307,28 @@ impl Config {
                 ),
             ));
         }
-        if let Some(v) = env("GAMIFY_ADMIN_TOKEN").filter(|v| !v.is_empty()) {
-            config.server.admin_token = Some(v);
+        let api_key = env("GAMIFY_API_KEY").filter(|v| !v.is_empty());
+        let admin_token = env("GAMIFY_ADMIN_TOKEN").filter(|v| !v.is_empty());
+        if let (Some(a), Some(b)) = (&api_key, &admin_token)
+            && a != b
+        {
+            return Err(invalid(
+                "GAMIFY_API_KEY",
+                "GAMIFY_API_KEY and GAMIFY_ADMIN_TOKEN (its older name) differ; set one",
+            ));
+        }
+        if let Some(v) = api_key.or(admin_token) {
+            config.server.api_key = Some(v.clone());
+            config.webhooks.api_key = Some(v);
         }
         if config
             .server
-            .admin_token
+            .api_key
             .as_ref()
             .is_some_and(|t| t.len() < 16 || !t.bytes().all(|b| b.is_ascii_graphic()))
         {
             return Err(invalid(
-                "server.admin_token",
+                "server.api_key",
                 "expected at least 16 visible ASCII characters (a long random string)",
             ));
         }
@@ -430,9 +442,6 @@ impl Config {
         }
         if let Some(v) = env("GAMIFY_EXTERNAL_API").filter(|v| !v.is_empty()) {
             config.webhooks.external_api = Some(v);
-        }
-        if let Some(v) = env("GAMIFY_API_KEY").filter(|v| !v.is_empty()) {
-            config.webhooks.api_key = Some(v);
         }
         if let Some(v) = env("GAMIFY_WEBHOOK_SEND") {
             config.webhooks.send = parse_env("GAMIFY_WEBHOOK_SEND", &v, "true or false")?;

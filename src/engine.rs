@@ -16,6 +16,7 @@ use gamify_store::sqlite::SqliteStore;
 use gamify_store::{Idempotency, NewEvent, Store, StoreError, UserFilter, UserSnapshot};
 use sha2::{Digest, Sha256};
 
+use crate::auth::KeyRing;
 use crate::clock::{Clock, SystemClock};
 use crate::metrics::Metrics;
 use crate::model::{
@@ -142,7 +143,7 @@ pub struct Engine {
     store: Arc<dyn Store>,
     rules: Rules,
     clock: Arc<dyn Clock>,
-    admin_token: Option<Arc<str>>,
+    keys: Arc<KeyRing>,
     cors_origins: Arc<[String]>,
     metrics: Arc<Metrics>,
 }
@@ -233,16 +234,17 @@ impl Engine {
             store,
             rules,
             clock,
-            admin_token: None,
+            keys: Arc::new(KeyRing::new(None)),
             cors_origins: Arc::from(Vec::new()),
             metrics: Arc::default(),
         }
     }
 
-    /// The same engine, with the token admin routes require (`None`: the
-    /// admin routes are off).
-    pub fn with_admin_token(mut self, token: Option<String>) -> Engine {
-        self.admin_token = token.map(Arc::from);
+    /// The same engine, with a key of every scope from the configuration
+    /// (`GAMIFY_API_KEY`), besides the keys in storage. With neither, the
+    /// HTTP API is open and its admin routes are off (see [`crate::auth`]).
+    pub fn with_api_key(mut self, key: Option<String>) -> Engine {
+        self.keys = Arc::new(KeyRing::new(key.as_deref()));
         self
     }
 
@@ -263,16 +265,9 @@ impl Engine {
         })
     }
 
-    /// Whether `presented` is the admin token: `None` when no token is set.
-    /// Compared in constant time, so the answer's timing tells nothing.
-    pub fn admin_token_matches(&self, presented: &[u8]) -> Option<bool> {
-        let token = self.admin_token.as_deref()?.as_bytes();
-        let differs = token.len() != presented.len();
-        let diff = token
-            .iter()
-            .zip(presented.iter().chain(std::iter::repeat(&0)))
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b));
-        Some(!differs && diff == 0)
+    /// The keys this engine's HTTP API accepts.
+    pub fn key_ring(&self) -> &KeyRing {
+        &self.keys
     }
 
     /// The rule limits in force.

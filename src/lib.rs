@@ -41,6 +41,7 @@
 //! `gamify-store`.
 
 pub mod analytics;
+pub mod auth;
 pub mod boards;
 pub mod bus;
 pub mod clock;

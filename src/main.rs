@@ -34,6 +34,11 @@ enum Command {
         /// binary's is refused. SQLite is always migrated.
         #[arg(long)]
         migrate: bool,
+        /// Serve without any API key on an address other than loopback:
+        /// anyone who can reach it may record and read. Without this flag,
+        /// `serve` refuses to do that.
+        #[arg(long)]
+        insecure_no_auth: bool,
     },
     /// Create the database if needed and apply pending migrations.
     Migrate,
@@ -94,6 +99,13 @@ enum Command {
         /// The user id.
         user_id: String,
     },
+    /// API keys: make, list and revoke them (see docs/API.md, "API keys").
+    /// On SQLite stop the server first (one process owns the file), or use
+    /// the admin API; on PostgreSQL, run it any time.
+    Keys {
+        #[command(subcommand)]
+        action: KeysCommand,
+    },
     /// Leaderboard maintenance.
     Leaderboard {
         #[command(subcommand)]
@@ -103,6 +115,26 @@ enum Command {
     Openapi,
     /// Print the effective configuration (passwords redacted).
     Config,
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Make a key and print it with its secret, shown only now.
+    Create {
+        /// What the key is for.
+        #[arg(long)]
+        name: String,
+        /// What it may do: ingest, read or admin; repeat for several.
+        #[arg(long = "scope", required = true)]
+        scopes: Vec<String>,
+    },
+    /// Print every key (revoked ones too), never a secret.
+    List,
+    /// Revoke a key: refused at once by every node (within a second).
+    Revoke {
+        /// The key's id (`key_…`).
+        key_id: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -154,14 +186,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 tracing::info!(?storage, "database is up to date");
                 Ok(())
             }
-            Command::Serve { migrate } => {
+            Command::Serve {
+                migrate,
+                insecure_no_auth,
+            } => {
                 let engine = if migrate {
                     Engine::open_migrating(&storage, rules).await
                 } else {
                     Engine::open(&storage, rules).await
                 }
                 .with_context(cannot)?
-                .with_admin_token(config.server.admin_token.clone())
+                .with_api_key(config.server.api_key.clone())
                 .with_cors_origins(config.server.cors_origins.clone());
                 tokio::spawn(engine.clone().run_expiry_sweeps());
                 let webhooks = config.webhooks()?;
@@ -183,7 +218,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                         }
                     });
                 }
-                serve(config, engine).await
+                serve(config, engine, insecure_no_auth).await
             }
             Command::Verify => {
                 let engine = Engine::open_for_maintenance(&storage, rules, false)
@@ -220,6 +255,30 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                         "nothing to rebuild: the leaderboards are kept in Redis only with PostgreSQL and REDIS_URL; the embedded ones are rebuilt at every start, and without Redis they are read from SQL"
                     ),
                 }
+                Ok(())
+            }
+            Command::Keys { action } => {
+                let engine = Engine::open_for_maintenance(&storage, rules, false)
+                    .await
+                    .with_context(cannot)?;
+                let shown = match action {
+                    KeysCommand::Create { name, scopes } => serde_json::to_string_pretty(
+                        &engine
+                            .create_key(gamify::model::KeyRequest { name, scopes })
+                            .await
+                            .context("could not make the key")?,
+                    ),
+                    KeysCommand::List => serde_json::to_string_pretty(
+                        &engine.keys().await.context("could not list the keys")?,
+                    ),
+                    KeysCommand::Revoke { key_id } => serde_json::to_string_pretty(
+                        &engine
+                            .revoke_key(&key_id)
+                            .await
+                            .with_context(|| format!("could not revoke {key_id:?}"))?,
+                    ),
+                };
+                println!("{}", shown.context("rendering the keys")?);
                 Ok(())
             }
             Command::Erase { user_id } => {
@@ -370,8 +429,26 @@ async fn write_export(
     Ok(())
 }
 
-async fn serve(config: Config, engine: Engine) -> anyhow::Result<()> {
+async fn serve(config: Config, engine: Engine, insecure_no_auth: bool) -> anyhow::Result<()> {
     let addr = config.addr()?;
+    engine
+        .refresh_keys()
+        .await
+        .context("cannot read the API keys")?;
+    if engine.key_ring().is_open() {
+        if !addr.ip().is_loopback() && !insecure_no_auth {
+            anyhow::bail!(
+                "refusing to serve on {addr} without an API key: set GAMIFY_API_KEY, or make a key \
+                 with `gamify keys create`, or pass --insecure-no-auth to let anyone who can reach \
+                 {addr} record and read"
+            );
+        }
+        tracing::warn!(
+            %addr,
+            "no API key exists: ingest and read need no key and the admin routes are off \
+             (set GAMIFY_API_KEY or run `gamify keys create`)"
+        );
+    }
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;

@@ -6,7 +6,8 @@
 
 pub use gamify_api::{
     AchievementResponse, BalanceResponse, ErrorBody, ErrorResponse, EventRequest, EventResponse,
-    FieldError, LeaderboardEntry, SimulationResponse, StatsResponse, UnlockedAchievement,
+    FieldError, KeyCreated, KeyRequest, KeyResponse, LeaderboardEntry, SimulationResponse,
+    StatsResponse, UnlockedAchievement,
 };
 use gamify_core::{AchievementId, CATALOGUE, Points, Requirement, level_for, next_level_points};
 use gamify_store::{EventRecord, LeaderRow};

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use gamify_client::{
-    AdjustmentRequest, Board, Client, EventRequest, RewardRequest, SpendRequest,
+    AdjustmentRequest, Board, Client, EventRequest, KeyRequest, RewardRequest, SpendRequest,
     SubscriptionRequest,
 };
 
@@ -24,8 +24,20 @@ async fn the_client_speaks_the_whole_api_and_the_examples_run_live() {
         ("GAMIFY_ADMIN_TOKEN", ADMIN_TOKEN.to_owned()),
     ];
     let (mut server, base, _) = start_gamify(&["serve"], &env, "warn,gamify=info");
-    let gamify = Client::new(&base).unwrap();
-    let admin = gamify.clone().with_admin_token(ADMIN_TOKEN);
+    let admin = Client::new(&base).unwrap().with_api_key(ADMIN_TOKEN);
+    // The app's own key records and reads; only the admin key administers.
+    let app_key = admin
+        .create_key(&KeyRequest {
+            name: "the app".into(),
+            scopes: vec!["ingest".into(), "read".into()],
+        })
+        .await
+        .unwrap();
+    assert_eq!(admin.keys().await.unwrap()[0].id, app_key.key.id);
+    let gamify = Client::new(&base).unwrap().with_api_key(&app_key.secret);
+    let anonymous = Client::new(&base).unwrap();
+    let refused = anonymous.balance("anna").await.unwrap_err();
+    assert_eq!(refused.code(), Some("unauthorized"));
 
     // Events, with a retry by key.
     let event = EventRequest::new("anna", "finance", "paid_invoice", 60.0);
@@ -105,8 +117,8 @@ async fn the_client_speaks_the_whole_api_and_the_examples_run_live() {
         "id": "mug", "name_fi": "Muki", "name_en": "Mug", "cost": 50.0, "stock": 3
     }))
     .unwrap();
-    let no_token = gamify.create_reward(&reward).await.unwrap_err();
-    assert_eq!(no_token.code(), Some("unauthorized"));
+    let no_scope = gamify.create_reward(&reward).await.unwrap_err();
+    assert_eq!(no_scope.code(), Some("forbidden"));
     admin.create_reward(&reward).await.unwrap();
     let offer = gamify.rewards(Some("anna")).await.unwrap();
     assert_eq!(offer[0].affordable, Some(true));
@@ -166,6 +178,7 @@ async fn the_client_speaks_the_whole_api_and_the_examples_run_live() {
         }
         let out = Command::new(&path)
             .env("GAMIFY_URL", &base)
+            .env("GAMIFY_API_KEY", &app_key.secret)
             .output()
             .unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);

@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 mod common;
-use common::{get_json, start_gamify};
+use common::{get_json, keyed_client, start_gamify};
 
 const ADMIN_TOKEN: &str = "crash-test-admin-token-0123";
 
@@ -45,10 +45,7 @@ struct Acked {
 async fn acknowledged_events_survive_kill_9_exactly_once() {
     let dir = tempfile::tempdir().unwrap();
     let (mut server, base, _) = start(dir.path());
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .build()
-        .unwrap();
+    let client = keyed_client(ADMIN_TOKEN, Duration::from_secs(5));
 
     let acked = Arc::new(Mutex::new(Vec::<Acked>::new()));
     let stop = Arc::new(AtomicBool::new(false));
@@ -226,7 +223,7 @@ async fn acknowledged_events_survive_kill_9_exactly_once() {
 async fn sigterm_finishes_requests_in_flight_and_exits_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let (mut server, base, _) = start(dir.path());
-    let client = reqwest::Client::new();
+    let client = keyed_client(ADMIN_TOKEN, Duration::from_secs(30));
     let events: Vec<_> = (0..50)
         .map(|i| {
             let (client, base) = (client.clone(), base.clone());

@@ -13,7 +13,7 @@ use gamify_store::postgres::scratch::{ScratchSchema, test_database};
 use serde_json::{Value, json};
 
 mod common;
-use common::start_gamify;
+use common::{keyed_client, start_gamify};
 
 const ADMIN_TOKEN: &str = "webhook-test-admin-token-01";
 
@@ -52,10 +52,7 @@ async fn start_receiver(status: u16) -> (Receiver, String) {
 }
 
 fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap()
+    keyed_client(ADMIN_TOKEN, Duration::from_secs(10))
 }
 
 async fn subscribe(client: &reqwest::Client, base: &str, url: &str) {

@@ -3,7 +3,9 @@
 // tag; the API's origin is this script's, unless api-base says otherwise).
 // Finnish by default; the language choice is remembered (localStorage).
 // Attributes: user-id (required), lang (fi or en: fixed, not switchable
-// by the remembered choice), api-base, no-language-switch.
+// by the remembered choice), api-base, api-key (a key with the read scope,
+// when the server needs keys: anyone who can see the page can see it, so
+// give it no other scope), no-language-switch.
 (() => {
   const scriptOrigin = document.currentScript ? new URL(document.currentScript.src).origin : location.origin;
 
@@ -105,7 +107,8 @@
 
     /// GETs `path` of the API: its JSON, and the next page's cursor if any.
     async get(path) {
-      const r = await fetch(this.api + path);
+      const key = this.getAttribute("api-key");
+      const r = await fetch(this.api + path, key ? { headers: { authorization: `Bearer ${key}` } } : {});
       const body = await r.json().catch(() => null);
       if (!r.ok) throw new Error(body && body.error ? body.error.message : `HTTP ${r.status}`);
       return { body, next: r.headers.get("x-next-cursor") };

@@ -12,6 +12,7 @@ const TEXT = {
     yours: (r, p) => `Sijasi: ${r}, ${p} pistettä`, hidden: "Olet piilottanut itsesi tulostauluilta.",
     failed: "Tulostaulua ei voitu ladata", pickUser: "Anna käyttäjätunnus nähdäksesi lompakon.",
     admin: "Hallinta", adminTitle: "Hallintanäkymä", token: "Ylläpitäjän avain", signIn: "Kirjaudu",
+    apiKey: "API-avain (jos palvelin vaatii)",
     signOut: "Kirjaudu ulos", totalEvents: "Tapahtumia", totalUsers: "Käyttäjiä", active7: "Aktiivisia (7 pv)",
     active30: "Aktiivisia (30 pv)", average: "Pisteitä / käyttäjä", byCategory: "Kategorioittain",
     events: "Tapahtumat", perDay: "Tapahtumat päivittäin (30 pv)", lookup: "Käyttäjähaku", ledger: "Tilitapahtumat",
@@ -31,7 +32,8 @@ const TEXT = {
     rank: "Rank", points: "Points", level: "Level", empty: "Nobody on this board yet.", you: "you",
     yours: (r, p) => `Your rank: ${r}, ${p} points`, hidden: "You have hidden yourself from the leaderboards.",
     failed: "Could not load the leaderboard", pickUser: "Enter a user id to see the wallet.",
-    admin: "Admin", adminTitle: "Dashboard", token: "Admin token", signIn: "Sign in",
+    admin: "Admin", adminTitle: "Dashboard", token: "Admin key", signIn: "Sign in",
+    apiKey: "API key (if the server needs one)",
     signOut: "Sign out", totalEvents: "Events", totalUsers: "Users", active7: "Active (7 days)",
     active30: "Active (30 days)", average: "Points per user", byCategory: "By category",
     events: "Events", perDay: "Events per day (30 days)", lookup: "User lookup", ledger: "Ledger",
@@ -52,6 +54,34 @@ export function text() { return TEXT[lang()]; }
 export function setLang(next) {
   try { localStorage.setItem("gamify-lang", next); } catch { /* not remembered */ }
   window.dispatchEvent(new CustomEvent("gamify-lang", { detail: next }));
+}
+
+/// The API key this tab signed in with (any page's key field, or the
+/// dashboard's sign-in), kept for the tab's session only.
+export function apiKey() {
+  try { return sessionStorage.getItem("gamify-api-key") || ""; } catch { return ""; }
+}
+
+export function setApiKey(key) {
+  try {
+    if (key) sessionStorage.setItem("gamify-api-key", key);
+    else sessionStorage.removeItem("gamify-api-key");
+  } catch { /* private mode: not kept */ }
+}
+
+/// `fetch` of the API with the tab's key, if any.
+export function api(path, init = {}) {
+  const key = apiKey();
+  const headers = { ...(init.headers || {}), ...(key ? { authorization: `Bearer ${key}` } : {}) };
+  return fetch("/api/v2/gamify" + path, { ...init, headers });
+}
+
+/// Wires a page's optional key field (`#key`, no `name`, so it never goes
+/// into the URL): filled from the tab's key, kept when the form is sent.
+export function keyField(form) {
+  const field = document.getElementById("key");
+  field.value = apiKey();
+  form.addEventListener("submit", () => { if (field.value) setApiKey(field.value.trim()); });
 }
 
 export const escape = (s) => String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);

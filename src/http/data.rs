@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::economy::Admin;
+use super::auth::Admin;
 use super::error::ApiError;
 use super::extract::ApiQuery;
 use crate::analytics::AnalyticsResponse;

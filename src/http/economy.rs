@@ -1,16 +1,16 @@
 //! Routes of the points economy: spending, the ledger, rewards and
 //! redemptions for users; the catalogue, settlements and adjustments for
-//! admins (behind [`Admin`], which `super::data` uses too).
+//! admins (behind [`super::auth::Admin`]).
 
 use axum::Json;
-use axum::extract::{FromRequestParts, Path, State};
-use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, header::AUTHORIZATION};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use gamify_store::RedemptionStatus;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
+use super::auth::Admin;
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiQuery};
 use super::handlers::{IDEMPOTENT_REPLAYED, idempotency_key, with_cursor};
@@ -20,26 +20,6 @@ use crate::wallet::{
     AdjustmentRequest, LedgerEntryResponse, MovementResponse, RedeemRequest, RedemptionResponse,
     RewardRequest, RewardResponse, SpendRequest,
 };
-
-/// Proof that the request carries the admin token.
-pub struct Admin;
-
-impl FromRequestParts<Engine> for Admin {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, engine: &Engine) -> Result<Admin, ApiError> {
-        let presented = parts
-            .headers
-            .get(AUTHORIZATION)
-            .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
-            .unwrap_or_default();
-        match engine.admin_token_matches(presented) {
-            None => Err(ApiError::AdminDisabled),
-            Some(false) => Err(ApiError::Unauthorized),
-            Some(true) => Ok(Admin),
-        }
-    }
-}
 
 fn with_replayed(body: impl serde::Serialize, replayed: bool) -> Response {
     let mut response = Json(body).into_response();

@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use gamify_core::Refusal;
 use gamify_store::StoreError;
 
+use crate::auth::Denied;
 use crate::engine::EngineError;
 use crate::model::{ErrorBody, ErrorResponse, FieldError};
 
@@ -38,12 +39,9 @@ pub enum ApiError {
     /// The route exists, the method does not.
     #[error("method not allowed")]
     MethodNotAllowed,
-    /// An admin route without the right `Authorization: Bearer` token.
-    #[error("unauthorized")]
-    Unauthorized,
-    /// An admin route while no admin token is configured.
-    #[error("admin API disabled")]
-    AdminDisabled,
+    /// The request's key may not use the route (401 or 403).
+    #[error("access denied: {0:?}")]
+    Denied(Denied),
 }
 
 impl ApiError {
@@ -107,16 +105,35 @@ impl ApiError {
             ApiError::Engine(EngineError::Conflict { code, message }) => {
                 (StatusCode::CONFLICT, code, message.clone(), vec![])
             }
-            ApiError::Unauthorized => (
+            ApiError::Denied(Denied::Unauthenticated(scope)) => (
                 StatusCode::UNAUTHORIZED,
                 "unauthorized",
-                "this route needs the admin token: Authorization: Bearer <token>".into(),
-                vec![],
+                format!(
+                    "this route needs an API key with the {} scope: Authorization: Bearer <key>",
+                    scope.as_str()
+                ),
+                vec![FieldError {
+                    field: "Authorization".into(),
+                    message: "missing, unknown or revoked key".into(),
+                }],
             ),
-            ApiError::AdminDisabled => (
+            ApiError::Denied(Denied::Forbidden(scope)) => (
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                format!(
+                    "this key lacks the {} scope this route needs",
+                    scope.as_str()
+                ),
+                vec![FieldError {
+                    field: "Authorization".into(),
+                    message: format!("a key with the {} scope is needed", scope.as_str()),
+                }],
+            ),
+            ApiError::Denied(Denied::AdminOff) => (
                 StatusCode::FORBIDDEN,
                 "admin_disabled",
-                "the admin API is off: start gamify with GAMIFY_ADMIN_TOKEN (or [server] admin_token) set"
+                "the admin API is off until an admin key exists: start gamify with \
+                 GAMIFY_API_KEY set, or run `gamify keys create --scope admin`"
                     .into(),
                 vec![],
             ),
@@ -199,6 +216,13 @@ impl IntoResponse for ApiError {
                 details,
             },
         };
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer"),
+            );
+        }
+        response
     }
 }

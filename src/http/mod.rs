@@ -4,6 +4,7 @@
 //! its answer. [`router`] and [`serve`] are apart so that tests and embedders
 //! can mount the router on a listener of their own.
 
+mod auth;
 mod boards;
 mod data;
 mod economy;
@@ -22,9 +23,13 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::HeaderValue;
 use axum::http::header::{
-    ACCESS_CONTROL_ALLOW_ORIGIN, ACCESS_CONTROL_EXPOSE_HEADERS, ORIGIN, VARY,
+    ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS, ACCESS_CONTROL_ALLOW_ORIGIN,
+    ACCESS_CONTROL_EXPOSE_HEADERS, ACCESS_CONTROL_MAX_AGE, ACCESS_CONTROL_REQUEST_METHOD, ORIGIN,
+    VARY,
 };
+use axum::http::{Method, StatusCode};
 use axum::middleware::{self, Next};
+use axum::response::IntoResponse;
 use axum::response::Response;
 use axum::routing::{delete, get, post, put};
 use axum::serve::ListenerExt;
@@ -39,9 +44,28 @@ pub use handlers::{IDEMPOTENCY_KEY, IDEMPOTENT_REPLAYED, NEXT_CURSOR};
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// Every route, with the API's fallbacks for unknown routes and methods.
+///
+/// Routes are grouped by the scope a key needs (see [`crate::auth`]):
+/// `ingest` for what records what users do, `read` for what reads, `admin`
+/// (the [`auth::Admin`] extractor) for the operator's routes; health,
+/// metrics, the contract and the web pages' files need no key.
 pub fn router(engine: Engine) -> Router {
-    Router::new()
+    let ingest = Router::new()
         .route("/api/v2/gamify/event", post(handlers::record_event))
+        .route(
+            "/api/v2/gamify/users/{user_id}/privacy",
+            put(boards::put_privacy),
+        )
+        .route("/api/v2/gamify/spend", post(economy::spend_points))
+        .route(
+            "/api/v2/gamify/rewards/{reward_id}/redeem",
+            post(economy::redeem_reward),
+        )
+        .route_layer(middleware::from_fn_with_state(
+            engine.clone(),
+            auth::require_ingest,
+        ));
+    let read = Router::new()
         .route("/api/v2/gamify/simulate", post(handlers::simulate_event))
         .route(
             "/api/v2/gamify/events/{user_id}",
@@ -58,24 +82,20 @@ pub fn router(engine: Engine) -> Router {
             get(boards::get_standing),
         )
         .route(
-            "/api/v2/gamify/users/{user_id}/privacy",
-            put(boards::put_privacy),
-        )
-        .route(
             "/api/v2/gamify/achievements",
             get(handlers::list_achievements),
         )
-        .route("/api/v2/gamify/spend", post(economy::spend_points))
         .route("/api/v2/gamify/ledger/{user_id}", get(economy::get_ledger))
         .route("/api/v2/gamify/rewards", get(economy::list_rewards))
-        .route(
-            "/api/v2/gamify/rewards/{reward_id}/redeem",
-            post(economy::redeem_reward),
-        )
         .route(
             "/api/v2/gamify/redemptions/{user_id}",
             get(economy::list_user_redemptions),
         )
+        .route_layer(middleware::from_fn_with_state(
+            engine.clone(),
+            auth::require_read,
+        ));
+    let admin = Router::new()
         .route(
             "/api/v2/gamify/admin/rewards",
             get(economy::list_all_rewards).post(economy::create_reward),
@@ -120,10 +140,22 @@ pub fn router(engine: Engine) -> Router {
             "/api/v2/gamify/admin/webhooks/deliveries/{delivery_id}/replay",
             post(webhooks::replay_delivery),
         )
+        .route(
+            "/api/v2/gamify/admin/keys",
+            post(auth::create_key).get(auth::list_keys),
+        )
+        .route(
+            "/api/v2/gamify/admin/keys/{key_id}/revoke",
+            post(auth::revoke_key),
+        )
         .route("/api/v2/gamify/analytics", get(data::analytics))
         .route("/api/v2/gamify/admin/verify", get(data::verify))
         .route("/api/v2/gamify/admin/export", get(data::export))
-        .route("/api/v2/gamify/users/{user_id}", delete(data::erase_user))
+        .route("/api/v2/gamify/users/{user_id}", delete(data::erase_user));
+    Router::new()
+        .merge(ingest)
+        .merge(read)
+        .merge(admin)
         .route("/healthz", get(handlers::healthz))
         .route("/readyz", get(handlers::readyz))
         .route("/metrics", get(handlers::metrics))
@@ -154,9 +186,18 @@ pub async fn serve(
         // Small JSON answers should not wait for Nagle.
         let _ = tcp.set_nodelay(true);
     });
-    axum::serve(listener, router(engine))
-        .with_graceful_shutdown(shutdown)
+    // The key table is read before the first request, so a node never
+    // answers as if no key existed; then it is kept fresh.
+    engine
+        .refresh_keys()
         .await
+        .map_err(|e| std::io::Error::other(format!("could not read the API keys: {e}")))?;
+    let refresh = tokio::spawn(engine.clone().run_key_refresh());
+    let served = axum::serve(listener, router(engine))
+        .with_graceful_shutdown(shutdown)
+        .await;
+    refresh.abort();
+    served
 }
 
 static REQUEST_SEQ: AtomicU64 = AtomicU64::new(1);
@@ -182,6 +223,29 @@ async fn log_request(State(engine): State<Engine>, request: Request, next: Next)
         .and_then(|o| o.to_str().ok())
         .and_then(|o| engine.cors_allows(o))
         .and_then(|o| HeaderValue::from_str(o).ok());
+    // A browser asking whether a page of an allowed origin may send its key
+    // (the widget's `Authorization` header makes its GETs non-simple).
+    if method == Method::OPTIONS
+        && request
+            .headers()
+            .contains_key(ACCESS_CONTROL_REQUEST_METHOD)
+        && let Some(origin) = allowed_origin
+    {
+        let mut response = StatusCode::NO_CONTENT.into_response();
+        let headers = response.headers_mut();
+        headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        headers.insert(
+            ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static("GET"),
+        );
+        headers.insert(
+            ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static("authorization"),
+        );
+        headers.insert(ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+        headers.append(VARY, HeaderValue::from_static("origin"));
+        return response;
+    }
     // At debug level (off by default: a disabled span costs next to
     // nothing), every log event of the request, the store's writers
     // included, carries its id and route.

@@ -7,7 +7,7 @@ use utoipa::OpenApi;
 use utoipa::Modify;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
-use super::{boards, data, economy, handlers, webhooks};
+use super::{auth, boards, data, economy, handlers, webhooks};
 use crate::boards as board_json;
 use crate::webhooks as webhook_json;
 use crate::{analytics, erasure, model, verify, wallet};
@@ -61,6 +61,9 @@ impl Modify for AdminToken {
         webhooks::delete_webhook,
         webhooks::list_deliveries,
         webhooks::replay_delivery,
+        auth::create_key,
+        auth::list_keys,
+        auth::revoke_key,
         data::analytics,
         data::verify,
         data::export,
@@ -73,6 +76,9 @@ impl Modify for AdminToken {
         model::EventRequest,
         model::EventResponse,
         model::SimulationResponse,
+        model::KeyRequest,
+        model::KeyResponse,
+        model::KeyCreated,
         model::UnlockedAchievement,
         model::BalanceResponse,
         model::StatsResponse,

@@ -61,7 +61,12 @@ async fn analytics_count_events_users_activity_categories_and_days() {
     );
 
     // Admins only; days in range.
-    let anonymous = app.get("/api/v2/gamify/analytics").await;
+    let anonymous = app
+        .anonymous
+        .get(app.url("/api/v2/gamify/analytics"))
+        .send()
+        .await
+        .unwrap();
     assert_error(anonymous, 401, "unauthorized").await;
     let bad = app
         .admin(Method::GET, "/api/v2/gamify/analytics?days=0", None)

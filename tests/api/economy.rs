@@ -132,7 +132,7 @@ async fn the_ledger_lists_every_movement_newest_first_with_a_cursor() {
 async fn admin_routes_need_the_token() {
     let app = spawn_app().await;
     let response = app
-        .client
+        .anonymous
         .get(app.url("/api/v2/gamify/admin/rewards"))
         .send()
         .await

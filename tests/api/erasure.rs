@@ -21,7 +21,7 @@ async fn an_admin_erases_a_user_and_later_writes_for_them_are_refused_with_410()
 
     // Not without the admin token.
     let r = app
-        .client
+        .anonymous
         .delete(app.url("/api/v2/gamify/users/alice"))
         .send()
         .await

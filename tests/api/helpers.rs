@@ -17,7 +17,8 @@ use gamify_store::postgres::{Migrations, PgStore};
 use gamify_store::sqlite::SqliteStore;
 use serde_json::{Value, json};
 
-/// The admin token every test server is started with.
+/// The API key (every scope) every test server is started with; `client`
+/// sends it on every request, `anonymous` sends none.
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 
 /// 2025-10-12T10:30:00Z, the brief's example time.
@@ -28,6 +29,7 @@ pub struct TestApp {
     pub base: String,
     pub engine: Engine,
     pub client: reqwest::Client,
+    pub anonymous: reqwest::Client,
     pub clock: Arc<ManualClock>,
     _place: Place,
 }
@@ -89,8 +91,8 @@ pub async fn spawn_app_with(rules: Rules) -> TestApp {
 /// A server over a store of the test's choosing.
 pub async fn spawn_app_on(store: Arc<dyn Store>, place: Place, rules: Rules) -> TestApp {
     let clock = Arc::new(ManualClock::new(T0));
-    let engine = Engine::with_store(store, rules, clock.clone())
-        .with_admin_token(Some(ADMIN_TOKEN.to_owned()));
+    let engine =
+        Engine::with_store(store, rules, clock.clone()).with_api_key(Some(ADMIN_TOKEN.to_owned()));
     // Bind first, then spawn: the port is ready before the test sends anything.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -102,10 +104,25 @@ pub async fn spawn_app_on(store: Arc<dyn Store>, place: Place, rules: Rules) -> 
     TestApp {
         base,
         engine,
-        client: reqwest::Client::new(),
+        client: keyed_client(ADMIN_TOKEN),
+        anonymous: reqwest::Client::new(),
         clock,
         _place: place,
     }
+}
+
+/// A client that sends `key` as its bearer token on every request (unless
+/// a request sets its own).
+pub fn keyed_client(key: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {key}").parse().unwrap(),
+    );
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .unwrap()
 }
 
 impl TestApp {

@@ -2,6 +2,7 @@
 //! real socket with a fresh SQLite database per test.
 
 mod analytics;
+mod auth;
 mod boards;
 mod economy;
 mod erasure;

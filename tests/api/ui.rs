@@ -67,6 +67,38 @@ async fn only_the_origins_named_may_read_the_api_from_a_browser() {
     let other = get("https://evil.example").await.unwrap();
     assert_eq!(other.status(), 200);
     assert!(other.headers().get("access-control-allow-origin").is_none());
+    // The widget sends its key, so the browser asks first (a preflight):
+    // allowed for the origins named, and for GET with `Authorization` only.
+    let preflight = |origin: &'static str| {
+        app.anonymous
+            .request(
+                reqwest::Method::OPTIONS,
+                format!("{base}/api/v2/gamify/balance/someone"),
+            )
+            .header("origin", origin)
+            .header("access-control-request-method", "GET")
+            .header("access-control-request-headers", "authorization")
+            .send()
+    };
+    let asked = preflight("https://shop.example").await.unwrap();
+    assert_eq!(asked.status(), 204);
+    assert_eq!(
+        asked.headers()["access-control-allow-origin"],
+        "https://shop.example"
+    );
+    assert_eq!(asked.headers()["access-control-allow-methods"], "GET");
+    assert_eq!(
+        asked.headers()["access-control-allow-headers"],
+        "authorization"
+    );
+    let refused = preflight("https://evil.example").await.unwrap();
+    assert_eq!(refused.status(), 405);
+    assert!(
+        refused
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
     // The default server names none.
     let default = app
         .client

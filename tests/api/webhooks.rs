@@ -332,7 +332,7 @@ async fn bad_subscriptions_are_refused_naming_the_field() {
     assert_eq!(error_fields(&err), ["events"]);
     // Without the admin token: 401, and nothing was made.
     let anonymous = app
-        .client
+        .anonymous
         .post(app.url(path))
         .json(&json!({"url": "https://example.com/h", "events": ["level.up"]}))
         .send()
@@ -431,9 +431,19 @@ async fn recorded_events_are_forwarded_to_the_external_api_once() {
     // GAMIFY_EXTERNAL_API), through its outbox.
     let here = spawn_app().await;
     let there = spawn_app().await;
+    // `there` gives `here` a key that may only record events.
+    let key = there
+        .admin(
+            Method::POST,
+            "/api/v2/gamify/admin/keys",
+            Some(json!({"name": "forwarded from here", "scopes": ["ingest"]})),
+        )
+        .await;
+    assert_eq!(key.status(), 201);
+    let key: Value = key.json().await.unwrap();
     let forward = Forward {
         url: format!("{}/", there.base),
-        api_key: "external-api-key".into(),
+        api_key: key["secret"].as_str().unwrap().to_owned(),
     };
     here.engine.keep_forwarding(Some(&forward)).await.unwrap();
     // Idempotent: a second start keeps the one subscription.

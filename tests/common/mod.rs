@@ -33,6 +33,8 @@ pub fn start_gamify_logged(
         .args(args)
         .env_remove("DATABASE_URL")
         .env_remove("GAMIFY_CONFIG")
+        .env_remove("GAMIFY_API_KEY")
+        .env_remove("GAMIFY_ADMIN_TOKEN")
         .env_remove("REDIS_URL")
         .env_remove("GAMIFY_NATS_URL")
         .env("GAMIFY_ADDR", "127.0.0.1:0")
@@ -81,6 +83,8 @@ pub fn run_gamify(args: &[&str], env: &[(&str, String)]) -> (bool, String) {
         .args(args)
         .env_remove("DATABASE_URL")
         .env_remove("GAMIFY_CONFIG")
+        .env_remove("GAMIFY_API_KEY")
+        .env_remove("GAMIFY_ADMIN_TOKEN")
         .env_remove("GAMIFY_PG_SCHEMA")
         .env("GAMIFY_LOG", "warn");
     for (k, v) in env {
@@ -96,4 +100,20 @@ pub fn run_gamify(args: &[&str], env: &[(&str, String)]) -> (bool, String) {
 #[allow(dead_code)]
 pub async fn get_json(client: &reqwest::Client, url: String) -> Value {
     client.get(url).send().await.unwrap().json().await.unwrap()
+}
+
+/// A client that sends `key` as its bearer token on every request and
+/// gives up on a request after `timeout`.
+#[allow(dead_code)]
+pub fn keyed_client(key: &str, timeout: std::time::Duration) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {key}").parse().unwrap(),
+    );
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .timeout(timeout)
+        .build()
+        .unwrap()
 }

@@ -30,13 +30,14 @@ async function check(name, fn) {
   }
 }
 
-// Another site, embedding the widget: started first, so that Gamify can be
-// told its origin.
+// Another site, embedding the widget with a read-only key: started first,
+// so that Gamify can be told its origin (the key is made once it runs).
+let READ_KEY = "";
 const site = createServer((req, res) => {
   res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
   res.end(`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Shop</title>
     <script src="${process.env.GAMIFY_BASE}/ui/gamify-wallet.js"></script></head>
-    <body><h1>Our shop</h1><gamify-wallet user-id="maija" lang="en"></gamify-wallet></body></html>`);
+    <body><h1>Our shop</h1><gamify-wallet user-id="maija" lang="en" api-key="${READ_KEY}"></gamify-wallet></body></html>`);
 });
 await new Promise((r) => site.listen(0, "127.0.0.1", r));
 const siteOrigin = `http://127.0.0.1:${site.address().port}`;
@@ -47,7 +48,7 @@ const env = {
   GAMIFY_LOG_FORMAT: "json", GAMIFY_LOG: "info", GAMIFY_CORS_ORIGINS: siteOrigin,
   GAMIFY_ADMIN_TOKEN: ADMIN_TOKEN,
 };
-for (const key of ["DATABASE_URL", "GAMIFY_CONFIG", "REDIS_URL", "GAMIFY_NATS_URL"]) delete env[key];
+for (const key of ["DATABASE_URL", "GAMIFY_CONFIG", "REDIS_URL", "GAMIFY_NATS_URL", "GAMIFY_API_KEY"]) delete env[key];
 const server = spawn(BIN, ["serve"], { env, stdio: ["ignore", "pipe", "inherit"] });
 const base = await new Promise((resolve, reject) => {
   server.on("exit", (code) => reject(new Error(`gamify exited (${code}) before listening`)));
@@ -60,12 +61,13 @@ const base = await new Promise((resolve, reject) => {
 });
 process.env.GAMIFY_BASE = base;
 const api = `${base}/api/v2/gamify`;
+const adminHeaders = { "content-type": "application/json", authorization: `Bearer ${ADMIN_TOKEN}` };
 const DAY = 86_400_000;
 const at = (daysAgo) => new Date(Date.now() - daysAgo * DAY).toISOString();
 async function post(user, category, value, daysAgo) {
   const body = { user_id: user, category, action: "seeded", value };
   if (daysAgo) body.occurred_at = at(daysAgo);
-  const r = await fetch(`${api}/event`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+  const r = await fetch(`${api}/event`, { method: "POST", headers: adminHeaders, body: JSON.stringify(body) });
   assert.equal(r.status, 200, await r.text());
 }
 // maija: a three-day streak, five events.
@@ -78,11 +80,17 @@ await post("pekka", "finance", 100);
 for (let i = 0; i < 7; i++) await post("ahkera", "health", i + 1);
 await post("liisa", "learning", 10);
 const reward = await fetch(`${api}/admin/rewards`, {
-  method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${ADMIN_TOKEN}` },
+  method: "POST", headers: adminHeaders,
   body: JSON.stringify({ id: "coffee", name_fi: "Kahvi", name_en: "Coffee", cost: 50, stock: 10 }),
 });
 assert.equal(reward.status, 200, await reward.text());
-const balance = await (await fetch(`${api}/balance/maija`)).json();
+const balance = await (await fetch(`${api}/balance/maija`, { headers: adminHeaders })).json();
+const readKey = await fetch(`${api}/admin/keys`, {
+  method: "POST", headers: adminHeaders, body: JSON.stringify({ name: "wallet pages", scopes: ["read"] }),
+});
+const made = await readKey.json();
+assert.equal(readKey.status, 201, JSON.stringify(made));
+READ_KEY = made.secret;
 // 50 × 2.0 + 20 × 1.5 + (10 × 1.2 + 5 × 0.8 + 7 × 1.0) × 1.15 + streak_3's 10.
 assert.equal(balance.lifetime_points, 166.45);
 
@@ -92,8 +100,14 @@ try {
   const page = await context.newPage();
   const text = async (selector) => (await page.locator(selector).first().textContent()).trim();
 
-  await check("the wallet shows the balance, level, progress and streak in Finnish", async () => {
+  await check("the wallet asks for a key, then shows the balance, level, progress and streak in Finnish", async () => {
     await page.goto(`${base}/ui/wallet?user=maija`);
+    const refused = page.locator("gamify-wallet [role=alert]");
+    await refused.waitFor();
+    assert.match(await refused.textContent(), /API key/);
+    await page.fill("#key", READ_KEY);
+    await page.click("form#pick button[type=submit]");
+    assert.ok(!page.url().includes(READ_KEY), "the key never goes into the URL");
     await page.waitForSelector("gamify-wallet [data-testid=total]");
     assert.equal(await text("gamify-wallet [data-testid=total]"), "💰 166.5 pistettä");
     assert.equal(await text("gamify-wallet [data-testid=level]"), "Taso 2");
@@ -283,14 +297,17 @@ try {
     await row.locator("button[data-stop]").click();
     await page.waitForFunction(() => document.getElementById("reward-status").textContent.includes("enää"));
     assert.equal((await row.locator("td").allTextContents())[4], "ei");
-    const offered = await (await fetch(`${api}/rewards`)).json();
+    const offered = await (await fetch(`${api}/rewards`, { headers: adminHeaders })).json();
     assert.ok(!offered.some((r) => r.id === "tea"), "no longer offered to users");
   });
 
   await check("the wallet fits a phone", async () => {
     const phone = await browser.newContext({ viewport: { width: 375, height: 740 }, isMobile: true });
     const small = await phone.newPage();
-    await small.goto(`${base}/ui/wallet?user=maija`);
+    await small.goto(`${base}/ui/wallet`);
+    await small.fill("#user", "maija");
+    await small.fill("#key", READ_KEY);
+    await small.click("form#pick button[type=submit]");
     await small.waitForSelector("gamify-wallet [data-testid=total]");
     const width = await small.evaluate(() => document.documentElement.scrollWidth);
     assert.ok(width <= 375, `page is ${width}px wide`);

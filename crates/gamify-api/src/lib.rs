@@ -8,6 +8,7 @@ mod boards;
 mod data;
 mod error;
 mod event;
+mod keys;
 mod wallet;
 mod webhooks;
 
@@ -18,6 +19,7 @@ pub use event::{
     AchievementResponse, BalanceResponse, EventRequest, EventResponse, LeaderboardEntry,
     SimulationResponse, StatsResponse, UnlockedAchievement,
 };
+pub use keys::{KeyCreated, KeyRequest, KeyResponse};
 pub use wallet::{
     AdjustmentRequest, LedgerEntryResponse, MovementResponse, RedeemRequest, RedemptionResponse,
     RewardRequest, RewardResponse, SpendRequest,

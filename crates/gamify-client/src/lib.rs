@@ -131,7 +131,7 @@ const REPLAYED: &str = "idempotent-replayed";
 pub struct Client {
     http: reqwest::Client,
     base: Url,
-    admin_token: Option<String>,
+    api_key: Option<String>,
 }
 
 impl Client {
@@ -148,21 +148,27 @@ impl Client {
         Ok(Client {
             http: reqwest::Client::new(),
             base,
-            admin_token: None,
+            api_key: None,
         })
     }
 
     /// A client of the server `GAMIFY_URL` names, `http://127.0.0.1:8000`
-    /// (the server's default address) when it is unset.
+    /// (the server's default address) when it is unset, with the key
+    /// `GAMIFY_API_KEY` holds, if set.
     pub fn from_env() -> Result<Client, Error> {
         let url = std::env::var("GAMIFY_URL").unwrap_or_else(|_| "http://127.0.0.1:8000".into());
-        Client::new(&url)
+        let client = Client::new(&url)?;
+        Ok(match std::env::var("GAMIFY_API_KEY") {
+            Ok(key) if !key.is_empty() => client.with_api_key(key),
+            _ => client,
+        })
     }
 
-    /// Sends the admin token with every request (needed by the admin
-    /// routes: rewards, adjustments, webhooks, erasure).
-    pub fn with_admin_token(mut self, token: impl Into<String>) -> Client {
-        self.admin_token = Some(token.into());
+    /// Sends this API key (`Authorization: Bearer …`) with every request.
+    /// Its scopes decide what it may do: `ingest` to record, `read` to
+    /// read, `admin` for rewards, adjustments, webhooks, keys, erasure.
+    pub fn with_api_key(mut self, key: impl Into<String>) -> Client {
+        self.api_key = Some(key.into());
         self
     }
 
@@ -353,6 +359,24 @@ impl Client {
         check(response).await.map(drop)
     }
 
+    /// Makes an API key (admin); the answer holds its secret, shown only
+    /// here.
+    pub async fn create_key(&self, key: &KeyRequest) -> Result<KeyCreated, Error> {
+        let request = self.request(Method::POST, &["admin", "keys"]).json(key);
+        self.send(request).await.map(|(body, _)| body)
+    }
+
+    /// Every API key, revoked ones too, never a secret (admin).
+    pub async fn keys(&self) -> Result<Vec<KeyResponse>, Error> {
+        self.get(&["admin", "keys"], &[]).await
+    }
+
+    /// Revokes an API key (admin).
+    pub async fn revoke_key(&self, key_id: &str) -> Result<KeyResponse, Error> {
+        let request = self.request(Method::POST, &["admin", "keys", key_id, "revoke"]);
+        self.send(request).await.map(|(body, _)| body)
+    }
+
     /// A page of a subscription's delivery log, newest first (admin).
     pub async fn deliveries(
         &self,
@@ -384,8 +408,8 @@ impl Client {
                 .extend(segments);
         }
         let request = self.http.request(method, url);
-        match &self.admin_token {
-            Some(token) => request.bearer_auth(token),
+        match &self.api_key {
+            Some(key) => request.bearer_auth(key),
             None => request,
         }
     }

@@ -31,6 +31,7 @@ pub mod board;
 pub mod economy;
 pub mod erasure;
 pub mod export;
+pub mod keys;
 pub mod postgres;
 pub mod rank;
 pub mod rows;
@@ -540,6 +541,18 @@ pub trait Store: Send + Sync {
     /// written again, so a sweep repeated by a restart or by another node
     /// sends nothing twice.
     async fn notify(&self, notices: Vec<webhook::Notice>) -> Result<(), StoreError>;
+
+    // API keys.
+
+    /// Stores a new key (`AlreadyExists` if its id or secret is taken).
+    async fn create_key(&self, key: keys::ApiKey) -> Result<(), StoreError>;
+
+    /// Every key, revoked ones too, oldest first.
+    async fn keys(&self) -> Result<Vec<keys::ApiKey>, StoreError>;
+
+    /// Revokes a key; revoking it again changes nothing (`NotFound` if
+    /// there is no such key).
+    async fn revoke_key(&self, id: &str, at_ms: i64) -> Result<(), StoreError>;
 }
 
 /// Encodes the achievements an event unlocked: `id:bonus_milli,…`.

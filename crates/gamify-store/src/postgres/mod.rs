@@ -25,6 +25,7 @@
 
 mod boards;
 mod erase;
+mod keys;
 mod queue;
 mod read;
 pub mod redis_boards;
@@ -45,6 +46,7 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 use tokio::time::Instant;
 
 use crate::economy::{Done, Op, expect_done};
+use crate::keys::ApiKey;
 use crate::{Attempt, Delivery, DeliveryStatus, Due, Subscription};
 use crate::{
     EventPage, Expire, Finding, LeaderRow, LedgerPage, Moved, NewEvent, NewMovement, NewRedemption,
@@ -456,6 +458,21 @@ impl Store for PgStore {
         webhooks::unsubscribe(&mut conn, id, at_ms).await?;
         self.hooks.forget();
         Ok(())
+    }
+
+    async fn create_key(&self, key: ApiKey) -> Result<(), StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(classify)?;
+        keys::create(&mut conn, &key).await
+    }
+
+    async fn keys(&self) -> Result<Vec<ApiKey>, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(classify)?;
+        keys::all(&mut conn).await
+    }
+
+    async fn revoke_key(&self, id: &str, at_ms: i64) -> Result<(), StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(classify)?;
+        keys::revoke(&mut conn, id, at_ms).await
     }
 
     async fn due_deliveries(

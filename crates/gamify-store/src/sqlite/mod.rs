@@ -38,6 +38,7 @@ pub mod backup;
 mod boards;
 mod cache;
 mod erase;
+mod keys;
 mod materialize;
 mod read;
 mod schema;
@@ -58,6 +59,7 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use crate::board::{BoardKey, BoardRow, Cursor, Standing};
 use crate::economy::{Done, Op, expect_done};
+use crate::keys::ApiKey;
 use crate::{Attempt, Delivery, DeliveryStatus, Due, Subscription};
 use crate::{
     EventPage, Expire, Finding, LedgerPage, Moved, NewEvent, NewMovement, NewRedemption, Recorded,
@@ -689,6 +691,20 @@ impl Store for SqliteStore {
 
     async fn notify(&self, notices: Vec<crate::webhook::Notice>) -> Result<(), StoreError> {
         self.hook(HookJob::Notify(notices)).await.map(drop)
+    }
+
+    async fn create_key(&self, key: ApiKey) -> Result<(), StoreError> {
+        self.hook(HookJob::CreateKey(key)).await.map(drop)
+    }
+
+    async fn keys(&self) -> Result<Vec<ApiKey>, StoreError> {
+        self.read(keys::all).await
+    }
+
+    async fn revoke_key(&self, id: &str, at_ms: i64) -> Result<(), StoreError> {
+        self.hook(HookJob::RevokeKey(id.to_owned(), at_ms))
+            .await
+            .map(drop)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -13,6 +13,7 @@ pub const LOG: &[&str] = &[
     include_str!("../../migrations/sqlite/log/0003_erasure.sql"),
     include_str!("../../migrations/sqlite/log/0004_leaderboards.sql"),
     include_str!("../../migrations/sqlite/log/0005_webhooks.sql"),
+    include_str!("../../migrations/sqlite/log/0006_api_keys.sql"),
 ];
 /// The derived tables' migrations, likewise.
 pub const DERIVED: &[&str] = &[

@@ -20,8 +20,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::write::{self, Planned};
 use super::{
-    JoinOnDrop, MATERIALIZE_AFTER, MAX_BATCH, backend, boards, cache, erase, materialize, read,
-    webhooks,
+    JoinOnDrop, MATERIALIZE_AFTER, MAX_BATCH, backend, boards, cache, erase, keys, materialize,
+    read, webhooks,
 };
 use crate::economy::{self, Done, Op, is_refusal};
 use crate::scoring::{self, LedgerEntry};
@@ -98,7 +98,8 @@ pub enum Job {
     Tick,
 }
 
-/// What [`Job::Hook`] asks.
+/// What [`Job::Hook`] asks: a change to the small admin tables (webhook
+/// subscriptions and their outbox, API keys).
 pub enum HookJob {
     /// [`crate::Store::subscribe`]
     Subscribe(crate::Subscription),
@@ -110,6 +111,10 @@ pub enum HookJob {
     Replay(String, i64),
     /// [`crate::Store::notify`]
     Notify(Vec<webhook::Notice>),
+    /// [`crate::Store::create_key`]
+    CreateKey(crate::keys::ApiKey),
+    /// [`crate::Store::revoke_key`]: `(id, at)`.
+    RevokeKey(String, i64),
 }
 
 /// A backlog for the derived-table thread, and who waits for it to be written.
@@ -468,6 +473,8 @@ impl Writer {
             HookJob::Notify(notices) => {
                 webhooks::insert(&tx, &webhook::fan_out(notices, &self.hooks)).map(|()| None)
             }
+            HookJob::CreateKey(key) => keys::create(&tx, key).map(|()| None),
+            HookJob::RevokeKey(id, at) => keys::revoke(&tx, id, *at).map(|()| None),
         }?;
         tx.commit().map_err(backend)?;
         match job {

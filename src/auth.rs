@@ -1,0 +1,289 @@
+//! Who may call what: API keys, their scopes, and the copy of the key table
+//! every node checks requests against.
+//!
+//! A request's `Authorization: Bearer <secret>` is hashed (SHA-256) and
+//! looked up in an in-memory copy of the active keys, so checking a key
+//! costs no database round trip. The node that makes or revokes a key
+//! updates its copy at once; every node reloads it every second
+//! ([`Engine::run_key_refresh`]), so a revocation reaches the other nodes
+//! within a second. `GAMIFY_API_KEY` (or `GAMIFY_ADMIN_TOKEN`) is a key with
+//! every scope that lives in the configuration, not the table.
+//!
+//! With no key at all (none configured, none active in the table) the API
+//! is open: ingest and read need no key, and the admin routes are off until
+//! an admin key exists. `gamify serve` allows that only on a loopback
+//! address unless `--insecure-no-auth` is given.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use gamify_store::keys::{ApiKey, Scope, Scopes, secret_hash};
+
+use crate::engine::{Engine, EngineError};
+use crate::model::{FieldError, KeyCreated, KeyRequest, KeyResponse, Render, rfc3339_ms};
+
+/// How often every node reloads the key table.
+pub const KEY_REFRESH: Duration = Duration::from_secs(1);
+/// The longest key name.
+pub const MAX_KEY_NAME_LEN: usize = 100;
+
+/// Why a request may not go on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Denied {
+    /// No key, or one that is not (or no longer) valid: 401.
+    Unauthenticated(Scope),
+    /// A valid key without the scope the route needs: 403.
+    Forbidden(Scope),
+    /// An admin route while no key at all exists: 403.
+    AdminOff,
+}
+
+/// Who a request is, once let through.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Caller {
+    /// The configured key (`GAMIFY_API_KEY`).
+    Configured,
+    /// A key from the table.
+    Key(Arc<str>),
+    /// Nobody: the API is open (no keys exist).
+    Anonymous,
+}
+
+/// The active keys of the table: secret hash → (key id, scopes).
+type Active = HashMap<String, (Arc<str>, Scopes)>;
+
+/// The keys a node accepts: the configured one and a copy of the table.
+#[derive(Debug, Default)]
+pub struct KeyRing {
+    configured: Option<String>,
+    stored: RwLock<Arc<Active>>,
+}
+
+impl KeyRing {
+    /// A ring with the configured key (every scope), if any, and an empty
+    /// copy of the table.
+    pub fn new(configured: Option<&str>) -> KeyRing {
+        KeyRing {
+            configured: configured.map(|k| secret_hash(k.as_bytes())),
+            stored: RwLock::default(),
+        }
+    }
+
+    /// Replaces the copy of the table with its active keys.
+    pub fn replace(&self, keys: &[ApiKey]) {
+        let active = keys
+            .iter()
+            .filter(|k| k.revoked_at_ms.is_none())
+            .map(|k| (k.hash.clone(), (Arc::from(k.id.as_str()), k.scopes)))
+            .collect();
+        *self.stored.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(active);
+    }
+
+    fn copy(&self) -> Arc<Active> {
+        self.stored
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Whether no key exists at all, so the API is open.
+    pub fn is_open(&self) -> bool {
+        self.configured.is_none() && self.copy().is_empty()
+    }
+
+    /// Whether `presented` (the bearer secret, if any) may use a route that
+    /// needs `needed`.
+    pub fn authorize(&self, presented: Option<&[u8]>, needed: Scope) -> Result<Caller, Denied> {
+        let Some(presented) = presented else {
+            return match (self.is_open(), needed) {
+                (true, Scope::Admin) => Err(Denied::AdminOff),
+                (true, _) => Ok(Caller::Anonymous),
+                (false, _) => Err(Denied::Unauthenticated(needed)),
+            };
+        };
+        let hash = secret_hash(presented);
+        if self.configured.as_deref() == Some(hash.as_str()) {
+            return Ok(Caller::Configured);
+        }
+        match self.copy().get(&hash) {
+            None => Err(Denied::Unauthenticated(needed)),
+            Some((id, scopes)) if scopes.allows(needed) => Ok(Caller::Key(id.clone())),
+            Some(_) => Err(Denied::Forbidden(needed)),
+        }
+    }
+}
+
+impl Render<ApiKey> for KeyResponse {
+    fn render(k: &ApiKey) -> KeyResponse {
+        KeyResponse {
+            id: k.id.clone(),
+            name: k.name.clone(),
+            scopes: k.scopes.iter().map(|s| s.as_str().to_owned()).collect(),
+            created_at: rfc3339_ms(k.created_at_ms),
+            revoked_at: k.revoked_at_ms.map(rfc3339_ms),
+        }
+    }
+}
+
+/// A secret: `gmf_` and 32 random bytes in hex.
+fn new_secret() -> String {
+    let mut random = [0u8; 32];
+    getrandom::fill(&mut random).expect("the operating system's random source is available");
+    format!("gmf_{}", gamify_store::hex(&random))
+}
+
+impl Engine {
+    /// Makes a key; the answer carries its secret, which is not kept.
+    pub async fn create_key(&self, request: KeyRequest) -> Result<KeyCreated, EngineError> {
+        let mut errors = Vec::new();
+        let name = request.name.trim().to_owned();
+        if name.is_empty() || name.chars().count() > MAX_KEY_NAME_LEN {
+            errors.push(FieldError {
+                field: "name".into(),
+                message: format!("expected 1–{MAX_KEY_NAME_LEN} characters"),
+            });
+        }
+        let mut scopes = Scopes::default();
+        for (i, text) in request.scopes.iter().enumerate() {
+            match Scope::parse(text) {
+                Some(scope) => scopes = scopes.with(scope),
+                None => errors.push(FieldError {
+                    field: format!("scopes[{i}]"),
+                    message: format!("unknown scope {text:?}; expected ingest, read or admin"),
+                }),
+            }
+        }
+        if request.scopes.is_empty() {
+            errors.push(FieldError {
+                field: "scopes".into(),
+                message: "expected at least one of ingest, read, admin".into(),
+            });
+        }
+        if !errors.is_empty() {
+            return Err(EngineError::Invalid(errors));
+        }
+        let now = self.now_ms();
+        let secret = new_secret();
+        let key = ApiKey {
+            id: crate::engine::new_id("key", now),
+            name,
+            scopes,
+            hash: secret_hash(secret.as_bytes()),
+            created_at_ms: now,
+            revoked_at_ms: None,
+        };
+        self.store().create_key(key.clone()).await?;
+        tracing::info!(key = %key.id, scopes = %scopes.encode(), "API key created");
+        self.refresh_keys().await?;
+        Ok(KeyCreated {
+            key: KeyResponse::render(&key),
+            secret,
+        })
+    }
+
+    /// Every key, revoked ones too, oldest first; never their secrets.
+    pub async fn keys(&self) -> Result<Vec<KeyResponse>, EngineError> {
+        Ok(self
+            .store()
+            .keys()
+            .await?
+            .iter()
+            .map(KeyResponse::render)
+            .collect())
+    }
+
+    /// Revokes a key: refused at once on this node, within
+    /// [`KEY_REFRESH`] on the others. Revoking it again changes nothing.
+    pub async fn revoke_key(&self, id: &str) -> Result<KeyResponse, EngineError> {
+        self.store().revoke_key(id, self.now_ms()).await?;
+        tracing::info!(key = %id, "API key revoked");
+        let keys = self.store().keys().await?;
+        self.key_ring().replace(&keys);
+        keys.iter()
+            .find(|k| k.id == id)
+            .map(KeyResponse::render)
+            .ok_or(EngineError::NotFound("key"))
+    }
+
+    /// Reloads this node's copy of the key table.
+    pub async fn refresh_keys(&self) -> Result<(), EngineError> {
+        let keys = self.store().keys().await?;
+        self.key_ring().replace(&keys);
+        Ok(())
+    }
+
+    /// Reloads the key table every [`KEY_REFRESH`], for as long as the
+    /// process runs; while storage is down the last copy stays in force.
+    pub async fn run_key_refresh(self) {
+        let mut tick = tokio::time::interval(KEY_REFRESH);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(e) = self.refresh_keys().await {
+                tracing::warn!(error = %e, "could not reload the API keys; keeping the last copy");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stored(id: &str, secret: &str, scopes: &[Scope], revoked: bool) -> ApiKey {
+        ApiKey {
+            id: id.into(),
+            name: id.into(),
+            scopes: scopes.iter().copied().collect(),
+            hash: secret_hash(secret.as_bytes()),
+            created_at_ms: 0,
+            revoked_at_ms: revoked.then_some(1),
+        }
+    }
+
+    #[test]
+    fn with_no_key_ingest_and_read_are_open_and_admin_is_off() {
+        let ring = KeyRing::new(None);
+        assert_eq!(ring.authorize(None, Scope::Read), Ok(Caller::Anonymous));
+        assert_eq!(ring.authorize(None, Scope::Ingest), Ok(Caller::Anonymous));
+        assert_eq!(ring.authorize(None, Scope::Admin), Err(Denied::AdminOff));
+        assert_eq!(
+            ring.authorize(Some(b"guess"), Scope::Read),
+            Err(Denied::Unauthenticated(Scope::Read))
+        );
+        // A revoked key does not close the API.
+        ring.replace(&[stored("key_a", "s", &[Scope::Read], true)]);
+        assert!(ring.is_open());
+    }
+
+    #[test]
+    fn keys_let_through_what_their_scopes_allow() {
+        let ring = KeyRing::new(Some("configured-secret"));
+        ring.replace(&[
+            stored("key_i", "ingest-secret", &[Scope::Ingest], false),
+            stored("key_r", "read-secret", &[Scope::Read], true),
+        ]);
+        assert_eq!(
+            ring.authorize(Some(b"configured-secret"), Scope::Admin),
+            Ok(Caller::Configured)
+        );
+        assert_eq!(
+            ring.authorize(Some(b"ingest-secret"), Scope::Ingest),
+            Ok(Caller::Key("key_i".into()))
+        );
+        assert_eq!(
+            ring.authorize(Some(b"ingest-secret"), Scope::Read),
+            Err(Denied::Forbidden(Scope::Read))
+        );
+        assert_eq!(
+            ring.authorize(Some(b"read-secret"), Scope::Read),
+            Err(Denied::Unauthenticated(Scope::Read)),
+            "revoked"
+        );
+        assert_eq!(
+            ring.authorize(None, Scope::Read),
+            Err(Denied::Unauthenticated(Scope::Read))
+        );
+    }
+}

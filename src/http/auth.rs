@@ -1,0 +1,119 @@
+//! Keys on the wire: the [`Admin`] extractor, the middleware that gives the
+//! ingest and read routes their scope, and the admin routes for keys.
+
+use axum::Json;
+use axum::extract::{FromRequestParts, Path, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header::AUTHORIZATION};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use gamify_store::keys::Scope;
+
+use super::error::ApiError;
+use super::extract::ApiJson;
+use crate::auth::Caller;
+use crate::engine::Engine;
+use crate::model::{ErrorResponse, KeyCreated, KeyRequest, KeyResponse};
+
+/// The secret in `Authorization: Bearer <secret>`, if the request sent one.
+fn bearer(headers: &HeaderMap) -> Option<&[u8]> {
+    headers
+        .get(AUTHORIZATION)
+        .map(|v| v.as_bytes().strip_prefix(b"Bearer ").unwrap_or_default())
+}
+
+fn authorize(engine: &Engine, headers: &HeaderMap, needed: Scope) -> Result<Caller, ApiError> {
+    engine
+        .key_ring()
+        .authorize(bearer(headers), needed)
+        .map_err(ApiError::Denied)
+}
+
+/// Proof that the request carries a key with the `admin` scope.
+pub struct Admin;
+
+impl FromRequestParts<Engine> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, engine: &Engine) -> Result<Admin, ApiError> {
+        authorize(engine, &parts.headers, Scope::Admin).map(|_| Admin)
+    }
+}
+
+/// Middleware for the routes that record what users do.
+pub async fn require_ingest(
+    State(engine): State<Engine>,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    authorize(&engine, request.headers(), Scope::Ingest)?;
+    Ok(next.run(request).await)
+}
+
+/// Middleware for the routes that read.
+pub async fn require_read(
+    State(engine): State<Engine>,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    authorize(&engine, request.headers(), Scope::Read)?;
+    Ok(next.run(request).await)
+}
+
+/// Make an API key (admin). The answer carries its `secret`, shown only
+/// here: only its hash is stored.
+#[utoipa::path(
+    post,
+    path = "/api/v2/gamify/admin/keys",
+    tag = "admin",
+    request_body = KeyRequest,
+    security(("admin_token" = [])),
+    responses(
+        (status = 201, body = KeyCreated),
+        (status = 422, description = "A field breaks a rule", body = ErrorResponse),
+    )
+)]
+pub async fn create_key(
+    _: Admin,
+    State(engine): State<Engine>,
+    ApiJson(request): ApiJson<KeyRequest>,
+) -> Result<Response, ApiError> {
+    let created = engine.create_key(request).await?;
+    Ok((StatusCode::CREATED, Json(created)).into_response())
+}
+
+/// The API keys (admin), revoked ones too, oldest first; never a secret.
+#[utoipa::path(
+    get,
+    path = "/api/v2/gamify/admin/keys",
+    tag = "admin",
+    security(("admin_token" = [])),
+    responses((status = 200, body = Vec<KeyResponse>))
+)]
+pub async fn list_keys(
+    _: Admin,
+    State(engine): State<Engine>,
+) -> Result<Json<Vec<KeyResponse>>, ApiError> {
+    Ok(Json(engine.keys().await?))
+}
+
+/// Revoke an API key (admin): refused from now on by this node, and by
+/// every other node within a second. Revoking it again changes nothing.
+#[utoipa::path(
+    post,
+    path = "/api/v2/gamify/admin/keys/{key_id}/revoke",
+    tag = "admin",
+    params(("key_id" = String, Path, description = "The key")),
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, body = KeyResponse),
+        (status = 404, description = "No such key", body = ErrorResponse),
+    )
+)]
+pub async fn revoke_key(
+    _: Admin,
+    State(engine): State<Engine>,
+    Path(id): Path<String>,
+) -> Result<Json<KeyResponse>, ApiError> {
+    Ok(Json(engine.revoke_key(&id).await?))
+}

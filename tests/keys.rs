@@ -1,0 +1,126 @@
+//! API keys with the real binary: `gamify serve` refuses a non-loopback
+//! address while no key exists (unless `--insecure-no-auth`) and warns on
+//! loopback; `gamify keys create | list | revoke` make and revoke keys that
+//! a server then honours.
+
+use serde_json::Value;
+
+mod common;
+use common::{run_gamify, start_gamify};
+
+/// Warnings, and the "listening" line the tests wait for.
+const LOG: &str = "warn,gamify=info";
+
+#[test]
+fn serve_refuses_an_open_api_beyond_loopback_unless_told_to() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = ("GAMIFY_DATA_DIR", dir.path().display().to_string());
+    let everywhere = ("GAMIFY_ADDR", "0.0.0.0:0".to_owned());
+    let (ok, out) = run_gamify(&["serve"], &[data.clone(), everywhere.clone()]);
+    assert!(!ok, "served an open API on every address: {out}");
+    assert!(
+        out.contains("refusing to serve on 0.0.0.0:0 without an API key"),
+        "{out}"
+    );
+    assert!(out.contains("--insecure-no-auth"), "{out}");
+
+    let (mut open, _, log) = start_gamify(
+        &["serve", "--insecure-no-auth"],
+        &[data.clone(), everywhere.clone()],
+        LOG,
+    );
+    assert!(
+        log.iter().any(|l| l["message"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("no API key exists")),
+        "{log:?}"
+    );
+    open.kill().unwrap();
+    open.wait().unwrap();
+
+    let key = ("GAMIFY_API_KEY", "serve-test-key-0123456789".to_owned());
+    let (mut keyed, _, log) = start_gamify(&["serve"], &[data, everywhere, key], LOG);
+    assert!(
+        !log.iter().any(|l| l["message"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("no API key")),
+        "{log:?}"
+    );
+    keyed.kill().unwrap();
+    keyed.wait().unwrap();
+}
+
+#[tokio::test]
+async fn keys_made_on_the_command_line_are_honoured_and_revoked() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = ("GAMIFY_DATA_DIR", dir.path().display().to_string());
+    let (ok, out) = run_gamify(
+        &[
+            "keys",
+            "create",
+            "--name",
+            "lessons app",
+            "--scope",
+            "ingest",
+            "--scope",
+            "read",
+        ],
+        std::slice::from_ref(&data),
+    );
+    assert!(ok, "{out}");
+    let made: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(made["scopes"], serde_json::json!(["ingest", "read"]));
+    let (secret, id) = (
+        made["secret"].as_str().unwrap(),
+        made["id"].as_str().unwrap(),
+    );
+    let (ok, out) = run_gamify(
+        &["keys", "create", "--name", "x", "--scope", "root"],
+        &[data.clone()],
+    );
+    assert!(!ok && out.contains("unknown scope \"root\""), "{out}");
+
+    // The key closed the API: a server started now wants it.
+    let (mut server, base, _) = start_gamify(&["serve"], std::slice::from_ref(&data), LOG);
+    let client = reqwest::Client::new();
+    let balance = format!("{base}/api/v2/gamify/balance/someone");
+    let anonymous = client.get(&balance).send().await.unwrap();
+    assert_eq!(anonymous.status(), 401);
+    let keyed = client
+        .get(&balance)
+        .bearer_auth(secret)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(keyed.status(), 200);
+    let admin = client
+        .get(format!("{base}/api/v2/gamify/admin/keys"))
+        .bearer_auth(secret)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(admin.status(), 403, "an ingest+read key is no admin key");
+    server.kill().unwrap();
+    server.wait().unwrap();
+
+    let (ok, out) = run_gamify(&["keys", "revoke", id], std::slice::from_ref(&data));
+    assert!(ok, "{out}");
+    let (ok, out) = run_gamify(&["keys", "list"], std::slice::from_ref(&data));
+    assert!(ok, "{out}");
+    let list: Value = serde_json::from_str(&out).unwrap();
+    assert!(list[0]["revoked_at"].is_string(), "{list}");
+    assert!(!out.contains(secret), "the list never shows a secret");
+
+    let (mut server, base, _) = start_gamify(&["serve"], &[data], LOG);
+    let refused = client
+        .get(format!("{base}/api/v2/gamify/balance/someone"))
+        .bearer_auth(secret)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+    server.kill().unwrap();
+    server.wait().unwrap();
+}
