@@ -15,8 +15,8 @@
 //! address unless `--insecure-no-auth` is given.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use gamify_store::keys::{ApiKey, Scope, Scopes, secret_hash};
 
@@ -110,6 +110,61 @@ impl KeyRing {
             None => Err(Denied::Unauthenticated(needed)),
             Some((id, scopes)) if scopes.allows(needed) => Ok(Caller::Key(id.clone())),
             Some(_) => Err(Denied::Forbidden(needed)),
+        }
+    }
+}
+
+/// How many requests one key may make on one node: a token bucket that
+/// refills at `per_second` and holds at most `burst` (0: `per_second`).
+/// `per_second` 0: no limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RateLimit {
+    /// Requests per second, sustained.
+    pub per_second: u32,
+    /// Requests at once after a quiet spell.
+    pub burst: u32,
+}
+
+/// Every key's bucket on this node. Only keys that passed the check get
+/// one, so there are at most as many as there are keys.
+#[derive(Debug, Default)]
+pub struct Limiter {
+    limit: RateLimit,
+    buckets: Mutex<HashMap<Arc<str>, (f64, Instant)>>,
+}
+
+impl Limiter {
+    /// A limiter enforcing `limit`.
+    pub fn new(limit: RateLimit) -> Limiter {
+        Limiter {
+            limit,
+            buckets: Mutex::default(),
+        }
+    }
+
+    /// Takes one request from `key`'s bucket at `now`; when it is empty,
+    /// the whole seconds to wait before the next request would pass.
+    pub fn take(&self, key: &Arc<str>, now: Instant) -> Result<(), u64> {
+        if self.limit.per_second == 0 {
+            return Ok(());
+        }
+        let rate = f64::from(self.limit.per_second);
+        let capacity = f64::from(if self.limit.burst == 0 {
+            self.limit.per_second
+        } else {
+            self.limit.burst
+        });
+        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        let (tokens, last) = buckets.entry(key.clone()).or_insert((capacity, now));
+        *tokens =
+            (*tokens + now.saturating_duration_since(*last).as_secs_f64() * rate).min(capacity);
+        *last = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            Ok(())
+        } else {
+            // At least a second: Retry-After counts whole seconds.
+            Err(((1.0 - *tokens) / rate).ceil().max(1.0) as u64)
         }
     }
 }
@@ -239,6 +294,28 @@ mod tests {
             hash: secret_hash(secret.as_bytes()),
             created_at_ms: 0,
             revoked_at_ms: revoked.then_some(1),
+        }
+    }
+
+    #[test]
+    fn a_bucket_lets_a_burst_through_then_the_rate() {
+        let limiter = Limiter::new(RateLimit {
+            per_second: 2,
+            burst: 3,
+        });
+        let (a, b): (Arc<str>, Arc<str>) = ("key_a".into(), "key_b".into());
+        let t0 = Instant::now();
+        for _ in 0..3 {
+            assert_eq!(limiter.take(&a, t0), Ok(()));
+        }
+        assert_eq!(limiter.take(&a, t0), Err(1), "the burst is spent");
+        assert_eq!(limiter.take(&b, t0), Ok(()), "every key has its own bucket");
+        let later = t0 + Duration::from_millis(500);
+        assert_eq!(limiter.take(&a, later), Ok(()), "half a second refills one");
+        assert_eq!(limiter.take(&a, later), Err(1));
+        let unlimited = Limiter::new(RateLimit::default());
+        for _ in 0..1000 {
+            assert_eq!(unlimited.take(&a, t0), Ok(()));
         }
     }
 

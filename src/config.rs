@@ -101,6 +101,13 @@ pub struct ServerConfig {
     /// embeddable wallet): `https://site.example`, or `*`.
     #[serde(default)]
     pub cors_origins: Vec<String>,
+    /// Requests per second each API key may make on one node; 0: no limit.
+    #[serde(default)]
+    pub key_rate_per_second: u32,
+    /// Requests a key may make at once after a quiet spell (0: one
+    /// second's worth).
+    #[serde(default)]
+    pub key_burst: u32,
 }
 
 impl fmt::Debug for WebhooksConfig {
@@ -127,6 +134,8 @@ impl fmt::Debug for ServerConfig {
             .field("addr", &self.addr)
             .field("api_key", &self.api_key.as_ref().map(|_| "***"))
             .field("cors_origins", &self.cors_origins)
+            .field("key_rate_per_second", &self.key_rate_per_second)
+            .field("key_burst", &self.key_burst)
             .finish()
     }
 }
@@ -283,6 +292,17 @@ impl Config {
 
         if let Some(v) = env("GAMIFY_ADDR") {
             config.server.addr = v;
+        }
+        for (var, field) in [
+            (
+                "GAMIFY_KEY_RATE_PER_SECOND",
+                &mut config.server.key_rate_per_second,
+            ),
+            ("GAMIFY_KEY_BURST", &mut config.server.key_burst),
+        ] {
+            if let Some(v) = env(var) {
+                *field = parse_env(var, &v, "a whole number of requests")?;
+            }
         }
         if let Some(v) = env("GAMIFY_CORS_ORIGINS") {
             config.server.cors_origins = v
@@ -537,6 +557,14 @@ impl Config {
             ));
         }
         Ok(())
+    }
+
+    /// Each key's request budget on one node.
+    pub fn rate_limit(&self) -> crate::auth::RateLimit {
+        crate::auth::RateLimit {
+            per_second: self.server.key_rate_per_second,
+            burst: self.server.key_burst,
+        }
     }
 
     /// The listen address.

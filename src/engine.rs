@@ -16,7 +16,7 @@ use gamify_store::sqlite::SqliteStore;
 use gamify_store::{Idempotency, NewEvent, Store, StoreError, UserFilter, UserSnapshot};
 use sha2::{Digest, Sha256};
 
-use crate::auth::KeyRing;
+use crate::auth::{KeyRing, Limiter, RateLimit};
 use crate::clock::{Clock, SystemClock};
 use crate::metrics::Metrics;
 use crate::model::{
@@ -144,6 +144,7 @@ pub struct Engine {
     rules: Rules,
     clock: Arc<dyn Clock>,
     keys: Arc<KeyRing>,
+    limiter: Arc<Limiter>,
     cors_origins: Arc<[String]>,
     metrics: Arc<Metrics>,
 }
@@ -235,6 +236,7 @@ impl Engine {
             rules,
             clock,
             keys: Arc::new(KeyRing::new(None)),
+            limiter: Arc::default(),
             cors_origins: Arc::from(Vec::new()),
             metrics: Arc::default(),
         }
@@ -268,6 +270,17 @@ impl Engine {
     /// The keys this engine's HTTP API accepts.
     pub fn key_ring(&self) -> &KeyRing {
         &self.keys
+    }
+
+    /// The same engine, limiting how many requests each key makes on it.
+    pub fn with_rate_limit(mut self, limit: RateLimit) -> Engine {
+        self.limiter = Arc::new(Limiter::new(limit));
+        self
+    }
+
+    /// Every key's request budget on this node.
+    pub fn limiter(&self) -> &Limiter {
+        &self.limiter
     }
 
     /// The rule limits in force.

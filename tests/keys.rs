@@ -78,7 +78,7 @@ async fn keys_made_on_the_command_line_are_honoured_and_revoked() {
     );
     let (ok, out) = run_gamify(
         &["keys", "create", "--name", "x", "--scope", "root"],
-        &[data.clone()],
+        std::slice::from_ref(&data),
     );
     assert!(!ok && out.contains("unknown scope \"root\""), "{out}");
 

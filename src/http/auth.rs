@@ -1,6 +1,9 @@
 //! Keys on the wire: the [`Admin`] extractor, the middleware that gives the
 //! ingest and read routes their scope, and the admin routes for keys.
 
+use std::sync::Arc;
+use std::time::Instant;
+
 use axum::Json;
 use axum::extract::{FromRequestParts, Path, Request, State};
 use axum::http::request::Parts;
@@ -22,11 +25,22 @@ fn bearer(headers: &HeaderMap) -> Option<&[u8]> {
         .map(|v| v.as_bytes().strip_prefix(b"Bearer ").unwrap_or_default())
 }
 
-fn authorize(engine: &Engine, headers: &HeaderMap, needed: Scope) -> Result<Caller, ApiError> {
-    engine
+/// Lets the request through if its key may use a route that needs
+/// `needed` and has requests left in its budget on this node.
+fn authorize(engine: &Engine, headers: &HeaderMap, needed: Scope) -> Result<(), ApiError> {
+    let caller = engine
         .key_ring()
         .authorize(bearer(headers), needed)
-        .map_err(ApiError::Denied)
+        .map_err(ApiError::Denied)?;
+    let key: Arc<str> = match caller {
+        Caller::Anonymous => return Ok(()),
+        Caller::Configured => Arc::from("configured"),
+        Caller::Key(id) => id,
+    };
+    engine
+        .limiter()
+        .take(&key, Instant::now())
+        .map_err(|retry_after_secs| ApiError::RateLimited { retry_after_secs })
 }
 
 /// Proof that the request carries a key with the `admin` scope.
@@ -36,7 +50,7 @@ impl FromRequestParts<Engine> for Admin {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, engine: &Engine) -> Result<Admin, ApiError> {
-        authorize(engine, &parts.headers, Scope::Admin).map(|_| Admin)
+        authorize(engine, &parts.headers, Scope::Admin).map(|()| Admin)
     }
 }
 

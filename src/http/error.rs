@@ -42,6 +42,12 @@ pub enum ApiError {
     /// The request's key may not use the route (401 or 403).
     #[error("access denied: {0:?}")]
     Denied(Denied),
+    /// The request's key spent its budget on this node (429).
+    #[error("rate limited")]
+    RateLimited {
+        /// Whole seconds until a request would pass.
+        retry_after_secs: u64,
+    },
 }
 
 impl ApiError {
@@ -129,6 +135,17 @@ impl ApiError {
                     message: format!("a key with the {} scope is needed", scope.as_str()),
                 }],
             ),
+            ApiError::RateLimited { retry_after_secs } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!(
+                    "this key has made more requests than its rate limit allows; retry after {retry_after_secs} s"
+                ),
+                vec![FieldError {
+                    field: "Authorization".into(),
+                    message: "this key's request budget is spent for now".into(),
+                }],
+            ),
             ApiError::Denied(Denied::AdminOff) => (
                 StatusCode::FORBIDDEN,
                 "admin_disabled",
@@ -198,6 +215,10 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let retry_after = match &self {
+            ApiError::RateLimited { retry_after_secs } => Some(*retry_after_secs),
+            _ => None,
+        };
         let (status, code, message, details) = self.parts();
         if status.is_server_error() {
             // The cause goes to the log, never to the client.
@@ -217,6 +238,11 @@ impl IntoResponse for ApiError {
             },
         };
         let mut response = (status, Json(body)).into_response();
+        if let Some(secs) = retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 axum::http::header::WWW_AUTHENTICATE,

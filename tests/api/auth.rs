@@ -2,11 +2,12 @@
 //! without the route's scope are refused (401, 403) and change nothing; a
 //! key with the scope gets through. With no key at all the API is open but
 //! its admin routes are off. A revocation reaches another node's copy of
-//! the key table within a second.
+//! the key table within a second. A key past its rate limit gets 429.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use gamify::auth::RateLimit;
 use gamify::{Engine, ManualClock, Rules, http};
 use gamify_store::sqlite::SqliteStore;
 use reqwest::Method;
@@ -361,4 +362,55 @@ async fn keys_are_shown_once_listed_without_secrets_and_validated() {
         list,
         "refusals made no key"
     );
+}
+
+#[tokio::test]
+async fn a_key_past_its_rate_limit_gets_429_with_retry_after_and_changes_nothing() {
+    let app = spawn_app().await;
+    let engine = app.engine.clone().with_rate_limit(RateLimit {
+        per_second: 1,
+        burst: 2,
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(http::serve(listener, engine, std::future::pending()));
+    let busy = keyed_client(
+        make_key(&app.client, &app.base, &["ingest", "read"]).await["secret"]
+            .as_str()
+            .unwrap(),
+    );
+    let other = keyed_client(
+        make_key(&app.client, &app.base, &["read"]).await["secret"]
+            .as_str()
+            .unwrap(),
+    );
+    let balance = format!("{base}/api/v2/gamify/balance/u1");
+    for _ in 0..2 {
+        assert_eq!(busy.get(&balance).send().await.unwrap().status(), 200);
+    }
+    let limited = busy
+        .post(format!("{base}/api/v2/gamify/event"))
+        .json(&event("u1", "finance", 2.0))
+        .send()
+        .await
+        .unwrap();
+    let retry_after: u64 = limited.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=2).contains(&retry_after), "{retry_after}");
+    assert_error(limited, 429, "rate_limited").await;
+    assert_eq!(
+        app.balance("u1").await["lifetime_points"],
+        0.0,
+        "nothing recorded"
+    );
+    assert_eq!(
+        other.get(&balance).send().await.unwrap().status(),
+        200,
+        "another key has its own budget"
+    );
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(busy.get(&balance).send().await.unwrap().status(), 200);
 }
