@@ -5,9 +5,9 @@
 //! Amounts are exact integers inside and become JSON numbers only here.
 
 pub use gamify_api::{
-    AchievementResponse, BalanceResponse, ErrorBody, ErrorResponse, EventRequest, EventResponse,
-    FieldError, KeyCreated, KeyRequest, KeyResponse, LeaderboardEntry, SimulationResponse,
-    StatsResponse, UnlockedAchievement,
+    AchievementResponse, BalanceResponse, CategoryRule, ErrorBody, ErrorResponse, EventRequest,
+    EventResponse, FieldError, KeyCreated, KeyRequest, KeyResponse, LeaderboardEntry, LevelRule,
+    RulesResponse, SimulationResponse, StatsResponse, StreakRule, UnlockedAchievement,
 };
 use gamify_core::{AchievementId, CATALOGUE, Points, Requirement, level_for, next_level_points};
 use gamify_store::{EventRecord, LeaderRow};
@@ -105,6 +105,40 @@ pub fn achievement_catalogue() -> Vec<AchievementResponse> {
             }
         })
         .collect()
+}
+
+/// The rules in force, as data.
+pub fn rules_document(rules: &gamify_core::Rules) -> RulesResponse {
+    let policy = gamify_core::STREAK_POLICY;
+    RulesResponse {
+        source: "built-in".into(),
+        categories: gamify_core::Category::ALL
+            .iter()
+            .map(|c| CategoryRule {
+                name: c.as_str().to_owned(),
+                weight: Points::from_milli(c.weight_milli()).to_f64(),
+            })
+            .collect(),
+        streak: StreakRule {
+            first_bonus_day: policy.first_bonus_day,
+            percent_per_day: policy.percent_per_day,
+            max_percent: policy.max_percent,
+        },
+        levels: LevelRule {
+            curve: "linear".into(),
+            points_per_level: Points::whole(gamify_core::POINTS_PER_LEVEL).to_f64(),
+        },
+        achievements: achievement_catalogue(),
+        max_event_value: rules.max_event_value.to_f64(),
+        backfill_days: rules.backfill_days,
+        max_future_skew_seconds: rules.max_future_skew_ms / 1000,
+        points_expire_after_days: rules.expiry.map(|e| e.days),
+        achievement_rewards: rules
+            .grants
+            .iter()
+            .map(|(a, r)| (a.as_str().to_owned(), r.clone()))
+            .collect(),
+    }
 }
 
 /// Level fields for a lifetime total.

@@ -149,6 +149,7 @@ pub fn router(engine: Engine) -> Router {
             post(auth::revoke_key),
         )
         .route("/api/v2/gamify/analytics", get(data::analytics))
+        .route("/api/v2/gamify/admin/rules", get(data::rules))
         .route("/api/v2/gamify/admin/verify", get(data::verify))
         .route("/api/v2/gamify/admin/export", get(data::export))
         .route("/api/v2/gamify/users/{user_id}", delete(data::erase_user));

@@ -78,6 +78,7 @@ const ROUTES: &[(&str, &str, &str)] = &[
     ("POST", "/api/v2/gamify/admin/keys", "admin"),
     ("POST", "/api/v2/gamify/admin/keys/{key_id}/revoke", "admin"),
     ("GET", "/api/v2/gamify/analytics", "admin"),
+    ("GET", "/api/v2/gamify/admin/rules", "admin"),
     ("GET", "/api/v2/gamify/admin/verify", "admin"),
     ("GET", "/api/v2/gamify/admin/export", "admin"),
     ("DELETE", "/api/v2/gamify/users/{user_id}", "admin"),

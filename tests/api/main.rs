@@ -12,6 +12,7 @@ mod export;
 mod helpers;
 mod metrics;
 mod operations;
+mod rules;
 mod simulate;
 mod streaks;
 mod ui;

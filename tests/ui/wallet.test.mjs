@@ -279,6 +279,17 @@ try {
   });
   await page.screenshot({ path: join(SHOTS, "dashboard.png"), fullPage: true });
 
+  await check("the dashboard shows the rules in force", async () => {
+    const weights = await page.locator("[data-testid=weights] tbody tr").allTextContents();
+    assert.deepEqual(weights.map((r) => r.replace(/\s+/g, " ").trim()),
+      ["Talous×2", "Oppiminen×1,5", "Terveys×1,2", "Tuottavuus×1", "Sosiaalinen×0,8"]);
+    assert.equal(await text("[data-testid=streak-rule]"),
+      "Putkibonus päivästä 3 alkaen: 5 % putken päivää kohden, enintään 50 %.");
+    assert.equal(await text("[data-testid=level-rule]"), "Uusi taso 100 elinaikaisen pisteen välein.");
+    const week = page.locator("[data-testid=achievement-rules] tr", { hasText: "Viikon voittaja" });
+    assert.deepEqual(await week.locator("td").allTextContents(), ["Viikon voittaja", "7 päivän putki", "+25"]);
+  });
+
   await check("an admin adds a reward and stops offering it from the dashboard", async () => {
     await page.fill("#reward-id", "tea");
     await page.fill("#reward-fi", "Tee");

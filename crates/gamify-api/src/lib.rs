@@ -9,6 +9,7 @@ mod data;
 mod error;
 mod event;
 mod keys;
+mod rules;
 mod wallet;
 mod webhooks;
 
@@ -20,6 +21,7 @@ pub use event::{
     SimulationResponse, StatsResponse, UnlockedAchievement,
 };
 pub use keys::{KeyCreated, KeyRequest, KeyResponse};
+pub use rules::{CategoryRule, LevelRule, RulesResponse, StreakRule};
 pub use wallet::{
     AdjustmentRequest, LedgerEntryResponse, MovementResponse, RedeemRequest, RedemptionResponse,
     RewardRequest, RewardResponse, SpendRequest,

@@ -2,7 +2,8 @@
 
 use crate::Points;
 
-const POINTS_PER_LEVEL: i64 = 100;
+/// Lifetime points per level (the brief's linear curve).
+pub const POINTS_PER_LEVEL: i64 = 100;
 
 /// The level reached with `lifetime` points (1 for zero or less).
 pub fn level_for(lifetime: Points) -> u32 {

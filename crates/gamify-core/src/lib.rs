@@ -35,11 +35,11 @@ pub use achievement::{
 };
 pub use category::Category;
 pub use ids::{Action, UserId};
-pub use level::{level_for, next_level_points};
+pub use level::{POINTS_PER_LEVEL, level_for, next_level_points};
 pub use points::{Points, Value};
 pub use rules::{Rules, RulesError, SPECIAL_REWARD};
 pub use score::{EventFacts, Scored, UserState, apply_event};
-pub use streak::{Day, StreakRuns, streak_bonus_percent};
+pub use streak::{Day, STREAK_POLICY, StreakPolicy, StreakRuns, streak_bonus_percent};
 pub use wallet::{Expiry, Refusal, RewardTerms, credit, debit};
 pub use window::{Period, Window};
 

@@ -26,13 +26,35 @@ impl Day {
     }
 }
 
-/// The bonus, in percent, for an event on day `streak_day` of a streak:
-/// none on days 1–2, then 5 % per streak day, capped at 50 %.
+/// How a streak raises an event's points.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreakPolicy {
+    /// The first streak day that earns a bonus.
+    pub first_bonus_day: u32,
+    /// The bonus per streak day, in percent (day N earns N × this).
+    pub percent_per_day: u32,
+    /// The largest bonus, in percent.
+    pub max_percent: u32,
+}
+
+/// The brief's policy: none on days 1–2, then 5 % per streak day, capped
+/// at 50 % (day 3 → +15 %, day 7 → +35 %, day 10 and later → +50 %).
+pub const STREAK_POLICY: StreakPolicy = StreakPolicy {
+    first_bonus_day: 3,
+    percent_per_day: 5,
+    max_percent: 50,
+};
+
+/// The bonus, in percent, for an event on day `streak_day` of a streak,
+/// under [`STREAK_POLICY`].
 pub fn streak_bonus_percent(streak_day: u32) -> u32 {
-    if streak_day < 3 {
+    let p = STREAK_POLICY;
+    if streak_day < p.first_bonus_day {
         0
     } else {
-        streak_day.saturating_mul(5).min(50)
+        streak_day
+            .saturating_mul(p.percent_per_day)
+            .min(p.max_percent)
     }
 }
 
