@@ -7,7 +7,7 @@ pub use gamify_api::{BoardRowResponse, PrivacyRequest, PrivacyResponse, Standing
 use gamify_core::{Category, Period, Points, UserId, Window, level_for};
 use gamify_store::board::{BoardKey, BoardRow, Cursor, Standing};
 
-use crate::engine::{Engine, EngineError, check_limit, parse_user};
+use crate::engine::{Engine, EngineError, parse_user};
 use crate::model::{LeaderboardEntry, Render};
 
 /// The most neighbours asked for on each side.
@@ -102,7 +102,7 @@ impl Engine {
         after: Option<&str>,
     ) -> Result<(Vec<LeaderboardEntry>, Option<String>), EngineError> {
         let (key, window) = self.select(select)?;
-        let limit = check_limit(limit)?;
+        let limit = self.check_limit(limit)?;
         let after = match after {
             None => None,
             Some(text) => Some(Cursor::decode(text).ok_or_else(|| {

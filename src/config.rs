@@ -32,6 +32,20 @@ pub struct Config {
     pub ingest: IngestConfig,
     /// `[webhooks]`
     pub webhooks: WebhooksConfig,
+    /// `[limits]`
+    pub limits: LimitsConfig,
+}
+
+/// `[limits]`: how large a request may be.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// The largest request body, in bytes.
+    pub max_body_bytes: usize,
+    /// The largest `metadata` object, serialised, in bytes.
+    pub max_metadata_bytes: usize,
+    /// The largest page a `limit` may ask for.
+    pub max_page: u32,
 }
 
 /// `[webhooks]`: how deliveries are retried, and forwarding.
@@ -292,6 +306,36 @@ impl Config {
 
         if let Some(v) = env("GAMIFY_ADDR") {
             config.server.addr = v;
+        }
+        for (var, field) in [
+            ("GAMIFY_MAX_BODY_BYTES", &mut config.limits.max_body_bytes),
+            (
+                "GAMIFY_MAX_METADATA_BYTES",
+                &mut config.limits.max_metadata_bytes,
+            ),
+        ] {
+            if let Some(v) = env(var) {
+                *field = parse_env(var, &v, "a whole number of bytes")?;
+            }
+        }
+        if let Some(v) = env("GAMIFY_MAX_PAGE") {
+            config.limits.max_page = parse_env("GAMIFY_MAX_PAGE", &v, "a whole number of rows")?;
+        }
+        let l = &config.limits;
+        if !(1024..=16 * 1024 * 1024).contains(&l.max_body_bytes) {
+            return Err(invalid(
+                "limits.max_body_bytes",
+                "expected 1024 to 16777216 (16 MiB)",
+            ));
+        }
+        if !(2..=l.max_body_bytes).contains(&l.max_metadata_bytes) {
+            return Err(invalid(
+                "limits.max_metadata_bytes",
+                "expected 2 (an empty object) up to limits.max_body_bytes",
+            ));
+        }
+        if !(10..=1000).contains(&l.max_page) {
+            return Err(invalid("limits.max_page", "expected 10 to 1000"));
         }
         for (var, field) in [
             (
@@ -557,6 +601,15 @@ impl Config {
             ));
         }
         Ok(())
+    }
+
+    /// The request size limits.
+    pub fn limits(&self) -> crate::engine::Limits {
+        crate::engine::Limits {
+            max_body_bytes: self.limits.max_body_bytes,
+            max_metadata_bytes: self.limits.max_metadata_bytes,
+            max_page: self.limits.max_page,
+        }
     }
 
     /// Each key's request budget on one node.
@@ -847,6 +900,7 @@ mod tests {
     fn defaults_load_and_name_the_embedded_database() {
         let config = Config::load(None, no_env).unwrap();
         assert_eq!(config.addr().unwrap().to_string(), "127.0.0.1:8000");
+        assert_eq!(config.limits(), crate::engine::Limits::default());
         assert_eq!(
             config.storage().unwrap(),
             Storage::Sqlite(PathBuf::from("./data/gamify.db"))
@@ -891,6 +945,23 @@ mod tests {
                 .to_string()
                 .starts_with("server.addr")
         );
+
+        for (var, value, name) in [
+            ("GAMIFY_MAX_PAGE", "5", "limits.max_page"),
+            ("GAMIFY_MAX_BODY_BYTES", "100", "limits.max_body_bytes"),
+            (
+                "GAMIFY_MAX_METADATA_BYTES",
+                "70000",
+                "limits.max_metadata_bytes",
+            ),
+            ("GAMIFY_API_KEY", "short", "server.api_key"),
+        ] {
+            let env = |k: &str| (k == var).then(|| value.to_owned());
+            let err = Config::load(None, env).unwrap_err().to_string();
+            assert!(err.starts_with(name), "{var}={value}: {err}");
+        }
+        let env = |k: &str| (k == "GAMIFY_MAX_PAGE").then(|| "500".to_owned());
+        assert_eq!(Config::load(None, env).unwrap().limits().max_page, 500);
     }
 
     #[test]

@@ -26,10 +26,28 @@ use crate::model::{
 
 /// Events returned per page when no limit is given.
 pub const DEFAULT_PAGE: u32 = 10;
-/// The largest page of events or leaderboard rows.
-pub const MAX_PAGE: u32 = 100;
-/// The largest metadata object, serialised.
-pub const MAX_METADATA_BYTES: usize = 4096;
+
+/// The sizes a request may have; the defaults are `config.default.toml`'s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// The largest request body (413 past it).
+    pub max_body_bytes: usize,
+    /// The largest `metadata` object, serialised (422 past it).
+    pub max_metadata_bytes: usize,
+    /// The largest `limit` of a page of events, ledger entries,
+    /// redemptions, deliveries or leaderboard rows (422 past it).
+    pub max_page: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_body_bytes: 64 * 1024,
+            max_metadata_bytes: 4096,
+            max_page: 100,
+        }
+    }
+}
 /// The longest idempotency key.
 pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
 
@@ -145,6 +163,7 @@ pub struct Engine {
     clock: Arc<dyn Clock>,
     keys: Arc<KeyRing>,
     limiter: Arc<Limiter>,
+    limits: Limits,
     cors_origins: Arc<[String]>,
     metrics: Arc<Metrics>,
 }
@@ -237,6 +256,7 @@ impl Engine {
             clock,
             keys: Arc::new(KeyRing::new(None)),
             limiter: Arc::default(),
+            limits: Limits::default(),
             cors_origins: Arc::from(Vec::new()),
             metrics: Arc::default(),
         }
@@ -281,6 +301,55 @@ impl Engine {
     /// Every key's request budget on this node.
     pub fn limiter(&self) -> &Limiter {
         &self.limiter
+    }
+
+    /// The same engine, with other request size limits.
+    pub fn with_limits(mut self, limits: Limits) -> Engine {
+        self.limits = limits;
+        self
+    }
+
+    /// The request size limits in force.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// A page size: `limit`, or the default, if within 1..=`max_page`.
+    pub(crate) fn check_limit(&self, limit: Option<u32>) -> Result<u32, EngineError> {
+        let max = self.limits.max_page;
+        match limit.unwrap_or(DEFAULT_PAGE.min(max)) {
+            n if (1..=max).contains(&n) => Ok(n),
+            _ => Err(EngineError::field(
+                "limit",
+                format!("limit must be between 1 and {max}"),
+            )),
+        }
+    }
+
+    /// A request's `metadata` as stored: a JSON object of at most
+    /// `max_metadata_bytes`, or nothing.
+    pub(crate) fn metadata_text(
+        &self,
+        metadata: &Option<serde_json::Value>,
+    ) -> Result<Option<String>, FieldError> {
+        let max = self.limits.max_metadata_bytes;
+        match metadata {
+            None | Some(serde_json::Value::Null) => Ok(None),
+            Some(m @ serde_json::Value::Object(_)) => {
+                let text = m.to_string();
+                if text.len() > max {
+                    return Err(FieldError {
+                        field: "metadata".into(),
+                        message: format!("metadata must be at most {max} bytes as JSON"),
+                    });
+                }
+                Ok(Some(text))
+            }
+            Some(_) => Err(FieldError {
+                field: "metadata".into(),
+                message: "metadata must be a JSON object".into(),
+            }),
+        }
     }
 
     /// The rule limits in force.
@@ -361,7 +430,7 @@ impl Engine {
                     .ok(),
             },
         };
-        let metadata = metadata_text(&request.metadata).unwrap_or_else(|e| {
+        let metadata = self.metadata_text(&request.metadata).unwrap_or_else(|e| {
             errors.push(e);
             None
         });
@@ -549,7 +618,7 @@ impl Engine {
         before: Option<&str>,
     ) -> Result<(Vec<EventResponse>, Option<String>), EngineError> {
         let user = parse_user(user_id)?;
-        let limit = check_limit(limit)?;
+        let limit = self.check_limit(limit)?;
         let page = self.store.events(&user, limit, before).await?;
         Ok((
             page.events.iter().map(EventResponse::render).collect(),
@@ -562,7 +631,7 @@ impl Engine {
         &self,
         limit: Option<u32>,
     ) -> Result<Vec<LeaderboardEntry>, EngineError> {
-        let limit = check_limit(limit)?;
+        let limit = self.check_limit(limit)?;
         Ok(self
             .store
             .leaderboard(limit)
@@ -602,42 +671,8 @@ impl Engine {
     }
 }
 
-/// A request's `metadata` as stored: a JSON object of at most
-/// [`MAX_METADATA_BYTES`], or nothing.
-pub(crate) fn metadata_text(
-    metadata: &Option<serde_json::Value>,
-) -> Result<Option<String>, FieldError> {
-    match metadata {
-        None | Some(serde_json::Value::Null) => Ok(None),
-        Some(m @ serde_json::Value::Object(_)) => {
-            let text = m.to_string();
-            if text.len() > MAX_METADATA_BYTES {
-                return Err(FieldError {
-                    field: "metadata".into(),
-                    message: format!("metadata must be at most {MAX_METADATA_BYTES} bytes as JSON"),
-                });
-            }
-            Ok(Some(text))
-        }
-        Some(_) => Err(FieldError {
-            field: "metadata".into(),
-            message: "metadata must be a JSON object".into(),
-        }),
-    }
-}
-
 pub(crate) fn parse_user(user_id: &str) -> Result<UserId, EngineError> {
     UserId::parse(user_id).map_err(|e| EngineError::Invalid(vec![rule_error(e)]))
-}
-
-pub(crate) fn check_limit(limit: Option<u32>) -> Result<u32, EngineError> {
-    match limit.unwrap_or(DEFAULT_PAGE) {
-        n @ 1..=MAX_PAGE => Ok(n),
-        _ => Err(EngineError::field(
-            "limit",
-            format!("limit must be between 1 and {MAX_PAGE}"),
-        )),
-    }
 }
 
 pub(crate) fn check_idempotency_key(key: &str) -> Result<(), String> {

@@ -14,7 +14,7 @@ use gamify_store::{
 };
 
 use crate::engine::{
-    Engine, EngineError, check_idempotency_key, check_limit, fingerprint_of, new_id, parse_user,
+    Engine, EngineError, check_idempotency_key, fingerprint_of, new_id, parse_user,
 };
 use crate::model::{FieldError, Render, parse_rfc3339_ms, rfc3339_ms};
 
@@ -122,13 +122,6 @@ fn points(errors: &mut Vec<FieldError>, field: &str, value: f64) -> Option<Point
     Some(Points::from_milli((value * 1000.0).round() as i64))
 }
 
-fn metadata(errors: &mut Vec<FieldError>, value: &Option<serde_json::Value>) -> Option<String> {
-    crate::engine::metadata_text(value).unwrap_or_else(|e| {
-        errors.push(e);
-        None
-    })
-}
-
 fn reward_id(errors: &mut Vec<FieldError>, field: &str, id: &str) {
     let ok = (1..=64).contains(&id.len())
         && id
@@ -231,7 +224,10 @@ impl Engine {
             .map_err(|e| errors.extend(e.fields()))
             .ok();
         text(&mut errors, "reason", reason, false);
-        let metadata = metadata(&mut errors, meta);
+        let metadata = self.metadata_text(meta).unwrap_or_else(|e| {
+            errors.push(e);
+            None
+        });
         let idempotency = self.idempotency(&mut errors, idempotency_key, kind.as_str(), request);
         let (user, amount) = done(errors, user.zip(amount))?;
         let now = self.now_ms();
@@ -284,7 +280,7 @@ impl Engine {
         before: Option<&str>,
     ) -> Result<(Vec<LedgerEntryResponse>, Option<String>), EngineError> {
         let user = parse_user(user_id)?;
-        let limit = check_limit(limit)?;
+        let limit = self.check_limit(limit)?;
         let before = match before {
             None => None,
             Some(c) => Some(c.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| {
@@ -499,7 +495,7 @@ impl Engine {
                 }])
             })?),
         };
-        let limit = check_limit(limit)?;
+        let limit = self.check_limit(limit)?;
         Ok(self
             .store()
             .redemptions(user.as_ref(), status, limit, before)

@@ -28,7 +28,7 @@ pub use gamify_api::{
     DeliveryResponse, SubscriptionCreated, SubscriptionRequest, SubscriptionResponse,
 };
 
-use crate::engine::{Engine, EngineError, check_limit, new_id};
+use crate::engine::{Engine, EngineError, new_id};
 use crate::model::{FieldError, Render, rfc3339_ms};
 
 /// How many deliveries one round takes, and sends at once.
@@ -283,7 +283,7 @@ impl Engine {
         limit: Option<u32>,
         before: Option<&str>,
     ) -> Result<(Vec<DeliveryResponse>, Option<String>), EngineError> {
-        let limit = check_limit(limit)?;
+        let limit = self.check_limit(limit)?;
         let status = match status {
             None => None,
             Some(text) => Some(DeliveryStatus::parse(text).ok_or_else(|| {

@@ -30,9 +30,9 @@ pub enum ApiError {
     /// The body is not declared as JSON.
     #[error("unsupported media type")]
     UnsupportedMediaType,
-    /// The body is larger than the limit.
+    /// The body is larger than the limit (in bytes).
     #[error("payload too large")]
-    PayloadTooLarge,
+    PayloadTooLarge(usize),
     /// No such route.
     #[error("not found")]
     NotFound,
@@ -191,10 +191,10 @@ impl ApiError {
                 "the body must be JSON, sent with Content-Type: application/json".into(),
                 vec![],
             ),
-            ApiError::PayloadTooLarge => (
+            ApiError::PayloadTooLarge(max) => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload_too_large",
-                format!("the body must be at most {} bytes", super::MAX_BODY_BYTES),
+                format!("the body must be at most {max} bytes"),
                 vec![],
             ),
             ApiError::NotFound => (

@@ -40,9 +40,6 @@ use crate::engine::Engine;
 pub use error::ApiError;
 pub use handlers::{IDEMPOTENCY_KEY, IDEMPOTENT_REPLAYED, NEXT_CURSOR};
 
-/// The largest request body accepted.
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
-
 /// Every route, with the API's fallbacks for unknown routes and methods.
 ///
 /// Routes are grouped by the scope a key needs (see [`crate::auth`]):
@@ -171,7 +168,7 @@ pub fn router(engine: Engine) -> Router {
         .route("/ui/page.css", get(ui::page_css))
         .fallback(handlers::not_found)
         .method_not_allowed_fallback(handlers::method_not_allowed)
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(DefaultBodyLimit::max(engine.limits().max_body_bytes))
         .layer(middleware::from_fn_with_state(engine.clone(), log_request))
         .with_state(engine)
 }

@@ -10,6 +10,7 @@ mod errors;
 mod events;
 mod export;
 mod helpers;
+mod limits;
 mod metrics;
 mod operations;
 mod rules;

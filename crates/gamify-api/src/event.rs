@@ -24,7 +24,8 @@ pub struct EventRequest {
     /// (default 1000), kept to three decimals.
     #[schema(example = 2.0)]
     pub value: f64,
-    /// Any JSON object, stored and returned as given (at most 4096 bytes).
+    /// Any JSON object, stored and returned as given (at most 4096 bytes
+    /// as JSON by default: `limits.max_metadata_bytes`).
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<serde_json::Value>,
