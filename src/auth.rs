@@ -9,12 +9,13 @@
 //! within a second. `GAMIFY_API_KEY` (or `GAMIFY_ADMIN_TOKEN`) is a key with
 //! every scope that lives in the configuration, not the table.
 //!
-//! With no key at all (none configured, none active in the table) the API
-//! is open: ingest and read need no key, and the admin routes are off until
-//! an admin key exists. `gamify serve` allows that only on a loopback
+//! With no key at all (none configured, none ever made) the API is open:
+//! ingest and read need no key, and the admin routes are off until an admin
+//! key exists. Revoking every key does not open it again. `gamify serve` allows that only on a loopback
 //! address unless `--insecure-no-auth` is given.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -58,6 +59,9 @@ type Active = HashMap<String, (Arc<str>, Scopes)>;
 pub struct KeyRing {
     configured: Option<String>,
     stored: RwLock<Arc<Active>>,
+    /// Whether the table holds any key, revoked ones included: revoking
+    /// every key must not open the API again.
+    made: AtomicBool,
 }
 
 impl KeyRing {
@@ -67,6 +71,7 @@ impl KeyRing {
         KeyRing {
             configured: configured.map(|k| secret_hash(k.as_bytes())),
             stored: RwLock::default(),
+            made: AtomicBool::new(false),
         }
     }
 
@@ -78,6 +83,7 @@ impl KeyRing {
             .map(|k| (k.hash.clone(), (Arc::from(k.id.as_str()), k.scopes)))
             .collect();
         *self.stored.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(active);
+        self.made.store(!keys.is_empty(), Ordering::Release);
     }
 
     fn copy(&self) -> Arc<Active> {
@@ -87,9 +93,9 @@ impl KeyRing {
             .clone()
     }
 
-    /// Whether no key exists at all, so the API is open.
+    /// Whether no key was ever configured or made, so the API is open.
     pub fn is_open(&self) -> bool {
-        self.configured.is_none() && self.copy().is_empty()
+        self.configured.is_none() && !self.made.load(Ordering::Acquire)
     }
 
     /// Whether `presented` (the bearer secret, if any) may use a route that
@@ -329,9 +335,20 @@ mod tests {
             ring.authorize(Some(b"guess"), Scope::Read),
             Err(Denied::Unauthenticated(Scope::Read))
         );
-        // A revoked key does not close the API.
+        // The first key closes the API, and revoking it does not open it
+        // again: nobody gets in without a key until a new one is made.
+        ring.replace(&[stored("key_a", "s", &[Scope::Read], false)]);
+        assert!(!ring.is_open());
         ring.replace(&[stored("key_a", "s", &[Scope::Read], true)]);
-        assert!(ring.is_open());
+        assert!(!ring.is_open());
+        assert_eq!(
+            ring.authorize(None, Scope::Read),
+            Err(Denied::Unauthenticated(Scope::Read))
+        );
+        assert_eq!(
+            ring.authorize(Some(b"s"), Scope::Read),
+            Err(Denied::Unauthenticated(Scope::Read))
+        );
     }
 
     #[test]

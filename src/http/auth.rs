@@ -18,11 +18,16 @@ use crate::auth::Caller;
 use crate::engine::Engine;
 use crate::model::{ErrorResponse, KeyCreated, KeyRequest, KeyResponse};
 
-/// The secret in `Authorization: Bearer <secret>`, if the request sent one.
+/// The secret in `Authorization: Bearer <secret>` (the scheme in any case),
+/// if the request sent the header; another scheme presents no valid secret.
 fn bearer(headers: &HeaderMap) -> Option<&[u8]> {
-    headers
-        .get(AUTHORIZATION)
-        .map(|v| v.as_bytes().strip_prefix(b"Bearer ").unwrap_or_default())
+    headers.get(AUTHORIZATION).map(|v| {
+        let v = v.as_bytes();
+        match v.split_at_checked(7) {
+            Some((scheme, secret)) if scheme.eq_ignore_ascii_case(b"bearer ") => secret,
+            _ => b"",
+        }
+    })
 }
 
 /// Lets the request through if its key may use a route that needs

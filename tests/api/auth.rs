@@ -332,6 +332,22 @@ async fn keys_are_shown_once_listed_without_secrets_and_validated() {
     assert!(list[0].get("secret").is_none());
     assert!(!list.to_string().contains(secret));
     assert_eq!(list[0]["revoked_at"], Value::Null);
+    // The scheme's case does not matter; another scheme is no key.
+    for (header, status) in [
+        (format!("bearer {secret}"), 200),
+        (format!("BEARER {secret}"), 200),
+        (format!("Basic {secret}"), 401),
+        (secret.to_owned(), 401),
+    ] {
+        let response = app
+            .anonymous
+            .get(app.url("/api/v2/gamify/balance/u1"))
+            .header("authorization", &header)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), status, "{header}");
+    }
 
     let bad = app
         .admin(

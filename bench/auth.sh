@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# What checking API keys costs, in one run.
+#
+#   bench/auth.sh [DURATION] [CONNECTIONS] [ROUNDS]   (defaults: 10s, 64, 2)
+#
+# Each round starts Gamify (embedded SQLite, a fresh directory) three times
+# and runs wrk's event ingest (100k users) and balance reads against it:
+# (a) open: no key exists, requests carry none; (b) GAMIFY_API_KEY set, every
+# request carries it; (c) a key made with `gamify keys create` (ingest and
+# read), every request carries it: the table's in-memory copy. Rounds
+# alternate, since this machine's speed drifts. Prints a Markdown table.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${1:-10s}
+CONNS=${2:-64}
+ROUNDS=${3:-2}
+ADDR=127.0.0.1:8102
+CONFIGURED=bench-configured-key-0123456789
+command -v wrk >/dev/null || { echo "wrk is not installed: apt-get install wrk" >&2; exit 1; }
+. bench/lib.sh
+require_free $ADDR
+
+echo "building the release binary..." >&2
+cargo build --release --quiet --bin gamify
+
+DATA=$(mktemp -d)
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$DATA"; }
+trap cleanup EXIT
+
+# one NAME MODE: a fresh server in MODE (open, configured, made) under load.
+one() {
+  local name=$1 mode=$2 dir key=""
+  dir=$(mktemp -d -p "$DATA")
+  local env=(GAMIFY_ADDR=$ADDR GAMIFY_DATA_DIR=$dir GAMIFY_LOG=error)
+  case $mode in
+    configured) env+=(GAMIFY_API_KEY=$CONFIGURED); key=$CONFIGURED ;;
+    made)
+      key=$(env "${env[@]}" target/release/gamify keys create --name bench --scope ingest --scope read \
+        | sed -nE 's/.*"secret": "([^"]+)".*/\1/p') ;;
+  esac
+  env "${env[@]}" target/release/gamify serve >"$dir/server.log" 2>&1 &
+  local pid=$!
+  PIDS+=("$pid")
+  wait_for $ADDR /healthz
+  GAMIFY_API_KEY=$key run "${name}_ingest" 100000 bench/post_event.lua "http://$ADDR"
+  GAMIFY_API_KEY=$key run "${name}_balance" 100000 bench/get_balance.lua "http://$ADDR"
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+}
+
+for round in $(seq "$ROUNDS"); do
+  echo "round $round:" >&2
+  one "open_r$round" open
+  one "configured_r$round" configured
+  one "made_r$round" made
+done
+
+echo
+echo "| Run | events/s | p99 ms | balance reads/s | p99 ms |"
+echo "|---|---:|---:|---:|---:|"
+for round in $(seq "$ROUNDS"); do
+  for mode in open configured made; do
+    i=$(awk -v n="${mode}_r${round}_ingest" '$1==n {print $2" "$4}' "$DATA/results")
+    b=$(awk -v n="${mode}_r${round}_balance" '$1==n {print $2" "$4}' "$DATA/results")
+    echo "| $mode (round $round) | ${i% *} | ${i#* } | ${b% *} | ${b#* } |"
+  done
+done
+echo
+echo "wrk -t1 -c$CONNS -d$DURATION; $(nproc) cores; $(date -u +%Y-%m-%dT%H:%MZ)"
