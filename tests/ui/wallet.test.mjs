@@ -290,6 +290,30 @@ try {
     assert.deepEqual(await week.locator("td").allTextContents(), ["Viikon voittaja", "7 päivän putki", "+25"]);
   });
 
+  await check("an admin makes a key (its secret shown once) and revokes it from the dashboard", async () => {
+    const rows = page.locator("[data-testid=keys] tbody tr");
+    assert.equal(await rows.count(), 1, "the wallet pages' read key");
+    await page.fill("#key-name", "kassajärjestelmä");
+    await page.check("#new-key input[value=ingest]");
+    await page.uncheck("#new-key input[value=read]");
+    await page.click("#new-key button[type=submit]");
+    const secret = await page.locator("[data-testid=new-secret]").textContent();
+    assert.match(secret, /^gmf_[0-9a-f]{64}$/);
+    await rows.nth(1).waitFor();
+    const made = rows.filter({ hasText: "kassajärjestelmä" });
+    assert.deepEqual((await made.locator("td").allTextContents()).slice(1, 4), ["kassajärjestelmä", "ingest", "käytössä"]);
+    // The secret works for what it may do, and only that.
+    const post = (key) => fetch(`${api}/event`, {
+      method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${key}` },
+      body: JSON.stringify({ user_id: "kassa", category: "finance", action: "sale", value: 1 }),
+    });
+    assert.equal((await post(secret)).status, 200);
+    await made.locator("button[data-revoke]").click();
+    await page.locator("#key-status", { hasText: "on peruttu" }).waitFor();
+    assert.equal(await made.locator("td").nth(3).textContent(), "peruttu");
+    assert.equal((await post(secret)).status, 401, "refused at once");
+  });
+
   await check("an admin adds a reward and stops offering it from the dashboard", async () => {
     await page.fill("#reward-id", "tea");
     await page.fill("#reward-fi", "Tee");
