@@ -1,8 +1,12 @@
 //! API keys with the real binary: `gamify serve` refuses a non-loopback
 //! address while no key exists (unless `--insecure-no-auth`) and warns on
 //! loopback; `gamify keys create | list | revoke` make and revoke keys that
-//! a server then honours.
+//! a server then honours; two PostgreSQL nodes agree on a revocation within
+//! a second.
 
+use std::time::{Duration, Instant};
+
+use gamify_store::postgres::scratch::{ScratchSchema, test_database};
 use serde_json::Value;
 
 mod common;
@@ -123,4 +127,75 @@ async fn keys_made_on_the_command_line_are_honoured_and_revoked() {
     assert_eq!(refused.status(), 401);
     server.kill().unwrap();
     server.wait().unwrap();
+}
+
+/// Two `gamify serve` processes on one PostgreSQL database: a key made on
+/// one is honoured by the other within a second, and once revoked on one,
+/// refused by the other within a second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_revoked_on_one_postgres_node_is_refused_by_the_other_within_a_second() {
+    let Some(url) = test_database("keys across PostgreSQL nodes").await else {
+        return;
+    };
+    let schema = ScratchSchema::create(&url).await.unwrap();
+    let admin_key = "two-node-admin-key-0123456789";
+    let env = vec![
+        ("DATABASE_URL", url.clone()),
+        ("GAMIFY_PG_SCHEMA", schema.name().to_owned()),
+        ("GAMIFY_PG_POOL_SIZE", "4".to_owned()),
+        ("GAMIFY_API_KEY", admin_key.to_owned()),
+    ];
+    let (mut one, one_base, _) = start_gamify(&["serve", "--migrate"], &env, LOG);
+    let (mut other, other_base, _) = start_gamify(&["serve", "--migrate"], &env, LOG);
+    let client = reqwest::Client::new();
+    let made: Value = client
+        .post(format!("{one_base}/api/v2/gamify/admin/keys"))
+        .bearer_auth(admin_key)
+        .json(&serde_json::json!({"name": "reader", "scopes": ["read"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let secret = made["secret"].as_str().unwrap().to_owned();
+    let status_on = |base: &str| {
+        client
+            .get(format!("{base}/api/v2/gamify/balance/someone"))
+            .bearer_auth(&secret)
+            .send()
+    };
+    let waited = |started: Instant| started.elapsed() < Duration::from_millis(2500);
+    let started = Instant::now();
+    while status_on(&other_base).await.unwrap().status() != 200 {
+        assert!(waited(started), "the other node never honoured the new key");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let revoked = client
+        .post(format!(
+            "{one_base}/api/v2/gamify/admin/keys/{}/revoke",
+            made["id"].as_str().unwrap()
+        ))
+        .bearer_auth(admin_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 200);
+    assert_eq!(
+        status_on(&one_base).await.unwrap().status(),
+        401,
+        "at once here"
+    );
+    let started = Instant::now();
+    while status_on(&other_base).await.unwrap().status() != 401 {
+        assert!(
+            waited(started),
+            "the other node still honours a revoked key"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for node in [&mut one, &mut other] {
+        node.kill().unwrap();
+        node.wait().unwrap();
+    }
 }
