@@ -14,7 +14,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    ADMIN_TOKEN, Place, T0, assert_error, event, keyed_client, spawn_app, spawn_app_on,
+    ADMIN_TOKEN, Place, T0, assert_error, event, keyed_client, serve, spawn_app, spawn_app_on,
 };
 
 /// Every route that needs a key: method, path template, scope.
@@ -221,13 +221,7 @@ async fn without_any_key_ingest_and_read_are_open_and_admin_is_off_until_a_key_e
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(SqliteStore::open(&dir.path().join("g.db"), Rules::default()).unwrap());
     let engine = Engine::with_store(store, Rules::default(), Arc::new(ManualClock::new(T0)));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(http::serve(
-        listener,
-        engine.clone(),
-        std::future::pending(),
-    ));
+    let base = serve(engine.clone()).await;
     let client = reqwest::Client::new();
 
     let recorded = client
@@ -388,9 +382,7 @@ async fn a_key_past_its_rate_limit_gets_429_with_retry_after_and_changes_nothing
         per_second: 1,
         burst: 2,
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(http::serve(listener, engine, std::future::pending()));
+    let base = serve(engine).await;
     let busy = keyed_client(
         make_key(&app.client, &app.base, &["ingest", "read"]).await["secret"]
             .as_str()

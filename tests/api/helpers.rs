@@ -88,19 +88,21 @@ pub async fn spawn_app_with(rules: Rules) -> TestApp {
     spawn_app_on(store, place, rules).await
 }
 
+/// Serves `engine` on a free port until the test ends; its base URL.
+/// Bound before it is spawned, so the port is ready before the test sends.
+pub async fn serve(engine: Engine) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(http::serve(listener, engine, std::future::pending()));
+    base
+}
+
 /// A server over a store of the test's choosing.
 pub async fn spawn_app_on(store: Arc<dyn Store>, place: Place, rules: Rules) -> TestApp {
     let clock = Arc::new(ManualClock::new(T0));
     let engine =
         Engine::with_store(store, rules, clock.clone()).with_api_key(Some(ADMIN_TOKEN.to_owned()));
-    // Bind first, then spawn: the port is ready before the test sends anything.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(http::serve(
-        listener,
-        engine.clone(),
-        std::future::pending(),
-    ));
+    let base = serve(engine.clone()).await;
     TestApp {
         base,
         engine,
@@ -114,15 +116,7 @@ pub async fn spawn_app_on(store: Arc<dyn Store>, place: Place, rules: Rules) -> 
 /// A client that sends `key` as its bearer token on every request (unless
 /// a request sets its own).
 pub fn keyed_client(key: &str) -> reqwest::Client {
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert(
-        reqwest::header::AUTHORIZATION,
-        format!("Bearer {key}").parse().unwrap(),
-    );
-    reqwest::Client::builder()
-        .default_headers(headers)
-        .build()
-        .unwrap()
+    crate::common::keyed_client(key, std::time::Duration::from_secs(30))
 }
 
 impl TestApp {

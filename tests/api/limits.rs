@@ -3,10 +3,9 @@
 //! their fixed lengths too.
 
 use gamify::engine::Limits;
-use gamify::http;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, assert_error, error_fields, event, spawn_app};
+use crate::helpers::{TestApp, assert_error, error_fields, event, serve, spawn_app};
 
 /// A second server over the app's engine with small limits.
 async fn small(app: &TestApp) -> String {
@@ -15,10 +14,7 @@ async fn small(app: &TestApp) -> String {
         max_metadata_bytes: 64,
         max_page: 20,
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(http::serve(listener, engine, std::future::pending()));
-    base
+    serve(engine).await
 }
 
 #[tokio::test]

@@ -4,6 +4,8 @@
 mod analytics;
 mod auth;
 mod boards;
+#[path = "../common/mod.rs"]
+mod common;
 mod economy;
 mod erasure;
 mod errors;

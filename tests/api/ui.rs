@@ -2,9 +2,7 @@
 //! origins an operator names read the API (the embeddable wallet). What the
 //! pages show is tested in a real browser: tests/ui/.
 
-use gamify::http;
-
-use crate::helpers::spawn_app;
+use crate::helpers::{serve, spawn_app};
 
 #[tokio::test]
 async fn the_pages_and_the_widget_are_served_from_the_binary() {
@@ -48,9 +46,7 @@ async fn only_the_origins_named_may_read_the_api_from_a_browser() {
         .engine
         .clone()
         .with_cors_origins(vec!["https://shop.example".into()]);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(http::serve(listener, engine, std::future::pending()));
+    let base = serve(engine).await;
     let get = |origin: &'static str| {
         app.client
             .get(format!("{base}/api/v2/gamify/balance/someone"))
