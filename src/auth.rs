@@ -150,7 +150,7 @@ impl Limiter {
 
     /// Takes one request from `key`'s bucket at `now`; when it is empty,
     /// the whole seconds to wait before the next request would pass.
-    pub fn take(&self, key: &Arc<str>, now: Instant) -> Result<(), u64> {
+    pub fn take(&self, key: &str, now: Instant) -> Result<(), u64> {
         if self.limit.per_second == 0 {
             return Ok(());
         }
@@ -161,7 +161,10 @@ impl Limiter {
             self.limit.burst
         });
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
-        let (tokens, last) = buckets.entry(key.clone()).or_insert((capacity, now));
+        if !buckets.contains_key(key) {
+            buckets.insert(Arc::from(key), (capacity, now));
+        }
+        let (tokens, last) = buckets.get_mut(key).expect("inserted above");
         *tokens =
             (*tokens + now.saturating_duration_since(*last).as_secs_f64() * rate).min(capacity);
         *last = now;

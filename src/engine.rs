@@ -48,6 +48,7 @@ impl Default for Limits {
         }
     }
 }
+
 /// The longest idempotency key.
 pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
 

@@ -1,7 +1,6 @@
 //! Keys on the wire: the [`Admin`] extractor, the middleware that gives the
 //! ingest and read routes their scope, and the admin routes for keys.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Json;
@@ -37,14 +36,14 @@ fn authorize(engine: &Engine, headers: &HeaderMap, needed: Scope) -> Result<(), 
         .key_ring()
         .authorize(bearer(headers), needed)
         .map_err(ApiError::Denied)?;
-    let key: Arc<str> = match caller {
+    let key = match &caller {
         Caller::Anonymous => return Ok(()),
-        Caller::Configured => Arc::from("configured"),
+        Caller::Configured => "configured",
         Caller::Key(id) => id,
     };
     engine
         .limiter()
-        .take(&key, Instant::now())
+        .take(key, Instant::now())
         .map_err(|retry_after_secs| ApiError::RateLimited { retry_after_secs })
 }
 
