@@ -22,8 +22,22 @@ async fn store_line(
     request_id: &str,
     store_message: &str,
 ) -> Value {
-    let response = reqwest::Client::new()
-        .post(format!("{base}/api/v2/gamify/event"))
+    keyed_store_line(base, logs, request_id, store_message, None).await
+}
+
+/// The same, for a request made with `key` (a bearer secret).
+async fn keyed_store_line(
+    base: &str,
+    logs: &Arc<Mutex<Vec<Value>>>,
+    request_id: &str,
+    store_message: &str,
+    key: Option<&str>,
+) -> Value {
+    let mut request = reqwest::Client::new().post(format!("{base}/api/v2/gamify/event"));
+    if let Some(key) = key {
+        request = request.bearer_auth(key);
+    }
+    let response = request
         .header("x-request-id", request_id)
         .json(&json!({"user_id": "traced", "category": "health", "action": "run", "value": 1}))
         .send()
@@ -79,6 +93,47 @@ async fn the_store_logs_a_write_in_the_span_of_its_request() {
     let line = store_line(&base, &logs, "trace-pg-1", "postgres: write answered").await;
     assert_eq!(line["outcome"], "written");
     assert_eq!(line["spans"][0]["route"], "/api/v2/gamify/event");
+    server.kill().unwrap();
+    server.wait().unwrap();
+}
+
+#[tokio::test]
+async fn a_requests_lines_name_the_key_that_made_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let admin = "logs-test-admin-key-0123456789";
+    let env = [
+        ("GAMIFY_DATA_DIR", dir.path().display().to_string()),
+        ("GAMIFY_API_KEY", admin.to_owned()),
+    ];
+    let (mut server, base, _, logs) = start_gamify_logged(&["serve"], &env, LOG);
+    let made: Value = reqwest::Client::new()
+        .post(format!("{base}/api/v2/gamify/admin/keys"))
+        .bearer_auth(admin)
+        .json(&json!({"name": "billing", "scopes": ["ingest"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let secret = made["secret"].as_str().unwrap();
+    let line = keyed_store_line(
+        &base,
+        &logs,
+        "trace-key-1",
+        "sqlite: write planned",
+        Some(secret),
+    )
+    .await;
+    assert_eq!(line["spans"][0]["key"], made["id"]);
+    assert!(
+        !logs
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.to_string().contains(secret)),
+        "never the secret"
+    );
     server.kill().unwrap();
     server.wait().unwrap();
 }

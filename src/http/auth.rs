@@ -41,6 +41,9 @@ fn authorize(engine: &Engine, headers: &HeaderMap, needed: Scope) -> Result<(), 
         Caller::Configured => "configured",
         Caller::Key(id) => id,
     };
+    // Who made the request, in its span: every debug line of it (the
+    // store's writers included) says which key.
+    tracing::Span::current().record("key", key);
     engine
         .limiter()
         .take(key, Instant::now())

@@ -247,21 +247,23 @@ async fn log_request(State(engine): State<Engine>, request: Request, next: Next)
     // At debug level (off by default: a disabled span costs next to
     // nothing), every log event of the request, the store's writers
     // included, carries its id and route.
+    // `key` is filled in once the request's key is checked (auth.rs).
     let span = tracing::debug_span!(
         "request",
         request_id = request_id.to_str().unwrap_or("-"),
         %method,
-        route
+        route,
+        key = tracing::field::Empty,
     );
-    let mut response = next.run(request).instrument(span).await;
+    let mut response = next.run(request).instrument(span.clone()).await;
     let status = response.status().as_u16();
     let micros = started.elapsed().as_micros() as u64;
     engine.metrics().request(&method, route, status, micros);
     let id = request_id.to_str().unwrap_or("-");
     if status >= 500 {
-        tracing::warn!(%method, route, status, micros, request_id = id, "request");
+        tracing::warn!(parent: &span, %method, route, status, micros, request_id = id, "request");
     } else {
-        tracing::debug!(%method, route, status, micros, request_id = id, "request");
+        tracing::debug!(parent: &span, %method, route, status, micros, request_id = id, "request");
     }
     response.headers_mut().insert(REQUEST_ID, request_id);
     if let Some(origin) = allowed_origin {
