@@ -114,14 +114,25 @@ async fn log(app: &TestApp, webhook: &str) -> Vec<Value> {
 
 /// Waits until the delivery log's newest entry has `status`.
 async fn wait_status(app: &TestApp, webhook: &str, status: &str) -> Vec<Value> {
+    wait_attempted(app, webhook, status, 0).await
+}
+
+/// The log once its newest delivery has `status` after at least `attempts`
+/// recorded attempts (a delivery is pending before its first attempt too).
+async fn wait_attempted(app: &TestApp, webhook: &str, status: &str, attempts: u64) -> Vec<Value> {
     for _ in 0..200 {
         let log = log(app, webhook).await;
-        if log.first().is_some_and(|d| d["status"] == status) {
+        if log.first().is_some_and(|d| {
+            d["status"] == status && d["attempts"].as_u64().is_some_and(|n| n >= attempts)
+        }) {
             return log;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    panic!("no {status} delivery: {:?}", log(app, webhook).await);
+    panic!(
+        "no {status} delivery after {attempts} attempts: {:?}",
+        log(app, webhook).await
+    );
 }
 
 #[tokio::test]
@@ -211,7 +222,8 @@ async fn a_failing_receiver_is_retried_then_failed_then_replayed() {
 
     // First attempt: 500; due again 60 s later (by the engine's clock).
     receiver.wait_for(1).await;
-    let log = wait_status(&app, &id, "pending").await;
+    // The receiver has answered; the attempt is recorded just after.
+    let log = wait_attempted(&app, &id, "pending", 1).await;
     assert_eq!(log[0]["attempts"], 1);
     assert_eq!(log[0]["last_status"], 500);
     assert_eq!(log[0]["next_attempt_at"], "2025-10-12T10:31:00.000Z");
