@@ -7,8 +7,10 @@
 # and runs wrk's event ingest (100k users) and balance reads against it:
 # (a) open: no key exists, requests carry none; (b) GAMIFY_API_KEY set, every
 # request carries it; (c) a key made with `gamify keys create` (ingest and
-# read), every request carries it: the table's in-memory copy. Rounds
-# alternate, since this machine's speed drifts. Prints a Markdown table.
+# read), every request carries it: the table's in-memory copy; (d) as (c)
+# with the rate limiter on, set so high that it refuses nothing: what
+# keeping each key's bucket costs. Rounds alternate, since this machine's
+# speed drifts. Prints a Markdown table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${1:-10s}
@@ -35,7 +37,8 @@ one() {
   local env=(GAMIFY_ADDR=$ADDR GAMIFY_DATA_DIR=$dir GAMIFY_LOG=error)
   case $mode in
     configured) env+=(GAMIFY_API_KEY=$CONFIGURED); key=$CONFIGURED ;;
-    made)
+    limited | made)
+      [ "$mode" = limited ] && env+=(GAMIFY_KEY_RATE_PER_SECOND=100000000 GAMIFY_KEY_BURST=100000000)
       key=$(env "${env[@]}" target/release/gamify keys create --name bench --scope ingest --scope read \
         | sed -nE 's/.*"secret": "([^"]+)".*/\1/p') ;;
   esac
@@ -53,13 +56,14 @@ for round in $(seq "$ROUNDS"); do
   one "open_r$round" open
   one "configured_r$round" configured
   one "made_r$round" made
+  one "limited_r$round" limited
 done
 
 echo
 echo "| Run | events/s | p99 ms | balance reads/s | p99 ms |"
 echo "|---|---:|---:|---:|---:|"
 for round in $(seq "$ROUNDS"); do
-  for mode in open configured made; do
+  for mode in open configured made limited; do
     i=$(awk -v n="${mode}_r${round}_ingest" '$1==n {print $2" "$4}' "$DATA/results")
     b=$(awk -v n="${mode}_r${round}_balance" '$1==n {print $2" "$4}' "$DATA/results")
     echo "| $mode (round $round) | ${i% *} | ${i#* } | ${b% *} | ${b#* } |"
