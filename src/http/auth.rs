@@ -88,7 +88,7 @@ pub async fn require_read(
     path = "/api/v2/gamify/admin/keys",
     tag = "admin",
     request_body = KeyRequest,
-    security(("admin_token" = [])),
+    security(("api_key" = ["admin"])),
     responses(
         (status = 201, body = KeyCreated),
         (status = 422, description = "A field breaks a rule", body = ErrorResponse),
@@ -108,7 +108,7 @@ pub async fn create_key(
     get,
     path = "/api/v2/gamify/admin/keys",
     tag = "admin",
-    security(("admin_token" = [])),
+    security(("api_key" = ["admin"])),
     responses((status = 200, body = Vec<KeyResponse>))
 )]
 pub async fn list_keys(
@@ -125,7 +125,7 @@ pub async fn list_keys(
     path = "/api/v2/gamify/admin/keys/{key_id}/revoke",
     tag = "admin",
     params(("key_id" = String, Path, description = "The key")),
-    security(("admin_token" = [])),
+    security(("api_key" = ["admin"])),
     responses(
         (status = 200, body = KeyResponse),
         (status = 404, description = "No such key", body = ErrorResponse),

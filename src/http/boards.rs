@@ -40,6 +40,7 @@ pub struct LeaderboardQuery {
     get,
     path = "/api/v2/gamify/leaderboard",
     tag = "leaderboard",
+    security(("api_key" = ["read"])),
     params(LeaderboardQuery),
     responses(
         (status = 200, body = Vec<LeaderboardEntry>, headers(("X-Next-Cursor" = String, description = "Pass as `after` for the next page; absent on the last"))),
@@ -81,6 +82,7 @@ pub struct StandingQuery {
     get,
     path = "/api/v2/gamify/leaderboard/{user_id}",
     tag = "leaderboard",
+    security(("api_key" = ["read"])),
     params(("user_id" = String, Path, description = "The user"), StandingQuery),
     responses(
         (status = 200, body = StandingResponse),
@@ -108,6 +110,7 @@ pub async fn get_standing(
     put,
     path = "/api/v2/gamify/users/{user_id}/privacy",
     tag = "leaderboard",
+    security(("api_key" = ["ingest"])),
     params(("user_id" = String, Path, description = "The user")),
     request_body = PrivacyRequest,
     responses(

@@ -25,7 +25,7 @@ use crate::verify::FindingResponse;
     get,
     path = "/api/v2/gamify/admin/rules",
     tag = "admin",
-    security(("admin_token" = [])),
+    security(("api_key" = ["admin"])),
     responses((status = 200, body = RulesResponse))
 )]
 pub async fn rules(_: Admin, State(engine): State<Engine>) -> Json<RulesResponse> {
@@ -39,7 +39,7 @@ pub async fn rules(_: Admin, State(engine): State<Engine>) -> Json<RulesResponse
     get,
     path = "/api/v2/gamify/admin/verify",
     tag = "admin",
-    security(("admin_token" = [])),
+    security(("api_key" = ["admin"])),
     responses((status = 200, body = Vec<FindingResponse>))
 )]
 pub async fn verify(
@@ -71,7 +71,7 @@ pub struct ExportQuery {
     path = "/api/v2/gamify/admin/export",
     tag = "admin",
     params(ExportQuery),
-    security(("admin_token" = [])),
+    security(("api_key" = ["admin"])),
     responses(
         (status = 200, description = "NDJSON, one object per line", content_type = "application/x-ndjson", body = String),
         (status = 422, description = "Invalid user id or time", body = ErrorResponse),
@@ -116,7 +116,7 @@ pub async fn export(
     path = "/api/v2/gamify/users/{user_id}",
     tag = "admin",
     params(("user_id" = String, Path, description = "The user to erase")),
-    security(("admin_token" = [])),
+    security(("api_key" = ["admin"])),
     responses(
         (status = 200, description = "Erased (now or before)", body = ErasureResponse),
         (status = 404, description = "No such user", body = ErrorResponse),
@@ -149,7 +149,7 @@ pub struct AnalyticsQuery {
     path = "/api/v2/gamify/analytics",
     tag = "admin",
     params(AnalyticsQuery),
-    security(("admin_token" = [])),
+    security(("api_key" = ["admin"])),
     responses(
         (status = 200, body = AnalyticsResponse),
         (status = 422, description = "Invalid days", body = ErrorResponse),

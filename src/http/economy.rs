@@ -41,6 +41,7 @@ fn with_replayed(body: impl serde::Serialize, replayed: bool) -> Response {
     post,
     path = "/api/v2/gamify/spend",
     tag = "economy",
+    security(("api_key" = ["ingest"])),
     request_body = SpendRequest,
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
     responses(
@@ -79,6 +80,7 @@ pub struct PageQuery {
     get,
     path = "/api/v2/gamify/ledger/{user_id}",
     tag = "economy",
+    security(("api_key" = ["read"])),
     params(("user_id" = String, Path, description = "The user"), PageQuery),
     responses(
         (status = 200, body = Vec<LedgerEntryResponse>, headers(("X-Next-Cursor" = String, description = "Cursor for the next, older page"))),
@@ -110,6 +112,7 @@ pub struct RewardsQuery {
     get,
     path = "/api/v2/gamify/rewards",
     tag = "economy",
+    security(("api_key" = ["read"])),
     params(RewardsQuery),
     responses(
         (status = 200, body = Vec<RewardResponse>),
@@ -137,6 +140,7 @@ pub async fn list_rewards(
     post,
     path = "/api/v2/gamify/rewards/{reward_id}/redeem",
     tag = "economy",
+    security(("api_key" = ["ingest"])),
     request_body = RedeemRequest,
     params(
         ("reward_id" = String, Path, description = "The reward"),
@@ -179,6 +183,7 @@ pub struct RedemptionsQuery {
     get,
     path = "/api/v2/gamify/redemptions/{user_id}",
     tag = "economy",
+    security(("api_key" = ["read"])),
     params(("user_id" = String, Path, description = "The user"), RedemptionsQuery),
     responses(
         (status = 200, body = Vec<RedemptionResponse>),
@@ -208,7 +213,7 @@ pub async fn list_user_redemptions(
     path = "/api/v2/gamify/admin/redemptions",
     tag = "admin",
     params(RedemptionsQuery),
-    security(("admin_token" = [])),
+    security(("api_key" = ["admin"])),
     responses(
         (status = 200, body = Vec<RedemptionResponse>),
         (status = 401, description = "Wrong or missing admin token", body = ErrorResponse),
@@ -233,7 +238,7 @@ pub async fn list_redemptions(
     path = "/api/v2/gamify/admin/redemptions/{redemption_id}/fulfil",
     tag = "admin",
     params(("redemption_id" = String, Path, description = "The redemption")),
-    security(("admin_token" = [])),
+    security(("api_key" = ["admin"])),
     responses(
         (status = 200, body = RedemptionResponse),
         (status = 404, description = "No such redemption", body = ErrorResponse),
@@ -255,7 +260,7 @@ pub async fn fulfil_redemption(
     path = "/api/v2/gamify/admin/redemptions/{redemption_id}/cancel",
     tag = "admin",
     params(("redemption_id" = String, Path, description = "The redemption")),
-    security(("admin_token" = [])),
+    security(("api_key" = ["admin"])),
     responses(
         (status = 200, body = RedemptionResponse),
         (status = 404, description = "No such redemption", body = ErrorResponse),
@@ -275,7 +280,7 @@ pub async fn cancel_redemption(
     get,
     path = "/api/v2/gamify/admin/rewards",
     tag = "admin",
-    security(("admin_token" = [])),
+    security(("api_key" = ["admin"])),
     responses((status = 200, body = Vec<RewardResponse>))
 )]
 pub async fn list_all_rewards(
@@ -291,7 +296,7 @@ pub async fn list_all_rewards(
     path = "/api/v2/gamify/admin/rewards",
     tag = "admin",
     request_body = RewardRequest,
-    security(("admin_token" = [])),
+    security(("api_key" = ["admin"])),
     responses(
         (status = 200, body = RewardResponse),
         (status = 409, description = "already_exists", body = ErrorResponse),
@@ -314,7 +319,7 @@ pub async fn create_reward(
     tag = "admin",
     request_body = RewardRequest,
     params(("reward_id" = String, Path, description = "The reward")),
-    security(("admin_token" = [])),
+    security(("api_key" = ["admin"])),
     responses(
         (status = 200, body = RewardResponse),
         (status = 404, description = "No such reward", body = ErrorResponse),
@@ -336,7 +341,7 @@ pub async fn update_reward(
     path = "/api/v2/gamify/admin/rewards/{reward_id}/deactivate",
     tag = "admin",
     params(("reward_id" = String, Path, description = "The reward")),
-    security(("admin_token" = [])),
+    security(("api_key" = ["admin"])),
     responses(
         (status = 200, body = RewardResponse),
         (status = 404, description = "No such reward", body = ErrorResponse),
@@ -358,7 +363,7 @@ pub async fn deactivate_reward(
     tag = "admin",
     request_body = AdjustmentRequest,
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
-    security(("admin_token" = [])),
+    security(("api_key" = ["admin"])),
     responses(
         (status = 200, body = MovementResponse),
         (status = 409, description = "insufficient_points, or idempotency_conflict", body = ErrorResponse),

@@ -33,6 +33,7 @@ pub const NEXT_CURSOR: &str = "x-next-cursor";
     post,
     path = "/api/v2/gamify/event",
     tag = "events",
+    security(("api_key" = ["ingest"])),
     request_body = EventRequest,
     params(("Idempotency-Key" = Option<String>, Header, description = "1–255 visible ASCII characters; makes retries safe")),
     responses(
@@ -72,6 +73,7 @@ pub async fn record_event(
     post,
     path = "/api/v2/gamify/simulate",
     tag = "events",
+    security(("api_key" = ["read"])),
     request_body = EventRequest,
     responses(
         (status = 200, description = "What recording it now would earn", body = SimulationResponse),
@@ -107,6 +109,7 @@ pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
     get,
     path = "/api/v2/gamify/balance/{user_id}",
     tag = "users",
+    security(("api_key" = ["read"])),
     params(("user_id" = String, Path, description = "The user")),
     responses(
         (status = 200, body = BalanceResponse),
@@ -126,6 +129,7 @@ pub async fn get_balance(
     get,
     path = "/api/v2/gamify/stats/{user_id}",
     tag = "users",
+    security(("api_key" = ["read"])),
     params(("user_id" = String, Path, description = "The user")),
     responses(
         (status = 200, body = StatsResponse),
@@ -158,6 +162,7 @@ pub struct EventsQuery {
     get,
     path = "/api/v2/gamify/events/{user_id}",
     tag = "events",
+    security(("api_key" = ["read"])),
     params(("user_id" = String, Path, description = "The user"), EventsQuery),
     responses(
         (status = 200, body = Vec<EventResponse>, headers(("X-Next-Cursor" = String, description = "Cursor for the next, older page"))),
@@ -188,6 +193,7 @@ pub fn with_cursor(mut response: Response, next: Option<String>) -> Response {
     get,
     path = "/api/v2/gamify/achievements",
     tag = "achievements",
+    security(("api_key" = ["read"])),
     responses((status = 200, body = Vec<AchievementResponse>))
 )]
 pub async fn list_achievements() -> Json<Vec<AchievementResponse>> {

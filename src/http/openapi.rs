@@ -12,15 +12,24 @@ use crate::boards as board_json;
 use crate::webhooks as webhook_json;
 use crate::{analytics, erasure, model, verify, wallet};
 
-/// Declares the admin routes' bearer token.
-struct AdminToken;
+/// Declares the API key every keyed route takes; each route names the scope
+/// it needs (`ingest`, `read` or `admin`) in its security requirement.
+struct ApiKey;
 
-impl Modify for AdminToken {
+impl Modify for ApiKey {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
-            "admin_token",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+            "api_key",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "An API key (`gmf_…`, or GAMIFY_API_KEY) with the scope the route names; \
+                         none needed while no key exists (docs/API.md, \"API keys\")",
+                    ))
+                    .build(),
+            ),
         );
     }
 }
@@ -114,7 +123,7 @@ impl Modify for AdminToken {
         analytics::AnalyticsResponse,
         analytics::DayCount,
     )),
-    modifiers(&AdminToken)
+    modifiers(&ApiKey)
 )]
 pub struct ApiDoc;
 

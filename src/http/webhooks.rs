@@ -25,7 +25,7 @@ use crate::webhooks::{
     path = "/api/v2/gamify/admin/webhooks",
     tag = "admin",
     request_body = SubscriptionRequest,
-    security(("admin_token" = [])),
+    security(("api_key" = ["admin"])),
     responses(
         (status = 201, body = SubscriptionCreated),
         (status = 422, description = "A field breaks a rule", body = ErrorResponse),
@@ -45,7 +45,7 @@ pub async fn create_webhook(
     get,
     path = "/api/v2/gamify/admin/webhooks",
     tag = "admin",
-    security(("admin_token" = [])),
+    security(("api_key" = ["admin"])),
     responses((status = 200, body = Vec<SubscriptionResponse>))
 )]
 pub async fn list_webhooks(
@@ -62,7 +62,7 @@ pub async fn list_webhooks(
     path = "/api/v2/gamify/admin/webhooks/{webhook_id}",
     tag = "admin",
     params(("webhook_id" = String, Path, description = "The subscription")),
-    security(("admin_token" = [])),
+    security(("api_key" = ["admin"])),
     responses(
         (status = 204, description = "Deleted"),
         (status = 404, description = "No such subscription", body = ErrorResponse),
@@ -97,7 +97,7 @@ pub struct DeliveriesQuery {
     path = "/api/v2/gamify/admin/webhooks/{webhook_id}/deliveries",
     tag = "admin",
     params(("webhook_id" = String, Path, description = "The subscription"), DeliveriesQuery),
-    security(("admin_token" = [])),
+    security(("api_key" = ["admin"])),
     responses(
         (status = 200, body = Vec<DeliveryResponse>, headers(("X-Next-Cursor" = String, description = "Cursor for the next, older page"))),
         (status = 404, description = "No such subscription", body = ErrorResponse),
@@ -123,7 +123,7 @@ pub async fn list_deliveries(
     path = "/api/v2/gamify/admin/webhooks/deliveries/{delivery_id}/replay",
     tag = "admin",
     params(("delivery_id" = String, Path, description = "The delivery")),
-    security(("admin_token" = [])),
+    security(("api_key" = ["admin"])),
     responses(
         (status = 202, body = DeliveryResponse),
         (status = 404, description = "No such delivery", body = ErrorResponse),
