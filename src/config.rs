@@ -11,7 +11,7 @@ pub use gamify_store::postgres::redact_url;
 use gamify_store::postgres::{PgSettings, RedisSettings, check_schema, check_sslmode};
 use serde::Deserialize;
 
-use crate::engine::Storage;
+use crate::engine::{Limits, Storage};
 
 /// The defaults, with a comment on every setting.
 pub const DEFAULT_TOML: &str = include_str!("../config.default.toml");
@@ -32,20 +32,8 @@ pub struct Config {
     pub ingest: IngestConfig,
     /// `[webhooks]`
     pub webhooks: WebhooksConfig,
-    /// `[limits]`
-    pub limits: LimitsConfig,
-}
-
-/// `[limits]`: how large a request may be.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LimitsConfig {
-    /// The largest request body, in bytes.
-    pub max_body_bytes: usize,
-    /// The largest `metadata` object, serialised, in bytes.
-    pub max_metadata_bytes: usize,
-    /// The largest page a `limit` may ask for.
-    pub max_page: u32,
+    /// `[limits]`: how large a request may be.
+    pub limits: Limits,
 }
 
 /// `[webhooks]`: how deliveries are retried, and forwarding.
@@ -603,15 +591,6 @@ impl Config {
         Ok(())
     }
 
-    /// The request size limits.
-    pub fn limits(&self) -> crate::engine::Limits {
-        crate::engine::Limits {
-            max_body_bytes: self.limits.max_body_bytes,
-            max_metadata_bytes: self.limits.max_metadata_bytes,
-            max_page: self.limits.max_page,
-        }
-    }
-
     /// Each key's request budget on one node.
     pub fn rate_limit(&self) -> crate::auth::RateLimit {
         crate::auth::RateLimit {
@@ -900,7 +879,7 @@ mod tests {
     fn defaults_load_and_name_the_embedded_database() {
         let config = Config::load(None, no_env).unwrap();
         assert_eq!(config.addr().unwrap().to_string(), "127.0.0.1:8000");
-        assert_eq!(config.limits(), crate::engine::Limits::default());
+        assert_eq!(config.limits, Limits::default());
         assert_eq!(
             config.storage().unwrap(),
             Storage::Sqlite(PathBuf::from("./data/gamify.db"))
@@ -961,7 +940,7 @@ mod tests {
             assert!(err.starts_with(name), "{var}={value}: {err}");
         }
         let env = |k: &str| (k == "GAMIFY_MAX_PAGE").then(|| "500".to_owned());
-        assert_eq!(Config::load(None, env).unwrap().limits().max_page, 500);
+        assert_eq!(Config::load(None, env).unwrap().limits.max_page, 500);
     }
 
     #[test]

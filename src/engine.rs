@@ -27,8 +27,10 @@ use crate::model::{
 /// Events returned per page when no limit is given.
 pub const DEFAULT_PAGE: u32 = 10;
 
-/// The sizes a request may have; the defaults are `config.default.toml`'s.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The sizes a request may have (`[limits]` in the configuration); the
+/// defaults are `config.default.toml`'s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Limits {
     /// The largest request body (413 past it).
     pub max_body_bytes: usize,

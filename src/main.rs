@@ -198,7 +198,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 .with_context(cannot)?
                 .with_api_key(config.server.api_key.clone())
                 .with_rate_limit(config.rate_limit())
-                .with_limits(config.limits())
+                .with_limits(config.limits)
                 .with_cors_origins(config.server.cors_origins.clone());
                 tokio::spawn(engine.clone().run_expiry_sweeps());
                 let webhooks = config.webhooks()?;
