@@ -832,6 +832,7 @@ impl fmt::Debug for Config {
             .field("log", &self.log)
             .field("ingest", &self.ingest)
             .field("webhooks", &self.webhooks)
+            .field("limits", &self.limits)
             .finish()
     }
 }
