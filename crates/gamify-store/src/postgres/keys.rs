@@ -2,7 +2,7 @@
 
 use sqlx::{PgConnection, Row};
 
-use super::classify;
+use super::{classify, classify_unique};
 use crate::StoreError;
 use crate::keys::{ApiKey, Scopes};
 
@@ -43,12 +43,7 @@ pub async fn create(conn: &mut PgConnection, key: &ApiKey) -> Result<(), StoreEr
     .bind(key.revoked_at_ms)
     .execute(conn)
     .await
-    .map_err(|e| match &e {
-        sqlx::Error::Database(db) if db.code().as_deref() == Some("23505") => {
-            StoreError::AlreadyExists("key")
-        }
-        _ => classify(e),
-    })?;
+    .map_err(classify_unique("key"))?;
     Ok(())
 }
 

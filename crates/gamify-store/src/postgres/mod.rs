@@ -757,6 +757,17 @@ pub(crate) fn classify(e: sqlx::Error) -> StoreError {
     }
 }
 
+/// [`classify`], except that a unique violation (`23505`) means a row with
+/// that key exists: [`StoreError::AlreadyExists`] of `what`.
+pub(crate) fn classify_unique(what: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+    move |e| match &e {
+        sqlx::Error::Database(db) if db.code().as_deref() == Some("23505") => {
+            StoreError::AlreadyExists(what)
+        }
+        _ => classify(e),
+    }
+}
+
 /// Whether `e` says the connection or server is gone or overloaded, rather
 /// than that the query was wrong.
 pub(crate) fn is_unavailable(e: &sqlx::Error) -> bool {

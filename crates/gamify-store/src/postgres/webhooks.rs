@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
 
-use super::classify;
+use super::{classify, classify_unique};
 use crate::StoreError;
 use crate::webhook::{
     Attempt, Delivery, DeliveryStatus, Due, Subscription, Topic, decode_topics, encode_topics,
@@ -93,12 +93,7 @@ pub async fn subscribe(conn: &mut PgConnection, s: &Subscription) -> Result<(), 
     .bind(s.created_at_ms)
     .execute(conn)
     .await
-    .map_err(|e| match &e {
-        sqlx::Error::Database(db) if db.code().as_deref() == Some("23505") => {
-            StoreError::AlreadyExists("webhook")
-        }
-        _ => classify(e),
-    })?;
+    .map_err(classify_unique("webhook"))?;
     Ok(())
 }
 

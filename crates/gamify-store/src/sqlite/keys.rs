@@ -3,7 +3,7 @@
 
 use rusqlite::{Connection, params};
 
-use super::backend;
+use super::{backend, backend_unique};
 use crate::StoreError;
 use crate::keys::{ApiKey, Scopes};
 
@@ -56,10 +56,7 @@ pub fn create(conn: &Connection, key: &ApiKey) -> Result<(), StoreError> {
             key.revoked_at_ms
         ],
     )
-    .map_err(|e| match e.sqlite_error_code() {
-        Some(rusqlite::ErrorCode::ConstraintViolation) => StoreError::AlreadyExists("key"),
-        _ => backend(e),
-    })?;
+    .map_err(backend_unique("key"))?;
     Ok(())
 }
 

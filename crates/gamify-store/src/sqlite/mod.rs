@@ -70,6 +70,15 @@ use writer::{HookJob, Job, Published, Writer};
 
 pub use schema::SCHEMA_VERSION;
 
+/// [`backend`], except that a constraint violation means a row with that
+/// key exists: [`StoreError::AlreadyExists`] of `what`.
+pub(crate) fn backend_unique(what: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
+    move |e| match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::ConstraintViolation) => StoreError::AlreadyExists(what),
+        _ => backend(e),
+    }
+}
+
 /// The most requests one commit covers. Large enough that a burst shares an
 /// fsync, small enough that the first request in it does not wait long.
 pub const MAX_BATCH: usize = 512;

@@ -4,7 +4,7 @@
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::backend;
+use super::{backend, backend_unique};
 use crate::StoreError;
 use crate::webhook::{
     Attempt, Delivery, DeliveryStatus, Due, Subscription, decode_topics, encode_topics,
@@ -63,10 +63,7 @@ pub fn subscribe(conn: &Connection, s: &Subscription) -> Result<(), StoreError> 
             s.created_at_ms
         ],
     )
-    .map_err(|e| match e.sqlite_error_code() {
-        Some(rusqlite::ErrorCode::ConstraintViolation) => StoreError::AlreadyExists("webhook"),
-        _ => backend(e),
-    })?;
+    .map_err(backend_unique("webhook"))?;
     Ok(())
 }
 
