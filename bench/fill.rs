@@ -51,13 +51,14 @@ async fn main() {
                 let event = NewEvent {
                     id: format!("evt_{created:012x}{i:016x}"),
                     user_id: user.clone(),
-                    category: Category::ALL[(i % 5) as usize],
+                    category: Category::BRIEF[(i % 5) as usize],
                     action: Action::parse("bench").unwrap(),
                     value: Value::from_milli(1500),
                     metadata: Some(r#"{"source":"bench"}"#.into()),
                     occurred_at_ms: created,
                     created_at_ms: created,
                     idempotency: None,
+                    rules_version: 1,
                 };
                 store.record_event(event).await.unwrap();
                 if i % 20 == 0 {

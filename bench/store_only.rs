@@ -30,13 +30,14 @@ async fn main() {
                 let event = NewEvent {
                     id: format!("evt_{now:012x}{t:04x}{i:012x}"),
                     user_id: UserId::parse(&format!("user_{n}")).unwrap(),
-                    category: Category::ALL[(i % 5) as usize],
+                    category: Category::BRIEF[(i % 5) as usize],
                     action: Action::parse("bench").unwrap(),
                     value: Value::from_milli(1500),
                     metadata: Some(r#"{"source":"bench"}"#.into()),
                     occurred_at_ms: now,
                     created_at_ms: now,
                     idempotency: None,
+                    rules_version: 1,
                 };
                 store.record_event(event).await.unwrap();
                 done.fetch_add(1, Ordering::Relaxed);

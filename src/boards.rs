@@ -4,7 +4,7 @@
 //! `gamify_store::board`; docs/API.md, "Leaderboards", says it for users.
 
 pub use gamify_api::{BoardRowResponse, PrivacyRequest, PrivacyResponse, StandingResponse};
-use gamify_core::{Category, Period, Points, UserId, Window, level_for};
+use gamify_core::{Period, Points, UserId, Window};
 use gamify_store::board::{BoardKey, BoardRow, Cursor, Standing};
 
 use crate::engine::{Engine, EngineError, parse_user};
@@ -57,7 +57,15 @@ impl Engine {
         };
         let category = match s.category.as_deref() {
             None => Some(None),
-            Some(c) => match Category::parse(c) {
+            // Any category a version of the rules has had: the boards of
+            // one a change removed stay readable.
+            Some(c) => match self
+                .rule_book()
+                .categories()
+                .into_iter()
+                .find(|known| known.as_str() == c)
+                .ok_or_else(|| self.current_rules().rules.category(c).unwrap_err())
+            {
                 Ok(c) => Some(Some(c)),
                 Err(e) => {
                     errors.push(crate::model::FieldError {
@@ -135,7 +143,7 @@ impl Engine {
                 points: row.points.to_f64(),
                 lifetime_points: lifetime.to_f64(),
                 total_points: total.to_f64(),
-                level: level_for(lifetime),
+                level: self.current_rules().rules.level_for(lifetime),
             });
         }
         Ok((out, next.flatten()))

@@ -198,10 +198,12 @@ pub struct PostgresConfig {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RulesConfig {
-    /// Largest event value.
-    pub max_event_value: f64,
-    /// Backfill window in days.
-    pub backfill_days: u32,
+    /// A rules file to make current at start.
+    pub file: Option<PathBuf>,
+    /// Largest event value, overriding the rules' at start.
+    pub max_event_value: Option<f64>,
+    /// Backfill window in days, overriding the rules' at start.
+    pub backfill_days: Option<u32>,
     /// Allowed clock skew in seconds.
     pub max_future_skew_seconds: i64,
     /// Days points stay spendable after the day they were credited; 0: never expire.
@@ -419,20 +421,23 @@ impl Config {
             pg.schema = Some(v);
         }
         if let Some(v) = env("GAMIFY_MAX_EVENT_VALUE") {
-            config.rules.max_event_value = v.parse().map_err(|_| {
+            config.rules.max_event_value = Some(v.parse().map_err(|_| {
                 invalid(
                     "GAMIFY_MAX_EVENT_VALUE",
                     format!("expected a number, got {v:?}"),
                 )
-            })?;
+            })?);
         }
         if let Some(v) = env("GAMIFY_BACKFILL_DAYS") {
-            config.rules.backfill_days = v.parse().map_err(|_| {
+            config.rules.backfill_days = Some(v.parse().map_err(|_| {
                 invalid(
                     "GAMIFY_BACKFILL_DAYS",
                     format!("expected a whole number of days, got {v:?}"),
                 )
-            })?;
+            })?);
+        }
+        if let Some(v) = env("GAMIFY_RULES_FILE").filter(|v| !v.is_empty()) {
+            config.rules.file = Some(PathBuf::from(v));
         }
         if let Some(v) = env("GAMIFY_POINTS_EXPIRE_AFTER_DAYS") {
             config.rules.points_expire_after_days = v.parse().map_err(|_| {
@@ -580,6 +585,7 @@ impl Config {
         self.addr()?;
         self.storage()?;
         self.rules()?;
+        self.rule_source()?;
         self.nats()?;
         self.webhooks()?;
         if !matches!(self.log.format.as_str(), "json" | "pretty") {
@@ -780,27 +786,17 @@ impl Config {
         Ok(Some(settings))
     }
 
-    /// The rule limits.
+    /// The deployment's settings around the rules.
     pub fn rules(&self) -> Result<Rules, ConfigError> {
         let r = &self.rules;
-        if !(r.max_event_value.is_finite()
-            && r.max_event_value >= 0.001
-            && r.max_event_value <= 1e9)
-        {
-            return Err(invalid(
-                "rules.max_event_value",
-                "expected a number from 0.001 to 1000000000",
-            ));
-        }
         let mut grants = Vec::new();
         for (achievement, reward) in &r.achievement_rewards {
+            // Which achievements exist is the rules' business (they change at
+            // runtime); a grant for one the rules lack never fires.
             let id = AchievementId::parse(achievement).ok_or_else(|| {
                 invalid(
                     &format!("rules.achievement_rewards.{achievement}"),
-                    format!(
-                        "no such achievement; known: {}",
-                        gamify_core::CATALOGUE.map(|a| a.id_str).join(", ")
-                    ),
+                    "expected an achievement id: a-z, 0-9 and _, starting with a letter",
                 )
             })?;
             if !reward.is_empty() {
@@ -808,8 +804,6 @@ impl Config {
             }
         }
         let rules = Rules {
-            max_event_value: Points::from_milli((r.max_event_value * 1000.0).round() as i64),
-            backfill_days: r.backfill_days,
             max_future_skew_ms: r.max_future_skew_seconds.saturating_mul(1000),
             grants,
             expiry: (r.points_expire_after_days > 0).then_some(Expiry {
@@ -820,6 +814,86 @@ impl Config {
             .validate()
             .map_err(|e| invalid("rules", e.to_string()))?;
         Ok(rules)
+    }
+
+    /// What the configuration says about the rules themselves: a file to
+    /// make current, and overrides of two of their values. The file is read
+    /// and checked here; every mistake is reported with its line.
+    pub fn rule_source(&self) -> Result<RuleSource, ConfigError> {
+        let r = &self.rules;
+        let mut source = RuleSource::default();
+        if let Some(path) = &r.file {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            let rules = gamify_core::parse_rules(&text).map_err(|errors| {
+                invalid(
+                    "rules.file",
+                    format!(
+                        "{} is not a valid rules file:\n{}",
+                        path.display(),
+                        errors
+                            .iter()
+                            .map(|e| format!("  {e}"))
+                            .collect::<Vec<_>>()
+                            .join("\n")
+                    ),
+                )
+            })?;
+            source.file = Some((path.clone(), rules));
+        }
+        if let Some(v) = r.max_event_value {
+            if !(v.is_finite() && (0.001..=1e9).contains(&v)) {
+                return Err(invalid(
+                    "rules.max_event_value",
+                    "expected a number from 0.001 to 1000000000",
+                ));
+            }
+            source.max_event_value = Some(Points::from_milli((v * 1000.0).round() as i64));
+        }
+        if let Some(days) = r.backfill_days {
+            if !(1..=gamify_core::rules::MAX_BACKFILL_DAYS).contains(&days) {
+                return Err(invalid(
+                    "rules.backfill_days",
+                    format!(
+                        "backfill_days must be between 1 and {}",
+                        gamify_core::rules::MAX_BACKFILL_DAYS
+                    ),
+                ));
+            }
+            source.backfill_days = Some(days);
+        }
+        Ok(source)
+    }
+}
+
+/// The rules the configuration asks for at start (see
+/// [`Config::rule_source`]); all `None`: whatever is current stays.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RuleSource {
+    /// A rules file and what it says.
+    pub file: Option<(PathBuf, gamify_core::RuleSet)>,
+    /// `rules.max_event_value`.
+    pub max_event_value: Option<Points>,
+    /// `rules.backfill_days`.
+    pub backfill_days: Option<u32>,
+}
+
+impl RuleSource {
+    /// The rules to run with when `current` are in force.
+    pub fn apply(&self, current: &gamify_core::RuleSet) -> gamify_core::RuleSet {
+        let mut rules = self
+            .file
+            .as_ref()
+            .map_or_else(|| current.clone(), |(_, r)| r.clone());
+        if let Some(v) = self.max_event_value {
+            rules.max_event_value = v;
+        }
+        if let Some(days) = self.backfill_days {
+            rules.backfill_days = days;
+        }
+        rules
     }
 }
 
@@ -900,7 +974,7 @@ mod tests {
         let env = |k: &str| (k == "GAMIFY_ADDR").then(|| "127.0.0.1:9100".to_owned());
         let config = Config::load(Some(&file), env).unwrap();
         assert_eq!(config.server.addr, "127.0.0.1:9100");
-        assert_eq!(config.rules.backfill_days, 7);
+        assert_eq!(config.rules.backfill_days, Some(7));
     }
 
     #[test]

@@ -9,19 +9,21 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use gamify_core::{Action, Category, Day, Expiry, Points, RuleError, Rules, UserId, Value};
+use gamify_core::{Action, Day, Expiry, Points, RuleError, Rules, UserId, Value};
 use gamify_store::postgres::{Migrations, PgSettings, PgStore};
 use gamify_store::scoring::score;
 use gamify_store::sqlite::SqliteStore;
-use gamify_store::{Idempotency, NewEvent, Store, StoreError, UserFilter, UserSnapshot};
+use gamify_store::{
+    Idempotency, NewEvent, RuleBook, RuleVersion, Store, StoreError, UserFilter, UserSnapshot,
+};
 use sha2::{Digest, Sha256};
 
 use crate::auth::{KeyRing, Limiter, RateLimit};
 use crate::clock::{Clock, SystemClock};
 use crate::metrics::Metrics;
 use crate::model::{
-    BalanceResponse, EventRequest, EventResponse, FieldError, LeaderboardEntry, Render,
-    SimulationResponse, StatsResponse, level_fields, parse_rfc3339_ms, rfc3339_ms,
+    BalanceResponse, EventRequest, EventResponse, FieldError, LeaderboardEntry, SimulationResponse,
+    StatsResponse, level_fields, parse_rfc3339_ms, render_event, render_leader, rfc3339_ms,
 };
 
 /// Events returned per page when no limit is given.
@@ -162,6 +164,8 @@ fn rule_error(e: RuleError) -> FieldError {
 #[derive(Clone)]
 pub struct Engine {
     store: Arc<dyn Store>,
+    /// The store's rule versions (shared with it).
+    book: Arc<RuleBook>,
     rules: Rules,
     clock: Arc<dyn Clock>,
     keys: Arc<KeyRing>,
@@ -254,6 +258,7 @@ impl Engine {
     /// An engine over any store and clock (tests use a manual clock).
     pub fn with_store(store: Arc<dyn Store>, rules: Rules, clock: Arc<dyn Clock>) -> Engine {
         Engine {
+            book: store.rule_book(),
             store,
             rules,
             clock,
@@ -355,9 +360,19 @@ impl Engine {
         }
     }
 
-    /// The rule limits in force.
+    /// The deployment's settings around the rules (skew, grants, expiry).
     pub fn rules(&self) -> &Rules {
         &self.rules
+    }
+
+    /// The rules new events are scored with, and their version.
+    pub fn current_rules(&self) -> Arc<RuleVersion> {
+        self.book.current()
+    }
+
+    /// Every version of the rules.
+    pub fn rule_book(&self) -> &RuleBook {
+        &self.book
     }
 
     /// Records an event and returns it with what it earned.
@@ -372,7 +387,7 @@ impl Engine {
     ) -> Result<(EventResponse, bool), EngineError> {
         let event = self.parse_event(&request, idempotency_key)?;
         let recorded = self.store.record_event(event).await?;
-        let response = EventResponse::render(&recorded.event);
+        let response = render_event(&recorded.event, &self.book);
         if recorded.replayed {
             self.metrics.replay();
         } else {
@@ -388,8 +403,9 @@ impl Engine {
     pub async fn simulate(&self, request: EventRequest) -> Result<SimulationResponse, EngineError> {
         let event = self.parse_event(&request, None)?;
         let before = self.store.user(&event.user_id).await?;
-        let (record, _) = score(&event, before.map(|s| (*s).clone()), &self.rules)?;
-        Ok(SimulationResponse::from(EventResponse::render(&record)))
+        let rules = self.book.rules(event.rules_version, "a simulated event")?;
+        let (record, _) = score(&event, before.map(|s| (*s).clone()), &rules)?;
+        Ok(SimulationResponse::from(render_event(&record, &self.book)))
     }
 
     /// Checks every field of an event (all errors at once) and makes it a
@@ -400,17 +416,21 @@ impl Engine {
         idempotency_key: Option<&str>,
     ) -> Result<NewEvent, EngineError> {
         let now = self.clock.now_ms();
+        // Checked against the current version, and scored with it too.
+        let current = self.book.current();
+        let rules = &current.rules;
         let mut errors = Vec::new();
         let user_id = UserId::parse(&request.user_id)
             .map_err(|e| errors.push(rule_error(e)))
             .ok();
-        let category = Category::parse(&request.category)
+        let category = rules
+            .category(&request.category)
             .map_err(|e| errors.push(rule_error(e)))
             .ok();
         let action = Action::parse(&request.action)
             .map_err(|e| errors.push(rule_error(e)))
             .ok();
-        let value = Value::from_f64(request.value, self.rules.max_event_value)
+        let value = Value::from_f64(request.value, rules.max_event_value)
             .map_err(|e| errors.push(rule_error(e)))
             .ok();
         let occurred_at = match &request.occurred_at {
@@ -425,9 +445,8 @@ impl Engine {
                     });
                     None
                 }
-                Some(at) => self
-                    .rules
-                    .check_occurred_at(at, now)
+                Some(at) => rules
+                    .check_occurred_at(at, now, self.rules.max_future_skew_ms)
                     .map_err(|e| errors.push(rule_error(e)))
                     .map(|_| at)
                     .ok(),
@@ -470,6 +489,7 @@ impl Engine {
             occurred_at_ms,
             created_at_ms: now,
             idempotency,
+            rules_version: current.version,
         })
     }
 
@@ -497,7 +517,7 @@ impl Engine {
             }
             _ => Points::ZERO,
         };
-        let (level, next_level_points) = level_fields(state.lifetime);
+        let (level, next_level_points) = level_fields(&self.book.current().rules, state.lifetime);
         Ok(BalanceResponse {
             user_id: user_id.to_owned(),
             total_points: state.total.to_f64(),
@@ -589,7 +609,7 @@ impl Engine {
     pub async fn stats(&self, user_id: &str) -> Result<StatsResponse, EngineError> {
         let user = parse_user(user_id)?;
         let snapshot = self.store.user(&user).await?.unwrap_or_default();
-        let totals = &snapshot.categories;
+        let totals = &snapshot.state.categories;
         Ok(StatsResponse {
             user_id: user.as_str().to_owned(),
             total_events: snapshot.event_count,
@@ -624,7 +644,10 @@ impl Engine {
         let limit = self.check_limit(limit)?;
         let page = self.store.events(&user, limit, before).await?;
         Ok((
-            page.events.iter().map(EventResponse::render).collect(),
+            page.events
+                .iter()
+                .map(|e| render_event(e, &self.book))
+                .collect(),
             page.next_cursor,
         ))
     }
@@ -640,7 +663,7 @@ impl Engine {
             .leaderboard(limit)
             .await?
             .iter()
-            .map(LeaderboardEntry::render)
+            .map(|row| render_leader(row, &self.book.current().rules))
             .collect())
     }
 

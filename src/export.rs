@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::engine::{Engine, EngineError, parse_user};
-use crate::model::{EventResponse, FieldError, Render, parse_rfc3339_ms, rfc3339_ms};
+use crate::model::{FieldError, parse_rfc3339_ms, render_event, rfc3339_ms};
 
 /// Rows per page read from the store.
 pub const PAGE_ROWS: u32 = 1000;
@@ -114,7 +114,18 @@ impl Exporter {
                     to: filter.to_ms.map(rfc3339_ms),
                 },
             });
-            return Ok(Some(line_text(&header)?));
+            // The rules every event names by version, oldest first: an
+            // import needs them before the events.
+            let mut text = line_text(&header)?;
+            for v in self.engine.rule_book().all() {
+                text.push_str(&line_text(&Line::Rules(RulesLine {
+                    version: v.version,
+                    created_at_ms: v.created_at_ms,
+                    rules: v.stored_text(),
+                }))?);
+                *self.counts.entry("rules").or_default() += 1;
+            }
+            return Ok(Some(text));
         };
         let Some(&table) = Table::ALL.get(index) else {
             self.done = true;
@@ -153,6 +164,8 @@ impl Exporter {
 pub enum Line {
     /// The first line.
     Export(Header),
+    /// A version of the rules (before any other record).
+    Rules(RulesLine),
     /// A reward.
     Reward(RewardLine),
     /// A user's current state.
@@ -171,6 +184,17 @@ pub enum Line {
     HiddenUser(HiddenLine),
     /// The last line: how many lines of each type came before it.
     End(EndLine),
+}
+
+/// A version of the rules: its number, when it was made, and the rules as
+/// a rules file.
+#[allow(missing_docs)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RulesLine {
+    pub version: u32,
+    pub created_at_ms: i64,
+    pub rules: String,
 }
 
 /// The first line of an export.
@@ -305,6 +329,13 @@ pub struct EventLine {
     pub created_at_ms: i64,
     pub idempotency_key: Option<String>,
     pub request_hash: Option<String>,
+    /// Absent in exports made before rules were data: version 1.
+    #[serde(default = "first_rules_version")]
+    pub rules_version: u32,
+}
+
+fn first_rules_version() -> u32 {
+    1
 }
 
 #[allow(missing_docs)]
@@ -409,7 +440,7 @@ fn render(page: &Page) -> Vec<Line> {
                         .collect(),
                     event_count: u.event_count,
                     last_event_at_ms: u.last_event_at_ms,
-                    categories: u
+                    categories: s
                         .categories
                         .iter()
                         .map(|c| CategoryLine {
@@ -453,6 +484,7 @@ fn render(page: &Page) -> Vec<Line> {
                     created_at_ms: r.created_at_ms,
                     idempotency_key,
                     request_hash,
+                    rules_version: r.rules_version,
                 })
             })
             .collect(),
@@ -585,7 +617,7 @@ pub async fn write_brief_files(
             let items: Vec<Value> = match &page {
                 Page::Events(rows) => rows
                     .iter()
-                    .map(|e| serde_json::to_value(EventResponse::render(&e.record)))
+                    .map(|e| serde_json::to_value(render_event(&e.record, engine.rule_book())))
                     .collect::<Result<_, _>>()?,
                 Page::Users(rows) => {
                     let mut items = Vec::with_capacity(rows.len());

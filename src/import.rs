@@ -128,6 +128,15 @@ pub async fn load(
                 continue;
             }
             _ if !header => return Err(bad(number, "the file does not start with an export line")),
+            Line::Rules(r) => {
+                if pending.is_some() {
+                    return Err(bad(number, "a rules line after other records"));
+                }
+                restore_rules(engine, &r)
+                    .await
+                    .map_err(|m| bad(number, m))?;
+                *counts.entry("rules".to_owned()).or_default() += 1;
+            }
             row => {
                 let kind = record_type(&row);
                 *counts.entry(kind.to_owned()).or_default() += 1;
@@ -238,6 +247,50 @@ fn same(a: &str, b: &str) -> bool {
     }
 }
 
+/// Makes version `r.version` of the rules what the line says: version 1 is
+/// the brief's rules in every store, later ones are added in order, so
+/// each gets the number it had.
+async fn restore_rules(engine: &Engine, r: &crate::export::RulesLine) -> Result<(), String> {
+    let rules = gamify_core::parse_rules(&r.rules).map_err(|errors| {
+        format!(
+            "rules version {}: {}",
+            r.version,
+            errors.first().map(ToString::to_string).unwrap_or_default()
+        )
+    })?;
+    let book = engine.rule_book();
+    if let Some(have) = book.get(r.version) {
+        return if *have.rules == rules {
+            Ok(())
+        } else {
+            Err(format!(
+                "rules version {} differs from this store's version {}",
+                r.version, r.version
+            ))
+        };
+    }
+    if r.version != book.current().version + 1 {
+        return Err(format!(
+            "rules version {} follows version {}",
+            r.version,
+            book.current().version
+        ));
+    }
+    let added = engine
+        .store()
+        .add_rules(rules, r.created_at_ms)
+        .await
+        .map_err(|e| e.to_string())?;
+    if added.version == r.version {
+        Ok(())
+    } else {
+        Err(format!(
+            "rules version {} is the same as the version before it",
+            r.version
+        ))
+    }
+}
+
 fn record_type(line: &Line) -> &'static str {
     match line {
         Line::Reward(_) => "reward",
@@ -249,6 +302,7 @@ fn record_type(line: &Line) -> &'static str {
         Line::Erasure(_) => "erasure",
         Line::HiddenUser(_) => "hidden_user",
         Line::Export(_) => "export",
+        Line::Rules(_) => "rules",
         Line::End(_) => "end",
     }
 }
@@ -310,7 +364,8 @@ fn push(page: &mut Page, line: Line) -> Result<bool, String> {
                 .into_iter()
                 .map(|c| {
                     Ok(CategoryTotal {
-                        category: Category::parse(&c.category).map_err(|e| e.to_string())?,
+                        category: Category::named(&c.category)
+                            .ok_or(format!("unknown category {:?}", c.category))?,
                         events: c.events,
                         points: points(c.points_milli),
                     })
@@ -326,10 +381,10 @@ fn push(page: &mut Page, line: Line) -> Result<bool, String> {
                         runs: StreakRuns::decode(&u.streak_runs)
                             .ok_or(format!("unreadable streak runs {:?}", u.streak_runs))?,
                         achievements,
+                        categories,
                     },
                     event_count: u.event_count,
                     last_event_at_ms: u.last_event_at_ms,
-                    categories,
                     version: u.version,
                 },
             ));
@@ -337,7 +392,9 @@ fn push(page: &mut Page, line: Line) -> Result<bool, String> {
         (Page::Events(rows), Line::Event(e)) => rows.push(ExportedEvent {
             seq: e.seq,
             record: EventRecord {
-                category: Category::parse(&e.category).map_err(|err| err.to_string())?,
+                category: Category::named(&e.category)
+                    .ok_or(format!("unknown category {:?}", e.category))?,
+                rules_version: e.rules_version,
                 unlocked: e
                     .unlocked
                     .iter()

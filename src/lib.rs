@@ -53,6 +53,7 @@ pub mod http;
 pub mod import;
 pub mod metrics;
 pub mod model;
+pub mod rules;
 pub mod verify;
 pub mod wallet;
 pub mod webhooks;

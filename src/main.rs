@@ -106,6 +106,12 @@ enum Command {
         #[command(subcommand)]
         action: KeysCommand,
     },
+    /// Rules files (see docs/RULES.md): check one before using it, or
+    /// print the rules in force as one.
+    Rules {
+        #[command(subcommand)]
+        action: RulesCommand,
+    },
     /// Leaderboard maintenance.
     Leaderboard {
         #[command(subcommand)]
@@ -138,12 +144,52 @@ enum KeysCommand {
 }
 
 #[derive(Subcommand)]
+enum RulesCommand {
+    /// Check a rules file: print each mistake with its line and what was
+    /// expected, and exit non-zero if there is any. Needs no database.
+    Check {
+        /// The rules file (TOML).
+        file: PathBuf,
+    },
+    /// Print the rules new events are scored with (or version N) as a
+    /// rules file. On SQLite stop the server first, or use the admin API.
+    Show {
+        /// An older version.
+        #[arg(long)]
+        version: Option<u32>,
+    },
+}
+
+#[derive(Subcommand)]
 enum LeaderboardCommand {
     /// Rebuild the leaderboards kept in Redis (PostgreSQL with REDIS_URL)
     /// from the database, while nodes keep serving (their board reads
     /// answer 503 meanwhile). Nodes do this by themselves when Redis was
     /// unreachable or emptied; this is for doing it on demand.
     Rebuild,
+}
+
+/// `gamify rules check FILE`.
+fn check_rules_file(file: &std::path::Path) -> anyhow::Result<()> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    match gamify_core::parse_rules(&text) {
+        Ok(rules) => {
+            println!(
+                "ok: {} is a valid rules file ({} categories, {} achievements)",
+                file.display(),
+                rules.categories.len(),
+                rules.achievements.len()
+            );
+            Ok(())
+        }
+        Err(errors) => {
+            for e in &errors {
+                println!("{}: {e}", file.display());
+            }
+            anyhow::bail!("{} has {} mistake(s)", file.display(), errors.len())
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -162,6 +208,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     if let Command::Openapi = cli.command {
         print!("{}", http::openapi::spec_json());
         return Ok(());
+    }
+    if let Command::Rules {
+        action: RulesCommand::Check { file },
+    } = &cli.command
+    {
+        return check_rules_file(file);
     }
     let config = Config::load(cli.config.as_deref(), |k| std::env::var(k).ok())
         .context("invalid configuration")?;
@@ -200,6 +252,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 .with_rate_limit(config.rate_limit())
                 .with_limits(config.limits)
                 .with_cors_origins(config.server.cors_origins.clone());
+                let version = engine
+                    .adopt_configured_rules(&config.rule_source()?)
+                    .await
+                    .context("cannot make the configured rules current")?;
+                tracing::info!(rules_version = version, "scoring with these rules");
                 tokio::spawn(engine.clone().run_expiry_sweeps());
                 let webhooks = config.webhooks()?;
                 engine
@@ -281,6 +338,23 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     ),
                 };
                 println!("{}", shown.context("rendering the keys")?);
+                Ok(())
+            }
+            Command::Rules { action } => {
+                let RulesCommand::Show { version } = action else {
+                    unreachable!("rules check ran before the configuration was read")
+                };
+                let engine = Engine::open_for_maintenance(&storage, rules, false)
+                    .await
+                    .with_context(cannot)?;
+                let doc = match version {
+                    Some(v) => engine
+                        .rules_version(v)
+                        .with_context(|| format!("no rules version {v}"))?,
+                    None => engine.rules_now(),
+                };
+                println!("# Rules version {} (made {})", doc.version, doc.created_at);
+                print!("{}", doc.toml);
                 Ok(())
             }
             Command::Erase { user_id } => {

@@ -5,13 +5,13 @@
 //! Redis leaderboards). Counted in memory by this process since it started,
 //! as Prometheus expects of counters; nothing here names a user.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::http::Method;
-use gamify_core::{CATALOGUE, Category};
+use gamify_core::{AchievementId, Category, brief_catalogue};
 use gamify_store::{DeliveryStatus, EventRecord, Gauge};
 
 /// Upper bounds (seconds) of the request-latency histogram's buckets.
@@ -35,9 +35,11 @@ type RouteSeries = HashMap<(Method, u16), Series>;
 pub struct Metrics {
     /// Route template → (method, status) → series.
     http: Mutex<HashMap<String, RouteSeries>>,
-    events: [AtomicU64; Category::ALL.len()],
-    points_milli: [AtomicU64; Category::ALL.len()],
-    achievements: [AtomicU64; CATALOGUE.len()],
+    /// Per category: events, and their points in thousandths. The brief's
+    /// categories are always listed; others from their first event.
+    categories: Mutex<BTreeMap<Category, (u64, u64)>>,
+    /// Unlocks per achievement, likewise.
+    achievements: Mutex<BTreeMap<AchievementId, u64>>,
     level_ups: AtomicU64,
     replays: AtomicU64,
     /// Webhook attempts by the status they left: see [`OUTCOMES`].
@@ -58,9 +60,8 @@ impl Default for Metrics {
     fn default() -> Self {
         Metrics {
             http: Mutex::default(),
-            events: std::array::from_fn(|_| AtomicU64::new(0)),
-            points_milli: std::array::from_fn(|_| AtomicU64::new(0)),
-            achievements: std::array::from_fn(|_| AtomicU64::new(0)),
+            categories: Mutex::new(Category::BRIEF.iter().map(|c| (*c, (0, 0))).collect()),
+            achievements: Mutex::new(brief_catalogue().iter().map(|a| (a.id, 0)).collect()),
             level_ups: AtomicU64::new(0),
             replays: AtomicU64::new(0),
             webhook_attempts: std::array::from_fn(|_| AtomicU64::new(0)),
@@ -92,17 +93,18 @@ impl Metrics {
     /// Counts a newly recorded event (not a replay): its category, its
     /// points with the bonuses it unlocked, its achievements, a level-up.
     pub fn event(&self, event: &EventRecord, level_up: bool) {
-        let c = Category::ALL
-            .iter()
-            .position(|c| *c == event.category)
-            .unwrap_or(0);
-        self.events[c].fetch_add(1, Ordering::Relaxed);
         let bonuses: i64 = event.unlocked.iter().map(|(_, b)| b.milli()).sum();
         let points = (event.points.milli() + bonuses).max(0) as u64;
-        self.points_milli[c].fetch_add(points, Ordering::Relaxed);
-        for (achievement, _) in &event.unlocked {
-            if let Some(i) = CATALOGUE.iter().position(|a| a.id == *achievement) {
-                self.achievements[i].fetch_add(1, Ordering::Relaxed);
+        {
+            let mut categories = self.categories.lock().unwrap_or_else(|e| e.into_inner());
+            let (n, milli) = categories.entry(event.category).or_default();
+            *n += 1;
+            *milli += points;
+        }
+        if !event.unlocked.is_empty() {
+            let mut achievements = self.achievements.lock().unwrap_or_else(|e| e.into_inner());
+            for (achievement, _) in &event.unlocked {
+                *achievements.entry(*achievement).or_default() += 1;
             }
         }
         if level_up {
@@ -206,8 +208,12 @@ impl Metrics {
             "Events recorded by this process, by category (replays not counted).",
             "counter",
         )?;
-        for (c, n) in Category::ALL.iter().zip(&self.events) {
-            let n = n.load(Ordering::Relaxed);
+        let categories = self
+            .categories
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        for (c, (n, _)) in &categories {
             writeln!(
                 out,
                 "gamify_events_total{{category=\"{}\"}} {n}",
@@ -220,13 +226,12 @@ impl Metrics {
             "Points those events earned, with the achievement bonuses they unlocked, by category.",
             "counter",
         )?;
-        for (c, n) in Category::ALL.iter().zip(&self.points_milli) {
-            let milli = n.load(Ordering::Relaxed);
+        for (c, (_, milli)) in &categories {
             writeln!(
                 out,
                 "gamify_points_total{{category=\"{}\"}} {}",
                 c.as_str(),
-                milli as f64 / 1000.0
+                *milli as f64 / 1000.0
             )?;
         }
         family(
@@ -235,12 +240,17 @@ impl Metrics {
             "Achievements unlocked, by achievement.",
             "counter",
         )?;
-        for (a, n) in CATALOGUE.iter().zip(&self.achievements) {
+        let achievements = self
+            .achievements
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        for (a, n) in &achievements {
             writeln!(
                 out,
                 "gamify_achievements_unlocked_total{{achievement=\"{}\"}} {}",
-                a.id_str,
-                n.load(Ordering::Relaxed)
+                a.as_str(),
+                n
             )?;
         }
         family(

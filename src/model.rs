@@ -7,10 +7,11 @@
 pub use gamify_api::{
     AchievementResponse, BalanceResponse, CategoryRule, ErrorBody, ErrorResponse, EventRequest,
     EventResponse, FieldError, KeyCreated, KeyRequest, KeyResponse, LeaderboardEntry, LevelRule,
-    RulesResponse, SimulationResponse, StatsResponse, StreakRule, UnlockedAchievement,
+    RuleVersionSummary, RuleVersionsResponse, RulesResponse, SimulationResponse, StatsResponse,
+    StreakRule, UnlockedAchievement,
 };
-use gamify_core::{AchievementId, CATALOGUE, Points, Requirement, level_for, next_level_points};
-use gamify_store::{EventRecord, LeaderRow};
+use gamify_core::{AchievementId, LevelCurve, Points, Requirement, RuleSet, write_rules};
+use gamify_store::{EventRecord, LeaderRow, RuleBook, RuleVersion};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -21,102 +22,126 @@ pub trait Render<T> {
     fn render(record: &T) -> Self;
 }
 
-impl Render<EventRecord> for EventResponse {
-    /// Renders a stored event.
-    fn render(e: &EventRecord) -> EventResponse {
-        let bonus = Points::from_milli(e.unlocked.iter().map(|(_, p)| p.milli()).sum());
-        let lifetime_before =
-            Points::from_milli(e.lifetime_after.milli() - e.points.milli() - bonus.milli());
-        let level = level_for(e.lifetime_after);
-        EventResponse {
-            id: e.id.clone(),
-            user_id: e.user_id.clone(),
-            category: e.category.as_str().to_owned(),
-            action: e.action.clone(),
-            value: e.value.as_points().to_f64(),
-            points: e.points.to_f64(),
-            created_at: rfc3339_ms(e.created_at_ms),
-            occurred_at: rfc3339_ms(e.occurred_at_ms),
-            // Stored metadata was serialised by us; a parse failure means a
-            // damaged row, which is shown as absent rather than failing reads.
-            metadata: e
-                .metadata
-                .as_deref()
-                .and_then(|m| serde_json::from_str(m).ok()),
-            category_weight: Points::from_milli(e.weight_milli).to_f64(),
-            streak_day: e.streak_day,
-            streak_bonus: f64::from(e.bonus_percent) / 100.0,
-            achievements_unlocked: e
-                .unlocked
-                .iter()
-                .map(|&(id, bonus)| unlocked(id, bonus))
-                .collect(),
-            bonus_points: bonus.to_f64(),
-            total_points: e.total_after.to_f64(),
-            lifetime_points: e.lifetime_after.to_f64(),
-            level,
-            level_up: level > level_for(lifetime_before),
-        }
+/// Renders a stored event: its level and the names of what it unlocked
+/// come from the rules version it was scored with.
+pub fn render_event(e: &EventRecord, book: &RuleBook) -> EventResponse {
+    let rules = book
+        .get(e.rules_version)
+        .unwrap_or_else(|| book.current())
+        .rules
+        .clone();
+    let bonus = Points::from_milli(e.unlocked.iter().map(|(_, p)| p.milli()).sum());
+    let lifetime_before =
+        Points::from_milli(e.lifetime_after.milli() - e.points.milli() - bonus.milli());
+    let level = rules.level_for(e.lifetime_after);
+    EventResponse {
+        id: e.id.clone(),
+        user_id: e.user_id.clone(),
+        category: e.category.as_str().to_owned(),
+        action: e.action.clone(),
+        value: e.value.as_points().to_f64(),
+        points: e.points.to_f64(),
+        created_at: rfc3339_ms(e.created_at_ms),
+        occurred_at: rfc3339_ms(e.occurred_at_ms),
+        // Stored metadata was serialised by us; a parse failure means a
+        // damaged row, which is shown as absent rather than failing reads.
+        metadata: e
+            .metadata
+            .as_deref()
+            .and_then(|m| serde_json::from_str(m).ok()),
+        category_weight: Points::from_milli(e.weight_milli).to_f64(),
+        streak_day: e.streak_day,
+        streak_bonus: f64::from(e.bonus_percent) / 100.0,
+        achievements_unlocked: e
+            .unlocked
+            .iter()
+            .map(|&(id, bonus)| unlocked(&rules, id, bonus))
+            .collect(),
+        bonus_points: bonus.to_f64(),
+        total_points: e.total_after.to_f64(),
+        lifetime_points: e.lifetime_after.to_f64(),
+        level,
+        level_up: level > rules.level_for(lifetime_before),
+        rules_version: e.rules_version,
     }
 }
 
-fn unlocked(id: AchievementId, bonus: Points) -> UnlockedAchievement {
-    let def = id.definition();
+/// An unlocked achievement with its names in `rules` (the id again, if
+/// `rules` lack it).
+fn unlocked(rules: &RuleSet, id: AchievementId, bonus: Points) -> UnlockedAchievement {
+    let def = rules.achievement(id);
+    let name = |pick: fn(&gamify_core::Text) -> &String| {
+        def.map_or_else(|| id.as_str().to_owned(), |d| pick(&d.name).clone())
+    };
     UnlockedAchievement {
-        id: def.id_str.to_owned(),
-        name_fi: def.name_fi.to_owned(),
-        name_en: def.name_en.to_owned(),
+        id: id.as_str().to_owned(),
+        name_fi: name(|t| &t.fi),
+        name_en: name(|t| &t.en),
         bonus_points: bonus.to_f64(),
     }
 }
 
-impl Render<LeaderRow> for LeaderboardEntry {
-    fn render(row: &LeaderRow) -> Self {
-        LeaderboardEntry {
-            rank: row.rank,
-            user_id: row.user_id.clone(),
-            points: row.lifetime.to_f64(),
-            lifetime_points: row.lifetime.to_f64(),
-            total_points: row.total.to_f64(),
-            level: level_for(row.lifetime),
-        }
+/// A leaderboard row, its level by `rules`.
+pub fn render_leader(row: &LeaderRow, rules: &RuleSet) -> LeaderboardEntry {
+    LeaderboardEntry {
+        rank: row.rank,
+        user_id: row.user_id.clone(),
+        points: row.lifetime.to_f64(),
+        lifetime_points: row.lifetime.to_f64(),
+        total_points: row.total.to_f64(),
+        level: rules.level_for(row.lifetime),
     }
 }
 
-/// The whole catalogue, in its fixed order.
-pub fn achievement_catalogue() -> Vec<AchievementResponse> {
-    CATALOGUE
+/// The catalogue of `rules`, in its order.
+pub fn achievement_catalogue(rules: &RuleSet) -> Vec<AchievementResponse> {
+    rules
+        .achievements
         .iter()
         .map(|a| {
             let (requirement, threshold) = match a.requirement {
                 Requirement::FirstEvent => ("first_event", None),
                 Requirement::StreakDays(n) => ("streak_days", Some(f64::from(n))),
                 Requirement::LifetimePoints(p) => ("lifetime_points", Some(p.to_f64())),
+                Requirement::CategoryEvents(_, n) => ("category_events", Some(n as f64)),
+                Requirement::CategoryPoints(_, p) => ("category_points", Some(p.to_f64())),
             };
             AchievementResponse {
-                id: a.id_str.to_owned(),
-                name_fi: a.name_fi.to_owned(),
-                name_en: a.name_en.to_owned(),
-                description_fi: a.description_fi.to_owned(),
-                description_en: a.description_en.to_owned(),
+                id: a.id.as_str().to_owned(),
+                name_fi: a.name.fi.clone(),
+                name_en: a.name.en.clone(),
+                description_fi: a.description.fi.clone(),
+                description_en: a.description.en.clone(),
                 requirement: requirement.to_owned(),
                 threshold,
+                category: a.requirement.category().map(|c| c.as_str().to_owned()),
                 bonus_points: a.bonus.to_f64(),
             }
         })
         .collect()
 }
 
-/// The rules in force, as data.
-pub fn rules_document(rules: &gamify_core::Rules) -> RulesResponse {
-    let policy = gamify_core::STREAK_POLICY;
+/// One version of the rules as data, with the deployment's settings around
+/// them.
+pub fn rules_document(version: &RuleVersion, settings: &gamify_core::Rules) -> RulesResponse {
+    let rules = &version.rules;
+    let policy = rules.streak;
     RulesResponse {
-        source: "built-in".into(),
-        categories: gamify_core::Category::ALL
+        version: version.version,
+        created_at: rfc3339_ms(version.created_at_ms),
+        source: if **rules == RuleSet::default() {
+            "built-in"
+        } else {
+            "custom"
+        }
+        .into(),
+        toml: write_rules(rules),
+        categories: rules
+            .categories
             .iter()
-            .map(|c| CategoryRule {
+            .map(|(c, w)| CategoryRule {
                 name: c.as_str().to_owned(),
-                weight: Points::from_milli(c.weight_milli()).to_f64(),
+                weight: Points::from_milli(*w).to_f64(),
             })
             .collect(),
         streak: StreakRule {
@@ -124,16 +149,24 @@ pub fn rules_document(rules: &gamify_core::Rules) -> RulesResponse {
             percent_per_day: policy.percent_per_day,
             max_percent: policy.max_percent,
         },
-        levels: LevelRule {
-            curve: "linear".into(),
-            points_per_level: Points::whole(gamify_core::POINTS_PER_LEVEL).to_f64(),
+        levels: match &rules.levels {
+            LevelCurve::Linear { step } => LevelRule {
+                curve: "linear".into(),
+                points_per_level: Some(step.to_f64()),
+                thresholds: None,
+            },
+            LevelCurve::Table { starts } => LevelRule {
+                curve: "table".into(),
+                points_per_level: None,
+                thresholds: Some(starts.iter().map(|p| p.to_f64()).collect()),
+            },
         },
-        achievements: achievement_catalogue(),
+        achievements: achievement_catalogue(rules),
         max_event_value: rules.max_event_value.to_f64(),
         backfill_days: rules.backfill_days,
-        max_future_skew_seconds: rules.max_future_skew_ms / 1000,
-        points_expire_after_days: rules.expiry.map(|e| e.days),
-        achievement_rewards: rules
+        max_future_skew_seconds: settings.max_future_skew_ms / 1000,
+        points_expire_after_days: settings.expiry.map(|e| e.days),
+        achievement_rewards: settings
             .grants
             .iter()
             .map(|(a, r)| (a.as_str().to_owned(), r.clone()))
@@ -141,10 +174,10 @@ pub fn rules_document(rules: &gamify_core::Rules) -> RulesResponse {
     }
 }
 
-/// Level fields for a lifetime total.
-pub(crate) fn level_fields(lifetime: Points) -> (u32, f64) {
-    let level = level_for(lifetime);
-    (level, next_level_points(level).to_f64())
+/// Level fields for a lifetime total under `rules`.
+pub(crate) fn level_fields(rules: &RuleSet, lifetime: Points) -> (u32, f64) {
+    let level = rules.level_for(lifetime);
+    (level, rules.next_level_points(level).to_f64())
 }
 
 /// Formats Unix milliseconds as RFC 3339 UTC with milliseconds: `2025-10-12T10:30:00.000Z`.

@@ -12,7 +12,7 @@
 use std::collections::HashSet;
 
 pub use gamify_api::FindingResponse;
-use gamify_core::{History, Points, achievement_breaches};
+use gamify_core::{History, achievement_breaches};
 use gamify_store::export::{After, ExportFilter, Page, Table};
 use gamify_store::{Finding, verify::MAX_FINDINGS};
 
@@ -62,29 +62,27 @@ impl Engine {
         };
         let mut findings = Vec::new();
         let mut checked = 0u64;
+        // Every version's catalogue: see achievement_breaches for how a
+        // rules change narrows what is certainly due.
+        let versions = self.rule_book().all();
+        let catalogues: Vec<&[gamify_core::Achievement]> = versions
+            .iter()
+            .map(|v| v.rules.achievements.as_slice())
+            .collect();
         self.walk(Table::Users, |page| {
             let Page::Users(users) = page else {
                 return false;
             };
             for (user, snapshot) in users {
-                let Ok(event_points) = snapshot
-                    .categories
-                    .iter()
-                    .try_fold(Points::ZERO, |sum, c| sum.checked_add(c.points))
-                else {
-                    findings.push(Finding {
-                        subject: format!("user {user}"),
-                        message: "its per-category points overflow".into(),
-                    });
-                    continue;
-                };
                 let history = History {
                     events: snapshot.event_count,
                     best_streak: snapshot.state.best_streak,
                     lifetime: snapshot.state.lifetime,
-                    event_points,
+                    categories: &snapshot.state.categories,
                 };
-                for breach in achievement_breaches(&snapshot.state.achievements, history) {
+                for breach in
+                    achievement_breaches(&snapshot.state.achievements, history, &catalogues)
+                {
                     findings.push(Finding {
                         subject: format!("user {user}"),
                         message: breach,

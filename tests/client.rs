@@ -157,6 +157,37 @@ async fn the_client_speaks_the_whole_api_and_the_examples_run_live() {
         .delete_webhook(&created.subscription.id)
         .await
         .unwrap();
+    // The rules: replaced, refused with the line of a mistake, read back by
+    // version, and put back (a third version) before the examples run.
+    let brief = admin.rules().await.unwrap();
+    assert_eq!(brief.version, 1);
+    let custom = admin
+        .replace_rules("[categories]\nfinance = 2.5\ncustom_category = 1.2\n")
+        .await
+        .unwrap();
+    assert_eq!(custom.version, 2);
+    let scored = gamify
+        .record_event(
+            &EventRequest::new("anna", "custom_category", "x", 10.0),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!((scored.body.points, scored.body.rules_version), (12.0, 2));
+    let refused = admin
+        .replace_rules("[categories]\nfinance = 0\n")
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Some("validation_failed"));
+    assert!(
+        refused.to_string().contains("line 2, column 11"),
+        "{refused}"
+    );
+    assert_eq!(admin.rule_versions().await.unwrap().versions.len(), 2);
+    assert_eq!(admin.rule_version(1).await.unwrap().toml, brief.toml);
+    let back = admin.replace_rules(&brief.toml).await.unwrap();
+    assert_eq!((back.version, back.source.as_str()), (3, "built-in"));
+
     let erased = admin.erase_user("bertta").await.unwrap();
     assert_eq!(erased.removed.events, 1);
 

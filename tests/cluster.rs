@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use gamify::model::{parse_rfc3339_ms, rfc3339_ms};
-use gamify_core::{Category, Points, Rules, Value as Amount};
+use gamify_core::{Category, Points, RuleSet, Value as Amount};
 use gamify_store::postgres::scratch::{REQUIRE_VAR, ScratchSchema, test_database};
 use gamify_store::scoring::advance;
 use serde_json::{Value, json};
@@ -179,10 +179,10 @@ async fn check_against_replay(base: &str, acked: &HashMap<String, (Request, Stri
         for e in &events {
             let (after, scored) = advance(
                 state.take(),
-                Category::parse(e["category"].as_str().unwrap()).unwrap(),
+                Category::named(e["category"].as_str().unwrap()).unwrap(),
                 Amount::from_milli(milli(&e["value"])),
                 parse_rfc3339_ms(e["occurred_at"].as_str().unwrap()).unwrap(),
-                &Rules::default(),
+                &RuleSet::default(),
             )
             .unwrap();
             assert_eq!(

@@ -46,12 +46,20 @@ async fn history(path: &Path) {
         .unwrap();
     engine.create_reward(reward("mug", 5.0)).await.unwrap();
     for i in 0..300 {
-        let mut e = EventRequest::new(
-            format!("u{}", i % 7),
-            ["finance", "health"][i % 2],
-            "did",
-            1.5,
-        );
+        // Half-way the rules change: the versions move with the events.
+        if i == 150 {
+            let (doc, new) = engine
+                .replace_rules("[categories]\nfinance = 2.5\nhealth = 1.2\ncustom = 1.1\n")
+                .await
+                .unwrap();
+            assert!(new && doc.version == 2);
+        }
+        let categories = if i < 150 {
+            ["finance", "health"]
+        } else {
+            ["finance", "custom"]
+        };
+        let mut e = EventRequest::new(format!("u{}", i % 7), categories[i % 2], "did", 1.5);
         if i % 3 == 0 {
             e = e.metadata(serde_json::json!({"b": i, "a": "x"}));
         }

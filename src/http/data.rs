@@ -13,24 +13,8 @@ use super::extract::ApiQuery;
 use crate::analytics::AnalyticsResponse;
 use crate::engine::Engine;
 use crate::erasure::ErasureResponse;
-use crate::model::{ErrorResponse, RulesResponse, rules_document};
+use crate::model::ErrorResponse;
 use crate::verify::FindingResponse;
-
-/// The rules in force (admin), as data: categories and weights, the
-/// streak bonus, the level curve, the achievement catalogue, the limits of
-/// an event, point expiry and the rewards achievements grant. They are the
-/// brief's rules with the configuration's limits; changing them at runtime
-/// is not built yet.
-#[utoipa::path(
-    get,
-    path = "/api/v2/gamify/admin/rules",
-    tag = "admin",
-    security(("api_key" = ["admin"])),
-    responses((status = 200, body = RulesResponse))
-)]
-pub async fn rules(_: Admin, State(engine): State<Engine>) -> Json<RulesResponse> {
-    Json(rules_document(engine.rules()))
-}
 
 /// Check every invariant of the stored data (admin): ledger chains,
 /// balances against the ledger, event counts, reward stock. An empty list

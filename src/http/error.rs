@@ -27,9 +27,10 @@ pub enum ApiError {
     /// A field could not be read as its type (or is missing, or unknown).
     #[error("invalid {}", .0.field)]
     Invalid(FieldError),
-    /// The body is not declared as JSON.
+    /// The body is not declared as what the route takes: the message says
+    /// what it should be.
     #[error("unsupported media type")]
-    UnsupportedMediaType,
+    UnsupportedMediaType(&'static str),
     /// The body is larger than the limit (in bytes).
     #[error("payload too large")]
     PayloadTooLarge(usize),
@@ -185,10 +186,10 @@ impl ApiError {
                 detail.message.clone(),
                 vec![detail.clone()],
             ),
-            ApiError::UnsupportedMediaType => (
+            ApiError::UnsupportedMediaType(expected) => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported_media_type",
-                "the body must be JSON, sent with Content-Type: application/json".into(),
+                (*expected).into(),
                 vec![],
             ),
             ApiError::PayloadTooLarge(max) => (

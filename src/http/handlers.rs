@@ -196,8 +196,8 @@ pub fn with_cursor(mut response: Response, next: Option<String>) -> Response {
     security(("api_key" = ["read"])),
     responses((status = 200, body = Vec<AchievementResponse>))
 )]
-pub async fn list_achievements() -> Json<Vec<AchievementResponse>> {
-    Json(achievement_catalogue())
+pub async fn list_achievements(State(engine): State<Engine>) -> Json<Vec<AchievementResponse>> {
+    Json(achievement_catalogue(&engine.current_rules().rules))
 }
 
 /// Liveness: the process answers.

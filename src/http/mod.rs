@@ -12,6 +12,7 @@ mod error;
 mod extract;
 mod handlers;
 pub mod openapi;
+mod rules;
 mod ui;
 mod webhooks;
 
@@ -146,7 +147,15 @@ pub fn router(engine: Engine) -> Router {
             post(auth::revoke_key),
         )
         .route("/api/v2/gamify/analytics", get(data::analytics))
-        .route("/api/v2/gamify/admin/rules", get(data::rules))
+        .route(
+            "/api/v2/gamify/admin/rules",
+            get(rules::current).put(rules::replace),
+        )
+        .route("/api/v2/gamify/admin/rules/versions", get(rules::versions))
+        .route(
+            "/api/v2/gamify/admin/rules/versions/{version}",
+            get(rules::version),
+        )
         .route("/api/v2/gamify/admin/verify", get(data::verify))
         .route("/api/v2/gamify/admin/export", get(data::export))
         .route("/api/v2/gamify/users/{user_id}", delete(data::erase_user));
@@ -191,10 +200,12 @@ pub async fn serve(
         .await
         .map_err(|e| std::io::Error::other(format!("could not read the API keys: {e}")))?;
     let refresh = tokio::spawn(engine.clone().run_key_refresh());
+    let rules_refresh = tokio::spawn(engine.clone().run_rules_refresh());
     let served = axum::serve(listener, router(engine))
         .with_graceful_shutdown(shutdown)
         .await;
     refresh.abort();
+    rules_refresh.abort();
     served
 }
 

@@ -7,7 +7,7 @@ use utoipa::OpenApi;
 use utoipa::Modify;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
-use super::{auth, boards, data, economy, handlers, webhooks};
+use super::{auth, boards, data, economy, handlers, rules, webhooks};
 use crate::boards as board_json;
 use crate::webhooks as webhook_json;
 use crate::{analytics, erasure, model, verify, wallet};
@@ -74,7 +74,10 @@ impl Modify for ApiKey {
         auth::list_keys,
         auth::revoke_key,
         data::analytics,
-        data::rules,
+        rules::current,
+        rules::replace,
+        rules::versions,
+        rules::version,
         data::verify,
         data::export,
         data::erase_user,
@@ -93,6 +96,8 @@ impl Modify for ApiKey {
         model::CategoryRule,
         model::StreakRule,
         model::LevelRule,
+        model::RuleVersionSummary,
+        model::RuleVersionsResponse,
         model::UnlockedAchievement,
         model::BalanceResponse,
         model::StatsResponse,

@@ -79,6 +79,13 @@ const ROUTES: &[(&str, &str, &str)] = &[
     ("POST", "/api/v2/gamify/admin/keys/{key_id}/revoke", "admin"),
     ("GET", "/api/v2/gamify/analytics", "admin"),
     ("GET", "/api/v2/gamify/admin/rules", "admin"),
+    ("PUT", "/api/v2/gamify/admin/rules", "admin"),
+    ("GET", "/api/v2/gamify/admin/rules/versions", "admin"),
+    (
+        "GET",
+        "/api/v2/gamify/admin/rules/versions/{version}",
+        "admin",
+    ),
     ("GET", "/api/v2/gamify/admin/verify", "admin"),
     ("GET", "/api/v2/gamify/admin/export", "admin"),
     ("DELETE", "/api/v2/gamify/users/{user_id}", "admin"),
@@ -207,6 +214,10 @@ async fn every_route_refuses_a_missing_wrong_revoked_or_unscoped_key_and_changes
     assert_eq!(
         app.admin_json("/api/v2/gamify/admin/keys").await,
         keys_before
+    );
+    assert_eq!(
+        app.admin_json("/api/v2/gamify/admin/rules").await["version"],
+        1
     );
 
     // The right scope gets through (to whatever the request itself earns).

@@ -191,6 +191,17 @@ impl TestApp {
         request.send().await.unwrap()
     }
 
+    /// PUTs a rules file to the admin API.
+    pub async fn put_rules(&self, toml: &str) -> reqwest::Response {
+        self.client
+            .put(self.url("/api/v2/gamify/admin/rules"))
+            .header("content-type", "application/toml")
+            .body(toml.to_owned())
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// GETs an admin route (with the token), which must answer 200, and
     /// reads its JSON.
     pub async fn admin_json(&self, path: &str) -> Value {

@@ -336,6 +336,29 @@ try {
     assert.ok(!offered.some((r) => r.id === "tea"), "no longer offered to users");
   });
 
+  await check("an admin edits the rules: a mistake is shown with its line, a change becomes version 2", async () => {
+    assert.equal(await text("[data-testid=rules-version]"), "Versio 1 (sisäänrakennettu).");
+    const file = await page.inputValue("#rules-toml");
+    assert.ok(file.includes("\nfinance = 2.0\n"), file);
+    await page.fill("#rules-toml", file.replace("\nfinance = 2.0\n", "\nfinance = 0\n"));
+    await page.click("#rules-form button[type=submit]");
+    await page.locator("[data-testid=rules-errors]").waitFor();
+    assert.deepEqual(await page.locator("[data-testid=rules-errors] li").allTextContents(),
+      ["line 5, column 11: categories.finance: expected a weight from 0.001 to 1000"]);
+    assert.match(await text("[data-testid=rules-version]"), /^Versio 1/, "nothing changed");
+    await page.fill("#rules-toml", file.replace("\nfinance = 2.0\n", "\nfinance = 2.5\n"));
+    await page.click("#rules-form button[type=submit]");
+    await page.locator("#rules-status", { hasText: "versiolla 2" }).waitFor();
+    assert.match(await text("[data-testid=rules-version]"), /^Versio 2, tehty \d{4}-\d\d-\d\d \d\d:\d\d\.$/);
+    const weights = await page.locator("[data-testid=weights] tbody tr").allTextContents();
+    assert.equal(weights[0].replace(/\s+/g, " ").trim(), "Talous×2,5");
+    const scored = await (await fetch(`${api}/simulate`, {
+      method: "POST", headers: { ...adminHeaders, "content-type": "application/json" },
+      body: JSON.stringify({ user_id: "uusi", category: "finance", action: "paid", value: 1 }),
+    })).json();
+    assert.deepEqual([scored.points, scored.rules_version], [2.5, 2]);
+  });
+
   await check("the wallet fits a phone", async () => {
     const phone = await browser.newContext({ viewport: { width: 375, height: 740 }, isMobile: true });
     const small = await phone.newPage();

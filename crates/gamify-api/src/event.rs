@@ -91,6 +91,10 @@ pub struct EventResponse {
     pub level: u32,
     /// Whether this event raised the level.
     pub level_up: bool,
+    /// The version of the rules it was scored with (see
+    /// `GET /api/v2/gamify/admin/rules/versions/{version}`).
+    #[serde(default)]
+    pub rules_version: u32,
 }
 
 /// What an event would earn if it were recorded now
@@ -128,6 +132,9 @@ pub struct SimulationResponse {
     pub level: u32,
     /// Whether it would raise the level.
     pub level_up: bool,
+    /// The version of the rules it would be scored with: the current one.
+    #[serde(default)]
+    pub rules_version: u32,
 }
 
 impl From<EventResponse> for SimulationResponse {
@@ -149,6 +156,7 @@ impl From<EventResponse> for SimulationResponse {
             lifetime_points: e.lifetime_points,
             level: e.level,
             level_up: e.level_up,
+            rules_version: e.rules_version,
         }
     }
 }
@@ -230,10 +238,14 @@ pub struct AchievementResponse {
     pub description_fi: String,
     /// What it takes, in English.
     pub description_en: String,
-    /// `first_event`, `streak_days` or `lifetime_points`.
+    /// `first_event`, `streak_days`, `lifetime_points`, `category_events`
+    /// or `category_points`.
     pub requirement: String,
-    /// Days or points for the requirement; null for `first_event`.
+    /// Days, points or events for the requirement; null for `first_event`.
     pub threshold: Option<f64>,
+    /// The category a `category_…` requirement counts in; null otherwise.
+    #[serde(default)]
+    pub category: Option<String>,
     /// Points paid once on unlock.
     pub bonus_points: f64,
 }

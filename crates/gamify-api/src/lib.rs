@@ -21,7 +21,9 @@ pub use event::{
     SimulationResponse, StatsResponse, UnlockedAchievement,
 };
 pub use keys::{KeyCreated, KeyRequest, KeyResponse};
-pub use rules::{CategoryRule, LevelRule, RulesResponse, StreakRule};
+pub use rules::{
+    CategoryRule, LevelRule, RuleVersionSummary, RuleVersionsResponse, RulesResponse, StreakRule,
+};
 pub use wallet::{
     AdjustmentRequest, LedgerEntryResponse, MovementResponse, RedeemRequest, RedemptionResponse,
     RewardRequest, RewardResponse, SpendRequest,

@@ -10,10 +10,16 @@ use crate::AchievementResponse;
 /// Everything that decides what an event earns.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, ToSchema)]
 pub struct RulesResponse {
-    /// Where they come from: `built-in` (the brief's rules) with the
-    /// limits of the configuration.
+    /// The version: 1 is the brief's rules; each change adds one.
+    pub version: u32,
+    /// When this version was made (UTC, RFC 3339).
+    pub created_at: String,
+    /// `built-in` when they are exactly the brief's rules, else `custom`.
     pub source: String,
-    /// The categories and their weights, in the brief's order.
+    /// The same rules as a rules file (TOML), as
+    /// `PUT /api/v2/gamify/admin/rules` and `gamify rules check` take it.
+    pub toml: String,
+    /// The categories and their weights, in the file's order.
     pub categories: Vec<CategoryRule>,
     /// How a streak raises points.
     pub streak: StreakRule,
@@ -54,12 +60,35 @@ pub struct StreakRule {
     pub max_percent: u32,
 }
 
-/// The level curve: level N covers (N−1) × `points_per_level` ≤ lifetime
-/// points < N × `points_per_level`.
+/// The level curve. `linear`: level N covers (N−1) × `points_per_level` ≤
+/// lifetime points < N × `points_per_level`. `table`: level N+1 starts at
+/// `thresholds[N-1]`; past the table, levels keep coming at its last step.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, ToSchema)]
 pub struct LevelRule {
-    /// `linear`.
+    /// `linear` or `table`.
     pub curve: String,
-    /// Lifetime points per level.
-    pub points_per_level: f64,
+    /// Lifetime points per level (`linear`); null for a table.
+    pub points_per_level: Option<f64>,
+    /// Where levels 2, 3, … start (`table`); null for `linear`.
+    #[serde(default)]
+    pub thresholds: Option<Vec<f64>>,
+}
+
+/// One version of the rules in a listing.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, ToSchema)]
+pub struct RuleVersionSummary {
+    /// The version.
+    pub version: u32,
+    /// When it was made (UTC, RFC 3339).
+    pub created_at: String,
+    /// Whether new events are scored with it.
+    pub current: bool,
+}
+
+/// Every version of the rules, oldest first
+/// (`GET /api/v2/gamify/admin/rules/versions`).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, ToSchema)]
+pub struct RuleVersionsResponse {
+    /// The versions.
+    pub versions: Vec<RuleVersionSummary>,
 }

@@ -391,6 +391,34 @@ impl Client {
         .await
     }
 
+    /// The rules new events are scored with (admin), as data and as a
+    /// rules file (`toml`).
+    pub async fn rules(&self) -> Result<RulesResponse, Error> {
+        self.get(&["admin", "rules"], &[]).await
+    }
+
+    /// Replaces the rules with a rules file (admin): a new version, unless
+    /// they are the current version's. Each mistake comes back as a field
+    /// error naming its line.
+    pub async fn replace_rules(&self, toml: &str) -> Result<RulesResponse, Error> {
+        let request = self
+            .request(Method::PUT, &["admin", "rules"])
+            .header("content-type", "application/toml")
+            .body(toml.to_owned());
+        self.send(request).await.map(|(body, _)| body)
+    }
+
+    /// Every version of the rules, oldest first (admin).
+    pub async fn rule_versions(&self) -> Result<RuleVersionsResponse, Error> {
+        self.get(&["admin", "rules", "versions"], &[]).await
+    }
+
+    /// One version of the rules (admin).
+    pub async fn rule_version(&self, version: u32) -> Result<RulesResponse, Error> {
+        self.get(&["admin", "rules", "versions", &version.to_string()], &[])
+            .await
+    }
+
     /// Erases a person's data (admin).
     pub async fn erase_user(&self, user_id: &str) -> Result<ErasureResponse, Error> {
         let request = self.request(Method::DELETE, &["users", user_id]);

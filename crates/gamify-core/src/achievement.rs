@@ -1,43 +1,50 @@
-//! The achievement catalogue: what can be unlocked, what it takes and what it pays.
+//! Achievements: what can be unlocked, what it takes and what it pays. The
+//! catalogue itself is rule data ([`crate::RuleSet::achievements`]);
+//! [`brief_catalogue`] is the brief's.
 
-use crate::Points;
+use crate::category::{intern, is_name};
+use crate::{Category, CategoryTotal, Points};
 
-/// Identifies an achievement; the wire ids are the brief's (`first_step`, `streak_3`, …).
+/// The longest achievement id.
+pub const MAX_ACHIEVEMENT_ID_LEN: usize = 64;
+
+/// Identifies an achievement: a name of 1 to 64 characters, `a`–`z`, `0`–`9`
+/// and `_`, starting with a letter (the brief's `first_step`, `streak_3`, …).
+/// Interned like [`Category`], so it is `Copy`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum AchievementId {
-    /// First event.
-    FirstStep,
-    /// 3-day streak.
-    Streak3,
-    /// 7-day streak.
-    Streak7,
-    /// 30-day streak.
-    Streak30,
-    /// 100 lifetime points.
-    Points100,
-    /// 500 lifetime points.
-    Points500,
-    /// 1000 lifetime points.
-    Points1000,
-}
+pub struct AchievementId(&'static str);
 
 impl AchievementId {
+    /// First event.
+    pub const FIRST_STEP: AchievementId = AchievementId("first_step");
+    /// 3-day streak.
+    pub const STREAK_3: AchievementId = AchievementId("streak_3");
+    /// 7-day streak.
+    pub const STREAK_7: AchievementId = AchievementId("streak_7");
+    /// 30-day streak.
+    pub const STREAK_30: AchievementId = AchievementId("streak_30");
+    /// 100 lifetime points.
+    pub const POINTS_100: AchievementId = AchievementId("points_100");
+    /// 500 lifetime points.
+    pub const POINTS_500: AchievementId = AchievementId("points_500");
+    /// 1000 lifetime points.
+    pub const POINTS_1000: AchievementId = AchievementId("points_1000");
+
     /// The wire id.
-    pub fn as_str(self) -> &'static str {
-        self.definition().id_str
+    pub const fn as_str(self) -> &'static str {
+        self.0
     }
 
-    /// Parses a wire id.
+    /// The id `id`, if it is well formed. Whether a catalogue has it is the
+    /// rule set's question.
     pub fn parse(id: &str) -> Option<AchievementId> {
-        CATALOGUE.iter().find(|a| a.id_str == id).map(|a| a.id)
+        is_name(id, MAX_ACHIEVEMENT_ID_LEN).then(|| AchievementId(intern(id)))
     }
+}
 
-    /// The catalogue entry.
-    pub fn definition(self) -> &'static Achievement {
-        CATALOGUE
-            .iter()
-            .find(|a| a.id == self)
-            .expect("every AchievementId has a catalogue entry")
+impl std::fmt::Display for AchievementId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
     }
 }
 
@@ -50,23 +57,63 @@ pub enum Requirement {
     StreakDays(u32),
     /// At least this many lifetime points (achievement bonuses included).
     LifetimePoints(Points),
+    /// At least this many events in one category.
+    CategoryEvents(Category, u64),
+    /// At least this many event points in one category (bonuses are in no
+    /// category).
+    CategoryPoints(Category, Points),
+}
+
+impl Requirement {
+    /// Whether it holds for a user with this best streak, lifetime and
+    /// per-category totals (who has at least one event).
+    pub fn holds(self, best_streak: u32, lifetime: Points, categories: &[CategoryTotal]) -> bool {
+        let total = |c: Category| categories.iter().find(|t| t.category == c);
+        match self {
+            Requirement::FirstEvent => true,
+            Requirement::StreakDays(n) => best_streak >= n,
+            Requirement::LifetimePoints(p) => lifetime >= p,
+            Requirement::CategoryEvents(c, n) => total(c).is_some_and(|t| t.events >= n),
+            Requirement::CategoryPoints(c, p) => total(c).is_some_and(|t| t.points >= p),
+        }
+    }
+
+    /// The category it counts in, if any.
+    pub fn category(self) -> Option<Category> {
+        match self {
+            Requirement::CategoryEvents(c, _) | Requirement::CategoryPoints(c, _) => Some(c),
+            _ => None,
+        }
+    }
+}
+
+/// A name or description in the two languages the product speaks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Text {
+    /// Finnish (the brief's language).
+    pub fi: String,
+    /// English.
+    pub en: String,
+}
+
+impl Text {
+    fn new(fi: &str, en: &str) -> Text {
+        Text {
+            fi: fi.to_owned(),
+            en: en.to_owned(),
+        }
+    }
 }
 
 /// One entry of the catalogue.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Achievement {
-    /// Typed id.
+    /// Its id.
     pub id: AchievementId,
-    /// Wire id.
-    pub id_str: &'static str,
-    /// Name in Finnish (the brief's names).
-    pub name_fi: &'static str,
-    /// Name in English.
-    pub name_en: &'static str,
-    /// What it takes, in English.
-    pub description_en: &'static str,
-    /// What it takes, in Finnish.
-    pub description_fi: &'static str,
+    /// Its name.
+    pub name: Text,
+    /// What it takes, in words.
+    pub description: Text,
     /// What it takes, as a rule.
     pub requirement: Requirement,
     /// Points paid once on unlock; never multiplied by the streak bonus.
@@ -77,82 +124,84 @@ pub struct Achievement {
 /// order unlocks are reported in within one event: streak achievements come
 /// before point achievements, so a streak bonus that crosses a point threshold
 /// is followed by that point achievement.
-pub const CATALOGUE: [Achievement; 7] = [
-    Achievement {
-        id: AchievementId::FirstStep,
-        id_str: "first_step",
-        name_fi: "Ensimmäinen askel",
-        name_en: "First step",
-        description_en: "Record your first event",
-        description_fi: "Kirjaa ensimmäinen tapahtumasi",
-        requirement: Requirement::FirstEvent,
-        bonus: Points::ZERO,
-    },
-    Achievement {
-        id: AchievementId::Streak3,
-        id_str: "streak_3",
-        name_fi: "3 päivän putki",
-        name_en: "3-day streak",
-        description_en: "Be active 3 days in a row",
-        description_fi: "Ole aktiivinen 3 päivää peräkkäin",
-        requirement: Requirement::StreakDays(3),
-        bonus: Points::whole(10),
-    },
-    Achievement {
-        id: AchievementId::Streak7,
-        id_str: "streak_7",
-        name_fi: "Viikon voittaja",
-        name_en: "Week winner",
-        description_en: "Be active 7 days in a row",
-        description_fi: "Ole aktiivinen 7 päivää peräkkäin",
-        requirement: Requirement::StreakDays(7),
-        bonus: Points::whole(25),
-    },
-    Achievement {
-        id: AchievementId::Streak30,
-        id_str: "streak_30",
-        name_fi: "Kuukauden mestari",
-        name_en: "Month master",
-        description_en: "Be active 30 days in a row",
-        description_fi: "Ole aktiivinen 30 päivää peräkkäin",
-        requirement: Requirement::StreakDays(30),
-        bonus: Points::whole(100),
-    },
-    Achievement {
-        id: AchievementId::Points100,
-        id_str: "points_100",
-        name_fi: "Sata pistettä",
-        name_en: "A hundred points",
-        description_en: "Earn 100 lifetime points",
-        description_fi: "Ansaitse 100 pistettä",
-        requirement: Requirement::LifetimePoints(Points::whole(100)),
-        bonus: Points::ZERO,
-    },
-    Achievement {
-        id: AchievementId::Points500,
-        id_str: "points_500",
-        name_fi: "Viisisataa",
-        name_en: "Five hundred",
-        description_en: "Earn 500 lifetime points",
-        description_fi: "Ansaitse 500 pistettä",
-        requirement: Requirement::LifetimePoints(Points::whole(500)),
-        bonus: Points::ZERO,
-    },
-    Achievement {
-        id: AchievementId::Points1000,
-        id_str: "points_1000",
-        name_fi: "Tuhat pistettä",
-        name_en: "A thousand points",
-        description_en: "Earn 1000 lifetime points",
-        description_fi: "Ansaitse 1000 pistettä",
-        requirement: Requirement::LifetimePoints(Points::whole(1000)),
-        bonus: Points::ZERO,
-    },
-];
+pub fn brief_catalogue() -> Vec<Achievement> {
+    let entry = |id, fi, en, dfi, den, requirement, bonus| Achievement {
+        id,
+        name: Text::new(fi, en),
+        description: Text::new(dfi, den),
+        requirement,
+        bonus: Points::whole(bonus),
+    };
+    vec![
+        entry(
+            AchievementId::FIRST_STEP,
+            "Ensimmäinen askel",
+            "First step",
+            "Kirjaa ensimmäinen tapahtumasi",
+            "Record your first event",
+            Requirement::FirstEvent,
+            0,
+        ),
+        entry(
+            AchievementId::STREAK_3,
+            "3 päivän putki",
+            "3-day streak",
+            "Ole aktiivinen 3 päivää peräkkäin",
+            "Be active 3 days in a row",
+            Requirement::StreakDays(3),
+            10,
+        ),
+        entry(
+            AchievementId::STREAK_7,
+            "Viikon voittaja",
+            "Week winner",
+            "Ole aktiivinen 7 päivää peräkkäin",
+            "Be active 7 days in a row",
+            Requirement::StreakDays(7),
+            25,
+        ),
+        entry(
+            AchievementId::STREAK_30,
+            "Kuukauden mestari",
+            "Month master",
+            "Ole aktiivinen 30 päivää peräkkäin",
+            "Be active 30 days in a row",
+            Requirement::StreakDays(30),
+            100,
+        ),
+        entry(
+            AchievementId::POINTS_100,
+            "Sata pistettä",
+            "A hundred points",
+            "Ansaitse 100 pistettä",
+            "Earn 100 lifetime points",
+            Requirement::LifetimePoints(Points::whole(100)),
+            0,
+        ),
+        entry(
+            AchievementId::POINTS_500,
+            "Viisisataa",
+            "Five hundred",
+            "Ansaitse 500 pistettä",
+            "Earn 500 lifetime points",
+            Requirement::LifetimePoints(Points::whole(500)),
+            0,
+        ),
+        entry(
+            AchievementId::POINTS_1000,
+            "Tuhat pistettä",
+            "A thousand points",
+            "Ansaitse 1000 pistettä",
+            "Earn 1000 lifetime points",
+            Requirement::LifetimePoints(Points::whole(1000)),
+            0,
+        ),
+    ]
+}
 
 /// A user's history as far as achievements depend on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct History {
+pub struct History<'a> {
     /// Events recorded.
     pub events: u64,
     /// The longest streak reached (changes only with events).
@@ -160,42 +209,64 @@ pub struct History {
     /// Lifetime points now (events, bonuses and adjustments in the user's
     /// favour).
     pub lifetime: Points,
-    /// The points of the user's events alone, without any bonus.
-    pub event_points: Points,
+    /// The user's events and their points, per category (bonuses are in
+    /// no category).
+    pub categories: &'a [CategoryTotal],
 }
 
 /// What is wrong with `unlocked` for a user with this history, one message
 /// per breach; empty when it is exactly what the rules imply.
 ///
-/// Achievements unlock only when an event is scored, and then every one due
-/// unlocks (see [`crate::apply_event`]). So an unlocked achievement's
-/// requirement must hold now (streaks and lifetime never go down), and one
-/// is certainly due if its requirement held at the user's last event: any
-/// first event, any streak reached (streaks only change with events), and
-/// any point threshold below the event points plus the unlocked bonuses,
-/// which the lifetime held then already. (A threshold crossed later by an
-/// adjustment unlocks at the next event, so it is not required.)
-pub fn achievement_breaches(unlocked: &[AchievementId], history: History) -> Vec<String> {
+/// `catalogues` are the achievement catalogues of every rule version the
+/// user's events can have been scored with (oldest first). Achievements
+/// unlock only when an event is scored, and then every one due unlocks (see
+/// [`crate::apply_event`]). So:
+///
+/// - an unlocked achievement's requirement, as some version defines it,
+///   must hold now (streaks, lifetime and category totals never go down);
+/// - an achievement is certainly due if every version defines it the same
+///   way and its requirement held at the user's last event: any first
+///   event, any streak reached and any category total (those only change
+///   with events), and any lifetime threshold below the event points plus
+///   the unlocked bonuses, which the lifetime held then already. (A
+///   threshold crossed later by an adjustment unlocks at the next event, so
+///   it is not required; nor is an achievement a rules change added or
+///   redefined, which unlocks at the user's next event.)
+pub fn achievement_breaches(
+    unlocked: &[AchievementId],
+    history: History<'_>,
+    catalogues: &[&[Achievement]],
+) -> Vec<String> {
     let mut breaches = Vec::new();
     let mut seen = Vec::with_capacity(unlocked.len());
     let mut bonuses = Points::ZERO;
+    let definitions = |id: AchievementId| {
+        catalogues
+            .iter()
+            .filter_map(move |c| c.iter().find(|a| a.id == id))
+    };
+    let holds_now =
+        |r: Requirement| r.holds(history.best_streak, history.lifetime, history.categories);
     for id in unlocked {
         if seen.contains(id) {
-            breaches.push(format!("{} is unlocked twice", id.as_str()));
+            breaches.push(format!("{id} is unlocked twice"));
             continue;
         }
         seen.push(*id);
-        let a = id.definition();
-        bonuses = bonuses.checked_add(a.bonus).unwrap_or(bonuses);
-        let holds = match a.requirement {
-            Requirement::FirstEvent => history.events >= 1,
-            Requirement::StreakDays(n) => history.best_streak >= n,
-            Requirement::LifetimePoints(p) => history.lifetime >= p,
+        let Some(first) = definitions(*id).next() else {
+            breaches.push(format!("{id} is unlocked, but no rule version defines it"));
+            continue;
         };
-        if !holds {
+        // The bonus it paid is the one of the version it unlocked under;
+        // when versions disagree, the largest bounds what was paid.
+        let bonus = definitions(*id)
+            .map(|a| a.bonus)
+            .max()
+            .unwrap_or(first.bonus);
+        bonuses = bonuses.checked_add(bonus).unwrap_or(bonuses);
+        if history.events == 0 || !definitions(*id).any(|a| holds_now(a.requirement)) {
             breaches.push(format!(
-                "{} is unlocked, but the history does not reach it ({})",
-                a.id_str,
+                "{id} is unlocked, but the history does not reach it ({})",
                 describe(history)
             ));
         }
@@ -203,20 +274,24 @@ pub fn achievement_breaches(unlocked: &[AchievementId], history: History) -> Vec
     if history.events == 0 {
         return breaches;
     }
-    let earned_by_events = history
-        .event_points
-        .checked_add(bonuses)
-        .unwrap_or(history.event_points);
-    for a in &CATALOGUE {
-        let due = match a.requirement {
-            Requirement::FirstEvent => true,
-            Requirement::StreakDays(n) => history.best_streak >= n,
-            Requirement::LifetimePoints(p) => earned_by_events >= p,
-        };
+    let event_points = history.categories.iter().fold(Points::ZERO, |sum, c| {
+        sum.checked_add(c.points).unwrap_or(sum)
+    });
+    let earned_by_events = event_points.checked_add(bonuses).unwrap_or(event_points);
+    let Some((newest, older)) = catalogues.split_last() else {
+        return breaches;
+    };
+    for a in newest.iter() {
+        let same_everywhere = older.iter().all(|c| c.iter().any(|b| b == a));
+        let due = same_everywhere
+            && match a.requirement {
+                Requirement::LifetimePoints(p) => earned_by_events >= p,
+                other => holds_now(other),
+            };
         if due && !seen.contains(&a.id) {
             breaches.push(format!(
                 "{} is due but not unlocked ({})",
-                a.id_str,
+                a.id,
                 describe(history)
             ));
         }
@@ -224,10 +299,18 @@ pub fn achievement_breaches(unlocked: &[AchievementId], history: History) -> Vec
     breaches
 }
 
-fn describe(h: History) -> String {
+fn describe(h: History<'_>) -> String {
+    let categories: Vec<String> = h
+        .categories
+        .iter()
+        .map(|c| format!("{} {}/{}", c.category, c.events, c.points))
+        .collect();
     format!(
-        "{} events, best streak {}, lifetime {}, event points {}",
-        h.events, h.best_streak, h.lifetime, h.event_points
+        "{} events, best streak {}, lifetime {}, per category [{}]",
+        h.events,
+        h.best_streak,
+        h.lifetime,
+        categories.join(", ")
     )
 }
 
@@ -235,34 +318,66 @@ fn describe(h: History) -> String {
 mod tests {
     use super::*;
 
-    fn history(events: u64, best_streak: u32, lifetime: i64, event_points: i64) -> History {
+    fn totals(events: u64, points: i64) -> Vec<CategoryTotal> {
+        vec![CategoryTotal {
+            category: Category::HEALTH,
+            events,
+            points: Points::whole(points),
+        }]
+    }
+
+    fn history(
+        events: u64,
+        best_streak: u32,
+        lifetime: i64,
+        totals: &[CategoryTotal],
+    ) -> History<'_> {
         History {
             events,
             best_streak,
             lifetime: Points::whole(lifetime),
-            event_points: Points::whole(event_points),
+            categories: totals,
         }
     }
 
+    const FIRST_STEP: AchievementId = AchievementId::FIRST_STEP;
+
     #[test]
     fn what_scoring_unlocks_is_exactly_what_the_history_implies() {
-        use AchievementId::*;
-        assert!(achievement_breaches(&[], history(0, 0, 0, 0)).is_empty());
-        assert!(achievement_breaches(&[FirstStep], history(1, 1, 5, 5)).is_empty());
+        let brief = brief_catalogue();
+        let one = [brief.as_slice()];
+        assert!(achievement_breaches(&[], history(0, 0, 0, &[]), &one).is_empty());
+        assert!(
+            achievement_breaches(&[FIRST_STEP], history(1, 1, 5, &totals(1, 5)), &one).is_empty()
+        );
         // streak_3 pays 10: 95 event points + 10 = 105 unlocks points_100.
-        let unlocked = [FirstStep, Streak3, Points100];
-        assert!(achievement_breaches(&unlocked, history(3, 3, 105, 95)).is_empty());
+        let unlocked = [
+            FIRST_STEP,
+            AchievementId::STREAK_3,
+            AchievementId::POINTS_100,
+        ];
+        assert!(
+            achievement_breaches(&unlocked, history(3, 3, 105, &totals(3, 95)), &one).is_empty()
+        );
         // An adjustment lifted lifetime past 100 after the last event: not due yet.
-        assert!(achievement_breaches(&[FirstStep], history(1, 1, 150, 50)).is_empty());
+        assert!(
+            achievement_breaches(&[FIRST_STEP], history(1, 1, 150, &totals(1, 50)), &one)
+                .is_empty()
+        );
     }
 
     #[test]
     fn a_missing_an_unearned_or_a_doubled_achievement_is_named() {
-        use AchievementId::*;
-        let missing = achievement_breaches(&[FirstStep], history(3, 3, 40, 40));
+        let brief = brief_catalogue();
+        let one = [brief.as_slice()];
+        let missing = achievement_breaches(&[FIRST_STEP], history(3, 3, 40, &totals(3, 40)), &one);
         assert_eq!(missing.len(), 1, "{missing:?}");
         assert!(missing[0].starts_with("streak_3 is due"), "{missing:?}");
-        let unearned = achievement_breaches(&[FirstStep, Points500], history(2, 1, 120, 120));
+        let unearned = achievement_breaches(
+            &[FIRST_STEP, AchievementId::POINTS_500],
+            history(2, 1, 120, &totals(2, 120)),
+            &one,
+        );
         assert!(
             unearned
                 .iter()
@@ -273,16 +388,46 @@ mod tests {
             unearned.iter().any(|b| b.starts_with("points_100 is due")),
             "{unearned:?}"
         );
-        let twice = achievement_breaches(&[FirstStep, FirstStep], history(1, 1, 1, 1));
+        let twice = achievement_breaches(
+            &[FIRST_STEP, FIRST_STEP],
+            history(1, 1, 1, &totals(1, 1)),
+            &one,
+        );
         assert_eq!(twice, ["first_step is unlocked twice"]);
     }
 
     #[test]
-    fn every_id_round_trips_through_its_wire_form() {
-        for a in &CATALOGUE {
-            assert_eq!(AchievementId::parse(a.id_str), Some(a.id));
-            assert_eq!(a.id.as_str(), a.id_str);
+    fn an_achievement_a_rules_change_added_is_not_due_until_the_next_event() {
+        let brief = brief_catalogue();
+        let mut newer = brief.clone();
+        newer.push(Achievement {
+            id: AchievementId::parse("runner").unwrap(),
+            name: Text::new("Juoksija", "Runner"),
+            description: Text::new("", ""),
+            requirement: Requirement::CategoryEvents(Category::HEALTH, 2),
+            bonus: Points::ZERO,
+        });
+        let two = totals(2, 10);
+        let h = history(2, 1, 10, &two);
+        assert!(
+            achievement_breaches(&[FIRST_STEP], h, &[&newer])
+                .iter()
+                .any(|b| b.starts_with("runner is due"))
+        );
+        assert!(achievement_breaches(&[FIRST_STEP], h, &[&brief, &newer]).is_empty());
+        let unknown = AchievementId::parse("gone").unwrap();
+        assert_eq!(
+            achievement_breaches(&[FIRST_STEP, unknown], h, &[&brief]),
+            ["gone is unlocked, but no rule version defines it"]
+        );
+    }
+
+    #[test]
+    fn ids_are_checked() {
+        for a in brief_catalogue() {
+            assert_eq!(AchievementId::parse(a.id.as_str()), Some(a.id));
         }
-        assert_eq!(AchievementId::parse("nope"), None);
+        assert_eq!(AchievementId::parse("Nope"), None);
+        assert_eq!(AchievementId::parse(""), None);
     }
 }

@@ -1,65 +1,94 @@
-//! Categories of behaviour and how much each is worth.
+//! Categories of behaviour. Which categories exist, and what each weighs,
+//! is rule data ([`crate::RuleSet::categories`]); a [`Category`] is only a
+//! checked name.
 
-use crate::RuleError;
+use std::collections::HashSet;
+use std::sync::{Mutex, OnceLock};
 
-/// What kind of behaviour an event rewards. The set is fixed for now; making it
-/// data (custom categories per tenant) is a later step.
+/// The longest category name.
+pub const MAX_CATEGORY_LEN: usize = 32;
+
+/// What kind of behaviour an event rewards: a name of 1 to 32 characters,
+/// `a`–`z`, `0`–`9` and `_`, starting with a letter (the brief's five, and
+/// custom ones such as `custom_category`).
+///
+/// A `Category` is `Copy`: the name is interned, kept once for the life of
+/// the process. Names come from rule sets (a few dozen) and from stored rows
+/// that a rule set once named, so the interned set stays small.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Category {
-    /// Paying invoices, tracking expenses. Weight 2.0.
-    Finance,
-    /// Lessons, articles, quizzes. Weight 1.5.
-    Learning,
-    /// Exercise, sleep, meals. Weight 1.2.
-    Health,
-    /// Tasks, goals, milestones. Weight 1.0.
-    Productivity,
-    /// Collaboration, community, reviews. Weight 0.8.
-    Social,
-}
+pub struct Category(&'static str);
 
 impl Category {
-    /// Every category, in the brief's order.
-    pub const ALL: [Category; 5] = [
-        Category::Finance,
-        Category::Learning,
-        Category::Health,
-        Category::Productivity,
-        Category::Social,
+    /// Paying invoices, tracking expenses (2.0 by default).
+    pub const FINANCE: Category = Category("finance");
+    /// Lessons, articles, quizzes (1.5 by default).
+    pub const LEARNING: Category = Category("learning");
+    /// Exercise, sleep, meals (1.2 by default).
+    pub const HEALTH: Category = Category("health");
+    /// Tasks, goals, milestones (1.0 by default).
+    pub const PRODUCTIVITY: Category = Category("productivity");
+    /// Collaboration, community, reviews (0.8 by default).
+    pub const SOCIAL: Category = Category("social");
+
+    /// The brief's categories, in its order.
+    pub const BRIEF: [Category; 5] = [
+        Category::FINANCE,
+        Category::LEARNING,
+        Category::HEALTH,
+        Category::PRODUCTIVITY,
+        Category::SOCIAL,
     ];
 
     /// The name used on the wire and in storage.
     pub const fn as_str(self) -> &'static str {
-        match self {
-            Category::Finance => "finance",
-            Category::Learning => "learning",
-            Category::Health => "health",
-            Category::Productivity => "productivity",
-            Category::Social => "social",
-        }
+        self.0
     }
 
-    /// The weight in thousandths (2.0 is 2000).
-    pub const fn weight_milli(self) -> i64 {
-        match self {
-            Category::Finance => 2000,
-            Category::Learning => 1500,
-            Category::Health => 1200,
-            Category::Productivity => 1000,
-            Category::Social => 800,
+    /// The category called `name`, if the name is well formed. Whether a
+    /// rule set knows it is [`crate::RuleSet::category`]'s question.
+    pub fn named(name: &str) -> Option<Category> {
+        if !is_name(name, MAX_CATEGORY_LEN) {
+            return None;
         }
+        if let Some(c) = Category::BRIEF.into_iter().find(|c| c.0 == name) {
+            return Some(c);
+        }
+        Some(Category(intern(name)))
     }
+}
 
-    /// Parses a wire name. Names are case-sensitive, as the brief writes them.
-    pub fn parse(name: &str) -> Result<Category, RuleError> {
-        Category::ALL
-            .into_iter()
-            .find(|c| c.as_str() == name)
-            .ok_or_else(|| RuleError::UnknownCategory {
-                given: name.chars().take(64).collect(),
-                known: Category::ALL.map(Category::as_str).join(", "),
-            })
+impl std::fmt::Display for Category {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
     }
+}
+
+/// True for `[a-z][a-z0-9_]*` of at most `max` bytes: the shape of rule
+/// names (categories, achievement ids).
+pub(crate) fn is_name(name: &str, max: usize) -> bool {
+    let bytes = name.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= max
+        && bytes[0].is_ascii_lowercase()
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'_')
+}
+
+/// The one copy of `name` kept for the process. Each distinct name is
+/// allocated once and never freed (names are short and few).
+pub(crate) fn intern(name: &str) -> &'static str {
+    static NAMES: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
+    let mut names = NAMES
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(kept) = names.get(name) {
+        return kept;
+    }
+    let kept: &'static str = Box::leak(name.to_owned().into_boxed_str());
+    names.insert(kept);
+    kept
 }
 
 #[cfg(test)]
@@ -67,19 +96,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn unknown_category_error_names_the_known_ones() {
-        let err = Category::parse("gaming").unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "unknown category \"gaming\"; known categories: finance, learning, health, productivity, social"
-        );
-        assert_eq!(err.field(), "category");
-    }
-
-    #[test]
-    fn every_category_round_trips_its_name() {
-        for c in Category::ALL {
-            assert_eq!(Category::parse(c.as_str()), Ok(c));
+    fn names_are_checked_and_interned_once() {
+        assert_eq!(Category::named("finance"), Some(Category::FINANCE));
+        let a = Category::named("custom_category").unwrap();
+        let b = Category::named(&String::from("custom_category")).unwrap();
+        assert_eq!(a, b);
+        assert!(std::ptr::eq(a.as_str(), b.as_str()));
+        for bad in ["", "Finance", "1abc", "a-b", "naïve", &"x".repeat(33)] {
+            assert_eq!(Category::named(bad), None, "{bad:?}");
         }
     }
 }

@@ -8,12 +8,15 @@
 //!
 //! Map of the crate:
 //! - [`points`]: [`Points`] and [`Value`], exact amounts in thousandths.
-//! - [`category`]: the categories and their weights.
-//! - [`streak`]: [`Day`], the active-day history and the streak bonus.
-//! - [`level`]: the level curve.
-//! - [`achievement`]: the achievement catalogue.
+//! - [`ruleset`]: [`RuleSet`], everything that decides what an event earns,
+//!   as data (the default is the brief's rules); [`rulefile`] reads and
+//!   writes it as TOML.
+//! - [`category`]: category names.
+//! - [`streak`]: [`Day`], the active-day history and the streak policy.
+//! - [`level`]: level curves.
+//! - [`achievement`]: achievements and the brief's catalogue.
 //! - [`ids`]: validated user ids and action names.
-//! - [`rules`]: the limits an event must respect ([`Rules`]).
+//! - [`rules`]: the deployment's settings around the rule set ([`Rules`]).
 //! - [`wallet`]: spending: debits, credits and what makes a reward
 //!   redeemable ([`RewardTerms`]).
 //! - [`score`]: [`apply_event`], which turns one event into points, bonuses and
@@ -24,22 +27,26 @@ pub mod category;
 pub mod ids;
 pub mod level;
 pub mod points;
+pub mod rulefile;
 pub mod rules;
+pub mod ruleset;
 pub mod score;
 pub mod streak;
 pub mod wallet;
 pub mod window;
 
 pub use achievement::{
-    Achievement, AchievementId, CATALOGUE, History, Requirement, achievement_breaches,
+    Achievement, AchievementId, History, Requirement, Text, achievement_breaches, brief_catalogue,
 };
 pub use category::Category;
 pub use ids::{Action, UserId};
-pub use level::{POINTS_PER_LEVEL, level_for, next_level_points};
+pub use level::LevelCurve;
 pub use points::{Points, Value};
+pub use rulefile::{RuleFileError, parse_rules, write_rules};
 pub use rules::{Rules, RulesError, SPECIAL_REWARD};
-pub use score::{EventFacts, Scored, UserState, apply_event};
-pub use streak::{Day, STREAK_POLICY, StreakPolicy, StreakRuns, streak_bonus_percent};
+pub use ruleset::RuleSet;
+pub use score::{CategoryTotal, EventFacts, Scored, UserState, add_to_category, apply_event};
+pub use streak::{Day, STREAK_POLICY, StreakPolicy, StreakRuns};
 pub use wallet::{Expiry, Refusal, RewardTerms, credit, debit};
 pub use window::{Period, Window};
 

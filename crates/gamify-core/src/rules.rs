@@ -1,20 +1,18 @@
-//! The limits every event must respect.
+//! The deployment's settings around the rules: clock skew, rewards that
+//! achievements grant, point expiry. What an event earns is the
+//! [`crate::RuleSet`]'s.
 
-use crate::{AchievementId, Day, Points, RuleError};
+use crate::{AchievementId, Day};
 
 /// How long a user's streak history is kept: the longest backfill window
 /// allowed, plus one day so that a backfilled day can still join the run
 /// just before the window.
 pub const MAX_BACKFILL_DAYS: u32 = 365;
 
-/// The tunable limits of the rule set. The weights, streak policy, level curve
-/// and catalogue are the brief's and fixed in code for now.
+/// The deployment's settings around the rule set (which is versioned
+/// data; these are configuration).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rules {
-    /// The largest `value` one event may carry.
-    pub max_event_value: Points,
-    /// How many days back `occurred_at` may lie (1..=365).
-    pub backfill_days: u32,
     /// How far in the future `occurred_at` may lie, to absorb clock skew.
     pub max_future_skew_ms: i64,
     /// Rewards an achievement grants, free, when it unlocks: (achievement,
@@ -32,10 +30,8 @@ pub const SPECIAL_REWARD: &str = "special_reward";
 impl Default for Rules {
     fn default() -> Rules {
         Rules {
-            max_event_value: Points::whole(1000),
-            backfill_days: 30,
             max_future_skew_ms: 5 * 60 * 1000,
-            grants: vec![(AchievementId::Points1000, SPECIAL_REWARD.to_owned())],
+            grants: vec![(AchievementId::POINTS_1000, SPECIAL_REWARD.to_owned())],
             expiry: None,
         }
     }
@@ -44,12 +40,6 @@ impl Default for Rules {
 /// A rule set that cannot work.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RulesError {
-    /// `max_event_value` is not positive.
-    #[error("max_event_value must be greater than 0")]
-    MaxValueNotPositive,
-    /// `backfill_days` is outside 1..=365.
-    #[error("backfill_days must be between 1 and {MAX_BACKFILL_DAYS}")]
-    BackfillOutOfRange,
     /// `max_future_skew_ms` is negative or over a day.
     #[error("max_future_skew_seconds must be between 0 and 86400")]
     SkewOutOfRange,
@@ -64,12 +54,6 @@ pub enum RulesError {
 impl Rules {
     /// Checks that the limits make sense.
     pub fn validate(&self) -> Result<(), RulesError> {
-        if self.max_event_value <= Points::ZERO {
-            return Err(RulesError::MaxValueNotPositive);
-        }
-        if !(1..=MAX_BACKFILL_DAYS).contains(&self.backfill_days) {
-            return Err(RulesError::BackfillOutOfRange);
-        }
         if !(0..=86_400_000).contains(&self.max_future_skew_ms) {
             return Err(RulesError::SkewOutOfRange);
         }
@@ -89,23 +73,6 @@ impl Rules {
                     achievement.as_str()
                 )));
             }
-        }
-        Ok(())
-    }
-
-    /// Checks an event's time against `now`: at most the skew ahead, at most
-    /// `backfill_days` behind (measured in instants, not calendar days).
-    pub fn check_occurred_at(&self, occurred_ms: i64, now_ms: i64) -> Result<(), RuleError> {
-        if occurred_ms > now_ms.saturating_add(self.max_future_skew_ms) {
-            return Err(RuleError::OccurredInFuture {
-                max_skew_seconds: self.max_future_skew_ms / 1000,
-            });
-        }
-        let window_ms = i64::from(self.backfill_days) * 86_400_000;
-        if occurred_ms < now_ms.saturating_sub(window_ms) {
-            return Err(RuleError::OccurredTooOld {
-                backfill_days: self.backfill_days,
-            });
         }
         Ok(())
     }
@@ -130,27 +97,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn occurred_at_window() {
-        let rules = Rules::default();
-        let now = 100 * 86_400_000;
-        assert!(rules.check_occurred_at(now, now).is_ok());
-        assert!(rules.check_occurred_at(now + 300_000, now).is_ok());
-        assert!(rules.check_occurred_at(now + 300_001, now).is_err());
-        assert!(rules.check_occurred_at(now - 30 * 86_400_000, now).is_ok());
-        assert!(
-            rules
-                .check_occurred_at(now - 30 * 86_400_000 - 1, now)
-                .is_err()
-        );
-    }
-
-    #[test]
-    fn defaults_are_valid_and_bad_limits_are_refused() {
+    fn defaults_are_valid_and_bad_settings_are_refused() {
         assert_eq!(Rules::default().validate(), Ok(()));
         let bad = Rules {
-            backfill_days: 0,
+            max_future_skew_ms: -1,
             ..Rules::default()
         };
-        assert_eq!(bad.validate(), Err(RulesError::BackfillOutOfRange));
+        assert_eq!(bad.validate(), Err(RulesError::SkewOutOfRange));
     }
 }

@@ -1,9 +1,6 @@
 //! Turning one event into points: the heart of the rules.
 
-use crate::{
-    AchievementId, CATALOGUE, Category, Day, Points, Requirement, RuleError, Rules, StreakRuns,
-    Value, level_for, streak_bonus_percent,
-};
+use crate::{AchievementId, Category, Day, Points, RuleError, RuleSet, Rules, StreakRuns, Value};
 
 /// Everything the rules need to know about a user. Storage loads it, the rules
 /// update it, storage writes it back, all inside one transaction.
@@ -19,6 +16,42 @@ pub struct UserState {
     pub runs: StreakRuns,
     /// Unlocked achievements, in unlock order.
     pub achievements: Vec<AchievementId>,
+    /// Events and their points per category, in category name order.
+    pub categories: Vec<CategoryTotal>,
+}
+
+/// Running totals for one user in one category.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CategoryTotal {
+    /// The category.
+    pub category: Category,
+    /// Events recorded in it.
+    pub events: u64,
+    /// Their points (achievement bonuses are not in any category).
+    pub points: Points,
+}
+
+/// Adds one event's points to per-category totals.
+pub fn add_to_category(
+    totals: &mut Vec<CategoryTotal>,
+    category: Category,
+    points: Points,
+) -> Result<(), RuleError> {
+    match totals.iter_mut().find(|t| t.category == category) {
+        Some(t) => {
+            t.events += 1;
+            t.points = t.points.checked_add(points)?;
+        }
+        None => {
+            totals.push(CategoryTotal {
+                category,
+                events: 1,
+                points,
+            });
+            totals.sort_by_key(|t| t.category);
+        }
+    }
+    Ok(())
 }
 
 /// The facts of one event that the rules use.
@@ -58,15 +91,16 @@ impl Scored {
     }
 }
 
-/// The points for `value` in `category` on streak day `streak_day`, rounded
-/// half up to the nearest thousandth. Exact integer arithmetic throughout.
+/// The points for `value` at category weight `weight_milli` with a streak
+/// bonus of `bonus_percent`, rounded half up to the nearest thousandth.
+/// Exact integer arithmetic throughout.
 pub fn event_points(
     value: Value,
-    category: Category,
+    weight_milli: i64,
     bonus_percent: u32,
 ) -> Result<Points, RuleError> {
     let num = i128::from(value.milli())
-        .checked_mul(i128::from(category.weight_milli()))
+        .checked_mul(i128::from(weight_milli))
         .and_then(|n| n.checked_mul(i128::from(100 + bonus_percent)))
         .ok_or(RuleError::Overflow)?;
     let den: i128 = 1000 * 100;
@@ -85,32 +119,34 @@ pub fn event_points(
 ///   their bonus into both balances. Bonuses can cross a point threshold and so
 ///   unlock a point achievement in turn; the loop runs until nothing changes.
 ///
-/// On error `state` is left as it was.
+/// On error (a category `rules` does not have, or an overflow) `state` is
+/// left as it was.
 pub fn apply_event(
     state: &mut UserState,
     event: &EventFacts,
-    _rules: &Rules,
+    rules: &RuleSet,
 ) -> Result<Scored, RuleError> {
+    let weight_milli = rules
+        .weight_milli(event.category)
+        .ok_or_else(|| rules.category(event.category.as_str()).unwrap_err())?;
     let mut next = state.clone();
-    let level_before = level_for(next.lifetime);
+    let level_before = rules.level_for(next.lifetime);
 
     let (_, run_end) = next.runs.insert(event.day);
     let streak_day = next.runs.streak_ending_on(event.day);
     next.best_streak = next.best_streak.max(next.runs.streak_ending_on(run_end));
-    let bonus_percent = streak_bonus_percent(streak_day);
-    let points = event_points(event.value, event.category, bonus_percent)?;
+    let bonus_percent = rules.streak.bonus_percent(streak_day);
+    let points = event_points(event.value, weight_milli, bonus_percent)?;
     next.total = next.total.checked_add(points)?;
     next.lifetime = next.lifetime.checked_add(points)?;
+    add_to_category(&mut next.categories, event.category, points)?;
 
     let mut unlocked = Vec::new();
     loop {
-        let due = CATALOGUE.iter().find(|a| {
+        let due = rules.achievements.iter().find(|a| {
             !next.achievements.contains(&a.id)
-                && match a.requirement {
-                    Requirement::FirstEvent => true,
-                    Requirement::StreakDays(n) => next.best_streak >= n,
-                    Requirement::LifetimePoints(p) => next.lifetime >= p,
-                }
+                && a.requirement
+                    .holds(next.best_streak, next.lifetime, &next.categories)
         });
         let Some(achievement) = due else { break };
         next.achievements.push(achievement.id);
@@ -122,12 +158,12 @@ pub fn apply_event(
     if let Some(last) = next.runs.last_day() {
         next.runs.forget_before(Rules::history_horizon(last));
     }
-    let level_after = level_for(next.lifetime);
+    let level_after = rules.level_for(next.lifetime);
     *state = next;
     Ok(Scored {
         streak_day,
         bonus_percent,
-        weight_milli: event.category.weight_milli(),
+        weight_milli,
         points,
         unlocked,
         level_before,
@@ -154,14 +190,14 @@ mod tests {
         let mut state = UserState::default();
         let scored = apply_event(
             &mut state,
-            &facts(Category::Finance, 2.0, 100),
-            &Rules::default(),
+            &facts(Category::FINANCE, 2.0, 100),
+            &RuleSet::default(),
         )
         .unwrap();
         assert_eq!(scored.points, Points::whole(4));
         assert_eq!(
             scored.unlocked,
-            vec![(AchievementId::FirstStep, Points::ZERO)]
+            vec![(AchievementId::FIRST_STEP, Points::ZERO)]
         );
         assert_eq!(state.total, Points::whole(4));
         assert_eq!(state.best_streak, 1);
@@ -170,13 +206,13 @@ mod tests {
     #[test]
     fn a_seven_day_streak_pays_thirty_five_percent_and_the_streak_bonuses() {
         let mut state = UserState::default();
-        let rules = Rules::default();
+        let rules = RuleSet::default();
         let mut last = None;
         for day in 0..7 {
             last = Some(
                 apply_event(
                     &mut state,
-                    &facts(Category::Productivity, 10.0, day),
+                    &facts(Category::PRODUCTIVITY, 10.0, day),
                     &rules,
                 )
                 .unwrap(),
@@ -191,8 +227,8 @@ mod tests {
         assert_eq!(
             day7.unlocked,
             vec![
-                (AchievementId::Streak7, Points::whole(25)),
-                (AchievementId::Points100, Points::ZERO)
+                (AchievementId::STREAK_7, Points::whole(25)),
+                (AchievementId::POINTS_100, Points::ZERO)
             ]
         );
         assert_eq!(state.lifetime, Points::from_milli(117_500));
@@ -201,16 +237,16 @@ mod tests {
     #[test]
     fn a_streak_bonus_that_crosses_a_hundred_unlocks_points_100_in_the_same_event() {
         let mut state = UserState::default();
-        let rules = Rules::default();
-        apply_event(&mut state, &facts(Category::Finance, 22.0, 0), &rules).unwrap(); // 44
-        apply_event(&mut state, &facts(Category::Finance, 22.0, 1), &rules).unwrap(); // 88
+        let rules = RuleSet::default();
+        apply_event(&mut state, &facts(Category::FINANCE, 22.0, 0), &rules).unwrap(); // 44
+        apply_event(&mut state, &facts(Category::FINANCE, 22.0, 1), &rules).unwrap(); // 88
         // Day 3: 1 × 2.0 × 1.15 = 2.3 → 90.3; the streak_3 bonus (+10) lifts it past 100.
-        let scored = apply_event(&mut state, &facts(Category::Finance, 1.0, 2), &rules).unwrap();
+        let scored = apply_event(&mut state, &facts(Category::FINANCE, 1.0, 2), &rules).unwrap();
         assert_eq!(
             scored.unlocked,
             vec![
-                (AchievementId::Streak3, Points::whole(10)),
-                (AchievementId::Points100, Points::ZERO)
+                (AchievementId::STREAK_3, Points::whole(10)),
+                (AchievementId::POINTS_100, Points::ZERO)
             ]
         );
         assert_eq!(scored.level_before, 1);
@@ -220,9 +256,9 @@ mod tests {
     #[test]
     fn points_round_half_up_to_thousandths() {
         // 40 minutes of learning: value 1.333 × 1.5 = 1.9995 → 2.0.
-        let p = event_points(Value::from_milli(1333), Category::Learning, 0).unwrap();
+        let p = event_points(Value::from_milli(1333), 1500, 0).unwrap();
         assert_eq!(p, Points::from_milli(2000));
-        let p = event_points(Value::from_milli(1), Category::Social, 0).unwrap();
+        let p = event_points(Value::from_milli(1), 800, 0).unwrap();
         assert_eq!(p, Points::from_milli(1)); // 0.8 thousandths rounds to 1
     }
 
@@ -247,20 +283,20 @@ mod tests {
         fn streaks_match_a_naive_model_in_any_arrival_order(
             days in proptest::collection::vec(0i64..60, 1..80)
         ) {
-            let rules = Rules::default();
+            let rules = RuleSet::default();
             let mut state = UserState::default();
             let mut seen = BTreeSet::new();
             for &day in &days {
                 seen.insert(day);
-                let scored = apply_event(&mut state, &facts(Category::Health, 1.0, day), &rules).unwrap();
+                let scored = apply_event(&mut state, &facts(Category::HEALTH, 1.0, day), &rules).unwrap();
                 prop_assert_eq!(scored.streak_day, naive_streak(&seen, day));
-                prop_assert_eq!(scored.bonus_percent, streak_bonus_percent(scored.streak_day));
+                prop_assert_eq!(scored.bonus_percent, rules.streak.bonus_percent(scored.streak_day));
                 prop_assert_eq!(state.best_streak, naive_best(&seen));
                 let today = *seen.iter().max().unwrap();
                 prop_assert_eq!(state.runs.current(Day(today)), naive_streak(&seen, today));
             }
             let best = naive_best(&seen);
-            for (id, n) in [(AchievementId::Streak3, 3), (AchievementId::Streak7, 7), (AchievementId::Streak30, 30)] {
+            for (id, n) in [(AchievementId::STREAK_3, 3), (AchievementId::STREAK_7, 7), (AchievementId::STREAK_30, 30)] {
                 prop_assert_eq!(state.achievements.contains(&id), best >= n);
             }
         }
@@ -269,19 +305,19 @@ mod tests {
         fn balances_are_the_sum_of_points_and_bonuses_and_achievements_unlock_once(
             events in proptest::collection::vec((0usize..5, 1i64..200_000, 0i64..40), 1..60)
         ) {
-            let rules = Rules::default();
+            let rules = RuleSet::default();
             let mut state = UserState::default();
             let mut sum = 0i64;
             let mut unlocked = Vec::new();
             for (c, milli, day) in events {
-                let e = EventFacts { category: Category::ALL[c], value: Value::from_milli(milli), day: Day(day) };
+                let e = EventFacts { category: Category::BRIEF[c], value: Value::from_milli(milli), day: Day(day) };
                 let before = state.lifetime;
                 let scored = apply_event(&mut state, &e, &rules).unwrap();
                 prop_assert!(scored.points > Points::ZERO);
                 prop_assert!(state.lifetime > before);
                 sum += scored.points.milli() + scored.bonus_points().milli();
                 unlocked.extend(scored.unlocked.iter().map(|(id, _)| *id));
-                prop_assert_eq!(scored.level_after, level_for(state.lifetime));
+                prop_assert_eq!(scored.level_after, rules.level_for(state.lifetime));
             }
             prop_assert_eq!(state.lifetime.milli(), sum);
             prop_assert_eq!(state.total, state.lifetime);
@@ -290,8 +326,8 @@ mod tests {
             dedup.dedup();
             prop_assert_eq!(dedup.len(), unlocked.len());
             prop_assert_eq!(&unlocked, &state.achievements);
-            for a in &CATALOGUE {
-                if let Requirement::LifetimePoints(p) = a.requirement {
+            for a in &rules.achievements {
+                if let crate::Requirement::LifetimePoints(p) = a.requirement {
                     prop_assert_eq!(state.achievements.contains(&a.id), state.lifetime >= p);
                 }
             }
@@ -299,19 +335,20 @@ mod tests {
 
         #[test]
         fn points_are_value_times_weight_times_bonus(milli in 1i64..1_000_000, c in 0usize..5, pct in 0u32..=50) {
-            let category = Category::ALL[c];
-            let p = event_points(Value::from_milli(milli), category, pct).unwrap();
-            let exact = milli as f64 * category.weight_milli() as f64 / 1000.0 * (100 + pct) as f64 / 100.0;
+            let weight = RuleSet::default().categories[c].1;
+            let p = event_points(Value::from_milli(milli), weight, pct).unwrap();
+            let exact = milli as f64 * weight as f64 / 1000.0 * (100 + pct) as f64 / 100.0;
             prop_assert!((p.milli() as f64 - exact).abs() <= 0.5 + 1e-6);
         }
 
         #[test]
         fn levels_are_monotonic(a in 0i64..10_000_000, b in 0i64..10_000_000) {
             let (lo, hi) = (a.min(b), a.max(b));
-            prop_assert!(level_for(Points::from_milli(lo)) <= level_for(Points::from_milli(hi)));
-            let level = level_for(Points::from_milli(hi));
-            prop_assert!(Points::from_milli(hi) < crate::next_level_points(level));
-            prop_assert!(Points::from_milli(hi) >= crate::next_level_points(level - 1));
+            let rules = RuleSet::default();
+            prop_assert!(rules.level_for(Points::from_milli(lo)) <= rules.level_for(Points::from_milli(hi)));
+            let level = rules.level_for(Points::from_milli(hi));
+            prop_assert!(Points::from_milli(hi) < rules.next_level_points(level));
+            prop_assert!(Points::from_milli(hi) >= rules.next_level_points(level - 1));
         }
     }
 }

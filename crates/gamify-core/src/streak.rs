@@ -45,16 +45,22 @@ pub const STREAK_POLICY: StreakPolicy = StreakPolicy {
     max_percent: 50,
 };
 
-/// The bonus, in percent, for an event on day `streak_day` of a streak,
-/// under [`STREAK_POLICY`].
-pub fn streak_bonus_percent(streak_day: u32) -> u32 {
-    let p = STREAK_POLICY;
-    if streak_day < p.first_bonus_day {
-        0
-    } else {
-        streak_day
-            .saturating_mul(p.percent_per_day)
-            .min(p.max_percent)
+impl Default for StreakPolicy {
+    fn default() -> StreakPolicy {
+        STREAK_POLICY
+    }
+}
+
+impl StreakPolicy {
+    /// The bonus, in percent, for an event on day `streak_day` of a streak.
+    pub fn bonus_percent(self, streak_day: u32) -> u32 {
+        if streak_day < self.first_bonus_day {
+            0
+        } else {
+            streak_day
+                .saturating_mul(self.percent_per_day)
+                .min(self.max_percent)
+        }
     }
 }
 
@@ -192,12 +198,12 @@ mod tests {
 
     #[test]
     fn bonus_matches_the_issue_examples() {
-        assert_eq!(streak_bonus_percent(1), 0);
-        assert_eq!(streak_bonus_percent(2), 0);
-        assert_eq!(streak_bonus_percent(3), 15);
-        assert_eq!(streak_bonus_percent(7), 35);
-        assert_eq!(streak_bonus_percent(10), 50);
-        assert_eq!(streak_bonus_percent(400), 50);
+        assert_eq!(STREAK_POLICY.bonus_percent(1), 0);
+        assert_eq!(STREAK_POLICY.bonus_percent(2), 0);
+        assert_eq!(STREAK_POLICY.bonus_percent(3), 15);
+        assert_eq!(STREAK_POLICY.bonus_percent(7), 35);
+        assert_eq!(STREAK_POLICY.bonus_percent(10), 50);
+        assert_eq!(STREAK_POLICY.bonus_percent(400), 50);
     }
 
     #[test]

@@ -41,11 +41,11 @@ impl BoardKey {
         category: None,
     };
 
-    /// Every board: each period, overall and per category.
-    pub fn all() -> impl Iterator<Item = BoardKey> {
-        Period::ALL.into_iter().flat_map(|period| {
+    /// Every board of `categories`: each period, overall and per category.
+    pub fn all(categories: &[Category]) -> impl Iterator<Item = BoardKey> + '_ {
+        Period::ALL.into_iter().flat_map(move |period| {
             std::iter::once(None)
-                .chain(Category::ALL.into_iter().map(Some))
+                .chain(categories.iter().copied().map(Some))
                 .map(move |category| BoardKey { period, category })
         })
     }
@@ -242,7 +242,7 @@ impl LiveTotals {
             let (name, values) = part.split_once(':').ok_or_else(bad)?;
             let category = match name {
                 "*" => None,
-                c => Some(Category::parse(c).map_err(|_| bad())?),
+                c => Some(Category::named(c).ok_or_else(bad)?),
             };
             rows.push((category, triple(values).ok_or_else(bad)?));
         }
@@ -387,7 +387,7 @@ mod tests {
 
     #[test]
     fn there_are_24_boards_and_cursors_round_trip() {
-        assert_eq!(BoardKey::all().count(), 24);
+        assert_eq!(BoardKey::all(&Category::BRIEF).count(), 24);
         let c = Cursor {
             points: Points::from_milli(-5),
             user_id: "a:b".into(),
@@ -410,20 +410,20 @@ mod tests {
             bonuses: Points::ZERO,
         };
         let mut t = LiveTotals::default();
-        assert!(t.add(&e(sunday, Category::Health, 3)));
-        assert!(t.add(&e(sunday, Category::Finance, 4)));
+        assert!(t.add(&e(sunday, Category::HEALTH, 3)));
+        assert!(t.add(&e(sunday, Category::FINANCE, 4)));
         assert_eq!(t.get(0, None), 7_000);
-        assert!(t.add(&e(sunday + day, Category::Health, 5)));
+        assert!(t.add(&e(sunday + day, Category::HEALTH, 5)));
         assert_eq!(
             (t.get(0, None), t.get(1, None), t.get(2, None)),
             (5_000, 5_000, 12_000)
         );
-        assert_eq!(t.get(0, Some(Category::Finance)), 0);
-        assert_eq!(t.get(2, Some(Category::Health)), 8_000);
+        assert_eq!(t.get(0, Some(Category::FINANCE)), 0);
+        assert_eq!(t.get(2, Some(Category::HEALTH)), 8_000);
         // A late clock cannot be counted in a window already left behind
         // (its day and week), only in the month both share.
-        assert!(!t.add(&e(sunday, Category::Health, 1)));
-        assert_eq!(t.get(2, Some(Category::Health)), 9_000);
+        assert!(!t.add(&e(sunday, Category::HEALTH, 1)));
+        assert_eq!(t.get(2, Some(Category::HEALTH)), 9_000);
         assert_eq!(LiveTotals::decode(&t.encode()).unwrap(), Some(t.clone()));
         assert_eq!(LiveTotals::decode("").unwrap(), None);
         assert_eq!(
@@ -431,7 +431,7 @@ mod tests {
             Some(LiveTotals::default())
         );
         assert!(LiveTotals::decode("v1;1,2").is_err());
-        let boards = t.boards(&[Category::Health]);
+        let boards = t.boards(&[Category::HEALTH]);
         assert_eq!(boards.len(), 6);
         assert_eq!(boards[5].2, Points::whole(9));
     }
@@ -441,7 +441,7 @@ mod tests {
         let e = EventPoints {
             user_id: "u".into(),
             created_at_ms: 1_760_265_000_000,
-            category: Category::Health,
+            category: Category::HEALTH,
             points: Points::whole(3),
             bonuses: Points::whole(10),
         };
@@ -453,7 +453,7 @@ mod tests {
             (
                 BoardKey {
                     period: Period::Day,
-                    category: Some(Category::Health)
+                    category: Some(Category::HEALTH)
                 },
                 Window::containing(Period::Day, e.created_at_ms),
                 Points::whole(3)

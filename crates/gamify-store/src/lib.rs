@@ -35,6 +35,7 @@ pub mod keys;
 pub mod postgres;
 pub mod rank;
 pub mod rows;
+pub mod rulebook;
 pub mod scoring;
 pub mod sqlite;
 pub mod verify;
@@ -46,6 +47,9 @@ use async_trait::async_trait;
 use gamify_core::{
     AchievementId, Action, Category, Points, Refusal, RuleError, UserId, UserState, Value,
 };
+
+pub use gamify_core::{CategoryTotal, add_to_category};
+pub use rulebook::{RuleBook, RuleVersion};
 
 pub use economy::{
     Expire, LedgerKind, LedgerPage, LedgerRecord, Moved, Movement, MovementKind, NewMovement,
@@ -76,6 +80,9 @@ pub struct NewEvent {
     pub created_at_ms: i64,
     /// The idempotency key and a fingerprint of the request it came with.
     pub idempotency: Option<Idempotency>,
+    /// The version of the rules it was checked against, and is scored with
+    /// (one the store's [`RuleBook`] has).
+    pub rules_version: u32,
 }
 
 /// An idempotency key with the fingerprint of the request that used it.
@@ -120,6 +127,8 @@ pub struct EventRecord {
     pub occurred_at_ms: i64,
     /// When it was recorded (Unix ms).
     pub created_at_ms: i64,
+    /// The version of the rules it was scored with.
+    pub rules_version: u32,
 }
 
 /// The outcome of [`Store::record_event`].
@@ -141,22 +150,9 @@ pub struct UserSnapshot {
     pub event_count: u64,
     /// The latest `occurred_at` (Unix ms).
     pub last_event_at_ms: Option<i64>,
-    /// Events and points per category, in category order.
-    pub categories: Vec<CategoryTotal>,
     /// Grows by one with every change to the user; a copy with a higher
     /// version is newer.
     pub version: u64,
-}
-
-/// Running totals for one user in one category.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CategoryTotal {
-    /// The category.
-    pub category: Category,
-    /// Events recorded in it.
-    pub events: u64,
-    /// Their points (achievement bonuses are not in any category).
-    pub points: Points,
 }
 
 /// One leaderboard row.
@@ -553,6 +549,30 @@ pub trait Store: Send + Sync {
     /// Revokes a key; revoking it again changes nothing (`NotFound` if
     /// there is no such key).
     async fn revoke_key(&self, id: &str, at_ms: i64) -> Result<(), StoreError>;
+
+    // Rules.
+
+    /// Every version of the rules this store knows, shared: new events name
+    /// its current version ([`NewEvent::rules_version`]).
+    fn rule_book(&self) -> Arc<RuleBook>;
+
+    /// Makes `rules` the current version: adds them as the next version,
+    /// unless they are the current version's already. Returns the version
+    /// that holds them.
+    async fn add_rules(
+        &self,
+        rules: gamify_core::RuleSet,
+        at_ms: i64,
+    ) -> Result<Arc<RuleVersion>, StoreError>;
+
+    /// Picks up versions that other processes added (a no-op where no other
+    /// process writes).
+    async fn refresh_rules(&self) -> Result<(), StoreError>;
+}
+
+/// The newest version in `book` whose rules are `rules`.
+pub fn version_holding(book: &RuleBook, rules: &gamify_core::RuleSet) -> Option<Arc<RuleVersion>> {
+    book.all().into_iter().rev().find(|v| *v.rules == *rules)
 }
 
 /// Encodes the achievements an event unlocked: `id:bonus_milli,…`.
@@ -579,29 +599,6 @@ pub fn decode_unlocked(text: &str) -> Result<Vec<(AchievementId, Points)>, Store
         .collect()
 }
 
-/// Adds one event's points to a user's per-category totals.
-pub fn add_to_category(
-    totals: &mut Vec<CategoryTotal>,
-    category: Category,
-    points: Points,
-) -> Result<(), StoreError> {
-    match totals.iter_mut().find(|t| t.category == category) {
-        Some(t) => {
-            t.events += 1;
-            t.points = t.points.checked_add(points)?;
-        }
-        None => {
-            totals.push(CategoryTotal {
-                category,
-                events: 1,
-                points,
-            });
-            totals.sort_by_key(|t| t.category);
-        }
-    }
-    Ok(())
-}
-
 /// Encodes per-category totals: `category:events:points_milli,…`.
 pub fn encode_categories(totals: &[CategoryTotal]) -> String {
     totals
@@ -623,7 +620,7 @@ pub fn decode_categories(text: &str) -> Result<Vec<CategoryTotal>, StoreError> {
                 return Err(corrupt("category totals", part));
             };
             Ok(CategoryTotal {
-                category: Category::parse(c).map_err(|_| corrupt("category", c))?,
+                category: Category::named(c).ok_or_else(|| corrupt("category", c))?,
                 events: n.parse().map_err(|_| corrupt("event count", n))?,
                 points: Points::from_milli(p.parse().map_err(|_| corrupt("points", p))?),
             })

@@ -28,14 +28,19 @@ pub struct StoredEvent {
     pub metadata: Option<String>,
     pub occurred_at: i64,
     pub created_at: i64,
+    pub rules_version: i64,
 }
 
 impl StoredEvent {
     /// The record, or [`StoreError::Corrupt`] naming the unreadable column.
     pub fn decode(self) -> Result<EventRecord, StoreError> {
         Ok(EventRecord {
-            category: Category::parse(&self.category)
-                .map_err(|_| corrupt("category", &self.category))?,
+            category: Category::named(&self.category)
+                .ok_or_else(|| corrupt("category", &self.category))?,
+            rules_version: u32::try_from(self.rules_version)
+                .ok()
+                .filter(|v| *v >= 1)
+                .ok_or_else(|| corrupt("rules version", &self.rules_version.to_string()))?,
             unlocked: decode_unlocked(&self.unlocked)?,
             id: self.id,
             user_id: self.user_id,
@@ -79,10 +84,10 @@ impl StoredUser {
                 runs: StreakRuns::decode(&self.streak_runs)
                     .ok_or_else(|| corrupt("streak runs", &self.streak_runs))?,
                 achievements: decode_achievements(&self.achievements)?,
+                categories: decode_categories(&self.category_totals)?,
             },
             event_count: self.event_count,
             last_event_at_ms: self.last_event_at,
-            categories: decode_categories(&self.category_totals)?,
             version: self.version,
         })
     }

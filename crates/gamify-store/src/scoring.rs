@@ -2,20 +2,20 @@
 //! state: score it with the rules, and work out the ledger entries it writes.
 //! Backends differ in how they lock, read and write; this part is the same.
 
-use gamify_core::{Category, Day, EventFacts, Points, Rules, Scored, Value, apply_event};
+use gamify_core::{Category, Day, EventFacts, Points, RuleSet, Scored, Value, apply_event};
 
 use crate::economy::LedgerKind;
-use crate::{EventRecord, NewEvent, StoreError, UserSnapshot, add_to_category};
+use crate::{EventRecord, NewEvent, StoreError, UserSnapshot};
 
-/// The user's state after one event, and what the event earned: the rules,
-/// plus the counters the store keeps beside them. Used to score a new event
-/// and to replay stored ones.
+/// The user's state after one event, and what the event earned: the rules
+/// (the version the event is scored with), plus the counters the store
+/// keeps beside them. Used to score a new event and to replay stored ones.
 pub fn advance(
     before: Option<UserSnapshot>,
     category: Category,
     value: Value,
     occurred_at_ms: i64,
-    rules: &Rules,
+    rules: &RuleSet,
 ) -> Result<(UserSnapshot, Scored), StoreError> {
     let mut after = before.unwrap_or_default();
     let facts = EventFacts {
@@ -24,7 +24,6 @@ pub fn advance(
         day: Day::from_unix_millis(occurred_at_ms),
     };
     let scored = apply_event(&mut after.state, &facts, rules)?;
-    add_to_category(&mut after.categories, category, scored.points)?;
     after.event_count += 1;
     after.version += 1;
     after.last_event_at_ms = Some(
@@ -35,12 +34,13 @@ pub fn advance(
     Ok((after, scored))
 }
 
-/// Scores `event` for a user whose state is `before` (`None`: no events yet):
-/// the record to store, and the user's state after it.
+/// Scores `event` for a user whose state is `before` (`None`: no events yet)
+/// with `rules`, the version `event.rules_version` names: the record to
+/// store, and the user's state after it.
 pub fn score(
     event: &NewEvent,
     before: Option<UserSnapshot>,
-    rules: &Rules,
+    rules: &RuleSet,
 ) -> Result<(EventRecord, UserSnapshot), StoreError> {
     let (after, scored) = advance(
         before,
@@ -65,6 +65,7 @@ pub fn score(
         metadata: event.metadata.clone(),
         occurred_at_ms: event.occurred_at_ms,
         created_at_ms: event.created_at_ms,
+        rules_version: event.rules_version,
     };
     Ok((record, after))
 }

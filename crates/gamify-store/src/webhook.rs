@@ -9,7 +9,7 @@
 //! crate) sends what is due and records each attempt with
 //! [`crate::Store::delivery_attempted`].
 
-use gamify_core::{Day, Points, level_for, next_level_points};
+use gamify_core::{Day, Points, RuleSet};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
@@ -333,13 +333,23 @@ impl Before {
 /// The notices a planned write gives, of the topics `wanted`: `before` as
 /// taken by [`Before::of`], `after` the user's state once it is planned,
 /// `done` its outcome. A replayed request gives none (it changed nothing).
+/// Names and levels come from `book`: an event's from the version it was
+/// scored with, anything else's from the current version.
 pub fn notices(
     before: Before,
     after: Option<&UserSnapshot>,
     done: &Done,
     wanted: Topics,
+    book: &crate::RuleBook,
 ) -> Vec<Notice> {
     let mut out = Vec::new();
+    let rules = match done {
+        Done::Event(recorded) => book.get(recorded.event.rules_version),
+        _ => None,
+    }
+    .unwrap_or_else(|| book.current())
+    .rules
+    .clone();
     match done {
         Done::Event(recorded) if !recorded.replayed => {
             let e = &recorded.event;
@@ -371,16 +381,16 @@ pub fn notices(
                 .iter()
                 .filter(|_| wanted.has(Topic::AchievementUnlocked))
             {
-                let def = achievement.definition();
+                let def = rules.achievement(*achievement);
                 out.push(notice(
                     Topic::AchievementUnlocked,
                     format!("{}/achievement/{}", e.id, achievement.as_str()),
                     json!({
                         "user_id": e.user_id,
                         "achievement": {
-                            "id": def.id_str,
-                            "name_fi": def.name_fi,
-                            "name_en": def.name_en,
+                            "id": achievement.as_str(),
+                            "name_fi": def.map(|d| d.name.fi.as_str()),
+                            "name_en": def.map(|d| d.name.en.as_str()),
                         },
                         "bonus_points": bonus.to_f64(),
                         "event_id": e.id,
@@ -408,7 +418,7 @@ pub fn notices(
                     }),
                 ));
             }
-            if let Some(n) = level_up(before.lifetime, e.lifetime_after, &e.id, &e.user_id)
+            if let Some(n) = level_up(&rules, before.lifetime, e.lifetime_after, &e.id, &e.user_id)
                 .filter(|_| wanted.has(Topic::LevelUp))
             {
                 out.push(Notice {
@@ -435,7 +445,7 @@ pub fn notices(
                     at_ms: m.created_at_ms,
                 });
             }
-            if let Some(n) = level_up(before.lifetime, m.lifetime_after, &m.id, &m.user_id)
+            if let Some(n) = level_up(&rules, before.lifetime, m.lifetime_after, &m.id, &m.user_id)
                 .filter(|_| wanted.has(Topic::LevelUp))
             {
                 out.push(Notice {
@@ -472,8 +482,14 @@ pub fn redeemed_notice(r: &crate::Redemption, after: Option<&UserSnapshot>) -> N
     }
 }
 
-fn level_up(before: Points, after: Points, reference: &str, user: &str) -> Option<Notice> {
-    let (from, to) = (level_for(before), level_for(after));
+fn level_up(
+    rules: &RuleSet,
+    before: Points,
+    after: Points,
+    reference: &str,
+    user: &str,
+) -> Option<Notice> {
+    let (from, to) = (rules.level_for(before), rules.level_for(after));
     (to > from).then(|| Notice {
         topic: Topic::LevelUp,
         user_id: user.to_owned(),
@@ -483,7 +499,7 @@ fn level_up(before: Points, after: Points, reference: &str, user: &str) -> Optio
             "level": to,
             "previous_level": from,
             "lifetime_points": after.to_f64(),
-            "next_level_points": next_level_points(to).to_f64(),
+            "next_level_points": rules.next_level_points(to).to_f64(),
             "reference": reference,
         })
         .to_string(),

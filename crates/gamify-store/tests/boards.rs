@@ -28,7 +28,10 @@ async fn earn(
     points: i64,
     at: i64,
 ) {
-    let value_milli = points * 1_000_000 / category.weight_milli();
+    let weight = gamify_core::RuleSet::default()
+        .weight_milli(category)
+        .unwrap();
+    let value_milli = points * 1_000_000 / weight;
     store
         .record_event(event(id, user, category, value_milli, at))
         .await
@@ -57,14 +60,14 @@ async fn windows_count_what_was_earned_in_them_and_roll_over_at_the_boundary() {
     for (name, store, _place) in backends("boards_windows").await {
         // The week before (W47, Sunday evening), this week (W48), next (W49).
         let sunday = MONDAY - 12 * 3_600_000;
-        earn(&store, "e1", "ann", Category::Finance, 40, sunday).await;
-        earn(&store, "e2", "ann", Category::Health, 6, MONDAY).await;
-        earn(&store, "e3", "bob", Category::Finance, 10, MONDAY).await;
-        earn(&store, "e4", "bob", Category::Finance, 12, MONDAY + DAY).await;
+        earn(&store, "e1", "ann", Category::FINANCE, 40, sunday).await;
+        earn(&store, "e2", "ann", Category::HEALTH, 6, MONDAY).await;
+        earn(&store, "e3", "bob", Category::FINANCE, 10, MONDAY).await;
+        earn(&store, "e4", "bob", Category::FINANCE, 12, MONDAY + DAY).await;
         // The last millisecond of W48, and the first of W49.
         let next_monday = MONDAY - 10 * 3_600_000 + 7 * DAY;
-        earn(&store, "e5", "cid", Category::Health, 30, next_monday - 1).await;
-        earn(&store, "e6", "ann", Category::Learning, 3, next_monday).await;
+        earn(&store, "e5", "cid", Category::HEALTH, 30, next_monday - 1).await;
+        earn(&store, "e6", "ann", Category::LEARNING, 3, next_monday).await;
 
         let week = |at| Window::containing(Period::Week, at);
         let w47 = week(sunday);
@@ -95,7 +98,7 @@ async fn windows_count_what_was_earned_in_them_and_roll_over_at_the_boundary() {
             "{name}"
         );
 
-        let health = key(Period::Week, Some(Category::Health));
+        let health = key(Period::Week, Some(Category::HEALTH));
         assert_eq!(
             board(&store, health, w48).await,
             [row(1, "cid", 30), row(2, "ann", 6)],
@@ -108,7 +111,7 @@ async fn windows_count_what_was_earned_in_them_and_roll_over_at_the_boundary() {
             [row(1, "bob", 10), row(2, "ann", 6)],
             "{name}"
         );
-        let month = key(Period::Month, Some(Category::Finance));
+        let month = key(Period::Month, Some(Category::FINANCE));
         let november = Window::containing(Period::Month, MONDAY);
         assert_eq!(
             board(&store, month, november).await,
@@ -124,7 +127,7 @@ async fn windows_count_what_was_earned_in_them_and_roll_over_at_the_boundary() {
         assert_eq!(
             board(
                 &store,
-                key(Period::AllTime, Some(Category::Learning)),
+                key(Period::AllTime, Some(Category::LEARNING)),
                 Window::ALL_TIME
             )
             .await,
@@ -144,7 +147,7 @@ async fn overall_windows_include_the_bonuses_their_events_unlocked() {
                 &store,
                 &format!("e{d}"),
                 "ann",
-                Category::Productivity,
+                Category::PRODUCTIVITY,
                 10,
                 MONDAY + d * DAY,
             )
@@ -158,7 +161,7 @@ async fn overall_windows_include_the_bonuses_their_events_unlocked() {
         assert_eq!(rows[0].points, Points::from_milli(21_500), "{name}");
         let rows = store
             .board(
-                key(Period::Day, Some(Category::Productivity)),
+                key(Period::Day, Some(Category::PRODUCTIVITY)),
                 day3,
                 None,
                 10,
@@ -178,13 +181,13 @@ async fn around_me_paging_ties_and_hidden_users() {
                 &store,
                 &format!("e{i}"),
                 &format!("u{i:02}"),
-                Category::Productivity,
+                Category::PRODUCTIVITY,
                 (i + 1) * 10,
                 T0,
             )
             .await;
         }
-        earn(&store, "et", "tie", Category::Productivity, 50, T0).await;
+        earn(&store, "et", "tie", Category::PRODUCTIVITY, 50, T0).await;
         let all = BoardKey::ALL_TIME;
         let at = Window::ALL_TIME;
         let order: Vec<String> = board(&store, all, at)
@@ -257,7 +260,7 @@ async fn around_me_paging_ties_and_hidden_users() {
             .collect();
         assert!(!weekly.contains(&"u08".to_owned()), "{name}");
         // Points earned while hidden count once shown again.
-        earn(&store, "e_more", "u08", Category::Productivity, 100, T0).await;
+        earn(&store, "e_more", "u08", Category::PRODUCTIVITY, 100, T0).await;
         store.set_hidden(&uid("u08"), false, T0).await.unwrap();
         let back = store.standing(all, at, &uid("u08"), 0).await.unwrap();
         assert_eq!(
@@ -289,17 +292,17 @@ async fn the_embedded_boards_are_rebuilt_from_the_database_at_start() {
     let before;
     {
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path, Rules::default()).unwrap());
-        earn(&store, "e1", "ann", Category::Finance, 40, MONDAY - 7 * DAY).await;
-        earn(&store, "e2", "bob", Category::Health, 6, MONDAY).await;
-        earn(&store, "e3", "ann", Category::Health, 12, MONDAY + DAY).await;
+        earn(&store, "e1", "ann", Category::FINANCE, 40, MONDAY - 7 * DAY).await;
+        earn(&store, "e2", "bob", Category::HEALTH, 6, MONDAY).await;
+        earn(&store, "e3", "ann", Category::HEALTH, 12, MONDAY + DAY).await;
         store.set_hidden(&uid("cid"), true, MONDAY).await.unwrap();
-        earn(&store, "e4", "cid", Category::Health, 99, MONDAY).await;
+        earn(&store, "e4", "cid", Category::HEALTH, 99, MONDAY).await;
         before = (
             board(&store, key(Period::Week, None), week).await,
             board(&store, key(Period::Week, None), week.previous()).await,
             board(
                 &store,
-                key(Period::AllTime, Some(Category::Health)),
+                key(Period::AllTime, Some(Category::HEALTH)),
                 Window::ALL_TIME,
             )
             .await,
@@ -311,7 +314,7 @@ async fn the_embedded_boards_are_rebuilt_from_the_database_at_start() {
         board(&store, key(Period::Week, None), week.previous()).await,
         board(
             &store,
-            key(Period::AllTime, Some(Category::Health)),
+            key(Period::AllTime, Some(Category::HEALTH)),
             Window::ALL_TIME,
         )
         .await,
@@ -328,7 +331,7 @@ async fn a_store_opened_without_leaderboards_refuses_board_reads_and_keeps_every
     let path = dir.path().join("gamify.db");
     let store: Arc<dyn Store> =
         Arc::new(SqliteStore::open_with(&path, Rules::default(), false).unwrap());
-    earn(&store, "e1", "ann", Category::Finance, 10, MONDAY).await;
+    earn(&store, "e1", "ann", Category::FINANCE, 10, MONDAY).await;
     assert!(matches!(
         store
             .board(BoardKey::ALL_TIME, Window::ALL_TIME, None, 10)

@@ -24,14 +24,14 @@ async fn a_recorded_event_is_scored_and_read_back_with_the_users_state() {
         backends("a_recorded_event_is_scored_and_read_back_with_the_users_state").await
     {
         let rec = store
-            .record_event(event("evt_1", "u1", Category::Finance, 2000, T0))
+            .record_event(event("evt_1", "u1", Category::FINANCE, 2000, T0))
             .await
             .unwrap();
         assert!(!rec.replayed, "{name}");
         assert_eq!(rec.event.points, Points::whole(4), "{name}");
         assert_eq!(
             rec.event.unlocked,
-            vec![(AchievementId::FirstStep, Points::ZERO)],
+            vec![(AchievementId::FIRST_STEP, Points::ZERO)],
             "{name}"
         );
 
@@ -68,7 +68,7 @@ async fn a_reused_idempotency_key_returns_the_original_or_conflicts() {
     {
         let first = store
             .record_event(keyed(
-                event("evt_a", "u1", Category::Health, 1000, T0),
+                event("evt_a", "u1", Category::HEALTH, 1000, T0),
                 "k1",
                 "h1",
             ))
@@ -76,7 +76,7 @@ async fn a_reused_idempotency_key_returns_the_original_or_conflicts() {
             .unwrap();
         let again = store
             .record_event(keyed(
-                event("evt_b", "u1", Category::Health, 1000, T0),
+                event("evt_b", "u1", Category::HEALTH, 1000, T0),
                 "k1",
                 "h1",
             ))
@@ -86,7 +86,7 @@ async fn a_reused_idempotency_key_returns_the_original_or_conflicts() {
         assert_eq!(again.event, first.event, "{name}");
         let clash = store
             .record_event(keyed(
-                event("evt_c", "u1", Category::Health, 5000, T0),
+                event("evt_c", "u1", Category::HEALTH, 5000, T0),
                 "k1",
                 "h2",
             ))
@@ -119,7 +119,7 @@ async fn concurrent_requests_in_one_batch_fail_alone() {
             let user = format!("user_{}", i % 7);
             tasks.push(tokio::spawn(async move {
                 store
-                    .record_event(event(&id, &user, Category::Productivity, 1000, T0))
+                    .record_event(event(&id, &user, Category::PRODUCTIVITY, 1000, T0))
                     .await
             }));
         }
@@ -145,7 +145,7 @@ async fn events_page_newest_first_with_a_cursor() {
                 .record_event(event(
                     &format!("evt_{i}"),
                     "u1",
-                    Category::Social,
+                    Category::SOCIAL,
                     1000,
                     T0 + i,
                 ))
@@ -177,15 +177,15 @@ async fn events_page_newest_first_with_a_cursor() {
 async fn the_leaderboard_orders_by_lifetime_then_user_id() {
     for (name, store, _place) in backends("the_leaderboard_orders_by_lifetime_then_user_id").await {
         store
-            .record_event(event("e1", "bob", Category::Finance, 1000, T0))
+            .record_event(event("e1", "bob", Category::FINANCE, 1000, T0))
             .await
             .unwrap();
         store
-            .record_event(event("e2", "alice", Category::Finance, 1000, T0))
+            .record_event(event("e2", "alice", Category::FINANCE, 1000, T0))
             .await
             .unwrap();
         store
-            .record_event(event("e3", "carol", Category::Finance, 3000, T0))
+            .record_event(event("e3", "carol", Category::FINANCE, 3000, T0))
             .await
             .unwrap();
         let board = store.leaderboard(10).await.unwrap();
@@ -205,7 +205,7 @@ async fn category_totals_and_streaks_accumulate_across_days() {
                 .record_event(event(
                     &format!("f{day}"),
                     "u1",
-                    Category::Finance,
+                    Category::FINANCE,
                     1000,
                     T0 + day * DAY,
                 ))
@@ -213,7 +213,7 @@ async fn category_totals_and_streaks_accumulate_across_days() {
                 .unwrap();
         }
         let rec = store
-            .record_event(event("l1", "u1", Category::Learning, 2000, T0 + 2 * DAY))
+            .record_event(event("l1", "u1", Category::LEARNING, 2000, T0 + 2 * DAY))
             .await
             .unwrap();
         assert_eq!(rec.event.streak_day, 3, "{name}");
@@ -227,10 +227,10 @@ async fn category_totals_and_streaks_accumulate_across_days() {
             .await
             .unwrap()
             .unwrap();
-        let totals = &user.categories;
+        let totals = &user.state.categories;
         assert_eq!(user.state.best_streak, 3, "{name}");
         assert!(
-            user.state.achievements.contains(&AchievementId::Streak3),
+            user.state.achievements.contains(&AchievementId::STREAK_3),
             "{name}"
         );
         let by_cat: Vec<_> = totals
@@ -240,7 +240,7 @@ async fn category_totals_and_streaks_accumulate_across_days() {
         // finance: 2 + 2 + 2.3; learning: 3.45
         assert_eq!(
             by_cat,
-            [(Category::Finance, 3, 6300), (Category::Learning, 1, 3450)],
+            [(Category::FINANCE, 3, 6300), (Category::LEARNING, 1, 3450)],
             "{name}"
         );
         // lifetime = event points + the streak_3 bonus of 10
@@ -259,11 +259,11 @@ async fn sqlite_data_and_the_leaderboard_survive_reopening_the_store() {
     {
         let store = SqliteStore::open(&path, Rules::default()).unwrap();
         store
-            .record_event(event("e1", "u1", Category::Finance, 1000, T0))
+            .record_event(event("e1", "u1", Category::FINANCE, 1000, T0))
             .await
             .unwrap();
         store
-            .record_event(event("e2", "u2", Category::Health, 5000, T0))
+            .record_event(event("e2", "u2", Category::HEALTH, 5000, T0))
             .await
             .unwrap();
     }
@@ -274,7 +274,7 @@ async fn sqlite_data_and_the_leaderboard_survive_reopening_the_store() {
         .unwrap()
         .unwrap();
     assert_eq!(user.state.total, Points::whole(2));
-    assert_eq!(user.categories.len(), 1);
+    assert_eq!(user.state.categories.len(), 1);
     let board: Vec<_> = store
         .leaderboard(10)
         .await
@@ -315,7 +315,7 @@ async fn one_key_sent_many_times_at_once_records_one_event() {
                 tokio::spawn(async move {
                     store
                         .record_event(keyed(
-                            event(&format!("evt_{i}"), "u1", Category::Finance, 1000, T0),
+                            event(&format!("evt_{i}"), "u1", Category::FINANCE, 1000, T0),
                             "retry-me",
                             "same-body",
                         ))
@@ -354,10 +354,10 @@ async fn analytics_count_users_events_categories_and_days() {
             "{name}"
         );
         for (i, (user, category, value, at)) in [
-            ("a", Category::Finance, 10_000, T0 - 10 * DAY),
-            ("a", Category::Finance, 5_000, T0),
-            ("b", Category::Learning, 2_000, T0 - DAY),
-            ("c", Category::Health, 1_000, T0 - 40 * DAY),
+            ("a", Category::FINANCE, 10_000, T0 - 10 * DAY),
+            ("a", Category::FINANCE, 5_000, T0),
+            ("b", Category::LEARNING, 2_000, T0 - DAY),
+            ("c", Category::HEALTH, 1_000, T0 - 40 * DAY),
         ]
         .into_iter()
         .enumerate()

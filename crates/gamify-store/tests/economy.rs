@@ -70,7 +70,7 @@ async fn earn(store: &Arc<dyn Store>, user: &str, points: i64) {
         .record_event(event(
             &format!("evt_{user}_{points}"),
             user,
-            Category::Finance,
+            Category::FINANCE,
             points * 500,
             T0,
         ))
@@ -569,7 +569,7 @@ async fn run_history(store: &Arc<dyn Store>, steps: &[Step], width: usize) {
                         let mut e = event(
                             &format!("evt_{n:04}"),
                             &user(u),
-                            Category::Finance,
+                            Category::FINANCE,
                             p * 500,
                             T0,
                         );
@@ -674,11 +674,11 @@ async fn points_expire_oldest_first_once_and_never_touch_lifetime() {
     {
         let u1 = uid("u1");
         store
-            .record_event(event("evt_a", "u1", Category::Finance, 5000, T0))
+            .record_event(event("evt_a", "u1", Category::FINANCE, 5000, T0))
             .await
             .unwrap(); // 10 points on day 0
         store
-            .record_event(event("evt_b", "u1", Category::Finance, 2500, T0 + 20 * DAY))
+            .record_event(event("evt_b", "u1", Category::FINANCE, 2500, T0 + 20 * DAY))
             .await
             .unwrap(); // 5 points on day 20
         let mut s = spend("spd_1", "u1", 3);

@@ -67,7 +67,7 @@ fn spend(id: &str, user: &str) -> NewMovement {
 /// `user` earns `points` (finance weighs 2.0) with the idempotency key
 /// `k-{id}`.
 async fn earn(store: &Arc<dyn Store>, id: &str, user: &str, points: i64) {
-    let mut e = event(id, user, Category::Finance, points * 500, T0);
+    let mut e = event(id, user, Category::FINANCE, points * 500, T0);
     e.idempotency = key(&format!("k-{id}"));
     store.record_event(e).await.unwrap();
 }
@@ -177,14 +177,14 @@ async fn nothing_brings_an_erased_user_back() {
         let first = store.erase(&uid("alice"), "era_1", T0).await.unwrap();
 
         // A retry of an acknowledged event, with its key: refused, not replayed.
-        let mut retry = event("evt_a1_again", "alice", Category::Finance, 50_000, T0);
+        let mut retry = event("evt_a1_again", "alice", Category::FINANCE, 50_000, T0);
         retry.idempotency = key("k-evt_a1");
         assert!(
             matches!(store.record_event(retry).await, Err(StoreError::Erased)),
             "{name}"
         );
         // A late event, a spend, a redemption, an adjustment.
-        let late = event("evt_late", "alice", Category::Health, 1_000, T0 + 5);
+        let late = event("evt_late", "alice", Category::HEALTH, 1_000, T0 + 5);
         assert!(
             matches!(store.record_event(late).await, Err(StoreError::Erased)),
             "{name}"
@@ -258,7 +258,7 @@ async fn writes_racing_an_erasure_either_land_before_it_and_go_or_are_refused() 
         for i in 0..40 {
             let store = store.clone();
             tasks.push(tokio::spawn(async move {
-                let e = event(&format!("evt_r{i}"), "alice", Category::Learning, 1_000, T0);
+                let e = event(&format!("evt_r{i}"), "alice", Category::LEARNING, 1_000, T0);
                 store.record_event(e).await
             }));
         }
@@ -313,7 +313,7 @@ async fn an_erasure_survives_a_restart_and_one_cut_short_is_finished_at_the_next
     }
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path, Rules::default()).unwrap());
     assert!(store.user(&uid("alice")).await.unwrap().is_none());
-    let late = event("evt_late", "alice", Category::Health, 1_000, T0);
+    let late = event("evt_late", "alice", Category::HEALTH, 1_000, T0);
     assert!(matches!(
         store.record_event(late).await,
         Err(StoreError::Erased)

@@ -41,7 +41,7 @@ async fn three_stores_writing_one_hot_user_give_the_sequential_result() {
             node.record_event(event(
                 &format!("evt_{i}"),
                 "hot",
-                Category::Finance,
+                Category::FINANCE,
                 1000,
                 T0 + (i / 30) * DAY,
             ))
@@ -96,7 +96,7 @@ async fn three_stores_writing_one_hot_user_give_the_sequential_result() {
         .unwrap()
         .unwrap();
     assert_eq!(again.state, user.state, "points, streaks and achievements");
-    assert_eq!(again.categories, user.categories);
+    assert_eq!(again.state.categories, user.state.categories);
     // Every event's own record agrees with the replay's.
     let replayed = replay
         .events(&UserId::parse("hot").unwrap(), 100, None)
@@ -124,7 +124,7 @@ async fn a_key_retried_on_another_store_is_recorded_once() {
                 let mut e = event(
                     &format!("evt_{round}_{n}"),
                     &format!("user_{}", round % 4),
-                    Category::Health,
+                    Category::HEALTH,
                     1000,
                     T0,
                 );
@@ -146,7 +146,7 @@ async fn a_key_retried_on_another_store_is_recorded_once() {
     assert_eq!(total, 20 * 1200, "20 events of 1.2 points");
 
     // The same key with another body, for another user, on another node.
-    let mut e = event("evt_clash", "someone_else", Category::Health, 1000, T0);
+    let mut e = event("evt_clash", "someone_else", Category::HEALTH, 1000, T0);
     e.idempotency = Some(Idempotency {
         key: "key-0".into(),
         fingerprint: "another body".into(),
@@ -227,7 +227,7 @@ async fn nodes_migrating_at_once_apply_each_migration_once() {
         .await
         .unwrap();
     store
-        .record_event(event("e1", "u1", Category::Learning, 2000, T0))
+        .record_event(event("e1", "u1", Category::LEARNING, 2000, T0))
         .await
         .unwrap();
     let user = store
@@ -250,7 +250,7 @@ async fn a_write_stuck_behind_a_lock_fails_within_the_statement_timeout() {
         .await
         .unwrap();
     store
-        .record_event(event("e1", "locked", Category::Social, 1000, T0))
+        .record_event(event("e1", "locked", Category::SOCIAL, 1000, T0))
         .await
         .unwrap();
 
@@ -268,7 +268,7 @@ async fn a_write_stuck_behind_a_lock_fails_within_the_statement_timeout() {
 
     let started = std::time::Instant::now();
     let stuck = store
-        .record_event(event("e2", "locked", Category::Social, 1000, T0))
+        .record_event(event("e2", "locked", Category::SOCIAL, 1000, T0))
         .await;
     let took = started.elapsed();
     assert!(
@@ -278,12 +278,12 @@ async fn a_write_stuck_behind_a_lock_fails_within_the_statement_timeout() {
     assert!(took < std::time::Duration::from_secs(3), "took {took:?}");
     // Other users are not held up, and the stuck one works once released.
     store
-        .record_event(event("e3", "free", Category::Social, 1000, T0))
+        .record_event(event("e3", "free", Category::SOCIAL, 1000, T0))
         .await
         .unwrap();
     holder.rollback().await.unwrap();
     store
-        .record_event(event("e4", "locked", Category::Social, 1000, T0))
+        .record_event(event("e4", "locked", Category::SOCIAL, 1000, T0))
         .await
         .unwrap();
     let user = store
@@ -377,7 +377,7 @@ async fn three_stores_never_oversell_a_reward_nor_overdraw_a_user() {
             .record_event(event(
                 &format!("evt_{u}"),
                 &format!("u{u}"),
-                Category::Finance,
+                Category::FINANCE,
                 5000,
                 T0,
             ))
@@ -429,7 +429,7 @@ async fn the_ledger_refuses_deletes_and_updates_outside_an_erasure() {
         .await
         .unwrap();
     store
-        .record_event(event("evt_1", "bob", Category::Finance, 5_000, T0))
+        .record_event(event("evt_1", "bob", Category::FINANCE, 5_000, T0))
         .await
         .unwrap();
     let pool = sqlx::PgPool::connect_with(schema.settings().connect_options_for_tests())

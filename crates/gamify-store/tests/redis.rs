@@ -66,7 +66,7 @@ async fn sql(schema: &ScratchSchema) -> PgStore {
 /// Every board Redis keeps, whole.
 fn kept() -> Vec<(BoardKey, Window)> {
     let now = now_ms();
-    BoardKey::all()
+    BoardKey::all(&Category::BRIEF)
         .flat_map(|key| match key.period {
             Period::AllTime => vec![(key, Window::ALL_TIME)],
             p => vec![
@@ -131,7 +131,7 @@ async fn two_nodes_keep_redis_equal_to_the_database_and_pages_follow_the_cursor(
     for n in 0..200 {
         let store = if n % 2 == 0 { a.clone() } else { b.clone() };
         tasks.push(tokio::spawn(async move {
-            let category = Category::ALL[n % 5];
+            let category = Category::BRIEF[n % 5];
             let user = format!("u{:03}", n % 60);
             earn(
                 &*store,
@@ -202,14 +202,14 @@ async fn events_are_accepted_while_redis_is_down_and_the_boards_catch_up_by_them
     let proxy = Proxy::start(&url).await;
     let store = node(&schema, &scratch, &proxy.url()).await;
     let truth = sql(&schema).await;
-    earn(&*store, "e1", "ann", Category::Finance, 5).await;
-    earn(&*store, "e2", "bob", Category::Health, 9).await;
+    earn(&*store, "e1", "ann", Category::FINANCE, 5).await;
+    earn(&*store, "e2", "bob", Category::HEALTH, 9).await;
     assert_same_boards(&*store, &truth).await;
 
     proxy.stop();
     // Events still go in; board reads say why they cannot answer.
-    earn(&*store, "e3", "cid", Category::Learning, 30).await;
-    earn(&*store, "e4", "ann", Category::Learning, 2).await;
+    earn(&*store, "e3", "cid", Category::LEARNING, 30).await;
+    earn(&*store, "e4", "ann", Category::LEARNING, 2).await;
     match whole(&*store, BoardKey::ALL_TIME, Window::ALL_TIME).await {
         Err(StoreError::BoardsUnavailable(why)) => assert!(why.contains("Redis"), "{why}"),
         other => panic!("expected 503 from the boards, got {other:?}"),
@@ -235,8 +235,8 @@ async fn redis_emptied_or_tampered_with_is_found_and_rebuilt() {
     };
     let store = node(&schema, &scratch, &url).await;
     let truth = sql(&schema).await;
-    earn(&*store, "e1", "ann", Category::Finance, 5).await;
-    earn(&*store, "e2", "bob", Category::Social, 9).await;
+    earn(&*store, "e1", "ann", Category::FINANCE, 5).await;
+    earn(&*store, "e2", "bob", Category::SOCIAL, 9).await;
     let prefix = scratch.settings().prefix;
     let mut redis = redis::Client::open(url.as_str())
         .unwrap()
@@ -296,8 +296,8 @@ async fn redis_emptied_or_tampered_with_is_found_and_rebuilt() {
         .execute(&mut conn)
         .await
         .unwrap();
-    earn(&*store, "e3", "ann", Category::Finance, 1).await;
-    earn(&*store, "e4", "bob", Category::Finance, 1).await;
+    earn(&*store, "e3", "ann", Category::FINANCE, 1).await;
+    earn(&*store, "e4", "bob", Category::FINANCE, 1).await;
     assert_same_boards(&*store, &truth).await;
 }
 

@@ -70,7 +70,7 @@ async fn writes_give_deliveries_to_the_subscriptions_that_want_them() {
     {
         // Nothing is written before anyone subscribes.
         store
-            .record_event(event("evt_000", "early", Category::Health, 1_000, T0))
+            .record_event(event("evt_000", "early", Category::HEALTH, 1_000, T0))
             .await
             .unwrap();
         store.subscribe(sub("whk_all", &TOLD)).await.unwrap();
@@ -91,7 +91,7 @@ async fn writes_give_deliveries_to_the_subscriptions_that_want_them() {
             let e = event(
                 &format!("evt_{i}"),
                 "ada",
-                Category::Productivity,
+                Category::PRODUCTIVITY,
                 *value,
                 T0 + day * DAY,
             );
@@ -99,7 +99,7 @@ async fn writes_give_deliveries_to_the_subscriptions_that_want_them() {
         }
         // A second event on day 3 extends nothing.
         store
-            .record_event(event("evt_3", "ada", Category::Social, 1_000, T0 + 2 * DAY))
+            .record_event(event("evt_3", "ada", Category::SOCIAL, 1_000, T0 + 2 * DAY))
             .await
             .unwrap();
         let got = all(&store, "whk_all").await;
@@ -214,7 +214,7 @@ async fn deliveries_are_retried_fail_and_replay() {
             .await
             .unwrap();
         store
-            .record_event(event("evt_1", "bo", Category::Learning, 1_000, T0))
+            .record_event(event("evt_1", "bo", Category::LEARNING, 1_000, T0))
             .await
             .unwrap();
         let due = store.due_deliveries(T0, 30_000, 10).await.unwrap();
@@ -335,7 +335,7 @@ async fn deleting_a_subscription_cancels_what_it_had_pending() {
             Err(StoreError::AlreadyExists("webhook"))
         ));
         store
-            .record_event(event("evt_1", "cy", Category::Finance, 1_000, T0))
+            .record_event(event("evt_1", "cy", Category::FINANCE, 1_000, T0))
             .await
             .unwrap();
         store.unsubscribe("whk_1", T0 + 1).await.unwrap();
@@ -349,7 +349,7 @@ async fn deleting_a_subscription_cancels_what_it_had_pending() {
         assert_eq!(list[0].status, DeliveryStatus::Cancelled, "{name}");
         // No new deliveries, nothing due.
         store
-            .record_event(event("evt_2", "cy", Category::Finance, 1_000, T0 + DAY))
+            .record_event(event("evt_2", "cy", Category::FINANCE, 1_000, T0 + DAY))
             .await
             .unwrap();
         assert_eq!(
@@ -379,7 +379,7 @@ async fn erasing_a_user_removes_their_deliveries() {
                 .record_event(event(
                     &format!("evt_{user}"),
                     user,
-                    Category::Health,
+                    Category::HEALTH,
                     1_000,
                     T0,
                 ))

@@ -29,6 +29,7 @@ mod keys;
 mod queue;
 mod read;
 pub mod redis_boards;
+mod rules;
 mod schema;
 pub mod scratch;
 mod webhooks;
@@ -273,6 +274,8 @@ pub struct PgStore {
     redis: Option<Arc<redis_boards::RedisBoards>>,
     /// The writers' copy of the webhook subscriptions.
     hooks: Arc<webhooks::Hooks>,
+    /// Every version of the rules this node knows.
+    book: Arc<crate::RuleBook>,
 }
 
 impl PgStore {
@@ -285,7 +288,7 @@ impl PgStore {
         migrations: Migrations,
     ) -> Result<PgStore, StoreError> {
         let pool = settings.pool()?;
-        {
+        let book = {
             let mut conn = pool.acquire().await.map_err(|e| unreachable(settings, e))?;
             match migrations {
                 Migrations::Apply => {
@@ -293,7 +296,10 @@ impl PgStore {
                 }
                 Migrations::Check => schema::check(&mut conn).await?,
             }
-        }
+            Arc::new(crate::RuleBook::new(
+                rules::load_or_start(&mut conn).await?,
+            )?)
+        };
         // Up to a quarter of the pool writes, as much looks users up; the rest
         // serves listings, the leaderboard and health checks.
         let writers = (settings.pool_size as usize / 4).clamp(1, WORKERS);
@@ -302,7 +308,11 @@ impl PgStore {
         let write_queue = Arc::new(Mutex::new(write_queue));
         let rules = Arc::new(rules);
         let redis = match &settings.redis {
-            Some(r) => Some(redis_boards::RedisBoards::new(r, pool.clone())?),
+            Some(r) => Some(redis_boards::RedisBoards::new(
+                r,
+                pool.clone(),
+                book.clone(),
+            )?),
             None => None,
         };
         let hooks = Arc::new(webhooks::Hooks::default());
@@ -311,6 +321,7 @@ impl PgStore {
                 pool.clone(),
                 write_queue.clone(),
                 rules.clone(),
+                book.clone(),
                 redis.clone(),
                 hooks.clone(),
             ));
@@ -336,6 +347,7 @@ impl PgStore {
             patience: settings.connect_timeout + settings.statement_timeout,
             redis,
             hooks,
+            book,
         })
     }
 
@@ -463,6 +475,31 @@ impl Store for PgStore {
     async fn create_key(&self, key: ApiKey) -> Result<(), StoreError> {
         let mut conn = self.pool.acquire().await.map_err(classify)?;
         keys::create(&mut conn, &key).await
+    }
+
+    fn rule_book(&self) -> Arc<crate::RuleBook> {
+        self.book.clone()
+    }
+
+    async fn add_rules(
+        &self,
+        rules: gamify_core::RuleSet,
+        at_ms: i64,
+    ) -> Result<Arc<crate::RuleVersion>, StoreError> {
+        let rules = Arc::new(rules);
+        let mut conn = self.pool.acquire().await.map_err(classify)?;
+        let known = self.book.current().version;
+        self.book
+            .extend(self::rules::add(&mut conn, &rules, known, at_ms).await?)?;
+        crate::version_holding(&self.book, &rules)
+            .ok_or_else(|| StoreError::Corrupt("the rules just added are not in the book".into()))
+    }
+
+    async fn refresh_rules(&self) -> Result<(), StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(classify)?;
+        let known = self.book.current().version;
+        self.book
+            .extend(self::rules::after(&mut conn, known).await?)
     }
 
     async fn keys(&self) -> Result<Vec<ApiKey>, StoreError> {

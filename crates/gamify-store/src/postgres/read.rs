@@ -29,7 +29,7 @@ pub const USER_COLUMNS: &str =
 /// The `events` columns [`stored_event`] reads, in its order.
 pub const EVENT_COLUMNS: &str =
     "id, user_id, category, action, value_milli, points_milli, weight_milli, streak_day,
-    bonus_percent, unlocked, total_after, lifetime_after, metadata, occurred_at, created_at";
+    bonus_percent, unlocked, total_after, lifetime_after, metadata, occurred_at, created_at, rules_version";
 
 /// A `users` row from [`USER_COLUMNS`], starting at column `at`.
 pub fn stored_user(row: &PgRow, at: usize) -> Result<StoredUser, sqlx::Error> {
@@ -64,6 +64,7 @@ pub fn stored_event(row: &PgRow, at: usize) -> Result<StoredEvent, sqlx::Error> 
         metadata: row.try_get(at + 12)?,
         occurred_at: row.try_get(at + 13)?,
         created_at: row.try_get(at + 14)?,
+        rules_version: i64::from(row.try_get::<i32, _>(at + 15)?),
     })
 }
 
@@ -476,7 +477,7 @@ pub async fn export_page(
                 out.push(ExportedEvent {
                     seq: row.try_get(0).map_err(backend)?,
                     record: stored_event(row, 1).map_err(backend)?.decode()?,
-                    idempotency: keyed(row, 16).map_err(backend)?,
+                    idempotency: keyed(row, 17).map_err(backend)?,
                 });
             }
             Page::Events(out)

@@ -136,6 +136,8 @@ const STARTING: u8 = 3;
 pub struct RedisBoards {
     conn: ConnectionManager,
     pool: PgPool,
+    /// Whose categories have boards.
+    book: Arc<crate::RuleBook>,
     /// Commits' changes, numbered, to the task that writes them. Numbered
     /// and sent under the lock, so that they arrive in their numbers' order.
     queue: std::sync::Mutex<mpsc::UnboundedSender<(u64, BoardChanges)>>,
@@ -179,7 +181,11 @@ impl RedisBoards {
     /// A client for `settings`; connects lazily (and again after every
     /// failure), so a Redis that is down at start-up delays nothing. Starts
     /// the task that writes commits' changes.
-    pub fn new(settings: &RedisSettings, pool: PgPool) -> Result<Arc<RedisBoards>, StoreError> {
+    pub fn new(
+        settings: &RedisSettings,
+        pool: PgPool,
+        book: Arc<crate::RuleBook>,
+    ) -> Result<Arc<RedisBoards>, StoreError> {
         let client = ::redis::Client::open(settings.url.as_str()).map_err(|e| {
             StoreError::Config(format!(
                 "cannot read the Redis URL {}: {}",
@@ -204,6 +210,7 @@ impl RedisBoards {
         let boards = Arc::new(RedisBoards {
             conn,
             pool,
+            book,
             queue: std::sync::Mutex::new(queue),
             sent: AtomicU64::new(0),
             applied,
@@ -259,8 +266,9 @@ impl RedisBoards {
     }
 
     /// Every board Redis keeps at `now`, with its window.
-    fn kept_boards(now: i64) -> Vec<(BoardKey, Window)> {
-        BoardKey::all()
+    fn kept_boards(&self, now: i64) -> Vec<(BoardKey, Window)> {
+        let categories = self.book.categories();
+        BoardKey::all(&categories)
             .flat_map(|key| {
                 if key.period == Period::AllTime {
                     vec![(key, Window::ALL_TIME)]
@@ -585,7 +593,7 @@ impl RedisBoards {
     }
 
     fn remove_from_boards(&self, pipe: &mut Pipeline, user: &str) {
-        for (key, window) in Self::kept_boards(now_ms()) {
+        for (key, window) in self.kept_boards(now_ms()) {
             pipe.cmd("ZREM")
                 .arg(self.board_key(key, window))
                 .arg(user)
@@ -607,7 +615,7 @@ impl RedisBoards {
         let many = users.len() > 1_000;
         let wanted: std::collections::HashSet<&str> = users.iter().map(String::as_str).collect();
         let mut per_user: std::collections::HashMap<String, UserBoards> = Default::default();
-        for (key, window) in Self::kept_boards(now) {
+        for (key, window) in self.kept_boards(now) {
             let rows = if many {
                 sqlx::query(&source(key, window))
                     .fetch_all(&mut *conn)
@@ -652,7 +660,7 @@ impl RedisBoards {
         let fail = |e: RedisError| self.failed("rebuild", &e);
         self.load_script().await.map_err(fail)?;
         let mut written = 0u64;
-        let boards = Self::kept_boards(began);
+        let boards = self.kept_boards(began);
         let mut renames = Vec::with_capacity(boards.len() + 1);
         // Streaming a board of millions into Redis outlasts the statement
         // timeout meant for requests: this connection has none.
@@ -819,7 +827,7 @@ impl RedisBoards {
     /// writes created since the last tick).
     async fn set_expiries(&self) {
         let mut pipe = ::redis::pipe();
-        for (key, window) in Self::kept_boards(now_ms()) {
+        for (key, window) in self.kept_boards(now_ms()) {
             if window.period != Period::AllTime {
                 pipe.cmd("EXPIREAT")
                     .arg(self.board_key(key, window))
@@ -944,7 +952,7 @@ impl RedisBoards {
                 ),
             ));
         }
-        for (key, window) in Self::kept_boards(now_ms()) {
+        for (key, window) in self.kept_boards(now_ms()) {
             let name = self.board_key(key, window);
             let sql = format!("{} ORDER BY pts DESC, user_id", visible(key, window));
             let mut rows = sqlx::query(&sql).fetch(&mut *conn);

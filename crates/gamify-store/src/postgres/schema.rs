@@ -19,6 +19,7 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0005_redis_boards.sql"),
     include_str!("../../migrations/postgres/0006_webhooks.sql"),
     include_str!("../../migrations/postgres/0007_api_keys.sql"),
+    include_str!("../../migrations/postgres/0008_rule_versions.sql"),
 ];
 
 /// The schema version this binary expects.

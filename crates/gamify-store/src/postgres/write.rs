@@ -48,6 +48,7 @@ pub async fn writer(
     pool: PgPool,
     queue: Arc<Mutex<mpsc::Receiver<Job>>>,
     rules: Arc<Rules>,
+    book: Arc<crate::RuleBook>,
     boards: Option<Arc<RedisBoards>>,
     hooks: Arc<Hooks>,
 ) {
@@ -56,7 +57,7 @@ pub async fn writer(
         let Some(mut conn) = queue::connection(&mut held, &pool, &mut jobs).await else {
             continue;
         };
-        if commit_jobs(&mut conn, jobs, &rules, boards.as_deref(), &hooks).await {
+        if commit_jobs(&mut conn, jobs, (&rules, &book), boards.as_deref(), &hooks).await {
             held = Some(conn);
         } else {
             conn.close_on_drop();
@@ -64,13 +65,16 @@ pub async fn writer(
     }
 }
 
+/// The deployment's rule settings and every version of the rules.
+type RulesAt<'a> = (&'a Rules, &'a crate::RuleBook);
+
 /// Commits `jobs`, hands what changed on the boards to Redis's writer task
 /// (if Redis keeps them), and answers each. Returns whether the connection
 /// is still usable.
 async fn commit_jobs(
     conn: &mut PgConnection,
     jobs: Vec<Job>,
-    rules: &Rules,
+    rules: RulesAt<'_>,
     boards: Option<&RedisBoards>,
     hooks: &Hooks,
 ) -> bool {
@@ -224,7 +228,7 @@ pub struct BoardChanges {
 async fn commit(
     conn: &mut PgConnection,
     ops: &[&Op],
-    rules: &Rules,
+    (rules, book): RulesAt<'_>,
     board_writes: bool,
     hooks: &Hooks,
 ) -> Result<(Vec<Result<Done, StoreError>>, Option<BoardChanges>), sqlx::Error> {
@@ -366,7 +370,7 @@ async fn commit(
                     )));
                     continue;
                 }
-                plan_event(&mut tx, event, rules, &mut world, &mut writes).await?
+                plan_event(&mut tx, event, (rules, book), &mut world, &mut writes).await?
             }
             Op::Move(m) => plan_move(m, rules, &mut world, &mut writes),
             Op::Redeem(r) => plan_redeem(r, rules, &mut world, &mut writes),
@@ -375,7 +379,7 @@ async fn commit(
         };
         if let (Some(before), Ok(done), Some(user)) = (before, &outcome, op.user_id()) {
             let after = world.states.get(user.as_str());
-            let mut notices = webhook::notices(before, after, done, wanted);
+            let mut notices = webhook::notices(before, after, done, wanted, book);
             if wanted.has(webhook::Topic::RewardRedeemed) {
                 notices.extend(
                     writes.redemptions[granted_from..]
@@ -436,7 +440,7 @@ fn board_changes(writes: &Writes<'_>, world: &World, now: i64) -> BoardChanges {
         };
         let categories = touched.get(user.as_str()).map_or(&[][..], Vec::as_slice);
         let mut points = vec![(BoardKey::ALL_TIME, Window::ALL_TIME, state.state.lifetime)];
-        for total in &state.categories {
+        for total in &state.state.categories {
             if categories.contains(&total.category) && total.points > Points::ZERO {
                 let key = BoardKey {
                     period: gamify_core::Period::AllTime,
@@ -508,10 +512,11 @@ async fn count_live_totals(
         let name: String = row.try_get(1)?;
         let category = match name.as_str() {
             "*" => None,
-            c => Some(
-                Category::parse(c)
-                    .map_err(|e| protocol(StoreError::Backend(e.to_string().into())))?,
-            ),
+            c => Some(Category::named(c).ok_or_else(|| {
+                protocol(StoreError::Backend(
+                    format!("unknown category {c:?}").into(),
+                ))
+            })?),
         };
         let values = [row.try_get(2)?, row.try_get(3)?, row.try_get(4)?];
         if let Some(totals) = out.get_mut(&user) {
@@ -805,13 +810,16 @@ fn changed(
 async fn plan_event<'a>(
     tx: &mut PgConnection,
     event: &'a NewEvent,
-    rules: &Rules,
+    (rules, book): RulesAt<'_>,
     world: &mut World,
     writes: &mut Writes<'a>,
 ) -> Result<Result<Done, StoreError>, sqlx::Error> {
     let user = event.user_id.as_str();
     let before = world.states.get(user).cloned();
-    let (record, after) = match scoring::score(event, before, rules) {
+    let scored = book
+        .rules(event.rules_version, &event.id)
+        .and_then(|rules| scoring::score(event, before, &rules));
+    let (record, after) = match scored {
         Ok(scored) => scored,
         Err(e) => return Ok(Err(e)),
     };
@@ -1118,6 +1126,7 @@ async fn write_records(
     let mut created_at = Vec::with_capacity(n);
     let mut key = Vec::with_capacity(n);
     let mut hash = Vec::with_capacity(n);
+    let mut rules_version = Vec::with_capacity(n);
     let mut l_user = Vec::with_capacity(n);
     let mut l_kind = Vec::with_capacity(n);
     let mut l_amount = Vec::with_capacity(n);
@@ -1143,6 +1152,7 @@ async fn write_records(
         created_at.push(r.created_at_ms);
         key.push(idem.map(|(k, _)| k));
         hash.push(idem.map(|(_, h)| h));
+        rules_version.push(r.rules_version as i32);
     }
     for (who, entry, at) in &writes.ledger {
         l_user.push(who.as_str());
@@ -1173,7 +1183,7 @@ async fn write_records(
         u_runs.push(s.state.runs.encode());
         u_achievements.push(encode_achievements(&s.state.achievements));
         u_count.push(s.event_count as i64);
-        u_categories.push(encode_categories(&s.categories));
+        u_categories.push(encode_categories(&s.state.categories));
         u_last.push(s.last_event_at_ms);
         u_version.push(s.version as i64);
         u_windows.push(
@@ -1191,10 +1201,10 @@ async fn write_records(
         "WITH new_events AS (
              INSERT INTO events (id, user_id, category, action, value_milli, points_milli, weight_milli,
                                  streak_day, bonus_percent, unlocked, total_after, lifetime_after, metadata,
-                                 occurred_at, created_at, idempotency_key, request_hash)
+                                 occurred_at, created_at, idempotency_key, request_hash, rules_version)
              SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::int8[],
                                   $7::int8[], $8::int4[], $9::int4[], $10::text[], $11::int8[], $12::int8[],
-                                  $13::text[], $14::int8[], $15::int8[], $16::text[], $17::text[])
+                                  $13::text[], $14::int8[], $15::int8[], $16::text[], $17::text[], $37::int4[])
          ), new_ledger AS (
              INSERT INTO ledger (user_id, kind, amount_milli, balance_after_milli, lifetime_after_milli,
                                  reference, created_at)
@@ -1250,6 +1260,7 @@ async fn write_records(
     .bind(u_version)
     .bind(now)
     .bind(u_windows)
+    .bind(rules_version)
     .execute(&mut *tx)
     .await?;
     Ok(())
@@ -1386,7 +1397,7 @@ async fn import_rows(tx: &mut PgConnection, page: &Page) -> Result<(), sqlx::Err
             .bind(s.iter().map(|s| s.state.runs.encode()).collect::<Vec<_>>())
             .bind(s.iter().map(|s| encode_achievements(&s.state.achievements)).collect::<Vec<_>>())
             .bind(s.iter().map(|s| s.event_count as i64).collect::<Vec<_>>())
-            .bind(s.iter().map(|s| encode_categories(&s.categories)).collect::<Vec<_>>())
+            .bind(s.iter().map(|s| encode_categories(&s.state.categories)).collect::<Vec<_>>())
             .bind(s.iter().map(|s| s.last_event_at_ms).collect::<Vec<_>>())
             .bind(s.iter().map(|s| s.version as i64).collect::<Vec<_>>())
             .execute(&mut *tx)
@@ -1398,11 +1409,12 @@ async fn import_rows(tx: &mut PgConnection, page: &Page) -> Result<(), sqlx::Err
             sqlx::query(
                 "INSERT INTO events (seq, id, user_id, category, action, value_milli, points_milli, weight_milli,
                                      streak_day, bonus_percent, unlocked, total_after, lifetime_after, metadata,
-                                     occurred_at, created_at, idempotency_key, request_hash)
+                                     occurred_at, created_at, idempotency_key, request_hash, rules_version)
                  OVERRIDING SYSTEM VALUE
                  SELECT * FROM unnest($1::int8[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int8[],
                                       $7::int8[], $8::int8[], $9::int4[], $10::int4[], $11::text[], $12::int8[],
-                                      $13::int8[], $14::text[], $15::int8[], $16::int8[], $17::text[], $18::text[])",
+                                      $13::int8[], $14::text[], $15::int8[], $16::int8[], $17::text[], $18::text[],
+                                      $19::int4[])",
             )
             .bind(rows.iter().map(|e| e.seq).collect::<Vec<_>>())
             .bind(r.iter().map(|r| r.id.as_str()).collect::<Vec<_>>())
@@ -1422,6 +1434,7 @@ async fn import_rows(tx: &mut PgConnection, page: &Page) -> Result<(), sqlx::Err
             .bind(r.iter().map(|r| r.created_at_ms).collect::<Vec<_>>())
             .bind(key)
             .bind(hash)
+            .bind(r.iter().map(|r| r.rules_version as i32).collect::<Vec<_>>())
             .execute(&mut *tx)
             .await?;
         }

@@ -646,7 +646,8 @@ fn event_points(row: &rusqlite::Row<'_>) -> Result<EventPoints, StoreError> {
     Ok(EventPoints {
         user_id: row.get(0).map_err(backend)?,
         created_at_ms: row.get(1).map_err(backend)?,
-        category: Category::parse(&category).map_err(|_| crate::corrupt("category", &category))?,
+        category: Category::named(&category)
+            .ok_or_else(|| crate::corrupt("category", &category))?,
         points: Points::from_milli(row.get(3).map_err(backend)?),
         bonuses: Points::from_milli(unlocked.iter().map(|(_, b)| b.milli()).sum()),
     })

@@ -20,7 +20,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use gamify_core::{Category, Points, Rules, UserId, Value};
+use gamify_core::{Category, Points, UserId, Value};
 use rusqlite::{Connection, TransactionBehavior, params};
 
 use super::{backend, read};
@@ -186,7 +186,7 @@ pub fn write(conn: &mut Connection, backlog: &mut Backlog, now_ms: i64) -> Resul
                 state.runs.encode(),
                 encode_achievements(&state.achievements),
                 after.event_count,
-                encode_categories(&after.categories),
+                encode_categories(&after.state.categories),
                 after.last_event_at_ms,
                 after.version,
                 now_ms,
@@ -254,7 +254,7 @@ const REPLAY_CHUNK: usize = 50_000;
 pub fn recover(
     log: &Connection,
     derived: &mut Connection,
-    rules: &Rules,
+    book: &crate::RuleBook,
 ) -> Result<u64, StoreError> {
     let through: i64 = derived
         .query_row(
@@ -294,7 +294,8 @@ pub fn recover(
     let mut stmt = log
         .prepare(
             "SELECT l.seq, l.user_id, l.kind, l.amount_milli, l.balance_after_milli, l.lifetime_after_milli,
-                    e.seq, e.id, e.category, e.value_milli, e.occurred_at, e.points_milli, e.unlocked
+                    e.seq, e.id, e.category, e.value_milli, e.occurred_at, e.points_milli, e.unlocked,
+                    e.rules_version
              FROM ledger l LEFT JOIN events e ON l.kind = 'event' AND e.id = l.reference
              WHERE l.seq > ?1 AND l.seq <= ?2 ORDER BY l.seq",
         )
@@ -321,9 +322,10 @@ pub fn recover(
                 occurred_at: row.get(10).map_err(backend)?,
                 points_milli: row.get(11).map_err(backend)?,
                 unlocked: row.get(12).map_err(backend)?,
+                rules_version: row.get(13).map_err(backend)?,
             }),
         };
-        replay_one(derived, &mut backlog, &entry, event.as_ref(), rules)?;
+        replay_one(derived, &mut backlog, &entry, event.as_ref(), book)?;
         done += 1;
         if backlog.ledger.len() >= REPLAY_CHUNK {
             write(derived, &mut backlog, super::now_ms())?;
@@ -349,7 +351,7 @@ fn replay_one(
     backlog: &mut Backlog,
     entry: &Entry,
     event: Option<&Logged>,
-    rules: &Rules,
+    book: &crate::RuleBook,
 ) -> Result<(), StoreError> {
     let user = entry.user_id.as_str();
     let (before, stored_version) = backlog.state_of(user, || {
@@ -364,14 +366,15 @@ fn replay_one(
     };
     let after = match (entry.kind, event) {
         (LedgerKind::Event, Some(event)) => {
-            let category = Category::parse(&event.category)
-                .map_err(|_| corrupt("category", &event.category))?;
+            let category = Category::named(&event.category)
+                .ok_or_else(|| corrupt("category", &event.category))?;
+            let rules = book.rules(event.rules_version, &event.id)?;
             let (after, scored) = crate::scoring::advance(
                 before,
                 category,
                 Value::from_milli(event.value_milli),
                 event.occurred_at,
-                rules,
+                &rules,
             )?;
             let bonuses = scored.bonus_points().milli();
             let as_logged = scored.points == Points::from_milli(event.points_milli)
@@ -432,4 +435,5 @@ struct Logged {
     occurred_at: i64,
     points_milli: i64,
     unlocked: String,
+    rules_version: u32,
 }

@@ -16,11 +16,12 @@ use crate::{
 
 const EVENT_COLUMNS: &str =
     "id, user_id, category, action, value_milli, points_milli, weight_milli, streak_day,
-    bonus_percent, unlocked, total_after, lifetime_after, metadata, occurred_at, created_at";
+    bonus_percent, unlocked, total_after, lifetime_after, metadata, occurred_at, created_at, rules_version";
 /// The same, of `events e` in a join.
 const EVENT_COLUMNS_OF_E: &str =
     "e.id, e.user_id, e.category, e.action, e.value_milli, e.points_milli, e.weight_milli, e.streak_day,
-    e.bonus_percent, e.unlocked, e.total_after, e.lifetime_after, e.metadata, e.occurred_at, e.created_at";
+    e.bonus_percent, e.unlocked, e.total_after, e.lifetime_after, e.metadata, e.occurred_at, e.created_at,
+    e.rules_version";
 
 const USER_COLUMNS: &str = "total_milli, lifetime_milli, best_streak, streak_runs, achievements,
     event_count, last_event_at, version, category_totals";
@@ -150,6 +151,7 @@ fn event_at(r: &Row<'_>, o: &mut usize) -> rusqlite::Result<StoredEvent> {
         metadata: r.get(next())?,
         occurred_at: r.get(next())?,
         created_at: r.get(next())?,
+        rules_version: r.get(next())?,
     })
 }
 

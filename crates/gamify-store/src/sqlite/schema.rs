@@ -14,6 +14,7 @@ pub const LOG: &[&str] = &[
     include_str!("../../migrations/sqlite/log/0004_leaderboards.sql"),
     include_str!("../../migrations/sqlite/log/0005_webhooks.sql"),
     include_str!("../../migrations/sqlite/log/0006_api_keys.sql"),
+    include_str!("../../migrations/sqlite/log/0007_rule_versions.sql"),
 ];
 /// The derived tables' migrations, likewise.
 pub const DERIVED: &[&str] = &[

@@ -6,7 +6,6 @@
 //! unaffected. [`apply`] only writes; if it fails, the writer rolls the whole
 //! batch back and retries its requests one by one (see `super::commit_batch`).
 
-use gamify_core::Rules;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{backend, read};
@@ -22,7 +21,7 @@ use crate::{
 pub enum Planned {
     /// Its idempotency key was used before with the same request: answer with
     /// the original, write nothing.
-    Replay(Recorded),
+    Replay(Box<Recorded>),
     /// A new event to write.
     Write(Box<Plan>),
 }
@@ -47,7 +46,7 @@ pub fn plan(
     conn: &Connection,
     event: &NewEvent,
     before: Option<UserSnapshot>,
-    rules: &Rules,
+    book: &crate::RuleBook,
 ) -> Result<Planned, StoreError> {
     if let Some(idem) = &event.idempotency {
         let prior: Option<(String, Option<String>)> = conn
@@ -63,14 +62,15 @@ pub fn plan(
             }
             let original = read::event_by_id(conn, &id)?
                 .ok_or_else(|| StoreError::Corrupt(format!("event {id} vanished")))?;
-            return Ok(Planned::Replay(Recorded {
+            return Ok(Planned::Replay(Box::new(Recorded {
                 event: original,
                 replayed: true,
-            }));
+            })));
         }
     }
 
-    let (record, after) = scoring::score(event, before, rules)?;
+    let rules = book.rules(event.rules_version, &event.id)?;
+    let (record, after) = scoring::score(event, before, &rules)?;
     let idempotency = event
         .idempotency
         .as_ref()
@@ -116,8 +116,8 @@ fn insert_event(
     conn.prepare_cached(
         "INSERT INTO events (seq, id, user_id, category, action, value_milli, points_milli, weight_milli, streak_day,
                              bonus_percent, unlocked, total_after, lifetime_after, metadata, occurred_at, created_at,
-                             idempotency_key, request_hash)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+                             idempotency_key, request_hash, rules_version)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
     )
     .and_then(|mut s| {
         s.execute(params![
@@ -139,6 +139,7 @@ fn insert_event(
             r.created_at_ms,
             key,
             hash,
+            r.rules_version,
         ])
     })
     .map_err(backend)?;

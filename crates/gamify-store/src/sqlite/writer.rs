@@ -113,6 +113,8 @@ pub enum HookJob {
     Notify(Vec<webhook::Notice>),
     /// [`crate::Store::create_key`]
     CreateKey(crate::keys::ApiKey),
+    /// [`crate::Store::add_rules`]: the next version, already numbered.
+    AddRules(crate::RuleVersion),
     /// [`crate::Store::revoke_key`]: `(id, at)`.
     RevokeKey(String, i64),
 }
@@ -140,8 +142,10 @@ pub struct Writer {
     /// A read connection to the log with the derived tables attached, for
     /// [`Job::Verify`].
     pub checker: Connection,
-    /// The rules events are scored with.
+    /// The deployment's settings around the rules (expiry, grants).
     pub rules: Rules,
+    /// Every version of the rules; an event is scored with the one it names.
+    pub book: Arc<crate::RuleBook>,
     /// What readers see.
     pub published: Published,
     /// To the derived-table thread.
@@ -457,7 +461,16 @@ impl Writer {
         tx.commit().map_err(backend)
     }
 
-    fn hook(&mut self, job: HookJob) -> Result<Option<crate::Delivery>, StoreError> {
+    fn hook(&mut self, mut job: HookJob) -> Result<Option<crate::Delivery>, StoreError> {
+        if let HookJob::AddRules(version) = &mut job {
+            // Numbered here, where adds are serialised; the same rules as
+            // the current version add nothing.
+            let current = self.book.current();
+            if current.rules == version.rules {
+                return Ok(None);
+            }
+            version.version = current.version + 1;
+        }
         let tx = self
             .log
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -474,12 +487,14 @@ impl Writer {
                 webhooks::insert(&tx, &webhook::fan_out(notices, &self.hooks)).map(|()| None)
             }
             HookJob::CreateKey(key) => keys::create(&tx, key).map(|()| None),
+            HookJob::AddRules(version) => super::rules::add(&tx, version).map(|()| None),
             HookJob::RevokeKey(id, at) => keys::revoke(&tx, id, *at).map(|()| None),
         }?;
         tx.commit().map_err(backend)?;
         match job {
             HookJob::Subscribe(s) => self.hooks.push(s),
             HookJob::Unsubscribe(id, _) => self.hooks.retain(|s| s.id != id),
+            HookJob::AddRules(version) => self.book.extend(vec![version])?,
             _ => {}
         }
         Ok(replayed)
@@ -551,6 +566,7 @@ impl Writer {
             cache: &self.published.cache,
             backlog,
             rules: &self.rules,
+            book: &self.book,
             erased: &self.erased,
             hooks: &self.hooks,
             wanted: webhook::Topics::of(&self.hooks),
@@ -587,7 +603,7 @@ impl Writer {
                 (
                     user.clone(),
                     changed.after.state.lifetime,
-                    changed.after.categories.clone(),
+                    changed.after.state.categories.clone(),
                 )
             })
             .collect();
@@ -620,6 +636,7 @@ struct Step<'a> {
     cache: &'a cache::UserCache,
     backlog: &'a materialize::Backlog,
     rules: &'a Rules,
+    book: &'a crate::RuleBook,
     erased: &'a HashSet<String>,
     /// Webhook subscriptions: see [`Writer::hooks`].
     hooks: &'a [crate::Subscription],
@@ -749,7 +766,7 @@ impl Step<'_> {
                 }
             };
             let wanted = self.wanted;
-            let mut notices = webhook::notices(before, after, &done, wanted);
+            let mut notices = webhook::notices(before, after, &done, wanted, self.book);
             if wanted.has(webhook::Topic::RewardRedeemed) {
                 notices.extend(
                     self.granted
@@ -771,8 +788,8 @@ impl Step<'_> {
             Op::Event(event) => {
                 let user = event.user_id.as_str();
                 let (before, stored_version) = self.state_of(user)?;
-                match write::plan(self.tx, event, before.clone(), self.rules)? {
-                    Planned::Replay(recorded) => Ok(Done::Event(recorded)),
+                match write::plan(self.tx, event, before.clone(), self.book)? {
+                    Planned::Replay(recorded) => Ok(Done::Event(*recorded)),
                     Planned::Write(plan) => {
                         let (recorded, seq, ledger) = write::apply(self.tx, &plan)?;
                         self.effects

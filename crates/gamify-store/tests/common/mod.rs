@@ -26,6 +26,7 @@ pub fn event(id: &str, user: &str, category: Category, value_milli: i64, at: i64
         occurred_at_ms: at,
         created_at_ms: at,
         idempotency: None,
+        rules_version: 1,
     }
 }
 
