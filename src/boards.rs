@@ -64,7 +64,7 @@ impl Engine {
                 .categories()
                 .into_iter()
                 .find(|known| known.as_str() == c)
-                .ok_or_else(|| self.current_rules().rules.category(c).unwrap_err())
+                .ok_or_else(|| self.current_rules().rules.unknown_category(c))
             {
                 Ok(c) => Some(Some(c)),
                 Err(e) => {

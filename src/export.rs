@@ -115,9 +115,18 @@ impl Exporter {
                 },
             });
             // The rules every event names by version, oldest first: an
-            // import needs them before the events.
+            // import needs them before the events. Version 1 is built into
+            // every store and does not travel; nor does a version-1 mark on
+            // an event or ledger line, so that files made before rules were
+            // data read, and compare, the same.
             let mut text = line_text(&header)?;
-            for v in self.engine.rule_book().all() {
+            for v in self
+                .engine
+                .rule_book()
+                .all()
+                .iter()
+                .filter(|v| v.version > 1)
+            {
                 text.push_str(&line_text(&Line::Rules(RulesLine {
                     version: v.version,
                     created_at_ms: v.created_at_ms,
@@ -329,13 +338,25 @@ pub struct EventLine {
     pub created_at_ms: i64,
     pub idempotency_key: Option<String>,
     pub request_hash: Option<String>,
-    /// Absent in exports made before rules were data: version 1.
-    #[serde(default = "first_rules_version")]
+    /// Left out when 1 (the built-in rules, and every file made before rules
+    /// were data).
+    #[serde(
+        default = "first_rules_version",
+        skip_serializing_if = "is_first_version"
+    )]
     pub rules_version: u32,
 }
 
 fn first_rules_version() -> u32 {
     1
+}
+
+fn is_first_version(version: &u32) -> bool {
+    *version == 1
+}
+
+fn no_later_version(version: &Option<u32>) -> bool {
+    version.is_none_or(|v| v == 1)
 }
 
 #[allow(missing_docs)]
@@ -385,6 +406,10 @@ pub struct LedgerLine {
     pub lifetime_after_milli: i64,
     pub reference: String,
     pub created_at_ms: i64,
+    /// An event's entries: its rules version, left out when 1 (as on event
+    /// lines); other entries have none.
+    #[serde(default, skip_serializing_if = "no_later_version")]
+    pub rules_version: Option<u32>,
 }
 
 fn split(idempotency: &Option<(String, String)>) -> (Option<String>, Option<String>) {
@@ -541,6 +566,7 @@ fn render(page: &Page) -> Vec<Line> {
                     lifetime_after_milli: l.lifetime_after.milli(),
                     reference: l.reference.clone(),
                     created_at_ms: l.created_at_ms,
+                    rules_version: l.rules_version,
                 })
             })
             .collect(),

@@ -451,6 +451,12 @@ fn push(page: &mut Page, line: Line) -> Result<bool, String> {
             idempotency: keyed(r.idempotency_key, r.request_hash),
         }),
         (Page::Ledger(rows), Line::Ledger(l)) => rows.push(LedgerRecord {
+            rules_version: match LedgerKind::parse(&l.kind).map_err(|e| e.to_string())? {
+                LedgerKind::Event | LedgerKind::AchievementBonus => {
+                    Some(l.rules_version.unwrap_or(1))
+                }
+                _ => None,
+            },
             kind: LedgerKind::parse(&l.kind).map_err(|e| e.to_string())?,
             seq: l.seq,
             user_id: l.user_id,

@@ -50,6 +50,7 @@ impl Render<LedgerRecord> for LedgerEntryResponse {
             lifetime_after: e.lifetime_after.to_f64(),
             reference: e.reference.clone(),
             created_at: rfc3339_ms(e.created_at_ms),
+            rules_version: e.rules_version,
         }
     }
 }

@@ -60,20 +60,13 @@ async fn the_export_holds_every_table_exactly_and_ends_with_its_counts() {
     let lines = export(&app, "").await;
     assert_eq!(lines[0]["type"], "export");
     assert_eq!(lines[0]["format"], "gamify-ndjson");
-    // The rules every event names by version come first.
-    assert_eq!(lines[1]["type"], "rules");
-    assert_eq!(lines[1]["version"], 1);
-    assert!(
-        lines[1]["rules"]
-            .as_str()
-            .unwrap()
-            .contains("finance = 2.0")
-    );
+    // Version 1 of the rules is built into every store: it does not travel.
+    assert!(of_type(&lines, "rules").is_empty());
     let end = lines.last().unwrap();
     assert_eq!(end["type"], "end");
     assert_eq!(
         end["counts"],
-        json!({"event": 3, "ledger": 5, "movement": 1, "redemption": 1, "reward": 1, "rules": 1, "user": 2})
+        json!({"event": 3, "ledger": 5, "movement": 1, "redemption": 1, "reward": 1, "user": 2})
     );
     let first = of_type(&lines, "event")[0];
     assert_eq!(first["value_milli"], 1250);
@@ -81,7 +74,7 @@ async fn the_export_holds_every_table_exactly_and_ends_with_its_counts() {
     assert_eq!(first["metadata"], json!({"invoice": 7}));
     assert_eq!(first["idempotency_key"], "k-1");
     assert!(first["request_hash"].is_string());
-    assert_eq!(first["rules_version"], 1);
+    assert_eq!(first["rules_version"], Value::Null, "version 1 is left out");
     let u1 = of_type(&lines, "user")
         .into_iter()
         .find(|u| u["user_id"] == "u1")

@@ -221,6 +221,33 @@ async fn a_rules_change_scores_new_events_and_leaves_recorded_ones_as_they_were(
     assert_eq!(board[0]["user_id"], "u1");
     assert_eq!(board[0]["points"], 24.0);
 
+    // Ledger entries keep the version of the event they come from; a spend
+    // does not depend on the rules.
+    app.post(
+        "/api/v2/gamify/spend",
+        json!({"user_id": "u1", "points": 1.0, "reason": "tip"}),
+        None,
+    )
+    .await;
+    let ledger = app.get_json("/api/v2/gamify/ledger/u1?limit=20").await;
+    let versions: Vec<(Value, Value)> = ledger
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["kind"].clone(), e["rules_version"].clone()))
+        .collect();
+    assert_eq!(
+        versions,
+        [
+            (json!("spend"), Value::Null),
+            (json!("achievement_bonus"), json!(2)),
+            (json!("event"), json!(2)),
+            (json!("event"), json!(2)),
+            (json!("event"), json!(2)),
+            (json!("event"), json!(1)),
+        ]
+    );
+
     // Every invariant holds across the change (achievements are checked
     // against the versions the events were scored with).
     let findings = app.admin_json("/api/v2/gamify/admin/verify").await;

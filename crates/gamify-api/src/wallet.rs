@@ -80,6 +80,10 @@ pub struct LedgerEntryResponse {
     pub reference: String,
     /// When it was written.
     pub created_at: String,
+    /// The rules version its event was scored with (`event` and
+    /// `achievement_bonus` entries); null for the others.
+    #[serde(default)]
+    pub rules_version: Option<u32>,
 }
 
 /// Body of `POST /api/v2/gamify/admin/rewards` and `PUT …/rewards/{id}`.

@@ -67,15 +67,21 @@ impl RuleSet {
             .iter()
             .find(|(c, _)| c.as_str() == name)
             .map(|(c, _)| *c)
-            .ok_or_else(|| RuleError::UnknownCategory {
-                given: name.chars().take(64).collect(),
-                known: self
-                    .categories
-                    .iter()
-                    .map(|(c, _)| c.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            })
+            .ok_or_else(|| self.unknown_category(name))
+    }
+
+    /// The error for a category `name` this rule set does not have: it
+    /// names the ones it has.
+    pub fn unknown_category(&self, name: &str) -> RuleError {
+        RuleError::UnknownCategory {
+            given: name.chars().take(64).collect(),
+            known: self
+                .categories
+                .iter()
+                .map(|(c, _)| c.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        }
     }
 
     /// The weight of `category` in thousandths, if this rule set has it.

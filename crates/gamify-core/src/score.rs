@@ -128,7 +128,7 @@ pub fn apply_event(
 ) -> Result<Scored, RuleError> {
     let weight_milli = rules
         .weight_milli(event.category)
-        .ok_or_else(|| rules.category(event.category.as_str()).unwrap_err())?;
+        .ok_or_else(|| rules.unknown_category(event.category.as_str()))?;
     let mut next = state.clone();
     let level_before = rules.level_for(next.lifetime);
 

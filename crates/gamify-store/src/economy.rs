@@ -161,6 +161,9 @@ pub struct LedgerRecord {
     pub reference: String,
     /// When it was written (Unix ms).
     pub created_at_ms: i64,
+    /// The rules version of the event it comes from (`event` and
+    /// `achievement_bonus` entries); `None` for the others.
+    pub rules_version: Option<u32>,
 }
 
 /// A page of a user's ledger, newest first.
@@ -522,6 +525,7 @@ fn entry(after: &UserSnapshot, kind: LedgerKind, amount: Points, reference: &str
         balance_after: after.state.total,
         lifetime_after: after.state.lifetime,
         reference: reference.to_owned(),
+        rules_version: None,
     }
 }
 

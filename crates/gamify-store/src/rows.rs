@@ -104,14 +104,25 @@ pub struct StoredLedger {
     pub lifetime_after_milli: i64,
     pub reference: String,
     pub created_at: i64,
+    pub rules_version: Option<i64>,
 }
 
 impl StoredLedger {
     /// The record, or [`StoreError::Corrupt`] for an unknown kind.
     pub fn decode(self) -> Result<LedgerRecord, StoreError> {
+        let kind = LedgerKind::parse(&self.kind)?;
+        // Entries written before versions existed carry none: version 1.
+        let rules_version = match kind {
+            LedgerKind::Event | LedgerKind::AchievementBonus => Some(
+                u32::try_from(self.rules_version.unwrap_or(1))
+                    .map_err(|_| corrupt("rules version", &format!("{:?}", self.rules_version)))?,
+            ),
+            _ => None,
+        };
         Ok(LedgerRecord {
             seq: self.seq,
-            kind: LedgerKind::parse(&self.kind)?,
+            kind,
+            rules_version,
             user_id: self.user_id,
             amount: Points::from_milli(self.amount_milli),
             balance_after: Points::from_milli(self.balance_after_milli),

@@ -83,6 +83,9 @@ pub struct LedgerEntry {
     pub lifetime_after: Points,
     /// What caused it: see [`crate::economy::LedgerRecord::reference`].
     pub reference: String,
+    /// The rules version of the event it comes from (an event's points and
+    /// bonuses); `None` for entries that do not depend on the rules.
+    pub rules_version: Option<u32>,
 }
 
 /// The ledger rows a recorded event writes: its own points, then each
@@ -97,6 +100,7 @@ pub fn ledger_entries(record: &EventRecord) -> Vec<LedgerEntry> {
         balance_after: Points::from_milli(balance),
         lifetime_after: Points::from_milli(lifetime),
         reference: record.id.clone(),
+        rules_version: Some(record.rules_version),
     }];
     for (id, bonus) in &record.unlocked {
         if *bonus > Points::ZERO {
@@ -108,6 +112,7 @@ pub fn ledger_entries(record: &EventRecord) -> Vec<LedgerEntry> {
                 balance_after: Points::from_milli(balance),
                 lifetime_after: Points::from_milli(lifetime),
                 reference: format!("{}/{}", record.id, id.as_str()),
+                rules_version: Some(record.rules_version),
             });
         }
     }

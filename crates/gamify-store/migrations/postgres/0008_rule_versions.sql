@@ -12,3 +12,8 @@ CREATE TABLE rule_versions (
 );
 
 ALTER TABLE events ADD COLUMN rules_version integer NOT NULL DEFAULT 1;
+
+-- An event's ledger entries (its points, its bonuses) carry its version too;
+-- other entries do not depend on the rules (NULL). Entries written before
+-- this migration read as version 1.
+ALTER TABLE ledger ADD COLUMN rules_version integer;

@@ -309,7 +309,7 @@ pub async fn ledger(
 ) -> Result<LedgerPage, StoreError> {
     let rows = sqlx::query(
         "SELECT seq, user_id, kind, amount_milli, balance_after_milli, lifetime_after_milli, reference,
-                created_at
+                created_at, rules_version
          FROM ledger WHERE user_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3",
     )
     .bind(user_id)
@@ -522,7 +522,7 @@ pub async fn export_page(
             let rows = fetch_history(
                 conn,
                 "SELECT seq, user_id, kind, amount_milli, balance_after_milli, lifetime_after_milli,
-                        reference, created_at
+                        reference, created_at, rules_version
                  FROM ledger
                  WHERE seq > $1 AND ($2::text IS NULL OR user_id = $2) AND created_at >= $3 AND created_at < $4
                  ORDER BY seq LIMIT $5",
@@ -587,7 +587,7 @@ async fn fetch_history(
 }
 
 /// A ledger row: seq, user_id, kind, amount, balance after, lifetime after,
-/// reference, created_at.
+/// reference, created_at, rules_version.
 fn ledger_row(row: &PgRow) -> Result<StoredLedger, sqlx::Error> {
     Ok(StoredLedger {
         seq: row.try_get(0)?,
@@ -598,6 +598,7 @@ fn ledger_row(row: &PgRow) -> Result<StoredLedger, sqlx::Error> {
         lifetime_after_milli: row.try_get(5)?,
         reference: row.try_get(6)?,
         created_at: row.try_get(7)?,
+        rules_version: row.try_get::<Option<i32>, _>(8)?.map(i64::from),
     })
 }
 

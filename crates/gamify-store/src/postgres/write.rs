@@ -1134,6 +1134,7 @@ async fn write_records(
     let mut l_lifetime = Vec::with_capacity(n);
     let mut l_reference = Vec::with_capacity(n);
     let mut l_created = Vec::with_capacity(n);
+    let mut l_rules = Vec::with_capacity(n);
     for (r, idem) in records {
         id.push(r.id.as_str());
         user.push(r.user_id.as_str());
@@ -1162,6 +1163,7 @@ async fn write_records(
         l_lifetime.push(entry.lifetime_after.milli());
         l_reference.push(entry.reference.as_str());
         l_created.push(*at);
+        l_rules.push(entry.rules_version.map(|v| v as i32));
     }
     let mut u_user = Vec::with_capacity(written.len());
     let mut u_total = Vec::with_capacity(written.len());
@@ -1207,9 +1209,9 @@ async fn write_records(
                                   $13::text[], $14::int8[], $15::int8[], $16::text[], $17::text[], $37::int4[])
          ), new_ledger AS (
              INSERT INTO ledger (user_id, kind, amount_milli, balance_after_milli, lifetime_after_milli,
-                                 reference, created_at)
+                                 reference, created_at, rules_version)
              SELECT * FROM unnest($18::text[], $19::text[], $20::int8[], $21::int8[], $22::int8[],
-                                  $23::text[], $24::int8[])
+                                  $23::text[], $24::int8[], $38::int4[])
          )
          INSERT INTO users (user_id, total_milli, lifetime_milli, best_streak, streak_runs, achievements,
                             event_count, category_totals, last_event_at, version, board_windows,
@@ -1261,6 +1263,7 @@ async fn write_records(
     .bind(now)
     .bind(u_windows)
     .bind(rules_version)
+    .bind(l_rules)
     .execute(&mut *tx)
     .await?;
     Ok(())
@@ -1490,10 +1493,10 @@ async fn import_rows(tx: &mut PgConnection, page: &Page) -> Result<(), sqlx::Err
         Page::Ledger(rows) => {
             sqlx::query(
                 "INSERT INTO ledger (seq, user_id, kind, amount_milli, balance_after_milli, lifetime_after_milli,
-                                     reference, created_at)
+                                     reference, created_at, rules_version)
                  OVERRIDING SYSTEM VALUE
                  SELECT * FROM unnest($1::int8[], $2::text[], $3::text[], $4::int8[], $5::int8[], $6::int8[],
-                                      $7::text[], $8::int8[])",
+                                      $7::text[], $8::int8[], $9::int4[])",
             )
             .bind(rows.iter().map(|l| l.seq).collect::<Vec<_>>())
             .bind(rows.iter().map(|l| l.user_id.as_str()).collect::<Vec<_>>())
@@ -1503,6 +1506,11 @@ async fn import_rows(tx: &mut PgConnection, page: &Page) -> Result<(), sqlx::Err
             .bind(rows.iter().map(|l| l.lifetime_after.milli()).collect::<Vec<_>>())
             .bind(rows.iter().map(|l| l.reference.as_str()).collect::<Vec<_>>())
             .bind(rows.iter().map(|l| l.created_at_ms).collect::<Vec<_>>())
+            .bind(
+                rows.iter()
+                    .map(|l| l.rules_version.map(|v| v as i32))
+                    .collect::<Vec<_>>(),
+            )
             .execute(&mut *tx)
             .await?;
         }

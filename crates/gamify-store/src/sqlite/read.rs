@@ -338,7 +338,7 @@ pub fn movement_by_key(
 }
 
 const LEDGER_COLUMNS: &str = "l.seq, l.user_id, l.kind, l.amount_milli, l.balance_after_milli,
-    l.lifetime_after_milli, l.reference, l.created_at";
+    l.lifetime_after_milli, l.reference, l.created_at, l.rules_version";
 
 fn raw_ledger(r: &Row<'_>) -> rusqlite::Result<StoredLedger> {
     Ok(StoredLedger {
@@ -350,6 +350,7 @@ fn raw_ledger(r: &Row<'_>) -> rusqlite::Result<StoredLedger> {
         lifetime_after_milli: r.get(5)?,
         reference: r.get(6)?,
         created_at: r.get(7)?,
+        rules_version: r.get(8)?,
     })
 }
 

@@ -171,8 +171,8 @@ fn insert_ledger_row(
 ) -> Result<(), StoreError> {
     conn.prepare_cached(
         "INSERT INTO ledger (seq, user_id, kind, amount_milli, balance_after_milli, lifetime_after_milli, reference,
-                             created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                             created_at, rules_version)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )
     .and_then(|mut s| {
         s.execute(params![
@@ -183,7 +183,8 @@ fn insert_ledger_row(
             entry.balance_after.milli(),
             entry.lifetime_after.milli(),
             entry.reference,
-            at
+            at,
+            entry.rules_version
         ])
     })
     .map_err(backend)?;
@@ -362,6 +363,7 @@ pub fn import_page(conn: &Connection, page: &Page) -> Result<(), StoreError> {
                     balance_after: l.balance_after,
                     lifetime_after: l.lifetime_after,
                     reference: l.reference.clone(),
+                    rules_version: l.rules_version,
                 };
                 insert_ledger_row(conn, Some(l.seq), &l.user_id, &entry, l.created_at_ms)?;
             }

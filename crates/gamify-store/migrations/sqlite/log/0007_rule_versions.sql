@@ -15,3 +15,8 @@ CREATE TRIGGER rule_versions_are_append_only BEFORE UPDATE ON rule_versions
 BEGIN SELECT RAISE(ABORT, 'rule versions are never changed'); END;
 
 ALTER TABLE events ADD COLUMN rules_version INTEGER NOT NULL DEFAULT 1;
+
+-- An event's ledger entries (its points, its bonuses) carry its version too;
+-- other entries do not depend on the rules (NULL). Entries written before
+-- this migration read as version 1 (the ledger is never updated).
+ALTER TABLE ledger ADD COLUMN rules_version INTEGER;
