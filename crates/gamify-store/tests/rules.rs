@@ -71,7 +71,7 @@ async fn a_change_is_a_new_version_and_events_keep_the_one_they_were_scored_with
             .unwrap();
         store
             .record_event(scored_with(
-                event("evt_c", "u1", chess, 10_000, T0 + DAY + 1),
+                event("evt_c", "u1", chess, 10_000, T0 + DAY),
                 2,
             ))
             .await
@@ -93,7 +93,7 @@ async fn a_change_is_a_new_version_and_events_keep_the_one_they_were_scored_with
         assert_eq!(
             versions,
             [("evt_c", 2), ("evt_b", 2), ("evt_a", 1)],
-            "{name}: read back with their versions"
+            "{name}: read back with their versions (newest first; at one time, last recorded first)"
         );
         let user = store
             .user(&UserId::parse("u1").unwrap())

@@ -46,6 +46,9 @@ pub fn stored_user(row: &PgRow, at: usize) -> Result<StoredUser, sqlx::Error> {
     })
 }
 
+/// How many columns [`EVENT_COLUMNS`] names.
+pub const EVENT_COLUMN_COUNT: usize = 16;
+
 /// An `events` row from [`EVENT_COLUMNS`], starting at column `at`.
 pub fn stored_event(row: &PgRow, at: usize) -> Result<StoredEvent, sqlx::Error> {
     Ok(StoredEvent {
@@ -64,7 +67,7 @@ pub fn stored_event(row: &PgRow, at: usize) -> Result<StoredEvent, sqlx::Error> 
         metadata: row.try_get(at + 12)?,
         occurred_at: row.try_get(at + 13)?,
         created_at: row.try_get(at + 14)?,
-        rules_version: i64::from(row.try_get::<i32, _>(at + 15)?),
+        rules_version: i64::from(row.try_get::<i32, _>(at + EVENT_COLUMN_COUNT - 1)?),
     })
 }
 
@@ -477,7 +480,7 @@ pub async fn export_page(
                 out.push(ExportedEvent {
                     seq: row.try_get(0).map_err(backend)?,
                     record: stored_event(row, 1).map_err(backend)?.decode()?,
-                    idempotency: keyed(row, 17).map_err(backend)?,
+                    idempotency: keyed(row, 1 + EVENT_COLUMN_COUNT).map_err(backend)?,
                 });
             }
             Page::Events(out)

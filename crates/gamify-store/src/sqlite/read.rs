@@ -107,7 +107,9 @@ pub fn events(
         let mut stmt = snapshot.prepare_cached(&sql).map_err(backend)?;
         let found = stmt
             .query_map(params![user, position.0, position.1, last], |r| {
-                Ok((raw_event(r)?, r.get::<_, i64>(15)?))
+                let mut o = 0;
+                let raw = event_at(r, &mut o)?;
+                Ok((raw, r.get::<_, i64>(o)?))
             })
             .map_err(backend)?;
         for row in found {
