@@ -79,3 +79,23 @@ require_redis_bench() {
   command -v redis-benchmark >/dev/null || { echo "redis-benchmark is not installed (redis-tools)" >&2; exit 1; }
   redis-cli ping >/dev/null || { echo "Redis is not reachable on 127.0.0.1:6379" >&2; exit 1; }
 }
+
+# modes_table ROUNDS MODE...: the Markdown table of the runs that one() in
+# bench/auth.sh and bench/rules.sh recorded as MODE_rROUND_ingest and
+# MODE_rROUND_balance in $DATA/results, round by round.
+modes_table() {
+  local rounds=$1 round mode i b
+  shift
+  echo
+  echo "| Run | events/s | p99 ms | balance reads/s | p99 ms |"
+  echo "|---|---:|---:|---:|---:|"
+  for round in $(seq "$rounds"); do
+    for mode in "$@"; do
+      i=$(awk -v n="${mode}_r${round}_ingest" '$1==n {print $2" "$4}' "$DATA/results")
+      b=$(awk -v n="${mode}_r${round}_balance" '$1==n {print $2" "$4}' "$DATA/results")
+      echo "| $mode (round $round) | ${i% *} | ${i#* } | ${b% *} | ${b#* } |"
+    done
+  done
+  echo
+  echo "wrk -t1 -c$CONNS -d$DURATION; $(nproc) cores; $(date -u +%Y-%m-%dT%H:%MZ)"
+}

@@ -76,15 +76,4 @@ for round in $(seq "$ROUNDS"); do
   for mode in "${MODES[@]}"; do one "${mode}_r$round" "$mode"; done
 done
 
-echo
-echo "| Run | events/s | p99 ms | balance reads/s | p99 ms |"
-echo "|---|---:|---:|---:|---:|"
-for round in $(seq "$ROUNDS"); do
-  for mode in "${MODES[@]}"; do
-    i=$(awk -v n="${mode}_r${round}_ingest" '$1==n {print $2" "$4}' "$DATA/results")
-    b=$(awk -v n="${mode}_r${round}_balance" '$1==n {print $2" "$4}' "$DATA/results")
-    echo "| $mode (round $round) | ${i% *} | ${i#* } | ${b% *} | ${b#* } |"
-  done
-done
-echo
-echo "wrk -t1 -c$CONNS -d$DURATION; $(nproc) cores; $(date -u +%Y-%m-%dT%H:%MZ)"
+modes_table "$ROUNDS" "${MODES[@]}"

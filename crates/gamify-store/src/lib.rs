@@ -570,9 +570,18 @@ pub trait Store: Send + Sync {
     async fn refresh_rules(&self) -> Result<(), StoreError>;
 }
 
-/// The newest version in `book` whose rules are `rules`.
-pub fn version_holding(book: &RuleBook, rules: &gamify_core::RuleSet) -> Option<Arc<RuleVersion>> {
-    book.all().into_iter().rev().find(|v| *v.rules == *rules)
+/// The newest version in `book` whose rules are `rules`: what
+/// [`Store::add_rules`] answers once it has added them (or found them
+/// current).
+pub fn version_holding(
+    book: &RuleBook,
+    rules: &gamify_core::RuleSet,
+) -> Result<Arc<RuleVersion>, StoreError> {
+    book.all()
+        .into_iter()
+        .rev()
+        .find(|v| *v.rules == *rules)
+        .ok_or_else(|| StoreError::Corrupt("the rules just added are not in the book".into()))
 }
 
 /// Encodes the achievements an event unlocked: `id:bonus_milli,…`.
