@@ -121,6 +121,18 @@ pub fn achievement_catalogue(rules: &RuleSet) -> Vec<AchievementResponse> {
         .collect()
 }
 
+/// The categories of `rules` and their weights, in their order.
+pub fn category_rules(rules: &RuleSet) -> Vec<CategoryRule> {
+    rules
+        .categories
+        .iter()
+        .map(|(c, w)| CategoryRule {
+            name: c.as_str().to_owned(),
+            weight: Points::from_milli(*w).to_f64(),
+        })
+        .collect()
+}
+
 /// One version of the rules as data, with the deployment's settings around
 /// them.
 pub fn rules_document(version: &RuleVersion, settings: &gamify_core::Rules) -> RulesResponse {
@@ -136,14 +148,7 @@ pub fn rules_document(version: &RuleVersion, settings: &gamify_core::Rules) -> R
         }
         .into(),
         toml: write_rules(rules),
-        categories: rules
-            .categories
-            .iter()
-            .map(|(c, w)| CategoryRule {
-                name: c.as_str().to_owned(),
-                weight: Points::from_milli(*w).to_f64(),
-            })
-            .collect(),
+        categories: category_rules(rules),
         streak: StreakRule {
             first_bonus_day: policy.first_bonus_day,
             percent_per_day: policy.percent_per_day,

@@ -174,6 +174,8 @@ async fn the_client_speaks_the_whole_api_and_the_examples_run_live() {
         .await
         .unwrap();
     assert_eq!((scored.body.points, scored.body.rules_version), (12.0, 2));
+    let categories = gamify.categories().await.unwrap();
+    assert_eq!(categories[1].name, "custom_category");
     let refused = admin
         .replace_rules("[categories]\nfinance = 0\n")
         .await

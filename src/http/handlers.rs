@@ -11,8 +11,8 @@ use super::error::ApiError;
 use super::extract::{ApiJson, ApiQuery};
 use crate::engine::Engine;
 use crate::model::{
-    AchievementResponse, BalanceResponse, ErrorResponse, EventRequest, EventResponse,
-    SimulationResponse, StatsResponse, achievement_catalogue,
+    AchievementResponse, BalanceResponse, CategoryRule, ErrorResponse, EventRequest, EventResponse,
+    SimulationResponse, StatsResponse, achievement_catalogue, category_rules,
 };
 
 /// The header a client sets to make a POST safe to retry.
@@ -198,6 +198,19 @@ pub fn with_cursor(mut response: Response, next: Option<String>) -> Response {
 )]
 pub async fn list_achievements(State(engine): State<Engine>) -> Json<Vec<AchievementResponse>> {
     Json(achievement_catalogue(&engine.current_rules().rules))
+}
+
+/// The categories an event may name now, with their weights, in the
+/// rules' order (the brief's five unless the rules say otherwise).
+#[utoipa::path(
+    get,
+    path = "/api/v2/gamify/categories",
+    tag = "achievements",
+    security(("api_key" = ["read"])),
+    responses((status = 200, body = Vec<CategoryRule>))
+)]
+pub async fn list_categories(State(engine): State<Engine>) -> Json<Vec<CategoryRule>> {
+    Json(category_rules(&engine.current_rules().rules))
 }
 
 /// Liveness: the process answers.

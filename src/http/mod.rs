@@ -83,6 +83,7 @@ pub fn router(engine: Engine) -> Router {
             "/api/v2/gamify/achievements",
             get(handlers::list_achievements),
         )
+        .route("/api/v2/gamify/categories", get(handlers::list_categories))
         .route("/api/v2/gamify/ledger/{user_id}", get(economy::get_ledger))
         .route("/api/v2/gamify/rewards", get(economy::list_rewards))
         .route(

@@ -52,6 +52,7 @@ impl Modify for ApiKey {
         boards::get_standing,
         boards::put_privacy,
         handlers::list_achievements,
+        handlers::list_categories,
         economy::spend_points,
         economy::get_ledger,
         economy::list_rewards,

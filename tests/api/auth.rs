@@ -78,6 +78,7 @@ const ROUTES: &[(&str, &str, &str)] = &[
     ("POST", "/api/v2/gamify/admin/keys", "admin"),
     ("POST", "/api/v2/gamify/admin/keys/{key_id}/revoke", "admin"),
     ("GET", "/api/v2/gamify/analytics", "admin"),
+    ("GET", "/api/v2/gamify/categories", "read"),
     ("GET", "/api/v2/gamify/admin/rules", "admin"),
     ("PUT", "/api/v2/gamify/admin/rules", "admin"),
     ("GET", "/api/v2/gamify/admin/rules/versions", "admin"),

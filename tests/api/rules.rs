@@ -139,6 +139,12 @@ async fn a_rules_change_scores_new_events_and_leaves_recorded_ones_as_they_were(
     let replaced: Value = replaced.json().await.unwrap();
     assert_eq!(replaced["version"], 2);
     assert_eq!(replaced["source"], "custom");
+    let categories = app.get_json("/api/v2/gamify/categories").await;
+    assert_eq!(categories, replaced["categories"]);
+    assert_eq!(
+        categories[5],
+        json!({"name": "custom_category", "weight": 1.2})
+    );
     assert_eq!(
         replaced["levels"],
         json!({"curve": "table", "points_per_level": null, "thresholds": [10.0, 50.0, 200.0]})

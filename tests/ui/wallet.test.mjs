@@ -346,7 +346,7 @@ try {
     assert.deepEqual(await page.locator("[data-testid=rules-errors] li").allTextContents(),
       ["line 5, column 11: categories.finance: expected a weight from 0.001 to 1000"]);
     assert.match(await text("[data-testid=rules-version]"), /^Versio 1/, "nothing changed");
-    await page.fill("#rules-toml", file.replace("\nfinance = 2.0\n", "\nfinance = 2.5\n"));
+    await page.fill("#rules-toml", file.replace("\nfinance = 2.0\n", "\nfinance = 2.5\ncustom_category = 1.2\n"));
     await page.click("#rules-form button[type=submit]");
     await page.locator("#rules-status", { hasText: "versiolla 2" }).waitFor();
     assert.match(await text("[data-testid=rules-version]"), /^Versio 2, tehty \d{4}-\d\d-\d\d \d\d:\d\d\.$/);
@@ -357,6 +357,14 @@ try {
       body: JSON.stringify({ user_id: "uusi", category: "finance", action: "paid", value: 1 }),
     })).json();
     assert.deepEqual([scored.points, scored.rules_version], [2.5, 2]);
+  });
+
+  await check("the leaderboards offer the categories the rules have now", async () => {
+    await page.goto(`${base}/ui/leaderboards`);
+    await page.locator("#category option[value=custom_category]").waitFor({ state: "attached" });
+    const options = await page.locator("#category option").allTextContents();
+    // In the rules' order: the edit put custom_category after finance.
+    assert.deepEqual(options, ["Kaikki", "Talous", "custom_category", "Oppiminen", "Terveys", "Tuottavuus", "Sosiaalinen"]);
   });
 
   await check("the wallet fits a phone", async () => {

@@ -391,6 +391,11 @@ impl Client {
         .await
     }
 
+    /// The categories an event may name now, with their weights.
+    pub async fn categories(&self) -> Result<Vec<CategoryRule>, Error> {
+        self.get(&["categories"], &[]).await
+    }
+
     /// The rules new events are scored with (admin), as data and as a
     /// rules file (`toml`).
     pub async fn rules(&self) -> Result<RulesResponse, Error> {
