@@ -1,8 +1,12 @@
 //! Rules files with the real binary: `gamify rules check` names each
 //! mistake's line; `gamify serve` with `GAMIFY_RULES_FILE` scores with the
 //! file's rules (a new version, kept across restarts, none added when the
-//! file is unchanged); `gamify rules show` prints any version.
+//! file is unchanged); `gamify rules show` prints any version; a change
+//! made on one PostgreSQL node reaches another within a second.
 
+use std::time::{Duration, Instant};
+
+use gamify_store::postgres::scratch::{ScratchSchema, test_database};
 use serde_json::{Value, json};
 
 mod common;
@@ -96,4 +100,69 @@ async fn serve_scores_with_the_rules_file_and_keeps_its_version() {
     );
     let (ok, out) = run_gamify(&["rules", "show"], data);
     assert!(ok && out.contains("custom_category = 1.2"), "{out}");
+}
+
+#[tokio::test]
+async fn a_change_on_one_postgres_node_reaches_the_other_within_a_second() {
+    let Some(url) = test_database("rules across PostgreSQL nodes").await else {
+        return;
+    };
+    let schema = ScratchSchema::create(&url).await.unwrap();
+    let env = vec![
+        ("DATABASE_URL", url.clone()),
+        ("GAMIFY_PG_SCHEMA", schema.name().to_owned()),
+        ("GAMIFY_PG_POOL_SIZE", "4".to_owned()),
+        ("GAMIFY_API_KEY", KEY.to_owned()),
+    ];
+    let (mut one, one_base, _) = start_gamify(&["serve", "--migrate"], &env, LOG);
+    let (mut other, other_base, _) = start_gamify(&["serve", "--migrate"], &env, LOG);
+    let client = common::keyed_client(KEY, Duration::from_secs(10));
+
+    let changed = client
+        .put(format!("{one_base}/api/v2/gamify/admin/rules"))
+        .header("content-type", "application/toml")
+        .body(GOOD)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), 200);
+    let changed_at = Instant::now();
+    let event =
+        json!({"user_id": "u1", "category": "custom_category", "action": "x", "value": 10.0});
+    let recorded = loop {
+        let response = client
+            .post(format!("{other_base}/api/v2/gamify/event"))
+            .json(&event)
+            .send()
+            .await
+            .unwrap();
+        if response.status() == 200 {
+            break response.json::<Value>().await.unwrap();
+        }
+        assert_eq!(
+            response.status(),
+            422,
+            "refused only while the other node has v1"
+        );
+        assert!(
+            changed_at.elapsed() < Duration::from_millis(2500),
+            "the other node still scores with version 1 after {:?}",
+            changed_at.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        (
+            recorded["points"].clone(),
+            recorded["rules_version"].clone()
+        ),
+        (json!(12.0), json!(2))
+    );
+    let rules: Value =
+        common::get_json(&client, format!("{other_base}/api/v2/gamify/admin/rules")).await;
+    assert_eq!(rules["version"], 2);
+    for node in [&mut one, &mut other] {
+        node.kill().unwrap();
+        node.wait().unwrap();
+    }
 }
