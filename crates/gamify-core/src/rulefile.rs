@@ -343,6 +343,16 @@ fn achievement(
             ));
         }
     };
+    // A threshold out of range is about the value that sets it.
+    let threshold = [&a.days, &a.events]
+        .into_iter()
+        .flatten()
+        .map(Spanned::span)
+        .chain(a.points.as_ref().map(Spanned::span))
+        .next();
+    if let Some(span) = threshold {
+        spans.insert(format!("{path}.requirement"), span);
+    }
     let bonus = match &a.bonus {
         None => Points::ZERO,
         Some(b) => {
@@ -598,6 +608,52 @@ description = { fi = "500 pistettä shakista", en = "500 points of chess" }
         assert_eq!(
             e,
             ["line 6, column 6: achievements[1].id: a is defined twice"]
+        );
+    }
+
+    #[test]
+    fn names_texts_and_ranges_out_of_bounds_are_named_too() {
+        // A category name that is not one (upper case), and an achievement id.
+        let e = errors("[categories]\nFinance = 2\n");
+        assert!(
+            e[0].starts_with("line 2, column 11: categories.Finance: expected a category name"),
+            "{e:?}"
+        );
+        let e = errors(
+            "[[achievements]]\nid = \"Big One\"\nkind = \"first_event\"\nname = { fi = \"A\", en = \"A\" }\n",
+        );
+        assert!(
+            e[0].starts_with("line 2, column 6: achievements[0].id: expected 1 to 64 characters"),
+            "{e:?}"
+        );
+        // An empty name, a bonus too large, a threshold of zero.
+        let e = errors(
+            "[[achievements]]\nid = \"a\"\nkind = \"streak_days\"\ndays = 0\nbonus = 2000000\nname = { fi = \"\", en = \"A\" }\n",
+        );
+        assert_eq!(
+            e,
+            [
+                "line 4, column 8: achievements[0].requirement: expected a threshold of at least 1",
+                "line 5, column 9: achievements[0].bonus: expected 0 to 1000000",
+                "line 6, column 8: achievements[0].name.fi: expected 1 to 100 characters",
+            ]
+        );
+        // The streak policy and the limits.
+        let e =
+            errors("max_event_value = 0\nbackfill_days = 400\n[streak]\npercent_per_day = 101\n");
+        assert_eq!(
+            e,
+            [
+                "line 1, column 19: max_event_value: expected a number from 0.001 to 1000000000",
+                "line 2, column 17: backfill_days: expected 1 to 365",
+                "line 4, column 19: streak.percent_per_day: expected 0 to 100",
+            ]
+        );
+        // No categories at all.
+        let e = errors("[categories]\n");
+        assert_eq!(
+            e,
+            ["line 1, column 1: categories: expected at least one category"]
         );
     }
 }
