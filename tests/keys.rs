@@ -139,12 +139,7 @@ async fn a_key_revoked_on_one_postgres_node_is_refused_by_the_other_within_a_sec
     };
     let schema = ScratchSchema::create(&url).await.unwrap();
     let admin_key = "two-node-admin-key-0123456789";
-    let env = vec![
-        ("DATABASE_URL", url.clone()),
-        ("GAMIFY_PG_SCHEMA", schema.name().to_owned()),
-        ("GAMIFY_PG_POOL_SIZE", "4".to_owned()),
-        ("GAMIFY_API_KEY", admin_key.to_owned()),
-    ];
+    let env = common::postgres_node_env(&url, &schema, admin_key);
     let (mut one, one_base, _) = start_gamify(&["serve", "--migrate"], &env, LOG);
     let (mut other, other_base, _) = start_gamify(&["serve", "--migrate"], &env, LOG);
     let client = reqwest::Client::new();

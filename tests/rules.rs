@@ -108,12 +108,7 @@ async fn a_change_on_one_postgres_node_reaches_the_other_within_a_second() {
         return;
     };
     let schema = ScratchSchema::create(&url).await.unwrap();
-    let env = vec![
-        ("DATABASE_URL", url.clone()),
-        ("GAMIFY_PG_SCHEMA", schema.name().to_owned()),
-        ("GAMIFY_PG_POOL_SIZE", "4".to_owned()),
-        ("GAMIFY_API_KEY", KEY.to_owned()),
-    ];
+    let env = common::postgres_node_env(&url, &schema, KEY);
     let (mut one, one_base, _) = start_gamify(&["serve", "--migrate"], &env, LOG);
     let (mut other, other_base, _) = start_gamify(&["serve", "--migrate"], &env, LOG);
     let client = common::keyed_client(KEY, Duration::from_secs(10));

@@ -117,3 +117,20 @@ pub fn keyed_client(key: &str, timeout: std::time::Duration) -> reqwest::Client 
         .build()
         .unwrap()
 }
+
+/// The settings of a `gamify serve` node on the scratch schema `schema` of
+/// the PostgreSQL at `url`, with `key` as its API key and a small pool
+/// (tests start several nodes on one database).
+#[allow(dead_code)]
+pub fn postgres_node_env(
+    url: &str,
+    schema: &gamify_store::postgres::scratch::ScratchSchema,
+    key: &str,
+) -> Vec<(&'static str, String)> {
+    vec![
+        ("DATABASE_URL", url.to_owned()),
+        ("GAMIFY_PG_SCHEMA", schema.name().to_owned()),
+        ("GAMIFY_PG_POOL_SIZE", "4".to_owned()),
+        ("GAMIFY_API_KEY", key.to_owned()),
+    ]
+}
