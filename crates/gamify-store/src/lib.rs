@@ -38,6 +38,7 @@ pub mod rows;
 pub mod rulebook;
 pub mod scoring;
 pub mod sqlite;
+pub mod tenants;
 pub mod verify;
 pub mod webhook;
 
@@ -568,6 +569,14 @@ pub trait Store: Send + Sync {
     /// Picks up versions that other processes added (a no-op where no other
     /// process writes).
     async fn refresh_rules(&self) -> Result<(), StoreError>;
+
+    /// The tenants besides the default one, oldest first (kept in the
+    /// default tenant's store; see [`tenants`]).
+    async fn tenants(&self) -> Result<Vec<tenants::Tenant>, StoreError>;
+
+    /// Adds a tenant to the list; [`StoreError::AlreadyExists`] if its name
+    /// is taken.
+    async fn add_tenant(&self, tenant: tenants::Tenant) -> Result<(), StoreError>;
 }
 
 /// The newest version in `book` whose rules are `rules`: what

@@ -32,6 +32,7 @@ pub mod redis_boards;
 mod rules;
 mod schema;
 pub mod scratch;
+mod tenants;
 mod webhooks;
 mod write;
 
@@ -292,6 +293,9 @@ impl PgStore {
             let mut conn = pool.acquire().await.map_err(|e| unreachable(settings, e))?;
             match migrations {
                 Migrations::Apply => {
+                    if let Some(name) = &settings.schema {
+                        schema::ensure_schema(&mut conn, name).await?;
+                    }
                     schema::migrate(&mut conn).await?;
                 }
                 Migrations::Check => schema::check(&mut conn).await?,
@@ -372,6 +376,9 @@ impl PgStore {
     pub async fn migrate(settings: &PgSettings) -> Result<usize, StoreError> {
         let pool = settings.pool()?;
         let mut conn = pool.acquire().await.map_err(|e| unreachable(settings, e))?;
+        if let Some(name) = &settings.schema {
+            schema::ensure_schema(&mut conn, name).await?;
+        }
         let applied = schema::migrate(&mut conn).await;
         drop(conn);
         pool.close().await;
@@ -475,6 +482,16 @@ impl Store for PgStore {
     async fn create_key(&self, key: ApiKey) -> Result<(), StoreError> {
         let mut conn = self.pool.acquire().await.map_err(classify)?;
         keys::create(&mut conn, &key).await
+    }
+
+    async fn tenants(&self) -> Result<Vec<crate::tenants::Tenant>, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(classify)?;
+        tenants::all(&mut conn).await
+    }
+
+    async fn add_tenant(&self, tenant: crate::tenants::Tenant) -> Result<(), StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(classify)?;
+        tenants::add(&mut conn, &tenant).await
     }
 
     fn rule_book(&self) -> Arc<crate::RuleBook> {

@@ -20,6 +20,7 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0006_webhooks.sql"),
     include_str!("../../migrations/postgres/0007_api_keys.sql"),
     include_str!("../../migrations/postgres/0008_rule_versions.sql"),
+    include_str!("../../migrations/postgres/0009_tenants.sql"),
 ];
 
 /// The schema version this binary expects.
@@ -67,6 +68,35 @@ fn too_new(found: i64) -> Result<(), StoreError> {
         )));
     }
     Ok(())
+}
+
+/// Creates the schema `name` (a plain identifier) unless it exists, so that
+/// migrating a configured schema, or a new tenant's, needs no step before.
+/// Two nodes doing it at once both succeed.
+pub async fn ensure_schema(conn: &mut PgConnection, name: &str) -> Result<(), StoreError> {
+    if schema_exists(conn, name).await? {
+        return Ok(());
+    }
+    let created = sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS {name}"))
+        .execute(&mut *conn)
+        .await;
+    match created {
+        Ok(_) => Ok(()),
+        // Another node created it between the check and this statement.
+        Err(_) if schema_exists(conn, name).await? => Ok(()),
+        Err(e) => Err(backend(e)),
+    }
+}
+
+async fn schema_exists(conn: &mut PgConnection, name: &str) -> Result<bool, StoreError> {
+    Ok(
+        sqlx::query("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)")
+            .bind(name)
+            .fetch_one(conn)
+            .await
+            .map_err(backend)?
+            .get(0),
+    )
 }
 
 /// Applies the migrations the database lacks, each in its own transaction,

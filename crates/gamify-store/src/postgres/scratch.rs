@@ -104,9 +104,23 @@ impl Drop for ScratchSchema {
                 .ok()?;
             runtime.block_on(async {
                 let pool = PgSettings::new(url).pool().ok()?;
-                let r = sqlx::query(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"))
-                    .execute(&pool)
-                    .await;
+                // Its tenants' schemas (`<name>__<tenant>`) go with it.
+                let r = async {
+                    let names: Vec<String> = sqlx::query_scalar(
+                        "SELECT nspname::text FROM pg_namespace
+                         WHERE nspname = $1 OR starts_with(nspname, $1 || '__')",
+                    )
+                    .bind(&name)
+                    .fetch_all(&pool)
+                    .await?;
+                    for schema in names {
+                        sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+                            .execute(&pool)
+                            .await?;
+                    }
+                    Ok::<(), sqlx::Error>(())
+                }
+                .await;
                 pool.close().await;
                 r.ok()
             })

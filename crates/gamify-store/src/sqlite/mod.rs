@@ -43,6 +43,7 @@ mod materialize;
 mod read;
 mod rules;
 mod schema;
+mod tenants;
 mod webhooks;
 mod write;
 mod writer;
@@ -720,6 +721,14 @@ impl Store for SqliteStore {
         self.hook(HookJob::RevokeKey(id.to_owned(), at_ms))
             .await
             .map(drop)
+    }
+
+    async fn tenants(&self) -> Result<Vec<crate::tenants::Tenant>, StoreError> {
+        self.read(tenants::all).await
+    }
+
+    async fn add_tenant(&self, tenant: crate::tenants::Tenant) -> Result<(), StoreError> {
+        self.hook(HookJob::AddTenant(tenant)).await.map(drop)
     }
 
     fn rule_book(&self) -> Arc<crate::RuleBook> {

@@ -117,6 +117,8 @@ pub enum HookJob {
     AddRules(crate::RuleVersion),
     /// [`crate::Store::revoke_key`]: `(id, at)`.
     RevokeKey(String, i64),
+    /// [`crate::Store::add_tenant`]
+    AddTenant(crate::tenants::Tenant),
 }
 
 /// A backlog for the derived-table thread, and who waits for it to be written.
@@ -489,6 +491,7 @@ impl Writer {
             HookJob::CreateKey(key) => keys::create(&tx, key).map(|()| None),
             HookJob::AddRules(version) => super::rules::add(&tx, version).map(|()| None),
             HookJob::RevokeKey(id, at) => keys::revoke(&tx, id, *at).map(|()| None),
+            HookJob::AddTenant(tenant) => super::tenants::add(&tx, tenant).map(|()| None),
         }?;
         tx.commit().map_err(backend)?;
         match job {
