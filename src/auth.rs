@@ -38,6 +38,13 @@ pub enum Denied {
     Forbidden(Scope),
     /// An admin route while no key at all exists: 403.
     AdminOff,
+    /// A valid key of another tenant than the one the request is for (the
+    /// `Gamify-Tenant` header, or the default tenant for the tenant
+    /// routes): 403.
+    OtherTenant,
+    /// `Gamify-Tenant` names no tenant, and the request carries no valid
+    /// key: 401.
+    UnknownTenant,
 }
 
 /// Who a request is, once let through.
@@ -93,6 +100,13 @@ impl KeyRing {
             .clone()
     }
 
+    /// Whether the key whose secret hashes to `hash` is this ring's (the
+    /// configured one, or an active one of the table): how a request finds
+    /// its tenant.
+    pub fn holds(&self, hash: &str) -> bool {
+        self.configured.as_deref() == Some(hash) || self.copy().contains_key(hash)
+    }
+
     /// Whether no key was ever configured or made, so the API is open.
     pub fn is_open(&self) -> bool {
         self.configured.is_none() && !self.made.load(Ordering::Acquire)
@@ -146,6 +160,11 @@ impl Limiter {
             limit,
             buckets: Mutex::default(),
         }
+    }
+
+    /// The limit it enforces.
+    pub fn limit(&self) -> RateLimit {
+        self.limit
     }
 
     /// Takes one request from `key`'s bucket at `now`; when it is empty,

@@ -153,6 +153,36 @@ impl From<StoreError> for EngineError {
     }
 }
 
+/// Opens (and with [`Migrations::Apply`] migrates) the store at `storage`.
+/// `leaderboards`: build the embedded store's rank index, or keep Redis in
+/// step; maintenance commands skip it.
+pub(crate) async fn open_store(
+    storage: &Storage,
+    rules: &Rules,
+    migrations: Migrations,
+    leaderboards: bool,
+) -> Result<Arc<dyn Store>, EngineError> {
+    Ok(match storage {
+        Storage::Postgres(settings) => {
+            let store = PgStore::connect(settings, rules.clone(), migrations).await?;
+            if leaderboards {
+                store.keep_boards_in_sync().await;
+            }
+            Arc::new(store)
+        }
+        Storage::Sqlite(path) => {
+            let (path, rules) = (path.clone(), rules.clone());
+            // Opening migrates: file I/O, kept off the async workers.
+            let store = tokio::task::spawn_blocking(move || {
+                SqliteStore::open_with(&path, rules, leaderboards)
+            })
+            .await
+            .map_err(|_| EngineError::Unavailable(StoreError::Unavailable("open task failed")))??;
+            Arc::new(store)
+        }
+    })
+}
+
 fn rule_error(e: RuleError) -> FieldError {
     FieldError {
         field: e.field().to_owned(),
@@ -231,28 +261,25 @@ impl Engine {
         rules
             .validate()
             .map_err(|e| EngineError::field("rules", e.to_string()))?;
-        let store: Arc<dyn Store> = match storage {
-            Storage::Postgres(settings) => {
-                let store = PgStore::connect(settings, rules.clone(), migrations).await?;
-                if leaderboards {
-                    store.keep_boards_in_sync().await;
-                }
-                Arc::new(store)
-            }
-            Storage::Sqlite(path) => {
-                let (path, rules) = (path.clone(), rules.clone());
-                // Opening migrates: file I/O, kept off the async workers.
-                let store = tokio::task::spawn_blocking(move || {
-                    SqliteStore::open_with(&path, rules, leaderboards)
-                })
-                .await
-                .map_err(|_| {
-                    EngineError::Unavailable(StoreError::Unavailable("open task failed"))
-                })??;
-                Arc::new(store)
-            }
-        };
+        let store = open_store(storage, &rules, migrations, leaderboards).await?;
         Ok(Engine::with_store(store, rules, Arc::new(SystemClock)))
+    }
+
+    /// An engine for another tenant on this node, over `store`: the same
+    /// deployment rules, clock, limits, CORS origins and metrics, and no
+    /// keys but the tenant's own (read by [`Engine::refresh_keys`]).
+    pub fn for_tenant(&self, store: Arc<dyn Store>) -> Engine {
+        Engine {
+            book: store.rule_book(),
+            store,
+            rules: self.rules.clone(),
+            clock: self.clock.clone(),
+            keys: Arc::new(KeyRing::new(None)),
+            limiter: Arc::new(Limiter::new(self.limiter.limit())),
+            limits: self.limits,
+            cors_origins: self.cors_origins.clone(),
+            metrics: self.metrics.clone(),
+        }
     }
 
     /// An engine over any store and clock (tests use a manual clock).

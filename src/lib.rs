@@ -54,6 +54,7 @@ pub mod import;
 pub mod metrics;
 pub mod model;
 pub mod rules;
+pub mod tenants;
 pub mod verify;
 pub mod wallet;
 pub mod webhooks;

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use gamify::config::Config;
+use gamify::tenants::{Tenancy, Workers};
 use gamify::{Engine, Storage};
 use gamify::{export, http, import};
 use tracing_subscriber::EnvFilter;
@@ -21,6 +22,10 @@ struct Cli {
     /// A TOML file overriding the built-in defaults (see config.default.toml).
     #[arg(long, global = true, env = "GAMIFY_CONFIG")]
     config: Option<PathBuf>,
+    /// The tenant a command works on (see `gamify tenants`); without it,
+    /// the default tenant. `serve` serves every tenant and takes none.
+    #[arg(long, global = true, env = "GAMIFY_TENANT")]
+    tenant: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -112,6 +117,15 @@ enum Command {
         #[command(subcommand)]
         action: RulesCommand,
     },
+    /// Tenants: other teams or customers on this deployment, each with its
+    /// own users, rules, rewards, boards and keys (see docs/API.md,
+    /// "Tenants"). On SQLite stop the server first, or use the admin API;
+    /// on PostgreSQL, run it any time (nodes serve a new tenant within a
+    /// second).
+    Tenants {
+        #[command(subcommand)]
+        action: TenantsCommand,
+    },
     /// Leaderboard maintenance.
     Leaderboard {
         #[command(subcommand)]
@@ -141,6 +155,19 @@ enum KeysCommand {
         /// The key's id (`key_…`).
         key_id: String,
     },
+}
+
+#[derive(Subcommand)]
+enum TenantsCommand {
+    /// Make a tenant and print its first key (every scope) with its
+    /// secret, shown only now.
+    Create {
+        /// A lowercase letter, then lowercase letters, digits or
+        /// underscores; at most 24 in all.
+        name: String,
+    },
+    /// Print every tenant, the default one first.
+    List,
 }
 
 #[derive(Subcommand)]
@@ -227,8 +254,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
-        let storage = config.storage()?;
         let rules = config.rules()?;
+        let storage = match (&cli.command, cli.tenant.as_deref()) {
+            (Command::Serve { .. }, Some(_)) => {
+                anyhow::bail!("--tenant (GAMIFY_TENANT) is for the other commands: serve serves every tenant")
+            }
+            (Command::Tenants { .. }, Some(_)) => {
+                anyhow::bail!("--tenant (GAMIFY_TENANT): tenants are managed from the default tenant")
+            }
+            (_, tenant) => storage_of(config.storage()?, &rules, tenant).await?,
+        };
         let cannot = || format!("cannot open storage {storage:?}");
         match cli.command {
             Command::Migrate => {
@@ -259,6 +294,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 tracing::info!(rules_version = version, "scoring with these rules");
                 tokio::spawn(engine.clone().run_expiry_sweeps());
                 let webhooks = config.webhooks()?;
+                let workers = Workers {
+                    sweeps: Some(webhooks.at_risk_hour),
+                    webhooks: config.webhooks.send.then(|| webhooks.clone()),
+                };
                 engine
                     .keep_forwarding(webhooks.forward.as_ref())
                     .await
@@ -277,7 +316,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                         }
                     });
                 }
-                serve(config, engine, insecure_no_auth).await
+                let tenancy = Tenancy::new(engine, Some(storage.clone()), workers);
+                let tenants = tenancy
+                    .open_all()
+                    .await
+                    .context("cannot open the tenants")?;
+                if tenants > 0 {
+                    tracing::info!(tenants, "serving tenants besides the default one");
+                }
+                serve(config, tenancy, insecure_no_auth).await
             }
             Command::Verify => {
                 let engine = Engine::open_for_maintenance(&storage, rules, false)
@@ -338,6 +385,25 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     ),
                 };
                 println!("{}", shown.context("rendering the keys")?);
+                Ok(())
+            }
+            Command::Tenants { action } => {
+                let engine = Engine::open_for_maintenance(&storage, rules, false)
+                    .await
+                    .with_context(cannot)?;
+                let tenancy = Tenancy::new(engine, Some(storage.clone()), Workers::default());
+                let shown = match action {
+                    TenantsCommand::Create { name } => serde_json::to_string_pretty(
+                        &tenancy
+                            .create(&name)
+                            .await
+                            .with_context(|| format!("could not make the tenant {name:?}"))?,
+                    ),
+                    TenantsCommand::List => serde_json::to_string_pretty(
+                        &tenancy.list().await.context("could not list the tenants")?,
+                    ),
+                };
+                println!("{}", shown.context("rendering the tenants")?);
                 Ok(())
             }
             Command::Rules { action } => {
@@ -477,6 +543,32 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     })
 }
 
+/// The storage of `tenant` (none or `default`: the configured storage),
+/// refused unless the tenant list holds it, so that a mistyped name makes
+/// no empty database.
+async fn storage_of(
+    storage: Storage,
+    rules: &gamify::Rules,
+    tenant: Option<&str>,
+) -> anyhow::Result<Storage> {
+    let Some(name) = tenant.filter(|t| *t != gamify_store::tenants::DEFAULT_TENANT) else {
+        return Ok(storage);
+    };
+    let default = Engine::open_for_maintenance(&storage, rules.clone(), false)
+        .await
+        .with_context(|| format!("cannot open storage {storage:?} to find tenant {name:?}"))?;
+    let listed = Tenancy::from(default)
+        .list()
+        .await
+        .context("cannot read the tenant list")?;
+    if !listed.iter().any(|t| t.name == name) {
+        anyhow::bail!(
+            "no tenant named {name:?}; `gamify tenants list` shows them, `gamify tenants create` makes one"
+        );
+    }
+    gamify::tenants::tenant_storage(&storage, name).map_err(anyhow::Error::msg)
+}
+
 /// Streams the NDJSON export to `out`, page by page, logging progress.
 async fn write_export(
     engine: &Engine,
@@ -505,7 +597,8 @@ async fn write_export(
     Ok(())
 }
 
-async fn serve(config: Config, engine: Engine, insecure_no_auth: bool) -> anyhow::Result<()> {
+async fn serve(config: Config, tenancy: Tenancy, insecure_no_auth: bool) -> anyhow::Result<()> {
+    let engine = tenancy.default_engine();
     let addr = config.addr()?;
     engine
         .refresh_keys()
@@ -535,7 +628,7 @@ async fn serve(config: Config, engine: Engine, insecure_no_auth: bool) -> anyhow
         );
     }
     tracing::info!(addr = %local, storage = ?config.storage()?, "listening");
-    http::serve(listener, engine, shutdown_signal()).await?;
+    http::serve(listener, tenancy, shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -8,7 +8,7 @@ pub use gamify_api::{
     AchievementResponse, BalanceResponse, CategoryRule, ErrorBody, ErrorResponse, EventRequest,
     EventResponse, FieldError, KeyCreated, KeyRequest, KeyResponse, LeaderboardEntry, LevelRule,
     RuleVersionSummary, RuleVersionsResponse, RulesResponse, SimulationResponse, StatsResponse,
-    StreakRule, UnlockedAchievement,
+    StreakRule, TenantCreated, TenantRequest, TenantResponse, UnlockedAchievement,
 };
 use gamify_core::{AchievementId, LevelCurve, Points, Requirement, RuleSet, write_rules};
 use gamify_store::{EventRecord, LeaderRow, RuleBook, RuleVersion};

@@ -19,7 +19,7 @@ use crate::model::{ErrorResponse, KeyCreated, KeyRequest, KeyResponse};
 
 /// The secret in `Authorization: Bearer <secret>` (the scheme in any case),
 /// if the request sent the header; another scheme presents no valid secret.
-fn bearer(headers: &HeaderMap) -> Option<&[u8]> {
+pub(super) fn bearer(headers: &HeaderMap) -> Option<&[u8]> {
     headers.get(AUTHORIZATION).map(|v| {
         let v = v.as_bytes();
         match v.split_at_checked(7) {
@@ -31,7 +31,11 @@ fn bearer(headers: &HeaderMap) -> Option<&[u8]> {
 
 /// Lets the request through if its key may use a route that needs
 /// `needed` and has requests left in its budget on this node.
-fn authorize(engine: &Engine, headers: &HeaderMap, needed: Scope) -> Result<(), ApiError> {
+pub(super) fn authorize(
+    engine: &Engine,
+    headers: &HeaderMap,
+    needed: Scope,
+) -> Result<(), ApiError> {
     let caller = engine
         .key_ring()
         .authorize(bearer(headers), needed)

@@ -155,6 +155,28 @@ impl ApiError {
                     .into(),
                 vec![],
             ),
+            ApiError::Denied(Denied::OtherTenant) => (
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "this key belongs to another tenant than the one this request is for".into(),
+                vec![FieldError {
+                    field: "Authorization".into(),
+                    message: "a key of the tenant the Gamify-Tenant header names (the default \
+                              tenant's for /admin/tenants) is needed"
+                        .into(),
+                }],
+            ),
+            ApiError::Denied(Denied::UnknownTenant) => (
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "no tenant named in the Gamify-Tenant header accepts this request: send one of \
+                 its keys as Authorization: Bearer <key>"
+                    .into(),
+                vec![FieldError {
+                    field: "Gamify-Tenant".into(),
+                    message: "unknown tenant, or no valid key".into(),
+                }],
+            ),
             ApiError::Engine(EngineError::Unavailable(StoreError::BoardsUnavailable(why))) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "leaderboard_unavailable",

@@ -14,10 +14,22 @@ use crate::engine::Engine;
 /// A JSON body.
 pub struct ApiJson<T>(pub T);
 
-impl<T: DeserializeOwned> FromRequest<Engine> for ApiJson<T> {
+/// A router's state that knows the largest body a request may have.
+pub trait BodyLimit {
+    /// The largest request body, in bytes.
+    fn max_body_bytes(&self) -> usize;
+}
+
+impl BodyLimit for Engine {
+    fn max_body_bytes(&self) -> usize {
+        self.limits().max_body_bytes
+    }
+}
+
+impl<S: BodyLimit + Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &Engine) -> Result<Self, ApiError> {
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         let is_json = req
             .headers()
             .get(CONTENT_TYPE)
@@ -36,7 +48,7 @@ impl<T: DeserializeOwned> FromRequest<Engine> for ApiJson<T> {
         }
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::PayloadTooLarge(state.limits().max_body_bytes)
+                ApiError::PayloadTooLarge(state.max_body_bytes())
             } else {
                 ApiError::MalformedJson("the body could not be read".into())
             }

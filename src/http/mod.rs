@@ -13,6 +13,7 @@ mod extract;
 mod handlers;
 pub mod openapi;
 mod rules;
+mod tenants;
 mod ui;
 mod webhooks;
 
@@ -38,8 +39,10 @@ use tokio::net::TcpListener;
 use tracing::Instrument;
 
 use crate::engine::Engine;
+use crate::tenants::Tenancy;
 pub use error::ApiError;
 pub use handlers::{IDEMPOTENCY_KEY, IDEMPOTENT_REPLAYED, NEXT_CURSOR};
+pub use tenants::{TENANT_HEADER, app};
 
 /// Every route, with the API's fallbacks for unknown routes and methods.
 ///
@@ -183,13 +186,15 @@ pub fn router(engine: Engine) -> Router {
         .with_state(engine)
 }
 
-/// Serves `engine` on `listener` until `shutdown` completes, then finishes
-/// the requests in flight.
+/// Serves `tenancy` (an [`Engine`] alone, or tenants) on `listener` until
+/// `shutdown` completes, then finishes the requests in flight.
 pub async fn serve(
     listener: TcpListener,
-    engine: Engine,
+    tenancy: impl Into<Tenancy>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let tenancy = tenancy.into();
+    let engine = tenancy.default_engine().clone();
     let listener = listener.tap_io(|tcp| {
         // Small JSON answers should not wait for Nagle.
         let _ = tcp.set_nodelay(true);
@@ -202,11 +207,13 @@ pub async fn serve(
         .map_err(|e| std::io::Error::other(format!("could not read the API keys: {e}")))?;
     let refresh = tokio::spawn(engine.clone().run_key_refresh());
     let rules_refresh = tokio::spawn(engine.clone().run_rules_refresh());
-    let served = axum::serve(listener, router(engine))
+    let tenants_refresh = tokio::spawn(tenancy.clone().run_refresh());
+    let served = axum::serve(listener, app(tenancy))
         .with_graceful_shutdown(shutdown)
         .await;
     refresh.abort();
     rules_refresh.abort();
+    tenants_refresh.abort();
     served
 }
 
@@ -216,7 +223,11 @@ static REQUEST_SEQ: AtomicU64 = AtomicU64::new(1);
 /// echoes it, logs the request by route template, not by raw path, and
 /// counts it for `/metrics`. Kept allocation-free on the common path: it
 /// runs on every request.
-async fn log_request(State(engine): State<Engine>, request: Request, next: Next) -> Response {
+pub(crate) async fn log_request(
+    State(engine): State<Engine>,
+    request: Request,
+    next: Next,
+) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
     let route = request.extensions().get::<MatchedPath>().cloned();

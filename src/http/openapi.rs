@@ -7,7 +7,7 @@ use utoipa::OpenApi;
 use utoipa::Modify;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
-use super::{auth, boards, data, economy, handlers, rules, webhooks};
+use super::{auth, boards, data, economy, handlers, rules, tenants, webhooks};
 use crate::boards as board_json;
 use crate::webhooks as webhook_json;
 use crate::{analytics, erasure, model, verify, wallet};
@@ -26,7 +26,9 @@ impl Modify for ApiKey {
                     .scheme(HttpAuthScheme::Bearer)
                     .description(Some(
                         "An API key (`gmf_…`, or GAMIFY_API_KEY) with the scope the route names; \
-                         none needed while no key exists (docs/API.md, \"API keys\")",
+                         none needed while no key exists (docs/API.md, \"API keys\"). A key \
+                         belongs to one tenant and reaches only its data; a request may name \
+                         its tenant in the Gamify-Tenant header (docs/API.md, \"Tenants\")",
                     ))
                     .build(),
             ),
@@ -82,6 +84,8 @@ impl Modify for ApiKey {
         data::verify,
         data::export,
         data::erase_user,
+        tenants::create_tenant,
+        tenants::list_tenants,
         handlers::healthz,
         handlers::metrics,
         handlers::readyz,
@@ -93,6 +97,9 @@ impl Modify for ApiKey {
         model::KeyRequest,
         model::KeyResponse,
         model::KeyCreated,
+        model::TenantRequest,
+        model::TenantResponse,
+        model::TenantCreated,
         model::RulesResponse,
         model::CategoryRule,
         model::StreakRule,

@@ -18,7 +18,7 @@ use crate::helpers::{
 };
 
 /// Every route that needs a key: method, path template, scope.
-const ROUTES: &[(&str, &str, &str)] = &[
+pub(crate) const ROUTES: &[(&str, &str, &str)] = &[
     ("POST", "/api/v2/gamify/event", "ingest"),
     ("PUT", "/api/v2/gamify/users/{user_id}/privacy", "ingest"),
     ("POST", "/api/v2/gamify/spend", "ingest"),
@@ -90,13 +90,15 @@ const ROUTES: &[(&str, &str, &str)] = &[
     ("GET", "/api/v2/gamify/admin/verify", "admin"),
     ("GET", "/api/v2/gamify/admin/export", "admin"),
     ("DELETE", "/api/v2/gamify/users/{user_id}", "admin"),
+    ("GET", "/api/v2/gamify/admin/tenants", "admin"),
+    ("POST", "/api/v2/gamify/admin/tenants", "admin"),
 ];
 
 /// Routes anyone may call: health, metrics, the contract, the pages.
 const OPEN: &[&str] = &["/healthz", "/readyz", "/metrics"];
 
 /// A concrete path: every `{param}` becomes `u1`.
-fn concrete(template: &str) -> String {
+pub(crate) fn concrete(template: &str) -> String {
     template
         .split('/')
         .map(|s| if s.starts_with('{') { "u1" } else { s })
@@ -104,7 +106,12 @@ fn concrete(template: &str) -> String {
         .join("/")
 }
 
-async fn send(client: &reqwest::Client, base: &str, method: &str, path: &str) -> reqwest::Response {
+pub(crate) async fn send(
+    client: &reqwest::Client,
+    base: &str,
+    method: &str,
+    path: &str,
+) -> reqwest::Response {
     let method = Method::from_bytes(method.as_bytes()).unwrap();
     let mut request = client.request(method.clone(), format!("{base}{}", concrete(path)));
     if method == Method::POST || method == Method::PUT {

@@ -10,7 +10,8 @@
 use std::sync::Arc;
 
 use gamify::http;
-use gamify::{Engine, ManualClock, Rules};
+use gamify::tenants::{Tenancy, Workers};
+use gamify::{Engine, ManualClock, Rules, Storage};
 use gamify_store::Store;
 use gamify_store::postgres::scratch::{ScratchRedis, ScratchSchema, test_database, test_redis};
 use gamify_store::postgres::{Migrations, PgStore};
@@ -27,6 +28,7 @@ pub const DAY: i64 = 86_400_000;
 
 pub struct TestApp {
     pub base: String,
+    /// The default tenant's engine.
     pub engine: Engine,
     pub client: reqwest::Client,
     pub anonymous: reqwest::Client,
@@ -48,61 +50,79 @@ pub async fn spawn_app() -> TestApp {
 
 /// The same, with other rules.
 pub async fn spawn_app_with(rules: Rules) -> TestApp {
-    let (store, place): (Arc<dyn Store>, Place) = match std::env::var("GAMIFY_TEST_BACKEND")
-        .as_deref()
-    {
-        Ok("postgres") => {
-            let url = test_database("tests/api (GAMIFY_TEST_BACKEND=postgres)")
-                .await
-                .expect("GAMIFY_TEST_BACKEND=postgres needs a reachable test database");
-            let schema = ScratchSchema::create(&url).await.unwrap();
-            let store = PgStore::connect(&schema.settings(), rules.clone(), Migrations::Apply)
-                .await
-                .unwrap();
-            (Arc::new(store), Place::Schema(schema))
-        }
-        Ok("postgres+redis") => {
-            let test = "tests/api (GAMIFY_TEST_BACKEND=postgres+redis)";
-            let url = test_database(test)
-                .await
-                .expect("GAMIFY_TEST_BACKEND=postgres+redis needs a reachable test database");
-            let redis = test_redis(test)
-                .await
-                .expect("GAMIFY_TEST_BACKEND=postgres+redis needs a reachable Redis");
-            let schema = ScratchSchema::create(&url).await.unwrap();
-            let redis = ScratchRedis::new(&redis, &schema);
-            let mut settings = schema.settings();
-            settings.redis = Some(redis.settings());
-            let store = PgStore::connect(&settings, rules.clone(), Migrations::Apply)
-                .await
-                .unwrap();
-            store.keep_boards_in_sync().await;
-            (Arc::new(store), Place::Redis(redis, schema))
-        }
-        _ => {
-            let dir = tempfile::tempdir().unwrap();
-            let store = SqliteStore::open(&dir.path().join("gamify.db"), rules.clone()).unwrap();
-            (Arc::new(store), Place::Dir(dir))
-        }
-    };
-    spawn_app_on(store, place, rules).await
+    let (store, place, storage): (Arc<dyn Store>, Place, Storage) =
+        match std::env::var("GAMIFY_TEST_BACKEND").as_deref() {
+            Ok("postgres") => {
+                let url = test_database("tests/api (GAMIFY_TEST_BACKEND=postgres)")
+                    .await
+                    .expect("GAMIFY_TEST_BACKEND=postgres needs a reachable test database");
+                let schema = ScratchSchema::create(&url).await.unwrap();
+                let store = PgStore::connect(&schema.settings(), rules.clone(), Migrations::Apply)
+                    .await
+                    .unwrap();
+                let storage = Storage::Postgres(schema.settings());
+                (Arc::new(store), Place::Schema(schema), storage)
+            }
+            Ok("postgres+redis") => {
+                let test = "tests/api (GAMIFY_TEST_BACKEND=postgres+redis)";
+                let url = test_database(test)
+                    .await
+                    .expect("GAMIFY_TEST_BACKEND=postgres+redis needs a reachable test database");
+                let redis = test_redis(test)
+                    .await
+                    .expect("GAMIFY_TEST_BACKEND=postgres+redis needs a reachable Redis");
+                let schema = ScratchSchema::create(&url).await.unwrap();
+                let redis = ScratchRedis::new(&redis, &schema);
+                let mut settings = schema.settings();
+                settings.redis = Some(redis.settings());
+                let store = PgStore::connect(&settings, rules.clone(), Migrations::Apply)
+                    .await
+                    .unwrap();
+                store.keep_boards_in_sync().await;
+                (
+                    Arc::new(store),
+                    Place::Redis(redis, schema),
+                    Storage::Postgres(settings),
+                )
+            }
+            _ => {
+                let dir = tempfile::tempdir().unwrap();
+                let path = dir.path().join("gamify.db");
+                let store = SqliteStore::open(&path, rules.clone()).unwrap();
+                (Arc::new(store), Place::Dir(dir), Storage::Sqlite(path))
+            }
+        };
+    spawn_tenancy(store, place, rules, Some(storage)).await
 }
 
-/// Serves `engine` on a free port until the test ends; its base URL.
-/// Bound before it is spawned, so the port is ready before the test sends.
-pub async fn serve(engine: Engine) -> String {
+/// Serves `engine` (or a tenancy) on a free port until the test ends; its
+/// base URL. Bound before it is spawned, so the port is ready before the
+/// test sends.
+pub async fn serve(engine: impl Into<Tenancy>) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(http::serve(listener, engine, std::future::pending()));
+    tokio::spawn(http::serve(listener, engine.into(), std::future::pending()));
     base
 }
 
-/// A server over a store of the test's choosing.
+/// A server over a store of the test's choosing (no tenants).
 pub async fn spawn_app_on(store: Arc<dyn Store>, place: Place, rules: Rules) -> TestApp {
+    spawn_tenancy(store, place, rules, None).await
+}
+
+/// A server whose default tenant is `store`; with `base` (where `store`
+/// is), tenants can be made beside it.
+async fn spawn_tenancy(
+    store: Arc<dyn Store>,
+    place: Place,
+    rules: Rules,
+    base: Option<Storage>,
+) -> TestApp {
     let clock = Arc::new(ManualClock::new(T0));
     let engine =
         Engine::with_store(store, rules, clock.clone()).with_api_key(Some(ADMIN_TOKEN.to_owned()));
-    let base = serve(engine.clone()).await;
+    let tenancy = Tenancy::new(engine.clone(), base, Workers::default());
+    let base = serve(tenancy).await;
     TestApp {
         base,
         engine,

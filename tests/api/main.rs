@@ -18,6 +18,7 @@ mod operations;
 mod rules;
 mod simulate;
 mod streaks;
+mod tenants;
 mod ui;
 mod users;
 mod webhooks;

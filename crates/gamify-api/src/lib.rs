@@ -10,6 +10,7 @@ mod error;
 mod event;
 mod keys;
 mod rules;
+mod tenants;
 mod wallet;
 mod webhooks;
 
@@ -24,6 +25,7 @@ pub use keys::{KeyCreated, KeyRequest, KeyResponse};
 pub use rules::{
     CategoryRule, LevelRule, RuleVersionSummary, RuleVersionsResponse, RulesResponse, StreakRule,
 };
+pub use tenants::{TenantCreated, TenantRequest, TenantResponse};
 pub use wallet::{
     AdjustmentRequest, LedgerEntryResponse, MovementResponse, RedeemRequest, RedemptionResponse,
     RewardRequest, RewardResponse, SpendRequest,

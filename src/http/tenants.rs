@@ -1,0 +1,200 @@
+//! Tenants on the wire: which tenant's routes a request reaches, and the
+//! operator's routes that make and list tenants.
+//!
+//! Every tenant gets the whole API ([`super::router`] over its engine). A
+//! request reaches the tenant its key belongs to; a request without a valid
+//! key reaches the default tenant (where it is refused unless the API is
+//! open). A request may name its tenant in the `Gamify-Tenant` header: with
+//! a key of another tenant it is refused (403), so a client that names its
+//! tenant can never act on another by mistake.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
+use axum::middleware;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use gamify_store::keys::Scope;
+use gamify_store::tenants::DEFAULT_TENANT;
+use tower_service::Service;
+
+use super::auth::{authorize, bearer};
+use super::error::ApiError;
+use super::extract::{ApiJson, BodyLimit};
+use super::handlers;
+use crate::auth::Denied;
+use crate::engine::Engine;
+use crate::model::{ErrorResponse, TenantCreated, TenantRequest, TenantResponse};
+use crate::tenants::{Owner, Tenancy};
+
+/// The header a request may name its tenant in.
+pub const TENANT_HEADER: &str = "gamify-tenant";
+
+/// The tenants and their routers (built once per tenant).
+#[derive(Clone)]
+pub struct Dispatch {
+    tenancy: Tenancy,
+    default: Router,
+    routers: Arc<RwLock<HashMap<String, Router>>>,
+}
+
+impl BodyLimit for Dispatch {
+    fn max_body_bytes(&self) -> usize {
+        self.tenancy.default_engine().limits().max_body_bytes
+    }
+}
+
+impl Dispatch {
+    fn router_of(&self, name: &str, engine: &Engine) -> Router {
+        if let Some(router) = self
+            .routers
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+        {
+            return router.clone();
+        }
+        let router = super::router(engine.clone());
+        self.routers
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name.to_owned(), router.clone());
+        router
+    }
+
+    /// The router a request goes to, or why it may go nowhere.
+    fn pick(&self, headers: &HeaderMap) -> Result<Router, ApiError> {
+        let named = headers
+            .get(TENANT_HEADER)
+            .map(|v| v.to_str().unwrap_or("\u{0}"));
+        if named.is_none() && !self.tenancy.has_tenants() {
+            return Ok(self.default.clone());
+        }
+        let owner = bearer(headers).map_or(Owner::Nobody, |secret| self.tenancy.owner(secret));
+        match (named, owner) {
+            (None, Owner::Tenant(name, engine)) => Ok(self.router_of(&name, &engine)),
+            (None, _) => Ok(self.default.clone()),
+            (Some(DEFAULT_TENANT), Owner::Default) => Ok(self.default.clone()),
+            (Some(named), Owner::Tenant(name, engine)) if named == name => {
+                Ok(self.router_of(&name, &engine))
+            }
+            (Some(_), Owner::Default | Owner::Tenant(..)) => {
+                Err(ApiError::Denied(Denied::OtherTenant))
+            }
+            // No valid key: the tenant named refuses it (or lets it through
+            // if its API is open, as the default tenant's may be).
+            (Some(DEFAULT_TENANT), Owner::Nobody) => Ok(self.default.clone()),
+            (Some(named), Owner::Nobody) => match self.tenancy.engine(named) {
+                Some(engine) => Ok(self.router_of(named, &engine)),
+                None => Err(ApiError::Denied(Denied::UnknownTenant)),
+            },
+        }
+    }
+}
+
+/// Proof that the request carries an admin key of the default tenant: only
+/// the operator of the deployment manages tenants. Checked before the body
+/// is read, so a refused request learns nothing about its body.
+pub struct Operator;
+
+impl FromRequestParts<Dispatch> for Operator {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        dispatch: &Dispatch,
+    ) -> Result<Operator, ApiError> {
+        let headers = &parts.headers;
+        let named = headers.get(TENANT_HEADER);
+        let other = bearer(headers)
+            .is_some_and(|secret| matches!(dispatch.tenancy.owner(secret), Owner::Tenant(..)));
+        if other || named.is_some_and(|n| n != DEFAULT_TENANT) {
+            return Err(ApiError::Denied(Denied::OtherTenant));
+        }
+        authorize(dispatch.tenancy.default_engine(), headers, Scope::Admin).map(|()| Operator)
+    }
+}
+
+/// The whole API for every tenant of `tenancy`, and the tenant routes.
+pub fn app(tenancy: Tenancy) -> Router {
+    let default_engine = tenancy.default_engine().clone();
+    let dispatch = Dispatch {
+        default: super::router(default_engine.clone()),
+        tenancy,
+        routers: Arc::default(),
+    };
+    Router::new()
+        .route(
+            "/api/v2/gamify/admin/tenants",
+            get(list_tenants).post(create_tenant),
+        )
+        .route_layer(DefaultBodyLimit::max(
+            default_engine.limits().max_body_bytes,
+        ))
+        .route_layer(middleware::from_fn_with_state(
+            default_engine,
+            super::log_request,
+        ))
+        .method_not_allowed_fallback(handlers::method_not_allowed)
+        .fallback(to_tenant)
+        .with_state(dispatch)
+}
+
+/// Hands the request to its tenant's routes.
+async fn to_tenant(State(dispatch): State<Dispatch>, request: Request) -> Response {
+    match dispatch.pick(request.headers()) {
+        Ok(mut router) => match router.call(request).await {
+            Ok(response) => response,
+            Err(never) => match never {},
+        },
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Make a tenant (the default tenant's admin keys only): its own store,
+/// rules (the brief's), boards and keys. The answer carries its first key's
+/// secret, shown only here.
+#[utoipa::path(
+    post,
+    path = "/api/v2/gamify/admin/tenants",
+    tag = "admin",
+    request_body = TenantRequest,
+    security(("api_key" = ["admin"])),
+    responses(
+        (status = 201, body = TenantCreated),
+        (status = 403, description = "A key of another tenant than the default one", body = ErrorResponse),
+        (status = 409, description = "The name is taken", body = ErrorResponse),
+        (status = 422, description = "The name breaks a rule", body = ErrorResponse),
+    )
+)]
+pub async fn create_tenant(
+    _: Operator,
+    State(dispatch): State<Dispatch>,
+    ApiJson(request): ApiJson<TenantRequest>,
+) -> Result<Response, ApiError> {
+    let created = dispatch.tenancy.create(&request.name).await?;
+    Ok((StatusCode::CREATED, Json(created)).into_response())
+}
+
+/// The tenants (the default tenant's admin keys only): `default` first,
+/// then the others, oldest first.
+#[utoipa::path(
+    get,
+    path = "/api/v2/gamify/admin/tenants",
+    tag = "admin",
+    security(("api_key" = ["admin"])),
+    responses(
+        (status = 200, body = Vec<TenantResponse>),
+        (status = 403, description = "A key of another tenant than the default one", body = ErrorResponse),
+    )
+)]
+pub async fn list_tenants(
+    _: Operator,
+    State(dispatch): State<Dispatch>,
+) -> Result<Json<Vec<TenantResponse>>, ApiError> {
+    Ok(Json(dispatch.tenancy.list().await?))
+}
