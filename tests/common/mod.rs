@@ -35,6 +35,7 @@ pub fn start_gamify_logged(
         .env_remove("GAMIFY_CONFIG")
         .env_remove("GAMIFY_API_KEY")
         .env_remove("GAMIFY_ADMIN_TOKEN")
+        .env_remove("GAMIFY_TENANT")
         .env_remove("REDIS_URL")
         .env_remove("GAMIFY_NATS_URL")
         .env("GAMIFY_ADDR", "127.0.0.1:0")
@@ -85,6 +86,7 @@ pub fn run_gamify(args: &[&str], env: &[(&str, String)]) -> (bool, String) {
         .env_remove("GAMIFY_CONFIG")
         .env_remove("GAMIFY_API_KEY")
         .env_remove("GAMIFY_ADMIN_TOKEN")
+        .env_remove("GAMIFY_TENANT")
         .env_remove("GAMIFY_PG_SCHEMA")
         .env("GAMIFY_LOG", "warn");
     for (k, v) in env {
