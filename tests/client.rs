@@ -190,6 +190,35 @@ async fn the_client_speaks_the_whole_api_and_the_examples_run_live() {
     let back = admin.replace_rules(&brief.toml).await.unwrap();
     assert_eq!((back.version, back.source.as_str()), (3, "built-in"));
 
+    // A tenant: made by the operator, its key reaches only its data, and a
+    // client naming the tenant is refused with a key of another.
+    let acme = admin.create_tenant("acme").await.unwrap();
+    assert_eq!(acme.admin_key.key.scopes, ["ingest", "read", "admin"]);
+    let names: Vec<String> = admin
+        .tenants()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
+    assert_eq!(names, ["default", "acme"]);
+    let acme_client = Client::new(&base)
+        .unwrap()
+        .with_api_key(&acme.admin_key.secret)
+        .with_tenant("acme");
+    assert_eq!(
+        acme_client.balance("anna").await.unwrap().lifetime_points,
+        0.0
+    );
+    let mixed_up = Client::new(&base)
+        .unwrap()
+        .with_api_key(&app_key.secret)
+        .with_tenant("acme");
+    assert_eq!(
+        mixed_up.balance("anna").await.unwrap_err().code(),
+        Some("forbidden")
+    );
+
     let erased = admin.erase_user("bertta").await.unwrap();
     assert_eq!(erased.removed.events, 1);
 

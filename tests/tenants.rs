@@ -35,7 +35,10 @@ async fn a_tenant_made_with_the_cli_is_served_and_maintained_apart() {
     assert!(!ok && out.contains("exists already"), "{out}");
     let (ok, out) = run_gamify(&["--tenant", "acmee", "keys", "list"], &data);
     assert!(!ok && out.contains("no tenant named \"acmee\""), "{out}");
-    assert!(!dir.path().join("tenants/acmee").exists(), "a typo made nothing");
+    assert!(
+        !dir.path().join("tenants/acmee").exists(),
+        "a typo made nothing"
+    );
     let (ok, out) = run_gamify(&["--tenant", "acme", "serve"], &data);
     assert!(!ok && out.contains("serve serves every tenant"), "{out}");
 
@@ -60,9 +63,15 @@ async fn a_tenant_made_with_the_cli_is_served_and_maintained_apart() {
 
     let (ok, out) = run_gamify(&["--tenant", "acme", "export"], &data);
     assert!(ok, "{out}");
-    assert!(out.contains("\"maija\"") && !out.contains("\"pekka\""), "{out}");
+    assert!(
+        out.contains("\"maija\"") && !out.contains("\"pekka\""),
+        "{out}"
+    );
     let (ok, out) = run_gamify(&["export"], &data);
-    assert!(ok && out.contains("\"pekka\"") && !out.contains("\"maija\""), "{out}");
+    assert!(
+        ok && out.contains("\"pekka\"") && !out.contains("\"maija\""),
+        "{out}"
+    );
     let (ok, out) = run_gamify(&["--tenant", "acme", "verify"], &data);
     assert!(ok && out.contains("every invariant holds"), "{out}");
     let (ok, out) = run_gamify(&["--tenant", "acme", "keys", "list"], &data);
@@ -115,9 +124,16 @@ async fn a_tenant_made_on_one_postgres_node_is_served_by_another_within_a_second
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let balance = common::get_json(&acme, format!("{one_base}/api/v2/gamify/balance/maija")).await;
-    assert_eq!(balance["lifetime_points"], 4.0, "both nodes share acme's data");
-    let default = common::get_json(&operator, format!("{one_base}/api/v2/gamify/balance/maija")).await;
-    assert_eq!(default["lifetime_points"], 0.0, "the default tenant has no maija");
+    assert_eq!(
+        balance["lifetime_points"], 4.0,
+        "both nodes share acme's data"
+    );
+    let default =
+        common::get_json(&operator, format!("{one_base}/api/v2/gamify/balance/maija")).await;
+    assert_eq!(
+        default["lifetime_points"], 0.0,
+        "the default tenant has no maija"
+    );
 
     // Acme's rows live in its own schema.
     let (ok, out) = run_gamify(&["--tenant", "acme", "export"], &env);

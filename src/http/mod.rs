@@ -295,7 +295,7 @@ pub(crate) async fn log_request(
         headers.append(VARY, HeaderValue::from_static("origin"));
         headers.insert(
             ACCESS_CONTROL_EXPOSE_HEADERS,
-            HeaderValue::from_static("x-next-cursor, x-request-id"),
+            HeaderValue::from_static("x-next-cursor, x-request-id, gamify-tenant"),
         );
     }
     response

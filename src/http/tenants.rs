@@ -13,7 +13,7 @@ use std::sync::{Arc, RwLock};
 
 use axum::extract::{DefaultBodyLimit, FromRequestParts, Request, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -66,30 +66,44 @@ impl Dispatch {
         router
     }
 
-    /// The router a request goes to, or why it may go nowhere.
-    fn pick(&self, headers: &HeaderMap) -> Result<Router, ApiError> {
+    fn default_router(&self) -> (HeaderValue, Router) {
+        (
+            HeaderValue::from_static(DEFAULT_TENANT),
+            self.default.clone(),
+        )
+    }
+
+    fn tenant_router(&self, name: &str, engine: &Engine) -> (HeaderValue, Router) {
+        let value =
+            HeaderValue::from_str(name).unwrap_or_else(|_| HeaderValue::from_static("invalid"));
+        (value, self.router_of(name, engine))
+    }
+
+    /// The router a request goes to, with its tenant's name for the
+    /// answer's `Gamify-Tenant`, or why it may go nowhere.
+    fn pick(&self, headers: &HeaderMap) -> Result<(HeaderValue, Router), ApiError> {
         let named = headers
             .get(TENANT_HEADER)
             .map(|v| v.to_str().unwrap_or("\u{0}"));
         if named.is_none() && !self.tenancy.has_tenants() {
-            return Ok(self.default.clone());
+            return Ok(self.default_router());
         }
         let owner = bearer(headers).map_or(Owner::Nobody, |secret| self.tenancy.owner(secret));
         match (named, owner) {
-            (None, Owner::Tenant(name, engine)) => Ok(self.router_of(&name, &engine)),
-            (None, _) => Ok(self.default.clone()),
-            (Some(DEFAULT_TENANT), Owner::Default) => Ok(self.default.clone()),
+            (None, Owner::Tenant(name, engine)) => Ok(self.tenant_router(&name, &engine)),
+            (None, _) => Ok(self.default_router()),
+            (Some(DEFAULT_TENANT), Owner::Default) => Ok(self.default_router()),
             (Some(named), Owner::Tenant(name, engine)) if named == name => {
-                Ok(self.router_of(&name, &engine))
+                Ok(self.tenant_router(&name, &engine))
             }
             (Some(_), Owner::Default | Owner::Tenant(..)) => {
                 Err(ApiError::Denied(Denied::OtherTenant))
             }
             // No valid key: the tenant named refuses it (or lets it through
             // if its API is open, as the default tenant's may be).
-            (Some(DEFAULT_TENANT), Owner::Nobody) => Ok(self.default.clone()),
+            (Some(DEFAULT_TENANT), Owner::Nobody) => Ok(self.default_router()),
             (Some(named), Owner::Nobody) => match self.tenancy.engine(named) {
-                Some(engine) => Ok(self.router_of(named, &engine)),
+                Some(engine) => Ok(self.tenant_router(named, &engine)),
                 None => Err(ApiError::Denied(Denied::UnknownTenant)),
             },
         }
@@ -144,13 +158,18 @@ pub fn app(tenancy: Tenancy) -> Router {
         .with_state(dispatch)
 }
 
-/// Hands the request to its tenant's routes.
+/// Hands the request to its tenant's routes; the answer says which tenant
+/// it is from (`Gamify-Tenant`).
 async fn to_tenant(State(dispatch): State<Dispatch>, request: Request) -> Response {
     match dispatch.pick(request.headers()) {
-        Ok(mut router) => match router.call(request).await {
-            Ok(response) => response,
-            Err(never) => match never {},
-        },
+        Ok((tenant, mut router)) => {
+            let mut response = match router.call(request).await {
+                Ok(response) => response,
+                Err(never) => match never {},
+            };
+            response.headers_mut().insert(TENANT_HEADER, tenant);
+            response
+        }
         Err(e) => e.into_response(),
     }
 }

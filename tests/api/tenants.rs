@@ -197,10 +197,16 @@ async fn a_tenant_keeps_its_own_rules_boards_and_keys() {
         .await
         .unwrap();
     assert_eq!(in_acme.status(), 200);
+    assert_eq!(
+        in_acme.headers()["gamify-tenant"],
+        "acme",
+        "the answer says whose"
+    );
     let in_acme: Value = in_acme.json().await.unwrap();
     assert_eq!(in_acme["points"], 6.0);
     assert_eq!(in_acme["rules_version"], 2);
     let in_default = app.post_event(event("maija", "coding", 2.0)).await;
+    assert_eq!(in_default.headers()["gamify-tenant"], "default");
     assert_error(in_default, 422, "validation_failed").await;
     assert_eq!(
         app.admin_json("/api/v2/gamify/admin/rules").await["version"],

@@ -359,6 +359,33 @@ try {
     assert.deepEqual([scored.points, scored.rules_version], [2.5, 2]);
   });
 
+  await check("the operator makes a tenant; its key opens a dashboard of its own", async () => {
+    assert.equal(await text("[data-testid=tenant-name]"), "Organisaatio: default");
+    const rows = page.locator("[data-testid=tenants] tbody tr");
+    assert.equal(await rows.count(), 1, "only the default tenant");
+    await page.fill("#tenant-new-name", "kahvila");
+    await page.click("#new-tenant button[type=submit]");
+    const secret = await page.locator("[data-testid=tenant-secret]").textContent();
+    assert.match(secret, /^gmf_[0-9a-f]{64}$/);
+    await rows.nth(1).waitFor();
+    assert.equal(await rows.nth(1).locator("td").first().textContent(), "kahvila");
+    // The tenant's admin signs in: its own, empty data, its own rules, and
+    // no tenants section.
+    await page.click("#signout");
+    await page.fill("#token", secret);
+    await page.click("#signin button[type=submit]");
+    await page.locator("[data-testid=tenant-name]", { hasText: "kahvila" }).waitFor();
+    assert.equal(await text("[data-testid=total-events]"), "0");
+    assert.equal(await text("[data-testid=total-users]"), "0");
+    assert.match(await text("[data-testid=rules-version]"), /^Versio 1 /);
+    assert.equal(await page.locator("#tenants-admin").isHidden(), true);
+    await page.click("#signout");
+    await page.fill("#token", ADMIN_TOKEN);
+    await page.click("#signin button[type=submit]");
+    await page.locator("[data-testid=tenant-name]", { hasText: "default" }).waitFor();
+    assert.equal(await text("[data-testid=total-events]"), "15", "the default tenant's again");
+  });
+
   await check("the leaderboards offer the categories the rules have now", async () => {
     await page.goto(`${base}/ui/leaderboards`);
     await page.locator("#category option[value=custom_category]").waitFor({ state: "attached" });

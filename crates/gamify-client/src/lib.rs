@@ -132,6 +132,7 @@ pub struct Client {
     http: reqwest::Client,
     base: Url,
     api_key: Option<String>,
+    tenant: Option<String>,
 }
 
 impl Client {
@@ -149,6 +150,7 @@ impl Client {
             http: reqwest::Client::new(),
             base,
             api_key: None,
+            tenant: None,
         })
     }
 
@@ -169,6 +171,14 @@ impl Client {
     /// read, `admin` for rewards, adjustments, webhooks, keys, erasure.
     pub fn with_api_key(mut self, key: impl Into<String>) -> Client {
         self.api_key = Some(key.into());
+        self
+    }
+
+    /// Names `tenant` in the `Gamify-Tenant` header of every request: the
+    /// server then refuses (403) instead of serving, should the key belong
+    /// to another tenant. Requests reach the key's tenant without it too.
+    pub fn with_tenant(mut self, tenant: impl Into<String>) -> Client {
+        self.tenant = Some(tenant.into());
         self
     }
 
@@ -391,6 +401,20 @@ impl Client {
         .await
     }
 
+    /// Makes a tenant (an admin key of the default tenant): the answer
+    /// carries its first key's secret, shown only now.
+    pub async fn create_tenant(&self, name: &str) -> Result<TenantCreated, Error> {
+        let request = self
+            .request(Method::POST, &["admin", "tenants"])
+            .json(&TenantRequest { name: name.into() });
+        self.send(request).await.map(|(body, _)| body)
+    }
+
+    /// Every tenant, `default` first (an admin key of the default tenant).
+    pub async fn tenants(&self) -> Result<Vec<TenantResponse>, Error> {
+        self.get(&["admin", "tenants"], &[]).await
+    }
+
     /// The categories an event may name now, with their weights.
     pub async fn categories(&self) -> Result<Vec<CategoryRule>, Error> {
         self.get(&["categories"], &[]).await
@@ -440,11 +464,14 @@ impl Client {
                 .extend(["api", "v2", "gamify"])
                 .extend(segments);
         }
-        let request = self.http.request(method, url);
-        match &self.api_key {
-            Some(key) => request.bearer_auth(key),
-            None => request,
+        let mut request = self.http.request(method, url);
+        if let Some(key) = &self.api_key {
+            request = request.bearer_auth(key);
         }
+        if let Some(tenant) = &self.tenant {
+            request = request.header("gamify-tenant", tenant);
+        }
+        request
     }
 
     async fn get<T: DeserializeOwned>(

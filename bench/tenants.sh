@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# What tenants cost the requests, in one run.
+#
+#   bench/tenants.sh [DURATION] [CONNECTIONS] [ROUNDS] [TENANTS]
+#   (defaults: 10s, 64, 2, 50)
+#
+# Each round starts Gamify (embedded SQLite, a fresh directory) three times
+# and runs wrk's event ingest (100k users) and balance reads against it:
+# (a) single: no tenant besides the default one, requests carry a key made
+# with `gamify keys create` (what every request did before tenants);
+# (b) default: TENANTS tenants exist, requests carry the default tenant's
+# key (found first); (c) tenant: TENANTS tenants exist, requests carry the
+# last tenant's key, so finding its tenant looks through every tenant's
+# keys. Rounds alternate, since this machine's speed drifts. Prints a
+# Markdown table.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${1:-10s}
+CONNS=${2:-64}
+ROUNDS=${3:-2}
+TENANTS=${4:-50}
+ADDR=127.0.0.1:8103
+command -v wrk >/dev/null || { echo "wrk is not installed: apt-get install wrk" >&2; exit 1; }
+. bench/lib.sh
+require_free $ADDR
+
+echo "building the release binary..." >&2
+cargo build --release --quiet --bin gamify
+
+DATA=$(mktemp -d)
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$DATA"; }
+trap cleanup EXIT
+
+secret() { sed -nE 's/.*"secret": "([^"]+)".*/\1/p'; }
+
+# one NAME MODE: a fresh server in MODE (single, default, tenant) under load.
+one() {
+  local name=$1 mode=$2 dir key
+  dir=$(mktemp -d -p "$DATA")
+  local env=(GAMIFY_ADDR=$ADDR GAMIFY_DATA_DIR=$dir GAMIFY_LOG=error)
+  key=$(env "${env[@]}" target/release/gamify keys create --name bench --scope ingest --scope read | secret)
+  if [ "$mode" != single ]; then
+    echo "  making $TENANTS tenants..." >&2
+    local last
+    for i in $(seq "$TENANTS"); do
+      last=$(env "${env[@]}" target/release/gamify tenants create "t$i" | secret)
+    done
+    [ "$mode" = tenant ] && key=$last
+  fi
+  env "${env[@]}" target/release/gamify serve >"$dir/server.log" 2>&1 &
+  local pid=$!
+  PIDS+=("$pid")
+  wait_for $ADDR /healthz
+  GAMIFY_API_KEY=$key run "${name}_ingest" 100000 bench/post_event.lua "http://$ADDR"
+  GAMIFY_API_KEY=$key run "${name}_balance" 100000 bench/get_balance.lua "http://$ADDR"
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+}
+
+for round in $(seq "$ROUNDS"); do
+  echo "round $round:" >&2
+  one "single_r$round" single
+  one "default_r$round" default
+  one "tenant_r$round" tenant
+done
+
+modes_table "$ROUNDS" single default tenant
