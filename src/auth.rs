@@ -42,8 +42,8 @@ pub enum Denied {
     /// `Gamify-Tenant` header, or the default tenant for the tenant
     /// routes): 403.
     OtherTenant,
-    /// `Gamify-Tenant` names no tenant, and the request carries no valid
-    /// key: 401.
+    /// `Gamify-Tenant` names another tenant than the default one, and the
+    /// request carries none of its keys: 401.
     UnknownTenant,
 }
 

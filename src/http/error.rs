@@ -169,12 +169,12 @@ impl ApiError {
             ApiError::Denied(Denied::UnknownTenant) => (
                 StatusCode::UNAUTHORIZED,
                 "unauthorized",
-                "no tenant named in the Gamify-Tenant header accepts this request: send one of \
-                 its keys as Authorization: Bearer <key>"
+                "the tenant the Gamify-Tenant header names is reached only with one of its \
+                 keys: Authorization: Bearer <key>"
                     .into(),
                 vec![FieldError {
-                    field: "Gamify-Tenant".into(),
-                    message: "unknown tenant, or no valid key".into(),
+                    field: "Authorization".into(),
+                    message: "missing, unknown or revoked key".into(),
                 }],
             ),
             ApiError::Engine(EngineError::Unavailable(StoreError::BoardsUnavailable(why))) => (

@@ -99,13 +99,11 @@ impl Dispatch {
             (Some(_), Owner::Default | Owner::Tenant(..)) => {
                 Err(ApiError::Denied(Denied::OtherTenant))
             }
-            // No valid key: the tenant named refuses it (or lets it through
-            // if its API is open, as the default tenant's may be).
+            // No valid key: the default tenant refuses it as usual (or lets
+            // it through while its API is open); another tenant is reached
+            // only with one of its own keys, never openly.
             (Some(DEFAULT_TENANT), Owner::Nobody) => Ok(self.default_router()),
-            (Some(named), Owner::Nobody) => match self.tenancy.engine(named) {
-                Some(engine) => Ok(self.tenant_router(named, &engine)),
-                None => Err(ApiError::Denied(Denied::UnknownTenant)),
-            },
+            (Some(_), Owner::Nobody) => Err(ApiError::Denied(Denied::UnknownTenant)),
         }
     }
 }

@@ -336,15 +336,17 @@ async fn only_the_default_tenants_admin_keys_make_tenants_and_names_are_checked(
         .await
         .unwrap();
     assert_error(response, 403, "forbidden").await;
-    // Naming an unknown tenant without a valid key: 401.
-    let response = app
-        .anonymous
-        .get(app.url("/api/v2/gamify/balance/u1"))
-        .header("gamify-tenant", "nobody")
-        .send()
-        .await
-        .unwrap();
-    assert_error(response, 401, "unauthorized").await;
+    // Naming a tenant, known or not, without one of its keys: 401.
+    for named in ["nobody", "acme"] {
+        let response = app
+            .anonymous
+            .get(app.url("/api/v2/gamify/balance/u1"))
+            .header("gamify-tenant", named)
+            .send()
+            .await
+            .unwrap();
+        assert_error(response, 401, "unauthorized").await;
+    }
 
     let listed = app.admin_json("/api/v2/gamify/admin/tenants").await;
     let names: Vec<&str> = listed
