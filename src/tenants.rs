@@ -12,7 +12,7 @@
 //! A request finds its tenant by its key: each key belongs to exactly one
 //! tenant (see `crate::http`, which dispatches).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -56,18 +56,32 @@ struct Inner {
     /// `None` (an engine over a store of an embedder's own): no tenants.
     base: Option<Storage>,
     workers: Workers,
-    open: RwLock<Arc<BTreeMap<String, Engine>>>,
+    open: RwLock<Arc<BTreeMap<String, Arc<Served>>>>,
+    /// The tenant of each key seen lately (secret hash → tenant), so that a
+    /// request finds its tenant with one lookup instead of asking every
+    /// tenant's key ring. Only keys some tenant held go in, so it holds at
+    /// most as many entries as there are keys; an entry is checked against
+    /// its tenant's ring on every use, so a revocation counts at once.
+    seen: RwLock<HashMap<String, Arc<Served>>>,
     /// One opening (at start, by the refresh, by a create) at a time on
     /// this node, so that no store is opened twice.
     opening: tokio::sync::Mutex<()>,
+}
+
+/// A tenant this node serves.
+pub struct Served {
+    /// Its name.
+    pub name: String,
+    /// Its engine.
+    pub engine: Engine,
 }
 
 /// Whose key a request presents.
 pub enum Owner {
     /// The default tenant's.
     Default,
-    /// Another tenant's: its name and engine.
-    Tenant(String, Engine),
+    /// Another tenant's.
+    Tenant(Arc<Served>),
     /// No tenant's: none, or unknown, or revoked.
     Nobody,
 }
@@ -89,6 +103,7 @@ impl Tenancy {
                 base,
                 workers,
                 open: RwLock::default(),
+                seen: RwLock::default(),
                 opening: tokio::sync::Mutex::new(()),
             }),
         }
@@ -99,7 +114,7 @@ impl Tenancy {
         &self.inner.default
     }
 
-    fn snapshot(&self) -> Arc<BTreeMap<String, Engine>> {
+    fn snapshot(&self) -> Arc<BTreeMap<String, Arc<Served>>> {
         self.inner
             .open
             .read()
@@ -113,7 +128,7 @@ impl Tenancy {
         if name == DEFAULT_TENANT {
             return Some(self.inner.default.clone());
         }
-        self.snapshot().get(name).cloned()
+        self.snapshot().get(name).map(|s| s.engine.clone())
     }
 
     /// Whether this node serves any tenant besides the default one.
@@ -127,12 +142,39 @@ impl Tenancy {
         if self.inner.default.key_ring().holds(&hash) {
             return Owner::Default;
         }
-        self.snapshot()
-            .iter()
-            .find(|(_, engine)| engine.key_ring().holds(&hash))
-            .map_or(Owner::Nobody, |(name, engine)| {
-                Owner::Tenant(name.clone(), engine.clone())
-            })
+        let seen = self
+            .inner
+            .seen
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&hash)
+            .cloned();
+        let was_seen = seen.is_some();
+        if let Some(served) = seen
+            && served.engine.key_ring().holds(&hash)
+        {
+            return Owner::Tenant(served);
+        }
+        let found = self
+            .snapshot()
+            .values()
+            .find(|s| s.engine.key_ring().holds(&hash))
+            .cloned();
+        // A wrong key (no tenant's) takes no write lock: it is not kept.
+        if found.is_none() && !was_seen {
+            return Owner::Nobody;
+        }
+        let mut seen = self.inner.seen.write().unwrap_or_else(|e| e.into_inner());
+        match found {
+            Some(served) => {
+                seen.insert(hash, served.clone());
+                Owner::Tenant(served)
+            }
+            None => {
+                seen.remove(&hash);
+                Owner::Nobody
+            }
+        }
     }
 
     /// Opens every tenant of the list this node does not serve yet, with
@@ -210,7 +252,13 @@ impl Tenancy {
         }
         let mut open = self.inner.open.write().unwrap_or_else(|e| e.into_inner());
         let mut next = BTreeMap::clone(&open);
-        next.insert(name.to_owned(), engine);
+        next.insert(
+            name.to_owned(),
+            Arc::new(Served {
+                name: name.to_owned(),
+                engine,
+            }),
+        );
         *open = Arc::new(next);
         Ok(())
     }

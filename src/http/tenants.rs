@@ -90,11 +90,11 @@ impl Dispatch {
         }
         let owner = bearer(headers).map_or(Owner::Nobody, |secret| self.tenancy.owner(secret));
         match (named, owner) {
-            (None, Owner::Tenant(name, engine)) => Ok(self.tenant_router(&name, &engine)),
+            (None, Owner::Tenant(served)) => Ok(self.tenant_router(&served.name, &served.engine)),
             (None, _) => Ok(self.default_router()),
             (Some(DEFAULT_TENANT), Owner::Default) => Ok(self.default_router()),
-            (Some(named), Owner::Tenant(name, engine)) if named == name => {
-                Ok(self.tenant_router(&name, &engine))
+            (Some(named), Owner::Tenant(served)) if named == served.name => {
+                Ok(self.tenant_router(&served.name, &served.engine))
             }
             (Some(_), Owner::Default | Owner::Tenant(..)) => {
                 Err(ApiError::Denied(Denied::OtherTenant))
