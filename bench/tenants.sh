@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # What tenants cost the requests, in one run.
 #
-#   bench/tenants.sh [DURATION] [CONNECTIONS] [ROUNDS] [TENANTS]
-#   (defaults: 10s, 64, 2, 50)
+#   [BEFORE=/path/to/older/gamify] bench/tenants.sh [DURATION] [CONNECTIONS]
+#   [ROUNDS] [TENANTS]   (defaults: 10s, 64, 2, 50)
 #
 # Each round starts Gamify (embedded SQLite, a fresh directory) three times
 # and runs wrk's event ingest (100k users) and balance reads against it:
@@ -11,8 +11,10 @@
 # (b) default: TENANTS tenants exist, requests carry the default tenant's
 # key (found first); (c) tenant: TENANTS tenants exist, requests carry the
 # last tenant's key, so finding its tenant looks through every tenant's
-# keys. Rounds alternate, since this machine's speed drifts. Prints a
-# Markdown table.
+# keys (the first time; then it is remembered). With BEFORE (a binary
+# built before tenants), first (z) before: as (a) with that binary, which
+# had no tenant dispatch in front of its routes. Rounds alternate, since
+# this machine's speed drifts. Prints a Markdown table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${1:-10s}
@@ -39,8 +41,10 @@ one() {
   local name=$1 mode=$2 dir key
   dir=$(mktemp -d -p "$DATA")
   local env=(GAMIFY_ADDR=$ADDR GAMIFY_DATA_DIR=$dir GAMIFY_LOG=error)
-  key=$(env "${env[@]}" target/release/gamify keys create --name bench --scope ingest --scope read | secret)
-  if [ "$mode" != single ]; then
+  local bin=target/release/gamify
+  [ "$mode" = before ] && bin=$BEFORE
+  key=$(env "${env[@]}" "$bin" keys create --name bench --scope ingest --scope read | secret)
+  if [ "$mode" = default ] || [ "$mode" = tenant ]; then
     echo "  making $TENANTS tenants..." >&2
     local last
     for i in $(seq "$TENANTS"); do
@@ -48,7 +52,7 @@ one() {
     done
     [ "$mode" = tenant ] && key=$last
   fi
-  env "${env[@]}" target/release/gamify serve >"$dir/server.log" 2>&1 &
+  env "${env[@]}" "$bin" serve >"$dir/server.log" 2>&1 &
   local pid=$!
   PIDS+=("$pid")
   wait_for $ADDR /healthz
@@ -57,11 +61,16 @@ one() {
   kill "$pid"; wait "$pid" 2>/dev/null || true
 }
 
+# MODES="before single" (for example) runs only those.
+if [ -n "${MODES:-}" ]; then
+  read -r -a MODES <<<"$MODES"
+else
+  MODES=(single default tenant)
+  [ -n "${BEFORE:-}" ] && MODES=(before "${MODES[@]}")
+fi
 for round in $(seq "$ROUNDS"); do
   echo "round $round:" >&2
-  one "single_r$round" single
-  one "default_r$round" default
-  one "tenant_r$round" tenant
+  for mode in "${MODES[@]}"; do one "${mode}_r$round" "$mode"; done
 done
 
-modes_table "$ROUNDS" single default tenant
+modes_table "$ROUNDS" "${MODES[@]}"

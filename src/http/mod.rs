@@ -42,7 +42,7 @@ use crate::engine::Engine;
 use crate::tenants::Tenancy;
 pub use error::ApiError;
 pub use handlers::{IDEMPOTENCY_KEY, IDEMPOTENT_REPLAYED, NEXT_CURSOR};
-pub use tenants::{TENANT_HEADER, app};
+pub use tenants::{App, TENANT_HEADER, app};
 
 /// Every route, with the API's fallbacks for unknown routes and methods.
 ///
@@ -208,7 +208,7 @@ pub async fn serve(
     let refresh = tokio::spawn(engine.clone().run_key_refresh());
     let rules_refresh = tokio::spawn(engine.clone().run_rules_refresh());
     let tenants_refresh = tokio::spawn(tenancy.clone().run_refresh());
-    let served = axum::serve(listener, app(tenancy))
+    let served = axum::serve(listener, axum::ServiceExt::into_make_service(app(tenancy)))
         .with_graceful_shutdown(shutdown)
         .await;
     refresh.abort();

@@ -9,7 +9,11 @@
 //! tenant can never act on another by mistake.
 
 use std::collections::HashMap;
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, RwLock};
+use std::task::{Context, Poll};
 
 use axum::extract::{DefaultBodyLimit, FromRequestParts, Request, State};
 use axum::http::request::Parts;
@@ -131,44 +135,69 @@ impl FromRequestParts<Dispatch> for Operator {
     }
 }
 
+/// The tenant routes' path.
+const TENANTS_PATH: &str = "/api/v2/gamify/admin/tenants";
+
+/// The whole API for every tenant, and the tenant routes: a service that
+/// hands each request to its tenant's router, with no routing of its own
+/// in front (every request passes through it).
+#[derive(Clone)]
+pub struct App {
+    dispatch: Dispatch,
+    operator: Router,
+}
+
 /// The whole API for every tenant of `tenancy`, and the tenant routes.
-pub fn app(tenancy: Tenancy) -> Router {
+pub fn app(tenancy: Tenancy) -> App {
     let default_engine = tenancy.default_engine().clone();
     let dispatch = Dispatch {
         default: super::router(default_engine.clone()),
         tenancy,
         routers: Arc::default(),
     };
-    Router::new()
-        .route(
-            "/api/v2/gamify/admin/tenants",
-            get(list_tenants).post(create_tenant),
-        )
-        .route_layer(DefaultBodyLimit::max(
+    let operator = Router::new()
+        .route(TENANTS_PATH, get(list_tenants).post(create_tenant))
+        .method_not_allowed_fallback(handlers::method_not_allowed)
+        .layer(DefaultBodyLimit::max(
             default_engine.limits().max_body_bytes,
         ))
-        .route_layer(middleware::from_fn_with_state(
+        .layer(middleware::from_fn_with_state(
             default_engine,
             super::log_request,
         ))
-        .method_not_allowed_fallback(handlers::method_not_allowed)
-        .fallback(to_tenant)
-        .with_state(dispatch)
+        .with_state(dispatch.clone());
+    App { dispatch, operator }
 }
 
-/// Hands the request to its tenant's routes; the answer says which tenant
-/// it is from (`Gamify-Tenant`).
-async fn to_tenant(State(dispatch): State<Dispatch>, request: Request) -> Response {
-    match dispatch.pick(request.headers()) {
-        Ok((tenant, mut router)) => {
-            let mut response = match router.call(request).await {
-                Ok(response) => response,
-                Err(never) => match never {},
-            };
-            response.headers_mut().insert(TENANT_HEADER, tenant);
-            response
+impl Service<Request> for App {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    /// Hands the request to its tenant's routes; the answer says which
+    /// tenant it is from (`Gamify-Tenant`).
+    fn call(&mut self, request: Request) -> Self::Future {
+        if request.uri().path() == TENANTS_PATH {
+            return Box::pin(self.operator.call(request));
         }
-        Err(e) => e.into_response(),
+        match self.dispatch.pick(request.headers()) {
+            Ok((tenant, mut router)) => {
+                let answer = router.call(request);
+                Box::pin(async move {
+                    let mut response = answer.await?;
+                    response.headers_mut().insert(TENANT_HEADER, tenant);
+                    Ok(response)
+                })
+            }
+            Err(e) => {
+                let response = e.into_response();
+                Box::pin(async move { Ok(response) })
+            }
+        }
     }
 }
 
