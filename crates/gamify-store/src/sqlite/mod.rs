@@ -50,6 +50,7 @@ mod writer;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -122,6 +123,13 @@ struct Inner {
     leaderboards: bool,
     /// Held for the store's life; the OS releases it if the process dies.
     _lock: File,
+    /// The writer's commits so far ([`Writer::commits`]).
+    commits: Arc<AtomicU64>,
+    /// The commit count at which the outbox was last seen empty (none
+    /// pending, none to retry); `u64::MAX`: not known empty. While the count
+    /// stays there, the outbox reads answer without a query: an idle store
+    /// (a tenant nobody uses just now) costs its delivery loop no reads.
+    quiet_outbox: AtomicU64,
 }
 
 struct JoinOnDrop(Option<JoinHandle<()>>);
@@ -137,6 +145,12 @@ impl Drop for JoinOnDrop {
 }
 
 impl SqliteStore {
+    /// Whether the outbox was seen empty and nothing was committed since.
+    fn outbox_quiet(&self) -> bool {
+        self.inner.quiet_outbox.load(Ordering::Acquire)
+            == self.inner.commits.load(Ordering::Acquire)
+    }
+
     /// Opens (creating if needed) the log at `path` and its derived tables
     /// beside it ([`derived_path`]), applies pending migrations, replays
     /// into the derived tables what they lack, and starts the writer,
@@ -236,6 +250,7 @@ impl SqliteStore {
         } else {
             None
         };
+        let commits = Arc::new(AtomicU64::new(0));
         let writer = Writer {
             log,
             users,
@@ -248,6 +263,7 @@ impl SqliteStore {
             erased,
             board_changes,
             hooks,
+            commits: commits.clone(),
         };
         let writer_thread = thread::Builder::new()
             .name("gamify-sqlite-writer".into())
@@ -257,6 +273,8 @@ impl SqliteStore {
             path: path.to_owned(),
             writer: tx,
             _writer_thread: JoinOnDrop(Some(writer_thread)),
+            commits,
+            quiet_outbox: AtomicU64::new(u64::MAX),
             readers: Mutex::new(readers),
             reader_slots: Semaphore::new(READERS),
             cache,
@@ -384,10 +402,26 @@ fn now_ms() -> i64 {
 }
 
 /// Copies the WAL back into the database file in the background, until the
-/// store is dropped. PASSIVE never blocks the writer or the readers.
+/// store is dropped. PASSIVE never blocks the writer or the readers. A
+/// round in which neither file changed (SQLite's `data_version`: another
+/// connection committed) does nothing, so an idle store (a tenant nobody
+/// uses just now) costs next to no CPU.
 fn checkpoint_loop(conns: [Connection; 2], store: Weak<Inner>) {
+    let mut seen = [None, None];
     loop {
         thread::sleep(MATERIALIZE_EVERY);
+        let versions = [0, 1].map(|i| {
+            conns[i]
+                .query_row("PRAGMA data_version", [], |r| r.get::<_, i64>(0))
+                .ok()
+        });
+        if versions == seen && versions.iter().all(Option::is_some) {
+            if store.strong_count() == 0 {
+                break;
+            }
+            continue;
+        }
+        seen = versions;
         let Some(inner) = store.upgrade() else { break };
         // A full queue means the writer is busy and will materialize anyway.
         let _ = inner.writer.try_send(Job::Tick);
@@ -667,6 +701,9 @@ impl Store for SqliteStore {
         _lease_ms: i64,
         limit: u32,
     ) -> Result<Vec<Due>, StoreError> {
+        if self.outbox_quiet() {
+            return Ok(Vec::new());
+        }
         self.read(move |c| webhooks::due(c, now_ms, limit)).await
     }
 
@@ -702,7 +739,16 @@ impl Store for SqliteStore {
     }
 
     async fn pending_deliveries(&self) -> Result<u64, StoreError> {
-        self.read(webhooks::pending).await
+        if self.outbox_quiet() {
+            return Ok(0);
+        }
+        // Read before the query: a commit meanwhile makes it stale at once.
+        let commits = self.inner.commits.load(Ordering::Acquire);
+        let pending = self.read(webhooks::pending).await?;
+        if pending == 0 {
+            self.inner.quiet_outbox.store(commits, Ordering::Release);
+        }
+        Ok(pending)
     }
 
     async fn notify(&self, notices: Vec<crate::webhook::Notice>) -> Result<(), StoreError> {

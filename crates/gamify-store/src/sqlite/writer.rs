@@ -163,6 +163,9 @@ pub struct Writer {
     /// The webhook subscriptions not deleted: every write's notices are
     /// addressed to them in its transaction. Only this thread changes them.
     pub hooks: Vec<crate::Subscription>,
+    /// Grows by one after every commit of the log: how the store tells an
+    /// outbox that nothing was written since it was last seen empty.
+    pub commits: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// A user changed by the transaction in progress.
@@ -184,6 +187,11 @@ struct Effects {
 }
 
 impl Writer {
+    fn committed(&self) {
+        self.commits
+            .fetch_add(1, std::sync::atomic::Ordering::Release);
+    }
+
     /// Serves jobs until the queue closes, then hands over what it holds.
     pub fn run(mut self, mut rx: mpsc::Receiver<Job>) {
         let mut batch: Vec<(Op, Reply, tracing::Span)> = Vec::with_capacity(MAX_BATCH);
@@ -372,6 +380,7 @@ impl Writer {
             .map_err(backend)?;
         let (erasure, removed) = erase::erase_log(&tx, user.as_str(), &hash, id, at, &rows)?;
         tx.commit().map_err(backend)?;
+        self.committed();
         self.erased.insert(hash);
         self.board_change(boards::Change::Remove(user.as_str().to_owned()));
         let backlog = materialize::Backlog {
@@ -460,7 +469,9 @@ impl Writer {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(backend)?;
         write::import_page(&tx, page)?;
-        tx.commit().map_err(backend)
+        tx.commit().map_err(backend)?;
+        self.committed();
+        Ok(())
     }
 
     fn hook(&mut self, mut job: HookJob) -> Result<Option<crate::Delivery>, StoreError> {
@@ -494,6 +505,7 @@ impl Writer {
             HookJob::AddTenant(tenant) => super::tenants::add(&tx, tenant).map(|()| None),
         }?;
         tx.commit().map_err(backend)?;
+        self.committed();
         match job {
             HookJob::Subscribe(s) => self.hooks.push(s),
             HookJob::Unsubscribe(id, _) => self.hooks.retain(|s| s.id != id),
@@ -510,6 +522,7 @@ impl Writer {
             .map_err(backend)?;
         let saved = write::save_reward(&tx, draft, create)?;
         tx.commit().map_err(backend)?;
+        self.committed();
         Ok(saved)
     }
 
@@ -592,6 +605,7 @@ impl Writer {
         }
         let effects = step.effects;
         tx.commit().map_err(backend)?;
+        self.committed();
         self.publish(effects, backlog);
         Ok(results)
     }
