@@ -267,10 +267,28 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         let cannot = || format!("cannot open storage {storage:?}");
         match cli.command {
             Command::Migrate => {
-                Engine::migrate(&storage, rules)
+                Engine::migrate(&storage, rules.clone())
                     .await
                     .with_context(cannot)?;
                 tracing::info!(?storage, "database is up to date");
+                // Then every tenant's store (a node opening a tenant would
+                // do it too; this makes an upgrade one step).
+                let tenants = Tenancy::from(
+                    Engine::open_for_maintenance(&storage, rules.clone(), false)
+                        .await
+                        .with_context(cannot)?,
+                )
+                .list()
+                .await
+                .context("cannot read the tenant list")?;
+                for tenant in tenants.iter().skip(1) {
+                    let place = gamify::tenants::tenant_storage(&storage, &tenant.name)
+                        .map_err(anyhow::Error::msg)?;
+                    Engine::migrate(&place, rules.clone())
+                        .await
+                        .with_context(|| format!("cannot migrate tenant {:?}", tenant.name))?;
+                    tracing::info!(tenant = %tenant.name, "tenant's database is up to date");
+                }
                 Ok(())
             }
             Command::Serve {

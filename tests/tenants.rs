@@ -39,6 +39,8 @@ async fn a_tenant_made_with_the_cli_is_served_and_maintained_apart() {
         !dir.path().join("tenants/acmee").exists(),
         "a typo made nothing"
     );
+    let (ok, out) = run_gamify(&["migrate"], &data);
+    assert!(ok, "migrate goes through the tenants too: {out}");
     let (ok, out) = run_gamify(&["--tenant", "acme", "serve"], &data);
     assert!(!ok && out.contains("serve serves every tenant"), "{out}");
 
@@ -138,6 +140,11 @@ async fn a_tenant_made_on_one_postgres_node_is_served_by_another_within_a_second
     // Acme's rows live in its own schema.
     let (ok, out) = run_gamify(&["--tenant", "acme", "export"], &env);
     assert!(ok && out.contains("\"maija\""), "{out}");
+    let (ok, out) = run_gamify(&["migrate"], &env);
+    assert!(
+        ok,
+        "migrate with the nodes running, tenants included: {out}"
+    );
     let tenant_schema = format!("{}__acme", schema.name());
     assert_eq!(
         events_in(&url, &tenant_schema, "maija").await,
