@@ -414,7 +414,7 @@ mod tests {
         assert_eq!(acme.schema.as_deref(), Some("public__acme"));
         assert_eq!(acme.pool_size, TENANT_POOL_SIZE);
         assert_eq!(acme.redis.unwrap().prefix, "gamify:tenant:acme:");
-        pg.schema = Some("x".repeat(40));
+        pg.schema = Some("x".repeat(50));
         assert!(tenant_storage(&Storage::Postgres(pg), "a_long_tenant_name").is_err());
         assert!(tenant_storage(&Storage::Sqlite("g.db".into()), "../up").is_err());
     }
