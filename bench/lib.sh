@@ -80,6 +80,21 @@ require_redis_bench() {
   redis-cli ping >/dev/null || { echo "Redis is not reachable on 127.0.0.1:6379" >&2; exit 1; }
 }
 
+# modes_setup ADDR: what bench/auth.sh, rules.sh and tenants.sh do first:
+# refuse without wrk or with ADDR taken, build the release binary, and make
+# DATA (a scratch dir) and PIDS (servers to stop), both cleaned up on exit.
+modes_setup() {
+  command -v wrk >/dev/null || { echo "wrk is not installed: apt-get install wrk" >&2; exit 1; }
+  require_free "$1"
+  echo "building the release binary..." >&2
+  cargo build --release --quiet --bin gamify
+  DATA=$(mktemp -d)
+  PIDS=()
+  trap modes_cleanup EXIT
+}
+
+modes_cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$DATA"; }
+
 # modes_table ROUNDS MODE...: the Markdown table of the runs that one() in
 # bench/auth.sh and bench/rules.sh recorded as MODE_rROUND_ingest and
 # MODE_rROUND_balance in $DATA/results, round by round.

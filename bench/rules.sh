@@ -19,17 +19,8 @@ DURATION=${1:-10s}
 CONNS=${2:-64}
 ROUNDS=${3:-2}
 ADDR=127.0.0.1:8103
-command -v wrk >/dev/null || { echo "wrk is not installed: apt-get install wrk" >&2; exit 1; }
 . bench/lib.sh
-require_free $ADDR
-
-echo "building the release binary..." >&2
-cargo build --release --quiet --bin gamify
-
-DATA=$(mktemp -d)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$DATA"; }
-trap cleanup EXIT
+modes_setup $ADDR
 
 # The big rule set: the brief's five categories (the load uses them) and 59
 # more; 256 achievements, the brief's seven first.

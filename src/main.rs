@@ -273,15 +273,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 tracing::info!(?storage, "database is up to date");
                 // Then every tenant's store (a node opening a tenant would
                 // do it too; this makes an upgrade one step).
-                let tenants = Tenancy::from(
-                    Engine::open_for_maintenance(&storage, rules.clone(), false)
-                        .await
-                        .with_context(cannot)?,
-                )
-                .list()
-                .await
-                .context("cannot read the tenant list")?;
-                for tenant in tenants.iter().skip(1) {
+                for tenant in tenant_list(&storage, &rules).await?.iter().skip(1) {
                     let place = gamify::tenants::tenant_storage(&storage, &tenant.name)
                         .map_err(anyhow::Error::msg)?;
                     Engine::migrate(&place, rules.clone())
@@ -572,19 +564,32 @@ async fn storage_of(
     let Some(name) = tenant.filter(|t| *t != gamify_store::tenants::DEFAULT_TENANT) else {
         return Ok(storage);
     };
-    let default = Engine::open_for_maintenance(&storage, rules.clone(), false)
-        .await
-        .with_context(|| format!("cannot open storage {storage:?} to find tenant {name:?}"))?;
-    let listed = Tenancy::from(default)
-        .list()
-        .await
-        .context("cannot read the tenant list")?;
-    if !listed.iter().any(|t| t.name == name) {
+    if !tenant_list(&storage, rules)
+        .await?
+        .iter()
+        .any(|t| t.name == name)
+    {
         anyhow::bail!(
             "no tenant named {name:?}; `gamify tenants list` shows them, `gamify tenants create` makes one"
         );
     }
     gamify::tenants::tenant_storage(&storage, name).map_err(anyhow::Error::msg)
+}
+
+/// Every tenant of the deployment whose default tenant is at `storage`,
+/// `default` first, read with the store opened for maintenance (on SQLite,
+/// the server must be stopped) and closed again.
+async fn tenant_list(
+    storage: &Storage,
+    rules: &gamify::Rules,
+) -> anyhow::Result<Vec<gamify::model::TenantResponse>> {
+    let default = Engine::open_for_maintenance(storage, rules.clone(), false)
+        .await
+        .with_context(|| format!("cannot open storage {storage:?} to read the tenant list"))?;
+    Tenancy::from(default)
+        .list()
+        .await
+        .context("cannot read the tenant list")
 }
 
 /// Streams the NDJSON export to `out`, page by page, logging progress.

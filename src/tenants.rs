@@ -122,15 +122,6 @@ impl Tenancy {
             .clone()
     }
 
-    /// The engine of tenant `name` (`default` included), if this node
-    /// serves it.
-    pub fn engine(&self, name: &str) -> Option<Engine> {
-        if name == DEFAULT_TENANT {
-            return Some(self.inner.default.clone());
-        }
-        self.snapshot().get(name).map(|s| s.engine.clone())
-    }
-
     /// Whether this node serves any tenant besides the default one.
     pub fn has_tenants(&self) -> bool {
         !self.snapshot().is_empty()
