@@ -408,6 +408,22 @@ try {
     await phone.close();
   });
 
+  await check("the dashboard, its tables and forms included, fits a phone", async () => {
+    const phone = await browser.newContext({ viewport: { width: 375, height: 740 }, isMobile: true });
+    const small = await phone.newPage();
+    await small.goto(`${base}/ui/admin`);
+    await small.fill("#token", ADMIN_TOKEN);
+    await small.click("#signin button[type=submit]");
+    await small.waitForSelector("[data-testid=tenants]");
+    const width = await small.evaluate(() => document.documentElement.scrollWidth);
+    // What sticks out, innermost first, to say where to look.
+    const wide = await small.evaluate(() => [...document.querySelectorAll("main *")]
+      .filter((e) => e.getBoundingClientRect().right > 376 && ![...e.children].some((c) => c.getBoundingClientRect().right > 376))
+      .slice(0, 5).map((e) => `${e.tagName.toLowerCase()}${e.id ? "#" + e.id : ""} (${Math.round(e.getBoundingClientRect().right)}px)`));
+    assert.ok(width <= 375, `page is ${width}px wide: ${wide.join(", ")}`);
+    await phone.close();
+  });
+
   await check("another site embeds the wallet with one script tag", async () => {
     await page.goto(siteOrigin);
     await page.waitForSelector("gamify-wallet [data-testid=total]");
