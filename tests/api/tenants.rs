@@ -7,6 +7,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::auth::{ROUTES, send};
+use crate::common::get_json;
 use crate::helpers::{ADMIN_TOKEN, TestApp, assert_error, event, keyed_client, spawn_app};
 
 /// Makes tenant `name` through the API; its first key's secret.
@@ -215,14 +216,7 @@ async fn a_tenant_keeps_its_own_rules_boards_and_keys() {
 
     // Its own boards.
     app.record("pekka", "finance", 10.0).await;
-    let board: Value = acme_client
-        .get(url("/api/v2/gamify/leaderboard"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let board = get_json(&acme_client, url("/api/v2/gamify/leaderboard")).await;
     let users: Vec<&str> = board
         .as_array()
         .unwrap()
@@ -245,12 +239,8 @@ async fn a_tenant_keeps_its_own_rules_boards_and_keys() {
         .await
         .unwrap();
     let reader_client = keyed_client(reader["secret"].as_str().unwrap());
-    let read = reader_client
-        .get(url("/api/v2/gamify/balance/maija"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(read.json::<Value>().await.unwrap()["lifetime_points"], 6.0);
+    let read = get_json(&reader_client, url("/api/v2/gamify/balance/maija")).await;
+    assert_eq!(read["lifetime_points"], 6.0);
     let revoked = acme_client
         .post(url(&format!(
             "/api/v2/gamify/admin/keys/{}/revoke",
