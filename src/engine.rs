@@ -190,9 +190,18 @@ fn rule_error(e: RuleError) -> FieldError {
     }
 }
 
-/// The Gamify engine. Cheap to clone.
+/// The Gamify engine. Cheap to clone: one shared pointer, since every
+/// request clones it several times (each extractor's `State`), and copying
+/// a handful of shared pointers and the rules was a tenth of a leaderboard
+/// read's CPU.
 #[derive(Clone)]
 pub struct Engine {
+    parts: Arc<Parts>,
+}
+
+/// What an [`Engine`] holds.
+#[derive(Clone)]
+struct Parts {
     store: Arc<dyn Store>,
     /// The store's rule versions (shared with it).
     book: Arc<RuleBook>,
@@ -270,30 +279,34 @@ impl Engine {
     /// keys but the tenant's own (read by [`Engine::refresh_keys`]).
     pub fn for_tenant(&self, store: Arc<dyn Store>) -> Engine {
         Engine {
-            book: store.rule_book(),
-            store,
-            rules: self.rules.clone(),
-            clock: self.clock.clone(),
-            keys: Arc::new(KeyRing::new(None)),
-            limiter: Arc::new(Limiter::new(self.limiter.limit())),
-            limits: self.limits,
-            cors_origins: self.cors_origins.clone(),
-            metrics: self.metrics.clone(),
+            parts: Arc::new(Parts {
+                book: store.rule_book(),
+                store,
+                rules: self.parts.rules.clone(),
+                clock: self.parts.clock.clone(),
+                keys: Arc::new(KeyRing::new(None)),
+                limiter: Arc::new(Limiter::new(self.parts.limiter.limit())),
+                limits: self.parts.limits,
+                cors_origins: self.parts.cors_origins.clone(),
+                metrics: self.parts.metrics.clone(),
+            }),
         }
     }
 
     /// An engine over any store and clock (tests use a manual clock).
     pub fn with_store(store: Arc<dyn Store>, rules: Rules, clock: Arc<dyn Clock>) -> Engine {
         Engine {
-            book: store.rule_book(),
-            store,
-            rules,
-            clock,
-            keys: Arc::new(KeyRing::new(None)),
-            limiter: Arc::default(),
-            limits: Limits::default(),
-            cors_origins: Arc::from(Vec::new()),
-            metrics: Arc::default(),
+            parts: Arc::new(Parts {
+                book: store.rule_book(),
+                store,
+                rules,
+                clock,
+                keys: Arc::new(KeyRing::new(None)),
+                limiter: Arc::default(),
+                limits: Limits::default(),
+                cors_origins: Arc::from(Vec::new()),
+                metrics: Arc::default(),
+            }),
         }
     }
 
@@ -301,57 +314,60 @@ impl Engine {
     /// (`GAMIFY_API_KEY`), besides the keys in storage. With neither, the
     /// HTTP API is open and its admin routes are off (see [`crate::auth`]).
     pub fn with_api_key(mut self, key: Option<String>) -> Engine {
-        self.keys = Arc::new(KeyRing::new(key.as_deref()));
+        Arc::make_mut(&mut self.parts).keys = Arc::new(KeyRing::new(key.as_deref()));
         self
     }
 
     /// The same engine, letting pages from `origins` (`https://site.example`,
     /// or `*` for any) read the API from a browser: the embeddable wallet.
     pub fn with_cors_origins(mut self, origins: Vec<String>) -> Engine {
-        self.cors_origins = Arc::from(origins);
+        Arc::make_mut(&mut self.parts).cors_origins = Arc::from(origins);
         self
     }
 
     /// The `Access-Control-Allow-Origin` value for a request from
     /// `origin`, if that origin may read the answer.
     pub fn cors_allows(&self, origin: &str) -> Option<&str> {
-        self.cors_origins.iter().find_map(|o| match o.as_str() {
-            "*" => Some("*"),
-            o if o == origin => Some(o),
-            _ => None,
-        })
+        self.parts
+            .cors_origins
+            .iter()
+            .find_map(|o| match o.as_str() {
+                "*" => Some("*"),
+                o if o == origin => Some(o),
+                _ => None,
+            })
     }
 
     /// The keys this engine's HTTP API accepts.
     pub fn key_ring(&self) -> &KeyRing {
-        &self.keys
+        &self.parts.keys
     }
 
     /// The same engine, limiting how many requests each key makes on it.
     pub fn with_rate_limit(mut self, limit: RateLimit) -> Engine {
-        self.limiter = Arc::new(Limiter::new(limit));
+        Arc::make_mut(&mut self.parts).limiter = Arc::new(Limiter::new(limit));
         self
     }
 
     /// Every key's request budget on this node.
     pub fn limiter(&self) -> &Limiter {
-        &self.limiter
+        &self.parts.limiter
     }
 
     /// The same engine, with other request size limits.
     pub fn with_limits(mut self, limits: Limits) -> Engine {
-        self.limits = limits;
+        Arc::make_mut(&mut self.parts).limits = limits;
         self
     }
 
     /// The request size limits in force.
     pub fn limits(&self) -> Limits {
-        self.limits
+        self.parts.limits
     }
 
     /// A page size: `limit`, or the default, if within 1..=`max_page`.
     pub(crate) fn check_limit(&self, limit: Option<u32>) -> Result<u32, EngineError> {
-        let max = self.limits.max_page;
+        let max = self.parts.limits.max_page;
         match limit.unwrap_or(DEFAULT_PAGE.min(max)) {
             n if (1..=max).contains(&n) => Ok(n),
             _ => Err(EngineError::field(
@@ -367,7 +383,7 @@ impl Engine {
         &self,
         metadata: &Option<serde_json::Value>,
     ) -> Result<Option<String>, FieldError> {
-        let max = self.limits.max_metadata_bytes;
+        let max = self.parts.limits.max_metadata_bytes;
         match metadata {
             None | Some(serde_json::Value::Null) => Ok(None),
             Some(m @ serde_json::Value::Object(_)) => {
@@ -389,17 +405,17 @@ impl Engine {
 
     /// The deployment's settings around the rules (skew, grants, expiry).
     pub fn rules(&self) -> &Rules {
-        &self.rules
+        &self.parts.rules
     }
 
     /// The rules new events are scored with, and their version.
     pub fn current_rules(&self) -> Arc<RuleVersion> {
-        self.book.current()
+        self.parts.book.current()
     }
 
     /// Every version of the rules.
     pub fn rule_book(&self) -> &RuleBook {
-        &self.book
+        &self.parts.book
     }
 
     /// Records an event and returns it with what it earned.
@@ -413,12 +429,12 @@ impl Engine {
         idempotency_key: Option<&str>,
     ) -> Result<(EventResponse, bool), EngineError> {
         let event = self.parse_event(&request, idempotency_key)?;
-        let recorded = self.store.record_event(event).await?;
-        let response = render_event(&recorded.event, &self.book);
+        let recorded = self.parts.store.record_event(event).await?;
+        let response = render_event(&recorded.event, &self.parts.book);
         if recorded.replayed {
-            self.metrics.replay();
+            self.parts.metrics.replay();
         } else {
-            self.metrics.event(&recorded.event, response.level_up);
+            self.parts.metrics.event(&recorded.event, response.level_up);
         }
         Ok((response, recorded.replayed))
     }
@@ -429,10 +445,16 @@ impl Engine {
     /// in between may change the answer.
     pub async fn simulate(&self, request: EventRequest) -> Result<SimulationResponse, EngineError> {
         let event = self.parse_event(&request, None)?;
-        let before = self.store.user(&event.user_id).await?;
-        let rules = self.book.rules(event.rules_version, "a simulated event")?;
+        let before = self.parts.store.user(&event.user_id).await?;
+        let rules = self
+            .parts
+            .book
+            .rules(event.rules_version, "a simulated event")?;
         let (record, _) = score(&event, before.map(|s| (*s).clone()), &rules)?;
-        Ok(SimulationResponse::from(render_event(&record, &self.book)))
+        Ok(SimulationResponse::from(render_event(
+            &record,
+            &self.parts.book,
+        )))
     }
 
     /// Checks every field of an event (all errors at once) and makes it a
@@ -442,9 +464,9 @@ impl Engine {
         request: &EventRequest,
         idempotency_key: Option<&str>,
     ) -> Result<NewEvent, EngineError> {
-        let now = self.clock.now_ms();
+        let now = self.parts.clock.now_ms();
         // Checked against the current version, and scored with it too.
-        let current = self.book.current();
+        let current = self.parts.book.current();
         let rules = &current.rules;
         let mut errors = Vec::new();
         let user_id = UserId::parse(&request.user_id)
@@ -473,7 +495,7 @@ impl Engine {
                     None
                 }
                 Some(at) => rules
-                    .check_occurred_at(at, now, self.rules.max_future_skew_ms)
+                    .check_occurred_at(at, now, self.parts.rules.max_future_skew_ms)
                     .map_err(|e| errors.push(rule_error(e)))
                     .map(|_| at)
                     .ok(),
@@ -523,7 +545,7 @@ impl Engine {
     /// The user's wallet; zeros for a user with no events.
     pub async fn balance(&self, user_id: &str) -> Result<BalanceResponse, EngineError> {
         let user = parse_user(user_id)?;
-        let snapshot = self.store.user(&user).await?.unwrap_or_default();
+        let snapshot = self.parts.store.user(&user).await?.unwrap_or_default();
         self.render_balance(user.as_str(), &snapshot).await
     }
 
@@ -535,16 +557,17 @@ impl Engine {
     ) -> Result<BalanceResponse, EngineError> {
         let user = parse_user(user_id)?;
         let state = &snapshot.state;
-        let expiring = match self.rules.expiry {
+        let expiring = match self.parts.rules.expiry {
             Some(expiry) if state.total > Points::ZERO => {
                 // Whatever will be past its cutoff 30 days from now.
                 let cutoff = expiry.cutoff_ms(self.now_ms() + 30 * 86_400_000);
-                let credited = self.store.credited_since(&user, cutoff).await?;
+                let credited = self.parts.store.credited_since(&user, cutoff).await?;
                 Expiry::due(state.total, credited)
             }
             _ => Points::ZERO,
         };
-        let (level, next_level_points) = level_fields(&self.book.current().rules, state.lifetime);
+        let (level, next_level_points) =
+            level_fields(&self.parts.book.current().rules, state.lifetime);
         Ok(BalanceResponse {
             user_id: user_id.to_owned(),
             total_points: state.total.to_f64(),
@@ -568,7 +591,7 @@ impl Engine {
     /// store to expire each (decided under the user's serialisation).
     /// Returns the users whose points expired, and the points.
     pub async fn expire_due_points(&self) -> Result<(u64, Points), EngineError> {
-        let Some(expiry) = self.rules.expiry else {
+        let Some(expiry) = self.parts.rules.expiry else {
             return Ok((0, Points::ZERO));
         };
         let now = self.now_ms();
@@ -577,6 +600,7 @@ impl Engine {
         let mut after: Option<String> = None;
         loop {
             let page = self
+                .parts
                 .store
                 .users_where(UserFilter::Holding, after.as_deref(), 500)
                 .await?;
@@ -585,7 +609,7 @@ impl Engine {
             };
             let mut tasks = tokio::task::JoinSet::new();
             for id in page {
-                let store = self.store.clone();
+                let store = self.parts.store.clone();
                 tasks.spawn(async move {
                     let user = UserId::parse(&id)
                         .map_err(|_| StoreError::Corrupt(format!("stored user id {id:?}")))?;
@@ -612,7 +636,7 @@ impl Engine {
     /// UTC midnight (when points become due), and hourly in between in case
     /// a sweep failed, until dropped. Does nothing while expiry is off.
     pub async fn run_expiry_sweeps(self) {
-        if self.rules.expiry.is_none() {
+        if self.parts.rules.expiry.is_none() {
             return;
         }
         loop {
@@ -635,7 +659,7 @@ impl Engine {
     /// The user's statistics; zeros for a user with no events.
     pub async fn stats(&self, user_id: &str) -> Result<StatsResponse, EngineError> {
         let user = parse_user(user_id)?;
-        let snapshot = self.store.user(&user).await?.unwrap_or_default();
+        let snapshot = self.parts.store.user(&user).await?.unwrap_or_default();
         let totals = &snapshot.state.categories;
         Ok(StatsResponse {
             user_id: user.as_str().to_owned(),
@@ -669,11 +693,11 @@ impl Engine {
     ) -> Result<(Vec<EventResponse>, Option<String>), EngineError> {
         let user = parse_user(user_id)?;
         let limit = self.check_limit(limit)?;
-        let page = self.store.events(&user, limit, before).await?;
+        let page = self.parts.store.events(&user, limit, before).await?;
         Ok((
             page.events
                 .iter()
-                .map(|e| render_event(e, &self.book))
+                .map(|e| render_event(e, &self.parts.book))
                 .collect(),
             page.next_cursor,
         ))
@@ -686,41 +710,42 @@ impl Engine {
     ) -> Result<Vec<LeaderboardEntry>, EngineError> {
         let limit = self.check_limit(limit)?;
         Ok(self
+            .parts
             .store
             .leaderboard(limit)
             .await?
             .iter()
-            .map(|row| render_leader(row, &self.book.current().rules))
+            .map(|row| render_leader(row, &self.parts.book.current().rules))
             .collect())
     }
 
     /// Whether storage answers.
     pub async fn ready(&self) -> Result<(), EngineError> {
-        Ok(self.store.ping().await?)
+        Ok(self.parts.store.ping().await?)
     }
 
     /// The store (for the engine's other modules).
     pub(crate) fn store(&self) -> &dyn Store {
-        self.store.as_ref()
+        self.parts.store.as_ref()
     }
 
     /// This process's counters (`GET /metrics`).
     pub fn metrics(&self) -> &Metrics {
-        &self.metrics
+        &self.parts.metrics
     }
 
     /// The metrics in Prometheus's text format, the store's gauges included.
     pub fn render_metrics(&self) -> String {
-        self.metrics.render(&self.store.gauges())
+        self.parts.metrics.render(&self.parts.store.gauges())
     }
 
     /// The engine clock's now, in Unix ms.
     pub(crate) fn now_ms(&self) -> i64 {
-        self.clock.now_ms()
+        self.parts.clock.now_ms()
     }
 
     fn today(&self) -> Day {
-        Day::from_unix_millis(self.clock.now_ms())
+        Day::from_unix_millis(self.parts.clock.now_ms())
     }
 }
 
