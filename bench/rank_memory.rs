@@ -2,7 +2,8 @@
 //! USERS members on BOARDS boards, as `src/sqlite/boards.rs` holds them (one
 //! `Names` for all, per board a `RankIndex` and an array of scores).
 //! Prints the resident memory they added per member per board, and the
-//! time of a rank lookup and of a top-10 read.
+//! time of a rank lookup (a name's member, then its position) and of a
+//! top-10 read.
 //! `cargo run --release --example bench_rank_memory -- USERS BOARDS`
 use std::time::Instant;
 
@@ -54,13 +55,17 @@ fn main() {
     let per = (after - before) as f64 / (f64::from(users) * boards as f64);
     let names_only = names.len();
 
-    // Rank of random members, and the top 10, on the first board.
+    // Rank of random members by name, as a request asks, and the top 10,
+    // on the first board.
     let (index, scores) = &indexes[0];
     let lookups = 200_000u32;
+    let asked: Vec<String> = (0..lookups)
+        .map(|i| format!("user_{}", u64::from(i) * 7_919 % u64::from(users)))
+        .collect();
     let started = Instant::now();
     let mut found = 0usize;
-    for i in 0..lookups {
-        let member = (u64::from(i) * 7_919 % u64::from(users)) as u32;
+    for name in &asked {
+        let member = names.number(name).expect("every asked name is a member");
         let entry = names.entry(member, scores[member as usize]);
         found += index.position(&entry).map_or(0, |p| p & 1);
     }

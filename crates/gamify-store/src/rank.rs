@@ -23,8 +23,11 @@
 
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
+use std::hash::BuildHasher;
 use std::ops::Bound::{Excluded, Included, Unbounded};
 use std::sync::Arc;
+
+use hashbrown::{DefaultHashBuilder, HashTable};
 
 /// Entries per block before it splits.
 pub const MAX_BLOCK: usize = 128;
@@ -50,15 +53,22 @@ fn spacing(n: usize) -> u64 {
 const RUN: u64 = 4096;
 
 /// Member names by number, their tie keys, and numbers by name; numbers
-/// are never reused. Each name is stored once (shared by the two maps);
-/// looking a name up walks the ordered map (a few microseconds at most),
-/// which a hash map beside it would save at 30-odd bytes a member.
+/// are never reused. Each name is stored once (shared by the two maps).
+/// A name is found by its hash ([`Names::number`]: every rank asked for
+/// and every write); the ordered map is walked only for a new name's
+/// neighbours and a cursor's place, since each of its comparisons chases
+/// a pointer to a name (a sixth of a rank's CPU over HTTP when it was
+/// the lookup too).
 #[derive(Default)]
 pub struct Names {
     /// By member number: the name and its tie key.
     members: Vec<(Arc<str>, Tie)>,
     /// Names in order, with their member numbers.
     order: BTreeMap<Arc<str>, u32>,
+    /// Member numbers by the hash of their name: 4 bytes and a control
+    /// byte a slot, shared by every board.
+    by_hash: HashTable<u32>,
+    hasher: DefaultHashBuilder,
     /// [`spacing`] at the last renumbering.
     spacing: u64,
     /// The members named last: a name right after one of them continues
@@ -74,7 +84,7 @@ impl Names {
     /// every tie key was renumbered to make room (then each board must
     /// [`RankIndex::retie`]).
     pub fn intern(&mut self, name: &str) -> (u32, bool) {
-        if let Some(&n) = self.order.get(name) {
+        if let Some(n) = self.number(name) {
             return (n, false);
         }
         let below_member = self
@@ -117,6 +127,15 @@ impl Names {
             .position(|r| *r == below_member && in_run)
             .unwrap_or(n as usize % RECENT);
         self.recent[slot] = Some(n);
+        let Names {
+            members,
+            by_hash,
+            hasher,
+            ..
+        } = self;
+        by_hash.insert_unique(hasher.hash_one(&*name), n, |&m| {
+            hasher.hash_one(&*members[m as usize].0)
+        });
         self.order.insert(name, n);
         if key.is_none() {
             self.renumber();
@@ -138,7 +157,11 @@ impl Names {
 
     /// The member's number, if it has one.
     pub fn number(&self, name: &str) -> Option<u32> {
-        self.order.get(name).copied()
+        self.by_hash
+            .find(self.hasher.hash_one(name), |&n| {
+                *self.members[n as usize].0 == *name
+            })
+            .copied()
     }
 
     /// The name of a member number.
@@ -489,6 +512,14 @@ mod tests {
             renumbered += usize::from(names.intern(&format!("d{i:06}")).1);
             renumbered += usize::from(names.intern(&format!("u{i}")).1);
         }
+        // Every name still finds its own number, and interning it again
+        // gives no new one.
+        for m in 0..names.len() as u32 {
+            let name = names.name(m).to_owned();
+            assert_eq!(names.number(&name), Some(m));
+            assert_eq!(names.intern(&name), (m, false));
+        }
+        assert_eq!(names.number("b"), None);
         let mut sorted: Vec<(String, Tie)> = (0..names.len() as u32)
             .map(|m| (names.name(m).to_owned(), names.tie(m)))
             .collect();
