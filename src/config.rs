@@ -16,6 +16,9 @@ use crate::engine::{Limits, Storage};
 /// The defaults, with a comment on every setting.
 pub const DEFAULT_TOML: &str = include_str!("../config.default.toml");
 
+/// The most request threads `server.workers` may ask for.
+pub const MAX_WORKERS: u32 = 1024;
+
 /// Everything `gamify serve` needs.
 #[derive(Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -110,6 +113,9 @@ pub struct ServerConfig {
     /// second's worth).
     #[serde(default)]
     pub key_burst: u32,
+    /// Threads that serve requests; 0: one per core.
+    #[serde(default)]
+    pub workers: u32,
 }
 
 impl fmt::Debug for WebhooksConfig {
@@ -138,6 +144,7 @@ impl fmt::Debug for ServerConfig {
             .field("cors_origins", &self.cors_origins)
             .field("key_rate_per_second", &self.key_rate_per_second)
             .field("key_burst", &self.key_burst)
+            .field("workers", &self.workers)
             .finish()
     }
 }
@@ -337,6 +344,15 @@ impl Config {
             if let Some(v) = env(var) {
                 *field = parse_env(var, &v, "a whole number of requests")?;
             }
+        }
+        if let Some(v) = env("GAMIFY_WORKERS") {
+            config.server.workers = parse_env("GAMIFY_WORKERS", &v, "a whole number of threads")?;
+        }
+        if config.server.workers > MAX_WORKERS {
+            return Err(invalid(
+                "server.workers",
+                format!("expected 0 (one per core) to {MAX_WORKERS} threads"),
+            ));
         }
         if let Some(v) = env("GAMIFY_CORS_ORIGINS") {
             config.server.cors_origins = v
@@ -1009,11 +1025,16 @@ mod tests {
                 "limits.max_metadata_bytes",
             ),
             ("GAMIFY_API_KEY", "short", "server.api_key"),
+            ("GAMIFY_WORKERS", "5000", "server.workers"),
+            ("GAMIFY_WORKERS", "two", "GAMIFY_WORKERS"),
         ] {
             let env = |k: &str| (k == var).then(|| value.to_owned());
             let err = Config::load(None, env).unwrap_err().to_string();
             assert!(err.starts_with(name), "{var}={value}: {err}");
         }
+        let env = |k: &str| (k == "GAMIFY_WORKERS").then(|| "1".to_owned());
+        assert_eq!(Config::load(None, env).unwrap().server.workers, 1);
+        assert_eq!(Config::load(None, no_env).unwrap().server.workers, 0);
         let env = |k: &str| (k == "GAMIFY_MAX_PAGE").then(|| "500".to_owned());
         assert_eq!(Config::load(None, env).unwrap().limits.max_page, 500);
     }

@@ -249,7 +249,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         return Ok(());
     }
     init_logging(&config)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if config.server.workers > 0 {
+        runtime.worker_threads(config.server.workers as usize);
+    }
+    let runtime = runtime
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
