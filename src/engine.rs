@@ -709,13 +709,11 @@ impl Engine {
         limit: Option<u32>,
     ) -> Result<Vec<LeaderboardEntry>, EngineError> {
         let limit = self.check_limit(limit)?;
-        Ok(self
-            .parts
-            .store
-            .leaderboard(limit)
-            .await?
+        let rows = self.parts.store.leaderboard(limit).await?;
+        let current = self.parts.book.current();
+        Ok(rows
             .iter()
-            .map(|row| render_leader(row, &self.parts.book.current().rules))
+            .map(|row| render_leader(row, &current.rules))
             .collect())
     }
 
