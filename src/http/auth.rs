@@ -1,13 +1,12 @@
-//! Keys on the wire: the [`Admin`] extractor, the middleware that gives the
-//! ingest and read routes their scope, and the admin routes for keys.
+//! Keys on the wire: the [`Ingest`], [`Read`] and [`Admin`] extractors that
+//! give each route its scope, and the admin routes for keys.
 
 use std::time::Instant;
 
 use axum::Json;
-use axum::extract::{FromRequestParts, Path, Request, State};
+use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header::AUTHORIZATION};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use gamify_store::keys::Scope;
 
@@ -65,24 +64,31 @@ impl FromRequestParts<Engine> for Admin {
     }
 }
 
-/// Middleware for the routes that record what users do.
-pub async fn require_ingest(
-    State(engine): State<Engine>,
-    request: Request,
-    next: Next,
-) -> Result<Response, ApiError> {
-    authorize(&engine, request.headers(), Scope::Ingest)?;
-    Ok(next.run(request).await)
+/// Proof that the request may record what users do: its key has the
+/// `ingest` scope (or no key exists). The first argument of those routes'
+/// handlers, so that it is checked before anything else is read. (An
+/// extractor, not a middleware layer: a layer cost every request a boxed
+/// service and future.)
+pub struct Ingest;
+
+impl FromRequestParts<Engine> for Ingest {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, engine: &Engine) -> Result<Ingest, ApiError> {
+        authorize(engine, &parts.headers, Scope::Ingest).map(|()| Ingest)
+    }
 }
 
-/// Middleware for the routes that read.
-pub async fn require_read(
-    State(engine): State<Engine>,
-    request: Request,
-    next: Next,
-) -> Result<Response, ApiError> {
-    authorize(&engine, request.headers(), Scope::Read)?;
-    Ok(next.run(request).await)
+/// Proof that the request may read: its key has the `read` scope (or no
+/// key exists). The first argument of the reading routes' handlers.
+pub struct Read;
+
+impl FromRequestParts<Engine> for Read {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, engine: &Engine) -> Result<Read, ApiError> {
+        authorize(engine, &parts.headers, Scope::Read).map(|()| Read)
+    }
 }
 
 /// Make an API key (admin). The answer carries its `secret`, shown only

@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
+use super::auth::{Ingest, Read};
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiQuery};
 use super::handlers::with_cursor;
@@ -49,6 +50,7 @@ pub struct LeaderboardQuery {
     )
 )]
 pub async fn get_leaderboard(
+    _: Read,
     State(engine): State<Engine>,
     ApiQuery(q): ApiQuery<LeaderboardQuery>,
 ) -> Result<Response, ApiError> {
@@ -91,6 +93,7 @@ pub struct StandingQuery {
     )
 )]
 pub async fn get_standing(
+    _: Read,
     State(engine): State<Engine>,
     Path(user_id): Path<String>,
     ApiQuery(q): ApiQuery<StandingQuery>,
@@ -120,6 +123,7 @@ pub async fn get_standing(
     )
 )]
 pub async fn put_privacy(
+    _: Ingest,
     State(engine): State<Engine>,
     Path(user_id): Path<String>,
     ApiJson(request): ApiJson<PrivacyRequest>,

@@ -11,6 +11,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::auth::Admin;
+use super::auth::{Ingest, Read};
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiQuery};
 use super::handlers::{IDEMPOTENT_REPLAYED, idempotency_key, with_cursor};
@@ -52,6 +53,7 @@ fn with_replayed(body: impl serde::Serialize, replayed: bool) -> Response {
     )
 )]
 pub async fn spend_points(
+    _: Ingest,
     State(engine): State<Engine>,
     headers: HeaderMap,
     ApiJson(request): ApiJson<SpendRequest>,
@@ -88,6 +90,7 @@ pub struct PageQuery {
     )
 )]
 pub async fn get_ledger(
+    _: Read,
     State(engine): State<Engine>,
     Path(user_id): Path<String>,
     ApiQuery(query): ApiQuery<PageQuery>,
@@ -120,6 +123,7 @@ pub struct RewardsQuery {
     )
 )]
 pub async fn list_rewards(
+    _: Read,
     State(engine): State<Engine>,
     ApiQuery(query): ApiQuery<RewardsQuery>,
 ) -> Result<Json<Vec<RewardResponse>>, ApiError> {
@@ -154,6 +158,7 @@ pub async fn list_rewards(
     )
 )]
 pub async fn redeem_reward(
+    _: Ingest,
     State(engine): State<Engine>,
     Path(reward_id): Path<String>,
     headers: HeaderMap,
@@ -191,6 +196,7 @@ pub struct RedemptionsQuery {
     )
 )]
 pub async fn list_user_redemptions(
+    _: Read,
     State(engine): State<Engine>,
     Path(user_id): Path<String>,
     ApiQuery(q): ApiQuery<RedemptionsQuery>,

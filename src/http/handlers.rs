@@ -7,6 +7,7 @@ use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
+use super::auth::{Ingest, Read};
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiQuery};
 use crate::engine::Engine;
@@ -47,6 +48,7 @@ pub const NEXT_CURSOR: &str = "x-next-cursor";
     )
 )]
 pub async fn record_event(
+    _: Ingest,
     State(engine): State<Engine>,
     headers: HeaderMap,
     ApiJson(request): ApiJson<EventRequest>,
@@ -85,6 +87,7 @@ pub async fn record_event(
     )
 )]
 pub async fn simulate_event(
+    _: Read,
     State(engine): State<Engine>,
     ApiJson(request): ApiJson<EventRequest>,
 ) -> Result<Json<SimulationResponse>, ApiError> {
@@ -117,6 +120,7 @@ pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
     )
 )]
 pub async fn get_balance(
+    _: Read,
     State(engine): State<Engine>,
     Path(user_id): Path<String>,
 ) -> Result<Json<BalanceResponse>, ApiError> {
@@ -137,6 +141,7 @@ pub async fn get_balance(
     )
 )]
 pub async fn get_stats(
+    _: Read,
     State(engine): State<Engine>,
     Path(user_id): Path<String>,
 ) -> Result<Json<StatsResponse>, ApiError> {
@@ -170,6 +175,7 @@ pub struct EventsQuery {
     )
 )]
 pub async fn list_events(
+    _: Read,
     State(engine): State<Engine>,
     Path(user_id): Path<String>,
     ApiQuery(query): ApiQuery<EventsQuery>,
@@ -196,7 +202,10 @@ pub fn with_cursor(mut response: Response, next: Option<String>) -> Response {
     security(("api_key" = ["read"])),
     responses((status = 200, body = Vec<AchievementResponse>))
 )]
-pub async fn list_achievements(State(engine): State<Engine>) -> Json<Vec<AchievementResponse>> {
+pub async fn list_achievements(
+    _: Read,
+    State(engine): State<Engine>,
+) -> Json<Vec<AchievementResponse>> {
     Json(achievement_catalogue(&engine.current_rules().rules))
 }
 
@@ -209,7 +218,7 @@ pub async fn list_achievements(State(engine): State<Engine>) -> Json<Vec<Achieve
     security(("api_key" = ["read"])),
     responses((status = 200, body = Vec<CategoryRule>))
 )]
-pub async fn list_categories(State(engine): State<Engine>) -> Json<Vec<CategoryRule>> {
+pub async fn list_categories(_: Read, State(engine): State<Engine>) -> Json<Vec<CategoryRule>> {
     Json(category_rules(&engine.current_rules().rules))
 }
 
