@@ -11,6 +11,7 @@ mod economy;
 mod error;
 mod extract;
 mod handlers;
+mod log;
 pub mod openapi;
 mod rules;
 mod tenants;
@@ -18,25 +19,12 @@ mod ui;
 mod webhooks;
 
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
-use axum::http::HeaderValue;
-use axum::http::header::{
-    ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS, ACCESS_CONTROL_ALLOW_ORIGIN,
-    ACCESS_CONTROL_EXPOSE_HEADERS, ACCESS_CONTROL_MAX_AGE, ACCESS_CONTROL_REQUEST_METHOD, ORIGIN,
-    VARY,
-};
-use axum::http::{Method, StatusCode};
-use axum::middleware::{self, Next};
-use axum::response::IntoResponse;
-use axum::response::Response;
+use axum::extract::DefaultBodyLimit;
 use axum::routing::{delete, get, post, put};
 use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
-use tracing::Instrument;
 
 use crate::engine::Engine;
 use crate::tenants::Tenancy;
@@ -176,7 +164,7 @@ pub fn router(engine: Engine) -> Router {
         .fallback(handlers::not_found)
         .method_not_allowed_fallback(handlers::method_not_allowed)
         .layer(DefaultBodyLimit::max(engine.limits().max_body_bytes))
-        .layer(middleware::from_fn_with_state(engine.clone(), log_request))
+        .layer(log::LogLayer::new(engine.clone()))
         .with_state(engine)
 }
 
@@ -210,89 +198,3 @@ pub async fn serve(
     tenants_refresh.abort();
     served
 }
-
-static REQUEST_SEQ: AtomicU64 = AtomicU64::new(1);
-
-/// Gives each request an id (the client's `X-Request-Id`, or a new number),
-/// echoes it, logs the request by route template, not by raw path, and
-/// counts it for `/metrics`. Kept allocation-free on the common path: it
-/// runs on every request.
-pub(crate) async fn log_request(
-    State(engine): State<Engine>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let started = Instant::now();
-    let method = request.method().clone();
-    let route = request.extensions().get::<MatchedPath>().cloned();
-    let request_id = request
-        .headers()
-        .get(REQUEST_ID)
-        .filter(|v| !v.is_empty() && v.len() <= 128)
-        .cloned()
-        .unwrap_or_else(|| HeaderValue::from(REQUEST_SEQ.fetch_add(1, Ordering::Relaxed)));
-    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
-    let allowed_origin = request
-        .headers()
-        .get(ORIGIN)
-        .and_then(|o| o.to_str().ok())
-        .and_then(|o| engine.cors_allows(o))
-        .and_then(|o| HeaderValue::from_str(o).ok());
-    // A browser asking whether a page of an allowed origin may send its key
-    // (the widget's `Authorization` header makes its GETs non-simple).
-    if method == Method::OPTIONS
-        && request
-            .headers()
-            .contains_key(ACCESS_CONTROL_REQUEST_METHOD)
-        && let Some(origin) = allowed_origin
-    {
-        let mut response = StatusCode::NO_CONTENT.into_response();
-        let headers = response.headers_mut();
-        headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, origin);
-        headers.insert(
-            ACCESS_CONTROL_ALLOW_METHODS,
-            HeaderValue::from_static("GET"),
-        );
-        headers.insert(
-            ACCESS_CONTROL_ALLOW_HEADERS,
-            HeaderValue::from_static("authorization"),
-        );
-        headers.insert(ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
-        headers.append(VARY, HeaderValue::from_static("origin"));
-        return response;
-    }
-    // At debug level (off by default: a disabled span costs next to
-    // nothing), every log event of the request, the store's writers
-    // included, carries its id and route.
-    // `key` is filled in once the request's key is checked (auth.rs).
-    let span = tracing::debug_span!(
-        "request",
-        request_id = request_id.to_str().unwrap_or("-"),
-        %method,
-        route,
-        key = tracing::field::Empty,
-    );
-    let mut response = next.run(request).instrument(span.clone()).await;
-    let status = response.status().as_u16();
-    let micros = started.elapsed().as_micros() as u64;
-    engine.metrics().request(&method, route, status, micros);
-    let id = request_id.to_str().unwrap_or("-");
-    if status >= 500 {
-        tracing::warn!(parent: &span, %method, route, status, micros, request_id = id, "request");
-    } else {
-        tracing::debug!(parent: &span, %method, route, status, micros, request_id = id, "request");
-    }
-    response.headers_mut().insert(REQUEST_ID, request_id);
-    if let Some(origin) = allowed_origin {
-        let headers = response.headers_mut();
-        headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, origin);
-        headers.append(VARY, HeaderValue::from_static("origin"));
-        headers.insert(
-            ACCESS_CONTROL_EXPOSE_HEADERS,
-            HeaderValue::from_static("x-next-cursor, x-request-id, gamify-tenant"),
-        );
-    }
-    response
-}
-
-const REQUEST_ID: &str = "x-request-id";

@@ -18,7 +18,6 @@ use std::task::{Context, Poll};
 use axum::extract::{DefaultBodyLimit, FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -161,10 +160,7 @@ pub fn app(tenancy: Tenancy) -> App {
         .layer(DefaultBodyLimit::max(
             default_engine.limits().max_body_bytes,
         ))
-        .layer(middleware::from_fn_with_state(
-            default_engine,
-            super::log_request,
-        ))
+        .layer(super::log::LogLayer::new(default_engine))
         .with_state(dispatch.clone());
     App { dispatch, operator }
 }
