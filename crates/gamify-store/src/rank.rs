@@ -368,6 +368,10 @@ impl RankIndex {
 
     /// The entries from 0-based position `from` on, at most `count`.
     pub fn range(&self, from: usize, count: usize) -> Vec<Entry> {
+        if count == 0 {
+            // A rank asked for without neighbours: no walk to `from`.
+            return Vec::new();
+        }
         let mut out = Vec::with_capacity(count.min(self.len.saturating_sub(from)));
         let mut skip = from;
         let mut start = 0;
