@@ -53,43 +53,46 @@ pub(super) fn authorize(
         .map_err(|retry_after_secs| ApiError::RateLimited { retry_after_secs })
 }
 
-/// Proof that the request carries a key with the `admin` scope.
-pub struct Admin;
+/// Declares a proof that a request's key has a scope: an extractor, the
+/// first argument of each handler that needs the scope, so that the key is
+/// checked before anything else of the request is read. (Extractors, not a
+/// middleware layer per group of routes: a layer cost every request a
+/// boxed service and future.)
+macro_rules! scope_proof {
+    ($(#[$doc:meta])* $proof:ident, $scope:expr) => {
+        $(#[$doc])*
+        pub struct $proof;
 
-impl FromRequestParts<Engine> for Admin {
-    type Rejection = ApiError;
+        impl FromRequestParts<Engine> for $proof {
+            type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, engine: &Engine) -> Result<Admin, ApiError> {
-        authorize(engine, &parts.headers, Scope::Admin).map(|()| Admin)
-    }
+            async fn from_request_parts(
+                parts: &mut Parts,
+                engine: &Engine,
+            ) -> Result<$proof, ApiError> {
+                authorize(engine, &parts.headers, $scope).map(|()| $proof)
+            }
+        }
+    };
 }
 
-/// Proof that the request may record what users do: its key has the
-/// `ingest` scope (or no key exists). The first argument of those routes'
-/// handlers, so that it is checked before anything else is read. (An
-/// extractor, not a middleware layer: a layer cost every request a boxed
-/// service and future.)
-pub struct Ingest;
-
-impl FromRequestParts<Engine> for Ingest {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, engine: &Engine) -> Result<Ingest, ApiError> {
-        authorize(engine, &parts.headers, Scope::Ingest).map(|()| Ingest)
-    }
-}
-
-/// Proof that the request may read: its key has the `read` scope (or no
-/// key exists). The first argument of the reading routes' handlers.
-pub struct Read;
-
-impl FromRequestParts<Engine> for Read {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, engine: &Engine) -> Result<Read, ApiError> {
-        authorize(engine, &parts.headers, Scope::Read).map(|()| Read)
-    }
-}
+scope_proof!(
+    /// Proof that the request may record what users do: its key has the
+    /// `ingest` scope (or no key exists).
+    Ingest,
+    Scope::Ingest
+);
+scope_proof!(
+    /// Proof that the request may read: its key has the `read` scope (or
+    /// no key exists).
+    Read,
+    Scope::Read
+);
+scope_proof!(
+    /// Proof that the request carries a key with the `admin` scope.
+    Admin,
+    Scope::Admin
+);
 
 /// Make an API key (admin). The answer carries its `secret`, shown only
 /// here: only its hash is stored.

@@ -35,9 +35,9 @@ pub use tenants::{App, TENANT_HEADER, app};
 /// Every route, with the API's fallbacks for unknown routes and methods.
 ///
 /// Routes are grouped by the scope a key needs (see [`crate::auth`]), which
-/// each handler's first argument checks: `ingest` ([`auth::Ingest`]) for
-/// what records what users do, `read` ([`auth::Read`]) for what reads,
-/// `admin` ([`auth::Admin`]) for the operator's routes; health, metrics,
+/// each handler's first argument checks: `ingest` (`auth::Ingest`) for
+/// what records what users do, `read` (`auth::Read`) for what reads,
+/// `admin` (`auth::Admin`) for the operator's routes; health, metrics,
 /// the contract and the web pages' files need no key. (tests/api/auth.rs
 /// sends every documented route each kind of key.)
 pub fn router(engine: Engine) -> Router {
