@@ -33,13 +33,7 @@ one() {
       key=$(env "${env[@]}" target/release/gamify keys create --name bench --scope ingest --scope read \
         | sed -nE 's/.*"secret": "([^"]+)".*/\1/p') ;;
   esac
-  env "${env[@]}" target/release/gamify serve >"$dir/server.log" 2>&1 &
-  local pid=$!
-  PIDS+=("$pid")
-  wait_for $ADDR /healthz
-  GAMIFY_API_KEY=$key run "${name}_ingest" 100000 bench/post_event.lua "http://$ADDR"
-  GAMIFY_API_KEY=$key run "${name}_balance" 100000 bench/get_balance.lua "http://$ADDR"
-  kill "$pid"; wait "$pid" 2>/dev/null || true
+  measure_mode "$name" "$dir" "$key" target/release/gamify "${env[@]}"
 }
 
 for round in $(seq "$ROUNDS"); do

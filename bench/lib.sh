@@ -93,6 +93,22 @@ modes_setup() {
   trap modes_cleanup EXIT
 }
 
+# measure_mode NAME DIR KEY BIN ENV...: what one() in bench/auth.sh, rules.sh
+# and tenants.sh ends with: BIN serves on $ADDR with ENV set (its log in
+# DIR), wrk posts events then reads balances (with KEY, if not empty),
+# recorded as NAME_ingest and NAME_balance; then the server stops.
+measure_mode() {
+  local name=$1 dir=$2 key=$3 bin=$4
+  shift 4
+  env "$@" "$bin" serve >"$dir/server.log" 2>&1 &
+  local pid=$!
+  PIDS+=("$pid")
+  wait_for "$ADDR" /healthz
+  GAMIFY_API_KEY=$key run "${name}_ingest" 100000 bench/post_event.lua "http://$ADDR"
+  GAMIFY_API_KEY=$key run "${name}_balance" 100000 bench/get_balance.lua "http://$ADDR"
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+}
+
 modes_cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$DATA"; }
 
 # modes_table ROUNDS MODE...: the Markdown table of the runs that one() in

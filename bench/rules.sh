@@ -51,13 +51,7 @@ one() {
     big) env+=(GAMIFY_RULES_FILE=$BIG) ;;
     before) bin=$BEFORE ;;
   esac
-  env "${env[@]}" "$bin" serve >"$dir/server.log" 2>&1 &
-  local pid=$!
-  PIDS+=("$pid")
-  wait_for $ADDR /healthz
-  run "${name}_ingest" 100000 bench/post_event.lua "http://$ADDR"
-  run "${name}_balance" 100000 bench/get_balance.lua "http://$ADDR"
-  kill "$pid"; wait "$pid" 2>/dev/null || true
+  measure_mode "$name" "$dir" "" "$bin" "${env[@]}"
 }
 
 MODES=(brief big)

@@ -43,13 +43,7 @@ one() {
     done
     [ "$mode" = tenant ] && key=$last
   fi
-  env "${env[@]}" "$bin" serve >"$dir/server.log" 2>&1 &
-  local pid=$!
-  PIDS+=("$pid")
-  wait_for $ADDR /healthz
-  GAMIFY_API_KEY=$key run "${name}_ingest" 100000 bench/post_event.lua "http://$ADDR"
-  GAMIFY_API_KEY=$key run "${name}_balance" 100000 bench/get_balance.lua "http://$ADDR"
-  kill "$pid"; wait "$pid" 2>/dev/null || true
+  measure_mode "$name" "$dir" "$key" "$bin" "${env[@]}"
 }
 
 # MODES="before single" (for example) runs only those.
