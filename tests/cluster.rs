@@ -26,7 +26,7 @@ use gamify_store::scoring::advance;
 use serde_json::{Value, json};
 
 mod common;
-use common::start_gamify;
+use common::{json_of, start_gamify};
 
 const DAY: i64 = 86_400_000;
 
@@ -200,14 +200,8 @@ async fn check_against_replay(base: &str, acked: &HashMap<String, (Request, Stri
             state = Some(after);
         }
         let state = state.unwrap().state;
-        let balance: Value = client
-            .get(format!("{base}/api/v2/gamify/balance/{user}"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let balance: Value =
+            json_of(client.get(format!("{base}/api/v2/gamify/balance/{user}"))).await;
         assert_eq!(
             milli(&balance["total_points"]),
             state.total.milli(),

@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 mod common;
-use common::{get_json, keyed_client, start_gamify};
+use common::{get_json, json_of, keyed_client, start_gamify};
 
 const ADMIN_TOKEN: &str = "crash-test-admin-token-0123";
 
@@ -201,15 +201,12 @@ async fn acknowledged_events_survive_kill_9_exactly_once() {
         );
     }
     // Every balance equals its ledger, and every ledger chain holds.
-    let findings: Value = client
-        .get(format!("{base}/api/v2/gamify/admin/verify"))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let findings: Value = json_of(
+        client
+            .get(format!("{base}/api/v2/gamify/admin/verify"))
+            .bearer_auth(ADMIN_TOKEN),
+    )
+    .await;
     assert_eq!(findings, json!([]));
     assert!(
         acked.iter().any(|a| a.path == "spend"),

@@ -10,7 +10,7 @@ use gamify_store::postgres::scratch::{ScratchSchema, test_database};
 use serde_json::Value;
 
 mod common;
-use common::{run_gamify, start_gamify};
+use common::{json_of, run_gamify, start_gamify};
 
 /// Warnings, and the "listening" line the tests wait for.
 const LOG: &str = "warn,gamify=info";
@@ -143,16 +143,13 @@ async fn a_key_revoked_on_one_postgres_node_is_refused_by_the_other_within_a_sec
     let (mut one, one_base, _) = start_gamify(&["serve", "--migrate"], &env, LOG);
     let (mut other, other_base, _) = start_gamify(&["serve", "--migrate"], &env, LOG);
     let client = reqwest::Client::new();
-    let made: Value = client
-        .post(format!("{one_base}/api/v2/gamify/admin/keys"))
-        .bearer_auth(admin_key)
-        .json(&serde_json::json!({"name": "reader", "scopes": ["read"]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let made: Value = json_of(
+        client
+            .post(format!("{one_base}/api/v2/gamify/admin/keys"))
+            .bearer_auth(admin_key)
+            .json(&serde_json::json!({"name": "reader", "scopes": ["read"]})),
+    )
+    .await;
     let secret = made["secret"].as_str().unwrap().to_owned();
     let status_on = |base: &str| {
         client

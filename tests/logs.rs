@@ -10,7 +10,7 @@ use gamify_store::postgres::scratch::{ScratchSchema, test_database};
 use serde_json::{Value, json};
 
 mod common;
-use common::start_gamify_logged;
+use common::{json_of, start_gamify_logged};
 
 const LOG: &str = "info,gamify=debug,gamify_store=debug";
 
@@ -106,16 +106,13 @@ async fn a_requests_lines_name_the_key_that_made_it() {
         ("GAMIFY_API_KEY", admin.to_owned()),
     ];
     let (mut server, base, _, logs) = start_gamify_logged(&["serve"], &env, LOG);
-    let made: Value = reqwest::Client::new()
-        .post(format!("{base}/api/v2/gamify/admin/keys"))
-        .bearer_auth(admin)
-        .json(&json!({"name": "billing", "scopes": ["ingest"]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let made: Value = json_of(
+        reqwest::Client::new()
+            .post(format!("{base}/api/v2/gamify/admin/keys"))
+            .bearer_auth(admin)
+            .json(&json!({"name": "billing", "scopes": ["ingest"]})),
+    )
+    .await;
     let secret = made["secret"].as_str().unwrap();
     let line = keyed_store_line(
         &base,

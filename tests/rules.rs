@@ -10,7 +10,7 @@ use gamify_store::postgres::scratch::{ScratchSchema, test_database};
 use serde_json::{Value, json};
 
 mod common;
-use common::{run_gamify, start_gamify};
+use common::{json_of, run_gamify, start_gamify};
 
 const LOG: &str = "warn,gamify=info";
 const KEY: &str = "rules-test-key-0123456789";
@@ -67,15 +67,10 @@ async fn serve_scores_with_the_rules_file_and_keeps_its_version() {
             rules["version"], 2,
             "start {start}: the file is version 2, once"
         );
-        let recorded: Value = client
-            .post(format!("{base}/api/v2/gamify/event"))
-            .json(&json!({"user_id": "u1", "category": "custom_category", "action": "x", "value": 10.0}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let recorded: Value = json_of(client.post(format!("{base}/api/v2/gamify/event")).json(
+            &json!({"user_id": "u1", "category": "custom_category", "action": "x", "value": 10.0}),
+        ))
+        .await;
         assert_eq!(recorded["points"], 12.0, "{recorded}");
         assert_eq!(recorded["rules_version"], 2);
         server.kill().unwrap();

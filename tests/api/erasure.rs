@@ -4,7 +4,7 @@
 use reqwest::Method;
 use serde_json::json;
 
-use crate::helpers::{assert_error, error_fields, event, spawn_app};
+use crate::helpers::{assert_error, board_users, error_fields, event, spawn_app};
 
 #[tokio::test]
 async fn an_admin_erases_a_user_and_later_writes_for_them_are_refused_with_410() {
@@ -47,12 +47,7 @@ async fn an_admin_erases_a_user_and_later_writes_for_them_are_refused_with_410()
     let events = app.get_json("/api/v2/gamify/events/alice").await;
     assert_eq!(events, json!([]));
     let board = app.get_json("/api/v2/gamify/leaderboard").await;
-    let users: Vec<&str> = board
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["user_id"].as_str().unwrap())
-        .collect();
+    let users = board_users(&board);
     assert_eq!(users, ["bob"]);
 
     // A retry with the old key, a late event, a spend: 410, field named.

@@ -133,6 +133,16 @@ async fn spawn_tenancy(
     }
 }
 
+/// The user ids of a leaderboard page (the brief's bare array), in order.
+pub fn board_users(board: &Value) -> Vec<&str> {
+    board
+        .as_array()
+        .expect("a leaderboard is an array")
+        .iter()
+        .map(|r| r["user_id"].as_str().unwrap())
+        .collect()
+}
+
 /// A client that sends `key` as its bearer token on every request (unless
 /// a request sets its own).
 pub fn keyed_client(key: &str) -> reqwest::Client {

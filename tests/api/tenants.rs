@@ -7,8 +7,10 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::auth::{ROUTES, send};
-use crate::common::get_json;
-use crate::helpers::{ADMIN_TOKEN, TestApp, assert_error, event, keyed_client, spawn_app};
+use crate::common::{get_json, json_of};
+use crate::helpers::{
+    ADMIN_TOKEN, TestApp, assert_error, board_users, event, keyed_client, spawn_app,
+};
 
 /// Makes tenant `name` through the API; its first key's secret.
 async fn make_tenant(app: &TestApp, name: &str) -> String {
@@ -217,27 +219,19 @@ async fn a_tenant_keeps_its_own_rules_boards_and_keys() {
     // Its own boards.
     app.record("pekka", "finance", 10.0).await;
     let board = get_json(&acme_client, url("/api/v2/gamify/leaderboard")).await;
-    let users: Vec<&str> = board
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["user_id"].as_str().unwrap())
-        .collect();
+    let users = board_users(&board);
     assert_eq!(users, ["maija"]);
     let board = app.get_json("/api/v2/gamify/leaderboard").await;
     assert_eq!(board.as_array().unwrap().len(), 1);
     assert_eq!(board[0]["user_id"], "pekka");
 
     // Its own keys: made and revoked by its admin, refused at once.
-    let reader: Value = acme_client
-        .post(url("/api/v2/gamify/admin/keys"))
-        .json(&json!({"name": "acme reader", "scopes": ["read"]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let reader: Value = json_of(
+        acme_client
+            .post(url("/api/v2/gamify/admin/keys"))
+            .json(&json!({"name": "acme reader", "scopes": ["read"]})),
+    )
+    .await;
     let reader_client = keyed_client(reader["secret"].as_str().unwrap());
     let read = get_json(&reader_client, url("/api/v2/gamify/balance/maija")).await;
     assert_eq!(read["lifetime_points"], 6.0);

@@ -101,7 +101,13 @@ pub fn run_gamify(args: &[&str], env: &[(&str, String)]) -> (bool, String) {
 /// GETs `url` and reads its JSON body.
 #[allow(dead_code)]
 pub async fn get_json(client: &reqwest::Client, url: String) -> Value {
-    client.get(url).send().await.unwrap().json().await.unwrap()
+    json_of(client.get(url)).await
+}
+
+/// Sends `request` and reads its JSON body.
+#[allow(dead_code)]
+pub async fn json_of(request: reqwest::RequestBuilder) -> Value {
+    request.send().await.unwrap().json().await.unwrap()
 }
 
 /// A client that sends `key` as its bearer token on every request and
