@@ -41,8 +41,8 @@ impl<T, R> Request<T, R> {
 /// batch: tokio runs a yielded task again only after it has polled the
 /// sockets and run what became ready, so the HTTP requests that arrived
 /// meanwhile join this batch instead of each starting a query or commit of
-/// its own. Measured on balance reads (64 connections): three times fewer
-/// queries, 5% more reads per second (docs/BENCHMARKS.md, issue #3).
+/// its own. Measured on balance reads (64 connections): 2.7 times fewer
+/// queries, 2–3% more reads per second (docs/BENCHMARKS.md, issue #3).
 pub async fn next_batch<T, R>(
     queue: &Mutex<mpsc::Receiver<Request<T, R>>>,
 ) -> Option<Vec<Request<T, R>>> {
