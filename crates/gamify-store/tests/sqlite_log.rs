@@ -208,3 +208,93 @@ async fn derived_tables_from_another_copy_of_the_log_are_refused() {
     };
     assert_eq!(total, 10, "rebuilt from the ten events this log has");
 }
+
+#[tokio::test]
+async fn a_log_of_schema_8_is_upgraded_with_its_ledger_intact_and_still_guarded() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gamify.db");
+    let before = record_history(&path).await;
+    // Put the ledger back as schema 8 had it (the kinds as an IN list) and
+    // the file at version 8, as a database written by the previous release.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let rows = |conn: &rusqlite::Connection| -> Vec<(i64, String, String, i64, i64, String)> {
+        let mut statement = conn
+            .prepare(
+                "SELECT seq, user_id, kind, amount_milli, balance_after_milli, reference \
+                 FROM ledger ORDER BY seq",
+            )
+            .unwrap();
+        statement
+            .query_map([], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+            })
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    let ledger = rows(&conn);
+    assert!(ledger.len() > 40, "{} entries", ledger.len());
+    conn.execute_batch(
+        "BEGIN;
+         DROP TRIGGER ledger_is_append_only_update;
+         DROP TRIGGER ledger_is_append_only_delete;
+         CREATE TABLE ledger_v2 (
+             seq INTEGER PRIMARY KEY, user_id TEXT NOT NULL,
+             kind TEXT NOT NULL CHECK (kind IN ('event', 'achievement_bonus', 'spend', 'redemption',
+                                                'refund', 'expiry', 'adjustment')),
+             amount_milli INTEGER NOT NULL,
+             balance_after_milli INTEGER NOT NULL CHECK (balance_after_milli >= 0),
+             lifetime_after_milli INTEGER NOT NULL, reference TEXT NOT NULL,
+             created_at INTEGER NOT NULL, rules_version INTEGER) STRICT;
+         INSERT INTO ledger_v2 SELECT * FROM ledger;
+         DROP TABLE ledger;
+         ALTER TABLE ledger_v2 RENAME TO ledger;
+         CREATE TRIGGER ledger_is_append_only_update BEFORE UPDATE ON ledger
+         BEGIN SELECT RAISE(ABORT, 'ledger entries are never updated'); END;
+         CREATE TRIGGER ledger_is_append_only_delete BEFORE DELETE ON ledger
+         WHEN NOT EXISTS (SELECT 1 FROM erasures WHERE erasing_user_id = OLD.user_id)
+         BEGIN SELECT RAISE(ABORT, 'ledger entries are never deleted, except by an erasure of their user'); END;
+         PRAGMA user_version = 8;
+         COMMIT;",
+    )
+    .unwrap();
+    drop(conn);
+
+    let store = SqliteStore::open(&path, Rules::default()).unwrap();
+    for (user, state) in &before {
+        let after = store.user(&uid(user)).await.unwrap().unwrap();
+        assert_eq!(after.state, state.state, "{user}");
+    }
+    assert_eq!(store.verify().await.unwrap(), vec![], "verify after the upgrade");
+    drop(store);
+
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, gamify_store::sqlite::SCHEMA_VERSION);
+    assert_eq!(rows(&conn), ledger, "every entry kept as it was");
+    let schema: String = conn
+        .query_row(
+            "SELECT sql FROM sqlite_schema WHERE name = 'ledger'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(!schema.contains(" IN ("), "{schema}");
+    // Still append-only, and still only the seven kinds.
+    let update = conn.execute("UPDATE ledger SET amount_milli = 0 WHERE seq = 1", []);
+    assert!(format!("{update:?}").contains("never updated"), "{update:?}");
+    let odd = conn.execute(
+        "INSERT INTO ledger (user_id, kind, amount_milli, balance_after_milli, \
+         lifetime_after_milli, reference, created_at) VALUES ('u0', 'gift', 1, 1, 1, 'x', 0)",
+        [],
+    );
+    assert!(format!("{odd:?}").contains("CHECK"), "{odd:?}");
+    let fine = conn.execute(
+        "INSERT INTO ledger (user_id, kind, amount_milli, balance_after_milli, \
+         lifetime_after_milli, reference, created_at) VALUES ('u0', 'adjustment', 1, 1, 1, 'x', 0)",
+        [],
+    );
+    assert_eq!(fine.unwrap(), 1, "a known kind is accepted");
+}
