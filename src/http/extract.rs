@@ -53,6 +53,12 @@ impl<S: BodyLimit + Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson
                 ApiError::MalformedJson("the body could not be read".into())
             }
         })?;
+        // Tracking the path costs an allocation per field, so it is done
+        // only to explain a body that failed (parsing is deterministic: the
+        // second attempt fails the same way).
+        if let Ok(value) = serde_json::from_slice(&bytes) {
+            return Ok(ApiJson(value));
+        }
         let mut de = serde_json::Deserializer::from_slice(&bytes);
         let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
             let path = e.path().to_string();
@@ -84,6 +90,10 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
         let query = parts.uri.query().unwrap_or("");
+        // As for a body: the path is tracked only to explain a failure.
+        if let Ok(value) = serde_urlencoded::from_str(query) {
+            return Ok(ApiQuery(value));
+        }
         let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
         serde_path_to_error::deserialize(de)
             .map(ApiQuery)
