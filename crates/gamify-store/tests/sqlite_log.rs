@@ -226,7 +226,14 @@ async fn a_log_of_schema_8_is_upgraded_with_its_ledger_intact_and_still_guarded(
             .unwrap();
         statement
             .query_map([], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
             })
             .unwrap()
             .map(Result::unwrap)
@@ -265,7 +272,11 @@ async fn a_log_of_schema_8_is_upgraded_with_its_ledger_intact_and_still_guarded(
         let after = store.user(&uid(user)).await.unwrap().unwrap();
         assert_eq!(after.state, state.state, "{user}");
     }
-    assert_eq!(store.verify().await.unwrap(), vec![], "verify after the upgrade");
+    assert_eq!(
+        store.verify().await.unwrap(),
+        vec![],
+        "verify after the upgrade"
+    );
     drop(store);
 
     let conn = rusqlite::Connection::open(&path).unwrap();
@@ -284,7 +295,10 @@ async fn a_log_of_schema_8_is_upgraded_with_its_ledger_intact_and_still_guarded(
     assert!(!schema.contains(" IN ("), "{schema}");
     // Still append-only, and still only the seven kinds.
     let update = conn.execute("UPDATE ledger SET amount_milli = 0 WHERE seq = 1", []);
-    assert!(format!("{update:?}").contains("never updated"), "{update:?}");
+    assert!(
+        format!("{update:?}").contains("never updated"),
+        "{update:?}"
+    );
     let odd = conn.execute(
         "INSERT INTO ledger (user_id, kind, amount_milli, balance_after_milli, \
          lifetime_after_milli, reference, created_at) VALUES ('u0', 'gift', 1, 1, 1, 'x', 0)",
