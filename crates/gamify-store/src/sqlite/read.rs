@@ -1,7 +1,7 @@
 //! Queries. Used by the read pool and, for the user's state, by the writer.
 
 use gamify_core::{Points, UserId};
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use rusqlite::{CachedStatement, Connection, OptionalExtension, Row, params};
 
 use super::backend;
 use crate::export::{
@@ -43,16 +43,28 @@ fn user_at(r: &Row<'_>, o: usize) -> rusqlite::Result<StoredUser> {
 
 /// The user's stored state.
 pub fn user(conn: &Connection, user_id: &UserId) -> Result<Option<UserSnapshot>, StoreError> {
+    user_by(&mut user_statement(conn)?, user_id)
+}
+
+/// The statement [`user_by`] runs, to keep for several users.
+pub fn user_statement(conn: &Connection) -> Result<CachedStatement<'_>, StoreError> {
     conn.prepare_cached(&format!(
         "SELECT {USER_COLUMNS} FROM users WHERE user_id = ?1"
     ))
-    .and_then(|mut s| {
-        s.query_row([user_id.as_str()], |r| user_at(r, 0))
-            .optional()
-    })
-    .map_err(backend)?
-    .map(StoredUser::decode)
-    .transpose()
+    .map_err(backend)
+}
+
+/// The user's stored state, by a statement from [`user_statement`].
+pub fn user_by(
+    statement: &mut CachedStatement<'_>,
+    user_id: &UserId,
+) -> Result<Option<UserSnapshot>, StoreError> {
+    statement
+        .query_row([user_id.as_str()], |r| user_at(r, 0))
+        .optional()
+        .map_err(backend)?
+        .map(StoredUser::decode)
+        .transpose()
 }
 
 /// One event by id.

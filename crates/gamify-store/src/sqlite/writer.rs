@@ -9,6 +9,7 @@
 //! thread alone writes; so what it reads cannot change under it, and a
 //! user's balance check and debit are one step.
 
+use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
@@ -576,7 +577,9 @@ impl Writer {
             .map_err(backend)?;
         let mut step = Step {
             tx: &tx,
+            log: write::Appender::new(&tx),
             users: &self.users,
+            user_statement: RefCell::new(None),
             checker: &self.checker,
             credits: HashMap::new(),
             cache: &self.published.cache,
@@ -603,7 +606,9 @@ impl Writer {
                 result => results.push(result),
             }
         }
-        let effects = step.effects;
+        let effects = std::mem::take(&mut step.effects);
+        // Its statements go back to the cache before the commit.
+        drop(step);
         tx.commit().map_err(backend)?;
         self.committed();
         self.publish(effects, backlog);
@@ -643,7 +648,12 @@ impl Writer {
 /// One transaction in progress: what it reads through, and what it changed.
 struct Step<'a> {
     tx: &'a Connection,
+    /// Appends events and ledger entries to the log (`tx`).
+    log: write::Appender<'a>,
     users: &'a Connection,
+    /// The query of a user's row in `users`, prepared once for the
+    /// transaction (first-seen users each need it).
+    user_statement: RefCell<Option<rusqlite::CachedStatement<'a>>>,
     /// Reads what is committed (the log with the derived tables), for the
     /// ledger sums expiry needs; this transaction's own credits are in
     /// `credits`.
@@ -675,7 +685,11 @@ impl Step<'_> {
             None => {
                 let id = gamify_core::UserId::parse(user)
                     .map_err(|_| crate::corrupt("user id", user))?;
-                read::user(self.users, &id)
+                let mut slot = self.user_statement.borrow_mut();
+                if slot.is_none() {
+                    *slot = Some(read::user_statement(self.users)?);
+                }
+                read::user_by(slot.as_mut().expect("prepared just now"), &id)
             }
         })
     }
@@ -689,7 +703,7 @@ impl Step<'_> {
         ledger: &[LedgerEntry],
         now: i64,
     ) -> Result<(), StoreError> {
-        let seqs = write::insert_ledger(self.tx, user, ledger, now)?;
+        let seqs = self.log.ledger(user, ledger, now)?;
         self.note_credits(user, ledger)?;
         self.record_change(user, stored_version, after, seqs);
         Ok(())
@@ -808,7 +822,7 @@ impl Step<'_> {
                 match write::plan(self.tx, event, before.clone(), self.book)? {
                     Planned::Replay(recorded) => Ok(Done::Event(*recorded)),
                     Planned::Write(plan) => {
-                        let (recorded, seq, ledger) = write::apply(self.tx, &plan)?;
+                        let (recorded, seq, ledger) = write::apply(&mut self.log, &plan)?;
                         self.effects
                             .points
                             .push(crate::board::EventPoints::of(&recorded.event)?);
