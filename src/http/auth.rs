@@ -3,7 +3,6 @@
 
 use std::time::Instant;
 
-use axum::Json;
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header::AUTHORIZATION};
@@ -113,7 +112,7 @@ pub async fn create_key(
     ApiJson(request): ApiJson<KeyRequest>,
 ) -> Result<Response, ApiError> {
     let created = engine.create_key(request).await?;
-    Ok((StatusCode::CREATED, Json(created)).into_response())
+    Ok((StatusCode::CREATED, ApiJson(created)).into_response())
 }
 
 /// The API keys (admin), revoked ones too, oldest first; never a secret.
@@ -127,8 +126,8 @@ pub async fn create_key(
 pub async fn list_keys(
     _: Admin,
     State(engine): State<Engine>,
-) -> Result<Json<Vec<KeyResponse>>, ApiError> {
-    Ok(Json(engine.keys().await?))
+) -> Result<ApiJson<Vec<KeyResponse>>, ApiError> {
+    Ok(ApiJson(engine.keys().await?))
 }
 
 /// Revoke an API key (admin): refused from now on by this node, and by
@@ -148,6 +147,6 @@ pub async fn revoke_key(
     _: Admin,
     State(engine): State<Engine>,
     Path(id): Path<String>,
-) -> Result<Json<KeyResponse>, ApiError> {
-    Ok(Json(engine.revoke_key(&id).await?))
+) -> Result<ApiJson<KeyResponse>, ApiError> {
+    Ok(ApiJson(engine.revoke_key(&id).await?))
 }

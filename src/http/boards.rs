@@ -2,7 +2,6 @@
 //! periods, categories, windows and a cursor), where a user stands, and the
 //! privacy opt-out.
 
-use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -60,7 +59,7 @@ pub async fn get_leaderboard(
         window: q.window,
     };
     let (rows, next) = engine.board(&select, q.limit, q.after.as_deref()).await?;
-    Ok(with_cursor(Json(rows).into_response(), next))
+    Ok(with_cursor(ApiJson(rows).into_response(), next))
 }
 
 /// Query of `GET /api/v2/gamify/leaderboard/{user_id}`.
@@ -97,13 +96,13 @@ pub async fn get_standing(
     State(engine): State<Engine>,
     Path(user_id): Path<String>,
     ApiQuery(q): ApiQuery<StandingQuery>,
-) -> Result<Json<StandingResponse>, ApiError> {
+) -> Result<ApiJson<StandingResponse>, ApiError> {
     let select = BoardSelect {
         period: q.period,
         category: q.category,
         window: q.window,
     };
-    Ok(Json(engine.standing(&user_id, &select, q.k).await?))
+    Ok(ApiJson(engine.standing(&user_id, &select, q.k).await?))
 }
 
 /// Leave a user off every public leaderboard, or put them back. They keep
@@ -127,6 +126,6 @@ pub async fn put_privacy(
     State(engine): State<Engine>,
     Path(user_id): Path<String>,
     ApiJson(request): ApiJson<PrivacyRequest>,
-) -> Result<Json<PrivacyResponse>, ApiError> {
-    Ok(Json(engine.set_privacy(&user_id, request).await?))
+) -> Result<ApiJson<PrivacyResponse>, ApiError> {
+    Ok(ApiJson(engine.set_privacy(&user_id, request).await?))
 }

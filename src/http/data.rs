@@ -1,7 +1,6 @@
 //! Routes that let an operator own the data (admin): verify the stored
 //! data, export it all, and erase a person.
 
-use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -9,7 +8,7 @@ use utoipa::IntoParams;
 
 use super::auth::Admin;
 use super::error::ApiError;
-use super::extract::ApiQuery;
+use super::extract::{ApiJson, ApiQuery};
 use crate::analytics::AnalyticsResponse;
 use crate::engine::Engine;
 use crate::erasure::ErasureResponse;
@@ -29,8 +28,8 @@ use crate::verify::FindingResponse;
 pub async fn verify(
     _: Admin,
     State(engine): State<Engine>,
-) -> Result<Json<Vec<FindingResponse>>, ApiError> {
-    Ok(Json(engine.verify().await?))
+) -> Result<ApiJson<Vec<FindingResponse>>, ApiError> {
+    Ok(ApiJson(engine.verify().await?))
 }
 
 /// Query of `GET /api/v2/gamify/admin/export`.
@@ -111,8 +110,8 @@ pub async fn erase_user(
     _: Admin,
     State(engine): State<Engine>,
     Path(user_id): Path<String>,
-) -> Result<Json<ErasureResponse>, ApiError> {
-    Ok(Json(engine.erase_user(&user_id).await?))
+) -> Result<ApiJson<ErasureResponse>, ApiError> {
+    Ok(ApiJson(engine.erase_user(&user_id).await?))
 }
 
 /// Query of `GET /api/v2/gamify/analytics`.
@@ -143,6 +142,6 @@ pub async fn analytics(
     _: Admin,
     State(engine): State<Engine>,
     ApiQuery(q): ApiQuery<AnalyticsQuery>,
-) -> Result<Json<AnalyticsResponse>, ApiError> {
-    Ok(Json(engine.analytics(q.days).await?))
+) -> Result<ApiJson<AnalyticsResponse>, ApiError> {
+    Ok(ApiJson(engine.analytics(q.days).await?))
 }

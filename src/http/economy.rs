@@ -2,7 +2,6 @@
 //! redemptions for users; the catalogue, settlements and adjustments for
 //! admins (behind [`super::auth::Admin`]).
 
-use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
@@ -23,7 +22,7 @@ use crate::wallet::{
 };
 
 fn with_replayed(body: impl serde::Serialize, replayed: bool) -> Response {
-    let mut response = Json(body).into_response();
+    let mut response = ApiJson(body).into_response();
     if replayed {
         response
             .headers_mut()
@@ -98,7 +97,7 @@ pub async fn get_ledger(
     let (entries, next) = engine
         .ledger(&user_id, query.limit, query.before.as_deref())
         .await?;
-    Ok(with_cursor(Json(entries).into_response(), next))
+    Ok(with_cursor(ApiJson(entries).into_response(), next))
 }
 
 /// Query of `GET /api/v2/gamify/rewards`.
@@ -126,8 +125,8 @@ pub async fn list_rewards(
     _: Read,
     State(engine): State<Engine>,
     ApiQuery(query): ApiQuery<RewardsQuery>,
-) -> Result<Json<Vec<RewardResponse>>, ApiError> {
-    Ok(Json(
+) -> Result<ApiJson<Vec<RewardResponse>>, ApiError> {
+    Ok(ApiJson(
         engine.offered_rewards(query.user_id.as_deref()).await?,
     ))
 }
@@ -200,8 +199,8 @@ pub async fn list_user_redemptions(
     State(engine): State<Engine>,
     Path(user_id): Path<String>,
     ApiQuery(q): ApiQuery<RedemptionsQuery>,
-) -> Result<Json<Vec<RedemptionResponse>>, ApiError> {
-    Ok(Json(
+) -> Result<ApiJson<Vec<RedemptionResponse>>, ApiError> {
+    Ok(ApiJson(
         engine
             .redemptions(
                 Some(&user_id),
@@ -230,8 +229,8 @@ pub async fn list_redemptions(
     _: Admin,
     State(engine): State<Engine>,
     ApiQuery(q): ApiQuery<RedemptionsQuery>,
-) -> Result<Json<Vec<RedemptionResponse>>, ApiError> {
-    Ok(Json(
+) -> Result<ApiJson<Vec<RedemptionResponse>>, ApiError> {
+    Ok(ApiJson(
         engine
             .redemptions(None, q.status.as_deref(), q.limit, q.before.as_deref())
             .await?,
@@ -255,8 +254,10 @@ pub async fn fulfil_redemption(
     _: Admin,
     State(engine): State<Engine>,
     Path(id): Path<String>,
-) -> Result<Json<RedemptionResponse>, ApiError> {
-    Ok(Json(engine.settle(&id, RedemptionStatus::Fulfilled).await?))
+) -> Result<ApiJson<RedemptionResponse>, ApiError> {
+    Ok(ApiJson(
+        engine.settle(&id, RedemptionStatus::Fulfilled).await?,
+    ))
 }
 
 /// Cancel a pending redemption (admin): its points come back as a `refund`
@@ -277,8 +278,10 @@ pub async fn cancel_redemption(
     _: Admin,
     State(engine): State<Engine>,
     Path(id): Path<String>,
-) -> Result<Json<RedemptionResponse>, ApiError> {
-    Ok(Json(engine.settle(&id, RedemptionStatus::Cancelled).await?))
+) -> Result<ApiJson<RedemptionResponse>, ApiError> {
+    Ok(ApiJson(
+        engine.settle(&id, RedemptionStatus::Cancelled).await?,
+    ))
 }
 
 /// The whole catalogue, inactive rewards included (admin).
@@ -292,8 +295,8 @@ pub async fn cancel_redemption(
 pub async fn list_all_rewards(
     _: Admin,
     State(engine): State<Engine>,
-) -> Result<Json<Vec<RewardResponse>>, ApiError> {
-    Ok(Json(engine.all_rewards().await?))
+) -> Result<ApiJson<Vec<RewardResponse>>, ApiError> {
+    Ok(ApiJson(engine.all_rewards().await?))
 }
 
 /// Create a reward (admin).
@@ -313,8 +316,8 @@ pub async fn create_reward(
     _: Admin,
     State(engine): State<Engine>,
     ApiJson(request): ApiJson<RewardRequest>,
-) -> Result<Json<RewardResponse>, ApiError> {
-    Ok(Json(engine.create_reward(request).await?))
+) -> Result<ApiJson<RewardResponse>, ApiError> {
+    Ok(ApiJson(engine.create_reward(request).await?))
 }
 
 /// Replace a reward's terms (admin). Its redeemed count is kept; the stock
@@ -337,8 +340,8 @@ pub async fn update_reward(
     State(engine): State<Engine>,
     Path(id): Path<String>,
     ApiJson(request): ApiJson<RewardRequest>,
-) -> Result<Json<RewardResponse>, ApiError> {
-    Ok(Json(engine.update_reward(&id, request).await?))
+) -> Result<ApiJson<RewardResponse>, ApiError> {
+    Ok(ApiJson(engine.update_reward(&id, request).await?))
 }
 
 /// Deactivate a reward (admin): no new redemptions; pending ones stay.
@@ -357,8 +360,8 @@ pub async fn deactivate_reward(
     _: Admin,
     State(engine): State<Engine>,
     Path(id): Path<String>,
-) -> Result<Json<RewardResponse>, ApiError> {
-    Ok(Json(engine.deactivate_reward(&id).await?))
+) -> Result<ApiJson<RewardResponse>, ApiError> {
+    Ok(ApiJson(engine.deactivate_reward(&id).await?))
 }
 
 /// Correct a user's balance (admin): positive credits (and counts as

@@ -4,13 +4,13 @@
 //! read but breaks a rule (wrong type, missing or unknown field, value out of
 //! range), whether in the body, the query string, the path or a header.
 
-use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 use gamify_core::Refusal;
 use gamify_store::StoreError;
 
+use super::extract::ApiJson;
 use crate::auth::Denied;
 use crate::engine::EngineError;
 use crate::model::{ErrorBody, ErrorResponse, FieldError};
@@ -260,7 +260,7 @@ impl IntoResponse for ApiError {
                 details,
             },
         };
-        let mut response = (status, Json(body)).into_response();
+        let mut response = (status, ApiJson(body)).into_response();
         if let Some(secs) = retry_after {
             response
                 .headers_mut()

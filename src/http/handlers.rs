@@ -1,6 +1,5 @@
 //! Route handlers: read the request, call the engine, shape the response.
 
-use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{Html, IntoResponse, Response};
@@ -55,7 +54,7 @@ pub async fn record_event(
 ) -> Result<Response, ApiError> {
     let key = idempotency_key(&headers)?;
     let (event, replayed) = engine.record_event(request, key).await?;
-    let mut response = Json(event).into_response();
+    let mut response = ApiJson(event).into_response();
     if replayed {
         response
             .headers_mut()
@@ -90,8 +89,8 @@ pub async fn simulate_event(
     _: Read,
     State(engine): State<Engine>,
     ApiJson(request): ApiJson<EventRequest>,
-) -> Result<Json<SimulationResponse>, ApiError> {
-    Ok(Json(engine.simulate(request).await?))
+) -> Result<ApiJson<SimulationResponse>, ApiError> {
+    Ok(ApiJson(engine.simulate(request).await?))
 }
 
 /// The request's `Idempotency-Key`, if it sent one.
@@ -123,8 +122,8 @@ pub async fn get_balance(
     _: Read,
     State(engine): State<Engine>,
     Path(user_id): Path<String>,
-) -> Result<Json<BalanceResponse>, ApiError> {
-    Ok(Json(engine.balance(&user_id).await?))
+) -> Result<ApiJson<BalanceResponse>, ApiError> {
+    Ok(ApiJson(engine.balance(&user_id).await?))
 }
 
 /// A user's statistics: events and points per category, streaks, achievements.
@@ -144,8 +143,8 @@ pub async fn get_stats(
     _: Read,
     State(engine): State<Engine>,
     Path(user_id): Path<String>,
-) -> Result<Json<StatsResponse>, ApiError> {
-    Ok(Json(engine.stats(&user_id).await?))
+) -> Result<ApiJson<StatsResponse>, ApiError> {
+    Ok(ApiJson(engine.stats(&user_id).await?))
 }
 
 /// Query of `GET /api/v2/gamify/events/{user_id}`.
@@ -183,7 +182,7 @@ pub async fn list_events(
     let (events, next) = engine
         .events(&user_id, query.limit, query.before.as_deref())
         .await?;
-    Ok(with_cursor(Json(events).into_response(), next))
+    Ok(with_cursor(ApiJson(events).into_response(), next))
 }
 
 /// Adds `X-Next-Cursor` to a page when older items remain.
@@ -205,8 +204,8 @@ pub fn with_cursor(mut response: Response, next: Option<String>) -> Response {
 pub async fn list_achievements(
     _: Read,
     State(engine): State<Engine>,
-) -> Json<Vec<AchievementResponse>> {
-    Json(achievement_catalogue(&engine.current_rules().rules))
+) -> ApiJson<Vec<AchievementResponse>> {
+    ApiJson(achievement_catalogue(&engine.current_rules().rules))
 }
 
 /// The categories an event may name now, with their weights, in the
@@ -218,14 +217,14 @@ pub async fn list_achievements(
     security(("api_key" = ["read"])),
     responses((status = 200, body = Vec<CategoryRule>))
 )]
-pub async fn list_categories(_: Read, State(engine): State<Engine>) -> Json<Vec<CategoryRule>> {
-    Json(category_rules(&engine.current_rules().rules))
+pub async fn list_categories(_: Read, State(engine): State<Engine>) -> ApiJson<Vec<CategoryRule>> {
+    ApiJson(category_rules(&engine.current_rules().rules))
 }
 
 /// Liveness: the process answers.
 #[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "Alive")))]
-pub async fn healthz() -> Json<serde_json::Value> {
-    Json(serde_json::json!({"status": "ok"}))
+pub async fn healthz() -> ApiJson<serde_json::Value> {
+    ApiJson(serde_json::json!({"status": "ok"}))
 }
 
 /// Readiness: storage reads and its writer runs.
@@ -235,9 +234,9 @@ pub async fn healthz() -> Json<serde_json::Value> {
     tag = "operations",
     responses((status = 200, description = "Ready"), (status = 503, description = "Storage unavailable", body = ErrorResponse))
 )]
-pub async fn readyz(State(engine): State<Engine>) -> Result<Json<serde_json::Value>, ApiError> {
+pub async fn readyz(State(engine): State<Engine>) -> Result<ApiJson<serde_json::Value>, ApiError> {
     match engine.ready().await {
-        Ok(()) => Ok(Json(
+        Ok(()) => Ok(ApiJson(
             serde_json::json!({"status": "ready", "checks": {"storage": "ok"}}),
         )),
         Err(e) => {

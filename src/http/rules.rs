@@ -1,7 +1,6 @@
 //! The rules (admin): the current version, replacing it with a rules file,
 //! and every version ever in force.
 
-use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
@@ -9,6 +8,7 @@ use axum::http::header::CONTENT_TYPE;
 
 use super::auth::Admin;
 use super::error::ApiError;
+use super::extract::ApiJson;
 use crate::engine::Engine;
 use crate::model::{ErrorResponse, RuleVersionsResponse, RulesResponse};
 
@@ -23,8 +23,8 @@ use crate::model::{ErrorResponse, RuleVersionsResponse, RulesResponse};
     security(("api_key" = ["admin"])),
     responses((status = 200, body = RulesResponse))
 )]
-pub async fn current(_: Admin, State(engine): State<Engine>) -> Json<RulesResponse> {
-    Json(engine.rules_now())
+pub async fn current(_: Admin, State(engine): State<Engine>) -> ApiJson<RulesResponse> {
+    ApiJson(engine.rules_now())
 }
 
 /// Replaces the rules (admin). The body is a rules file (TOML, as
@@ -52,7 +52,7 @@ pub async fn replace(
     State(engine): State<Engine>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Json<RulesResponse>, ApiError> {
+) -> Result<ApiJson<RulesResponse>, ApiError> {
     let mime = headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -69,7 +69,7 @@ pub async fn replace(
     let text = std::str::from_utf8(&body)
         .map_err(|_| ApiError::invalid("rules", "rules: the body is not UTF-8 text"))?;
     let (doc, _) = engine.replace_rules(text).await?;
-    Ok(Json(doc))
+    Ok(ApiJson(doc))
 }
 
 /// Every version of the rules, oldest first (admin).
@@ -80,8 +80,8 @@ pub async fn replace(
     security(("api_key" = ["admin"])),
     responses((status = 200, body = RuleVersionsResponse))
 )]
-pub async fn versions(_: Admin, State(engine): State<Engine>) -> Json<RuleVersionsResponse> {
-    Json(engine.rule_versions())
+pub async fn versions(_: Admin, State(engine): State<Engine>) -> ApiJson<RuleVersionsResponse> {
+    ApiJson(engine.rule_versions())
 }
 
 /// One version of the rules (admin): what the events that name it were
@@ -101,9 +101,9 @@ pub async fn version(
     _: Admin,
     State(engine): State<Engine>,
     Path(version): Path<String>,
-) -> Result<Json<RulesResponse>, ApiError> {
+) -> Result<ApiJson<RulesResponse>, ApiError> {
     let version: u32 = version
         .parse()
         .map_err(|_| ApiError::invalid("version", "version must be a whole number such as 2"))?;
-    Ok(Json(engine.rules_version(version)?))
+    Ok(ApiJson(engine.rules_version(version)?))
 }

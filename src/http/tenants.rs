@@ -15,12 +15,12 @@ use std::pin::Pin;
 use std::sync::{Arc, RwLock};
 use std::task::{Context, Poll};
 
+use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router};
 use gamify_store::keys::Scope;
 use gamify_store::tenants::DEFAULT_TENANT;
 use tower_service::Service;
@@ -219,7 +219,7 @@ pub async fn create_tenant(
     ApiJson(request): ApiJson<TenantRequest>,
 ) -> Result<Response, ApiError> {
     let created = dispatch.tenancy.create(&request.name).await?;
-    Ok((StatusCode::CREATED, Json(created)).into_response())
+    Ok((StatusCode::CREATED, ApiJson(created)).into_response())
 }
 
 /// The tenants (the default tenant's admin keys only): `default` first,
@@ -237,6 +237,6 @@ pub async fn create_tenant(
 pub async fn list_tenants(
     _: Operator,
     State(dispatch): State<Dispatch>,
-) -> Result<Json<Vec<TenantResponse>>, ApiError> {
-    Ok(Json(dispatch.tenancy.list().await?))
+) -> Result<ApiJson<Vec<TenantResponse>>, ApiError> {
+    Ok(ApiJson(dispatch.tenancy.list().await?))
 }

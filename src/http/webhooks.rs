@@ -1,6 +1,5 @@
 //! Webhook routes (admin): subscriptions, their delivery log, and replay.
 
-use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -37,7 +36,7 @@ pub async fn create_webhook(
     ApiJson(request): ApiJson<SubscriptionRequest>,
 ) -> Result<Response, ApiError> {
     let created = engine.subscribe(request).await?;
-    Ok((StatusCode::CREATED, Json(created)).into_response())
+    Ok((StatusCode::CREATED, ApiJson(created)).into_response())
 }
 
 /// The webhook subscriptions (admin), oldest first; secrets are not shown.
@@ -51,8 +50,8 @@ pub async fn create_webhook(
 pub async fn list_webhooks(
     _: Admin,
     State(engine): State<Engine>,
-) -> Result<Json<Vec<SubscriptionResponse>>, ApiError> {
-    Ok(Json(engine.subscriptions().await?))
+) -> Result<ApiJson<Vec<SubscriptionResponse>>, ApiError> {
+    Ok(ApiJson(engine.subscriptions().await?))
 }
 
 /// Delete a subscription (admin): nothing more is sent to it, and what it
@@ -113,7 +112,7 @@ pub async fn list_deliveries(
     let (page, next) = engine
         .deliveries(&id, q.status.as_deref(), q.limit, q.before.as_deref())
         .await?;
-    Ok(with_cursor(Json(page).into_response(), next))
+    Ok(with_cursor(ApiJson(page).into_response(), next))
 }
 
 /// Send a delivery again (admin), whatever its status: it becomes pending
@@ -135,5 +134,5 @@ pub async fn replay_delivery(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let delivery = engine.replay_delivery(&id).await?;
-    Ok((StatusCode::ACCEPTED, Json(delivery)).into_response())
+    Ok((StatusCode::ACCEPTED, ApiJson(delivery)).into_response())
 }
