@@ -154,11 +154,14 @@ impl StreakRuns {
     /// comma-separated (`20373-20380,20390-20390`).
     pub fn encode(&self) -> String {
         let mut out = String::with_capacity(self.runs.len() * 12);
+        let mut digits = itoa::Buffer::new();
         for (i, (s, e)) in self.runs.iter().enumerate() {
             if i > 0 {
                 out.push(',');
             }
-            out.push_str(&format!("{}-{}", s.0, e.0));
+            out.push_str(digits.format(s.0));
+            out.push('-');
+            out.push_str(digits.format(e.0));
         }
         out
     }

@@ -595,11 +595,17 @@ pub fn version_holding(
 
 /// Encodes the achievements an event unlocked: `id:bonus_milli,…`.
 pub fn encode_unlocked(unlocked: &[(AchievementId, Points)]) -> String {
-    unlocked
-        .iter()
-        .map(|(id, bonus)| format!("{}:{}", id.as_str(), bonus.milli()))
-        .collect::<Vec<_>>()
-        .join(",")
+    let mut out = String::new();
+    let mut digits = itoa::Buffer::new();
+    for (i, (id, bonus)) in unlocked.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(id.as_str());
+        out.push(':');
+        out.push_str(digits.format(bonus.milli()));
+    }
+    out
 }
 
 /// Decodes [`encode_unlocked`].
@@ -619,11 +625,21 @@ pub fn decode_unlocked(text: &str) -> Result<Vec<(AchievementId, Points)>, Store
 
 /// Encodes per-category totals: `category:events:points_milli,…`.
 pub fn encode_categories(totals: &[CategoryTotal]) -> String {
-    totals
-        .iter()
-        .map(|t| format!("{}:{}:{}", t.category.as_str(), t.events, t.points.milli()))
-        .collect::<Vec<_>>()
-        .join(",")
+    // Written field by field: `format!` per category cost about 6% of the
+    // SQLite materializer's instructions (callgrind).
+    let mut out = String::with_capacity(totals.len() * 24);
+    let mut digits = itoa::Buffer::new();
+    for (i, t) in totals.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(t.category.as_str());
+        out.push(':');
+        out.push_str(digits.format(t.events));
+        out.push(':');
+        out.push_str(digits.format(t.points.milli()));
+    }
+    out
 }
 
 /// Decodes [`encode_categories`].
@@ -677,4 +693,41 @@ pub fn hex(bytes: &[u8]) -> String {
 /// A [`StoreError::Corrupt`] naming what could not be read.
 pub fn corrupt(what: &str, found: &str) -> StoreError {
     StoreError::Corrupt(format!("unreadable {what}: {found:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_texts_keep_their_form_and_read_back() {
+        let totals = vec![
+            CategoryTotal {
+                category: Category::FINANCE,
+                events: 12,
+                points: Points::from_milli(-1),
+            },
+            CategoryTotal {
+                category: Category::HEALTH,
+                events: u64::MAX,
+                points: Points::from_milli(i64::MAX),
+            },
+        ];
+        let text = encode_categories(&totals);
+        assert_eq!(
+            text,
+            format!("finance:12:-1,health:{}:{}", u64::MAX, i64::MAX)
+        );
+        assert_eq!(decode_categories(&text).unwrap(), totals);
+        assert_eq!(encode_categories(&[]), "");
+
+        let unlocked = vec![
+            (AchievementId::STREAK_3, Points::from_milli(5_000)),
+            (AchievementId::POINTS_100, Points::ZERO),
+        ];
+        let text = encode_unlocked(&unlocked);
+        assert_eq!(text, "streak_3:5000,points_100:0");
+        assert_eq!(decode_unlocked(&text).unwrap(), unlocked);
+        assert_eq!(encode_unlocked(&[]), "");
+    }
 }
