@@ -17,10 +17,12 @@
 //! `through_ledger_seq` (events with the same rules) — after a crash, a few
 //! thousand; all of them if the derived file was deleted.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use gamify_core::{Category, Points, UserId, Value};
+// foldhash (seeded per process), not SipHash: the backlog holds only the
+// users whose events still wait for the derived tables, and is hot.
+use hashbrown::HashMap;
 use rusqlite::{Connection, TransactionBehavior, params};
 
 use super::{backend, read};

@@ -10,12 +10,15 @@
 //! user's balance check and debit are one step.
 
 use std::cell::RefCell;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use std::time::Duration;
 
 use gamify_core::{Points, Rules};
+// foldhash, not SipHash: these maps live for one transaction and hold at
+// most a batch's users, so they need speed, not flooding resistance.
+use hashbrown::HashMap;
 use rusqlite::{Connection, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot};
 
