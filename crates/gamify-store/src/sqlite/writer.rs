@@ -190,6 +190,19 @@ struct Effects {
     points: Vec<crate::board::EventPoints>,
 }
 
+impl Effects {
+    /// Room for `ops` requests that each touch one user with one event and
+    /// one ledger entry (the common case), so the batch does not regrow them.
+    fn with_capacity(ops: usize) -> Effects {
+        Effects {
+            users: HashMap::with_capacity(ops),
+            events: Vec::with_capacity(ops),
+            ledger: Vec::with_capacity(ops),
+            points: Vec::with_capacity(ops),
+        }
+    }
+}
+
 impl Writer {
     fn committed(&self) {
         self.commits
@@ -593,7 +606,7 @@ impl Writer {
             hooks: &self.hooks,
             wanted: webhook::Topics::of(&self.hooks),
             granted: Vec::new(),
-            effects: Effects::default(),
+            effects: Effects::with_capacity(ops.len()),
         };
         let mut results = Vec::with_capacity(ops.len());
         for (i, op) in ops.iter().enumerate() {
@@ -620,7 +633,6 @@ impl Writer {
 
     fn publish(&self, effects: Effects, backlog: &mut materialize::Backlog) {
         let published = &self.published;
-        let mut states = HashMap::with_capacity(effects.users.len());
         let all_time: Vec<_> = effects
             .users
             .iter()
@@ -636,8 +648,7 @@ impl Writer {
         for (user, changed) in effects.users {
             let state = Arc::new(changed.after);
             published.cache.offer_written(&user, state.clone(), true);
-            backlog.touch(&user, changed.stored_version, state.clone());
-            states.insert(user, state);
+            backlog.touch(&user, changed.stored_version, state);
         }
         for (user, occurred_at, seq) in effects.events {
             backlog.add_event(&user, occurred_at, seq);
