@@ -12,10 +12,14 @@
 //! match the database after any restart. Keeping them here rather than as
 //! SQL indexes spares every event several scattered page writes.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::RwLock;
 
 use gamify_core::{Category, Period, Points, Window};
+// The boards' own maps are keyed by category, period or member number (never
+// by a user's text), so foldhash serves them; SipHash was a sixth of the
+// boards thread's instructions.
+use hashbrown::{HashMap as Map, HashSet};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::backend;
@@ -178,16 +182,16 @@ impl Board {
 /// One window's boards: overall and per category.
 #[derive(Default)]
 struct WindowBoards {
-    boards: HashMap<Option<Category>, Board>,
+    boards: Map<Option<Category>, Board>,
 }
 
 #[derive(Default)]
 struct State {
     names: Names,
     hidden: HashSet<u32>,
-    all_time: HashMap<Option<Category>, Board>,
+    all_time: Map<Option<Category>, Board>,
     /// Per period, the newest windows held, oldest first (at most two).
-    windows: HashMap<Period, Vec<(Window, WindowBoards)>>,
+    windows: Map<Period, Vec<(Window, WindowBoards)>>,
 }
 
 /// How many windows of each period are held.
