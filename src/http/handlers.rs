@@ -1,7 +1,7 @@
 //! Route handlers: read the request, call the engine, shape the response.
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue};
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -15,12 +15,15 @@ use crate::model::{
     SimulationResponse, StatsResponse, achievement_catalogue, category_rules,
 };
 
+// Header names are `HeaderName`s, not `&str`s: a `&str` is parsed and
+// checked again on every lookup.
+
 /// The header a client sets to make a POST safe to retry.
-pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 /// Set on the response when an idempotency key replayed an earlier event.
-pub const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
+pub const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
 /// Set on an events page when older events remain; pass it as `before`.
-pub const NEXT_CURSOR: &str = "x-next-cursor";
+pub const NEXT_CURSOR: HeaderName = HeaderName::from_static("x-next-cursor");
 
 /// Record what a user did.
 ///

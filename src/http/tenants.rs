@@ -18,7 +18,7 @@ use std::task::{Context, Poll};
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRequestParts, Request, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use gamify_store::keys::Scope;
@@ -35,7 +35,7 @@ use crate::model::{ErrorResponse, TenantCreated, TenantRequest, TenantResponse};
 use crate::tenants::{Owner, Tenancy};
 
 /// The header a request may name its tenant in.
-pub const TENANT_HEADER: &str = "gamify-tenant";
+pub const TENANT_HEADER: HeaderName = HeaderName::from_static("gamify-tenant");
 
 /// The tenants and their routers (built once per tenant).
 #[derive(Clone)]
