@@ -3,7 +3,7 @@
 //! admins (behind [`super::auth::Admin`]).
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use gamify_store::RedemptionStatus;
 use serde::Deserialize;
@@ -13,23 +13,13 @@ use super::auth::Admin;
 use super::auth::{Ingest, Read};
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiQuery};
-use super::handlers::{IDEMPOTENT_REPLAYED, idempotency_key, with_cursor};
+use super::handlers::{idempotency_key, with_cursor, with_replayed};
 use crate::engine::Engine;
 use crate::model::ErrorResponse;
 use crate::wallet::{
     AdjustmentRequest, LedgerEntryResponse, MovementResponse, RedeemRequest, RedemptionResponse,
     RewardRequest, RewardResponse, SpendRequest,
 };
-
-fn with_replayed(body: impl serde::Serialize, replayed: bool) -> Response {
-    let mut response = ApiJson(body).into_response();
-    if replayed {
-        response
-            .headers_mut()
-            .insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
-    }
-    response
-}
 
 /// Spend a user's points.
 ///

@@ -17,8 +17,8 @@ use crate::engine::Engine;
 pub struct ApiJson<T>(pub T);
 
 /// Room an answer starts with: an event's is about 600 bytes. (axum's `Json`
-/// starts at 128 and grows a `BytesMut` through `io::Write`, which cost
-/// about a tenth of an HTTP worker's instructions per event.)
+/// starts at 128 and grows a `BytesMut` through `io::Write`; writing into a
+/// `Vec` this size took 3.5% off an HTTP worker's instructions per event.)
 const ANSWER_CAPACITY: usize = 1024;
 
 impl<T: Serialize> IntoResponse for ApiJson<T> {

@@ -57,13 +57,7 @@ pub async fn record_event(
 ) -> Result<Response, ApiError> {
     let key = idempotency_key(&headers)?;
     let (event, replayed) = engine.record_event(request, key).await?;
-    let mut response = ApiJson(event).into_response();
-    if replayed {
-        response
-            .headers_mut()
-            .insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
-    }
-    Ok(response)
+    Ok(with_replayed(event, replayed))
 }
 
 /// What an event would earn if it were recorded now.
@@ -186,6 +180,18 @@ pub async fn list_events(
         .events(&user_id, query.limit, query.before.as_deref())
         .await?;
     Ok(with_cursor(ApiJson(events).into_response(), next))
+}
+
+/// `body` as JSON, marked `Idempotent-Replayed: true` when an idempotency
+/// key replayed an earlier answer.
+pub fn with_replayed(body: impl serde::Serialize, replayed: bool) -> Response {
+    let mut response = ApiJson(body).into_response();
+    if replayed {
+        response
+            .headers_mut()
+            .insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
+    }
+    response
 }
 
 /// Adds `X-Next-Cursor` to a page when older items remain.
