@@ -3,8 +3,13 @@
 //! and the JSON of pages and standings. What each board counts is
 //! `gamify_store::board`; docs/API.md, "Leaderboards", says it for users.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use axum::body::Bytes;
 pub use gamify_api::{BoardRowResponse, PrivacyRequest, PrivacyResponse, StandingResponse};
 use gamify_core::{Period, Points, UserId, Window};
+use gamify_store::RuleVersion;
 use gamify_store::board::{BoardKey, BoardRow, Cursor, Standing};
 
 use crate::engine::{Engine, EngineError, parse_user};
@@ -12,6 +17,62 @@ use crate::model::{LeaderboardEntry, Render};
 
 /// The most neighbours asked for on each side.
 pub const MAX_AROUND: u32 = 50;
+
+/// Board pages kept as rendered: at most this many (then all are dropped
+/// and the pages asked for again are kept anew).
+const KEPT_PAGES: usize = 256;
+
+/// Rendered board pages by what was asked, each with the store's
+/// [`gamify_store::Store::board_stamp`] when it was read.
+#[derive(Default)]
+pub(crate) struct PageCache {
+    pages: Mutex<HashMap<PageKey, KeptPage>>,
+}
+
+/// What a page depends on besides the boards' contents.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct PageKey {
+    key: BoardKey,
+    window: Window,
+    limit: u32,
+    after: Option<String>,
+    /// The rules' version: levels are computed with it.
+    rules: u32,
+}
+
+struct KeptPage {
+    stamp: u64,
+    body: Bytes,
+    next: Option<String>,
+}
+
+impl PageCache {
+    /// The page kept for `key`, if it was read at `stamp`.
+    fn get(&self, key: &PageKey, stamp: u64) -> Option<(Bytes, Option<String>)> {
+        let pages = self.pages.lock().unwrap_or_else(|e| e.into_inner());
+        pages
+            .get(key)
+            .filter(|kept| kept.stamp == stamp)
+            .map(|kept| (kept.body.clone(), kept.next.clone()))
+    }
+
+    /// Keeps a page read at `stamp`.
+    fn put(&self, key: PageKey, stamp: u64, body: Bytes, next: Option<String>) {
+        let mut pages = self.pages.lock().unwrap_or_else(|e| e.into_inner());
+        if pages.len() >= KEPT_PAGES && !pages.contains_key(&key) {
+            pages.clear();
+        }
+        pages.insert(key, KeptPage { stamp, body, next });
+    }
+}
+
+/// A page's rows as the JSON array the API answers with.
+fn to_json(rows: &[LeaderboardEntry]) -> Result<Bytes, EngineError> {
+    let mut body = Vec::with_capacity(128 * rows.len() + 2);
+    serde_json::to_writer(&mut body, rows)
+        .map_err(|e| EngineError::Store(gamify_store::StoreError::Corrupt(e.to_string())))?;
+    Ok(Bytes::from(body))
+}
 
 /// Which board: its period, category and window, as the query gives them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -111,6 +172,60 @@ impl Engine {
     ) -> Result<(Vec<LeaderboardEntry>, Option<String>), EngineError> {
         let (key, window) = self.select(select)?;
         let limit = self.check_limit(limit)?;
+        self.rows_of(key, window, limit, after, &self.current_rules())
+            .await
+    }
+
+    /// [`Engine::board`] as the JSON array the API answers with, and the
+    /// next page's cursor.
+    ///
+    /// Many clients poll the same few pages (the top ten), and each read is
+    /// a walk of the board, a user lookup per row and their JSON. Where the
+    /// store can say that nothing a page shows has changed since it was
+    /// last rendered ([`gamify_store::Store::board_stamp`]: the embedded
+    /// store), the same request gets those bytes again. The stamp is taken
+    /// after the boards hold every write acknowledged before the request,
+    /// and before the page is read, so a kept page is never older than its
+    /// stamp says; the rules' version is part of the key (levels).
+    pub async fn board_page(
+        &self,
+        select: &BoardSelect,
+        limit: Option<u32>,
+        after: Option<&str>,
+    ) -> Result<(Bytes, Option<String>), EngineError> {
+        let (key, window) = self.select(select)?;
+        let limit = self.check_limit(limit)?;
+        let rules = self.current_rules();
+        let Some(stamp) = self.store().board_stamp().await? else {
+            let (rows, next) = self.rows_of(key, window, limit, after, &rules).await?;
+            return Ok((to_json(&rows)?, next));
+        };
+        let page = PageKey {
+            key,
+            window,
+            limit,
+            after: after.map(str::to_owned),
+            rules: rules.version,
+        };
+        if let Some(kept) = self.board_pages().get(&page, stamp) {
+            return Ok(kept);
+        }
+        let (rows, next) = self.rows_of(key, window, limit, after, &rules).await?;
+        let body = to_json(&rows)?;
+        self.board_pages()
+            .put(page, stamp, body.clone(), next.clone());
+        Ok((body, next))
+    }
+
+    /// The rows of a page of `key`'s `window`, levels by `rules`.
+    async fn rows_of(
+        &self,
+        key: BoardKey,
+        window: Window,
+        limit: u32,
+        after: Option<&str>,
+        rules: &RuleVersion,
+    ) -> Result<(Vec<LeaderboardEntry>, Option<String>), EngineError> {
         let after = match after {
             None => None,
             Some(text) => Some(Cursor::decode(text).ok_or_else(|| {
@@ -143,7 +258,7 @@ impl Engine {
                 points: row.points.to_f64(),
                 lifetime_points: lifetime.to_f64(),
                 total_points: total.to_f64(),
-                level: self.current_rules().rules.level_for(lifetime),
+                level: rules.rules.level_for(lifetime),
             });
         }
         Ok((out, next.flatten()))

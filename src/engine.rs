@@ -212,6 +212,9 @@ struct Parts {
     limits: Limits,
     cors_origins: Arc<[String]>,
     metrics: Arc<Metrics>,
+    /// Board pages kept for reuse (see [`Engine::board_page`]); one set per
+    /// store.
+    pages: Arc<crate::boards::PageCache>,
 }
 
 impl Engine {
@@ -289,6 +292,7 @@ impl Engine {
                 limits: self.parts.limits,
                 cors_origins: self.parts.cors_origins.clone(),
                 metrics: self.parts.metrics.clone(),
+                pages: Arc::default(),
             }),
         }
     }
@@ -306,6 +310,7 @@ impl Engine {
                 limits: Limits::default(),
                 cors_origins: Arc::from(Vec::new()),
                 metrics: Arc::default(),
+                pages: Arc::default(),
             }),
         }
     }
@@ -725,6 +730,11 @@ impl Engine {
     /// The store (for the engine's other modules).
     pub(crate) fn store(&self) -> &dyn Store {
         self.parts.store.as_ref()
+    }
+
+    /// The board pages kept for reuse (see [`Engine::board_page`]).
+    pub(crate) fn board_pages(&self) -> &crate::boards::PageCache {
+        &self.parts.pages
     }
 
     /// This process's counters (`GET /metrics`).

@@ -3,6 +3,8 @@
 //! privacy opt-out.
 
 use axum::extract::{Path, State};
+use axum::http::HeaderValue;
+use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -58,8 +60,11 @@ pub async fn get_leaderboard(
         category: q.category,
         window: q.window,
     };
-    let (rows, next) = engine.board(&select, q.limit, q.after.as_deref()).await?;
-    Ok(with_cursor(ApiJson(rows).into_response(), next))
+    let (body, next) = engine
+        .board_page(&select, q.limit, q.after.as_deref())
+        .await?;
+    let json = [(CONTENT_TYPE, HeaderValue::from_static("application/json"))];
+    Ok(with_cursor((json, body).into_response(), next))
 }
 
 /// Query of `GET /api/v2/gamify/leaderboard/{user_id}`.

@@ -214,3 +214,64 @@ async fn with_redis_unreachable_events_are_recorded_and_boards_answer_503() {
     // The balance is read from the database, as always.
     assert_eq!(app.balance("ann").await["total_points"], json!(10.0));
 }
+
+/// The top ten is the page every client polls, and the embedded store hands
+/// out the same rendered bytes while nothing on it changed: so each thing
+/// that changes what it shows must show at once, the balance from a spend
+/// (no board points move) and the level from new rules included.
+#[tokio::test]
+async fn a_polled_page_shows_every_change_at_once() {
+    let app = spawn_app().await;
+    app.record("a", "finance", 50.0).await; // 100
+    app.record("b", "finance", 25.0).await; // 50
+    let top = "/api/v2/gamify/leaderboard?limit=10";
+    let fields = |board: &Value, i: usize| {
+        let r = &board[i];
+        (
+            r["user_id"].as_str().unwrap().to_owned(),
+            r["total_points"].as_f64().unwrap(),
+            r["level"].as_u64().unwrap(),
+        )
+    };
+    let first = app.get_json(top).await;
+    assert_eq!(app.get_json(top).await, first, "read twice, unchanged");
+    assert_eq!(fields(&first, 0), ("a".to_owned(), 100.0, 2));
+
+    // A spend: no board moves, the balance does.
+    let spent = app
+        .post(
+            "/api/v2/gamify/spend",
+            json!({"user_id": "a", "points": 30, "reason": "Coffee"}),
+            None,
+        )
+        .await;
+    assert_eq!(spent.status(), 200);
+    assert_eq!(
+        fields(&app.get_json(top).await, 0),
+        ("a".to_owned(), 70.0, 2)
+    );
+
+    // An event that reorders the board.
+    app.record("b", "finance", 30.0).await; // 50 + 60 = 110
+    let after = app.get_json(top).await;
+    assert_eq!(users(&after)[0], row(1, "b", 110.0));
+
+    // New rules: same points, other levels.
+    let replaced = app
+        .put_rules("[levels]\nthresholds = [10, 50, 200]\n")
+        .await;
+    assert_eq!(replaced.status(), 200);
+    let relevelled = app.get_json(top).await;
+    assert_eq!(fields(&relevelled, 0), ("b".to_owned(), 110.0, 3));
+
+    // Hidden: off the page.
+    let r = app
+        .client
+        .put(app.url("/api/v2/gamify/users/b/privacy"))
+        .json(&json!({"hidden_from_leaderboards": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(users(&app.get_json(top).await), [row(1, "a", 100.0)]);
+}

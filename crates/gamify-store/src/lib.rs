@@ -347,6 +347,16 @@ pub trait Store: Send + Sync {
         limit: u32,
     ) -> Result<Vec<board::BoardRow>, StoreError>;
 
+    /// A number that changes whenever a board page ([`Store::board`], with
+    /// the balances and levels of its users) could read differently, taken
+    /// once every write acknowledged before the call is on the boards; a
+    /// page read after taking it may be reused while it stays the same.
+    /// `None` where the store cannot tell (other nodes write too): then
+    /// every page is read afresh.
+    async fn board_stamp(&self) -> Result<Option<u64>, StoreError> {
+        Ok(None)
+    }
+
     /// A user's rank and points on a board's window, and the `k` users
     /// just above and below them.
     async fn standing(

@@ -362,6 +362,22 @@ impl Boards {
 
     /// Waits until every change sent so far is applied, then reads.
     fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
+        self.catch_up();
+        self.state.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// How many changes the boards have applied, once they hold every
+    /// change sent before the call. Every commit, hiding and erasure is a
+    /// change, so while this number stays the same a board page (balances
+    /// and levels included: the writer updates the user cache before it
+    /// sends a commit here) reads the same. See [`crate::Store::board_stamp`].
+    pub fn stamp(&self) -> u64 {
+        self.catch_up()
+    }
+
+    /// Waits (at most five seconds) until every change sent so far is
+    /// applied; returns how many are.
+    fn catch_up(&self) -> u64 {
         use std::sync::atomic::Ordering;
         let target = self.sent.load(Ordering::SeqCst);
         let mut applied = self.applied.lock().unwrap_or_else(|e| e.into_inner());
@@ -382,8 +398,7 @@ impl Boards {
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
         }
-        drop(applied);
-        self.state.read().unwrap_or_else(|e| e.into_inner())
+        *applied
     }
 
     /// Sends a change to the applying thread (the writer calls this, in

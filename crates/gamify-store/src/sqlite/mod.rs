@@ -642,6 +642,11 @@ impl Store for SqliteStore {
         }
     }
 
+    async fn board_stamp(&self) -> Result<Option<u64>, StoreError> {
+        self.check_leaderboards()?;
+        Ok(Some(self.inner.boards.stamp()))
+    }
+
     async fn standing(
         &self,
         key: BoardKey,

@@ -644,12 +644,15 @@ impl Writer {
                 )
             })
             .collect();
-        self.board_change(boards::Change::Commit(all_time, effects.points));
+        // The cache first: a leaderboard page that counts this commit (its
+        // boards' stamp, `Boards::stamp`) then also shows its balances, so
+        // a page kept under that stamp is never older than it says.
         for (user, changed) in effects.users {
             let state = Arc::new(changed.after);
             published.cache.offer_written(&user, state.clone(), true);
             backlog.touch(&user, changed.stored_version, state);
         }
+        self.board_change(boards::Change::Commit(all_time, effects.points));
         for (user, occurred_at, seq) in effects.events {
             backlog.add_event(&user, occurred_at, seq);
         }
