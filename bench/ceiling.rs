@@ -10,6 +10,10 @@ use axum::{Json, Router};
 use gamify::EventRequest;
 use serde_json::{Value, json};
 
+// The allocator `gamify serve` uses: the same stack, measured the same way.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 async fn parse_event(Json(event): Json<EventRequest>) -> Json<Value> {
     Json(json!({"id": "evt_00000000000000000000", "user_id": event.user_id, "points": 0.0}))
 }

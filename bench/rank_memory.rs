@@ -9,6 +9,11 @@ use std::time::Instant;
 
 use gamify_store::rank::{Names, RankIndex};
 
+// The allocator `gamify serve` uses, so that the memory measured is what
+// the server holds.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn resident_bytes() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
     let pages: u64 = statm

@@ -29,8 +29,11 @@ use std::sync::Arc;
 
 use hashbrown::{DefaultHashBuilder, HashTable};
 
-/// Entries per block before it splits.
-pub const MAX_BLOCK: usize = 128;
+/// Entries per block before it splits. A block keeps room for one more:
+/// 128 entries of 16 bytes, 2 KiB, one of the allocator's size classes
+/// exactly (with 129, mimalloc rounded each block up to 2.5 KiB: 68.7
+/// bytes per user per board instead of 60.8, docs/BENCHMARKS.md).
+pub const MAX_BLOCK: usize = 127;
 
 /// Blocks per group whose entry count is kept ([`RankIndex`]'s `groups`).
 /// Small in tests, so that the property tests cross many groups.
