@@ -15,7 +15,7 @@ use tracing_subscriber::EnvFilter;
 // mimalloc, not the C library's malloc: a request allocates and frees
 // dozens of small objects across two worker threads, and glibc's malloc and
 // free were a fifth of a leaderboard read's instructions. Measured in
-// docs/BENCHMARKS.md ("The allocator"). The library leaves the choice to
+// docs/BENCHMARKS.md ("Kept pages and mimalloc"). The library leaves the choice to
 // the program that embeds it.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
