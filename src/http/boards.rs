@@ -3,15 +3,14 @@
 //! privacy opt-out.
 
 use axum::extract::{Path, State};
-use axum::http::HeaderValue;
-use axum::http::header::CONTENT_TYPE;
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::auth::{Ingest, Read};
 use super::error::ApiError;
-use super::extract::{ApiJson, ApiQuery};
+use super::extract::{ApiJson, ApiQuery, json_response};
 use super::handlers::with_cursor;
 use crate::boards::{BoardSelect, PrivacyRequest, PrivacyResponse, StandingResponse};
 use crate::engine::Engine;
@@ -63,8 +62,7 @@ pub async fn get_leaderboard(
     let (body, next) = engine
         .board_page(&select, q.limit, q.after.as_deref())
         .await?;
-    let json = [(CONTENT_TYPE, HeaderValue::from_static("application/json"))];
-    Ok(with_cursor((json, body).into_response(), next))
+    Ok(with_cursor(json_response(StatusCode::OK, body), next))
 }
 
 /// Query of `GET /api/v2/gamify/leaderboard/{user_id}`.

@@ -1,7 +1,7 @@
 //! Extractors whose failures speak the API's error shape (axum's own answer
 //! in plain text) and name the offending field, and JSON answers.
 
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::request::Parts;
@@ -25,24 +25,24 @@ impl<T: Serialize> IntoResponse for ApiJson<T> {
     fn into_response(self) -> Response {
         let mut body = Vec::with_capacity(ANSWER_CAPACITY);
         match serde_json::to_writer(&mut body, &self.0) {
-            Ok(()) => (
-                [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
-                body,
-            )
-                .into_response(),
+            Ok(()) => json_response(StatusCode::OK, body),
             // Only a map with keys that are not strings fails, and no answer
             // has one; the error shape is kept even so.
             Err(e) => {
                 tracing::error!(error = %e, "an answer could not be written as JSON");
-                (
+                json_response(
                     StatusCode::INTERNAL_SERVER_ERROR,
-                    [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
                     r#"{"error":{"code":"internal","message":"internal error","details":[]}}"#,
                 )
-                    .into_response()
             }
         }
     }
+}
+
+/// An answer of JSON already written, with its content type.
+pub(crate) fn json_response(status: StatusCode, body: impl Into<Body>) -> Response {
+    let json = [(CONTENT_TYPE, HeaderValue::from_static("application/json"))];
+    (status, json, body.into()).into_response()
 }
 
 /// A router's state that knows the largest body a request may have.
