@@ -121,12 +121,8 @@ async fn around_me_paging_and_the_privacy_opt_out() {
 
     // f opts out: gone from the board, not counted in d's rank, points kept.
     let r = app
-        .client
-        .put(app.url("/api/v2/gamify/users/f/privacy"))
-        .json(&json!({"hidden_from_leaderboards": true}))
-        .send()
-        .await
-        .unwrap();
+        .put_privacy("f", json!({"hidden_from_leaderboards": true}))
+        .await;
     assert_eq!(r.status(), 200);
     let me = app.get_json("/api/v2/gamify/leaderboard/d?k=1").await;
     assert_eq!(me["rank"], 3);
@@ -165,13 +161,7 @@ async fn a_wrong_period_category_window_or_cursor_is_a_422_naming_the_field() {
     let r = app.get("/api/v2/gamify/leaderboard/u1?k=51").await;
     let err = assert_error(r, 422, "validation_failed").await;
     assert_eq!(error_fields(&err), ["k"]);
-    let r = app
-        .client
-        .put(app.url("/api/v2/gamify/users/u1/privacy"))
-        .json(&json!({"hidden": true}))
-        .send()
-        .await
-        .unwrap();
+    let r = app.put_privacy("u1", json!({"hidden": true})).await;
     assert_error(r, 422, "validation_failed").await;
 }
 
@@ -266,12 +256,8 @@ async fn a_polled_page_shows_every_change_at_once() {
 
     // Hidden: off the page.
     let r = app
-        .client
-        .put(app.url("/api/v2/gamify/users/b/privacy"))
-        .json(&json!({"hidden_from_leaderboards": true}))
-        .send()
-        .await
-        .unwrap();
+        .put_privacy("b", json!({"hidden_from_leaderboards": true}))
+        .await;
     assert_eq!(r.status(), 200);
     assert_eq!(users(&app.get_json(top).await), [row(1, "a", 100.0)]);
 }

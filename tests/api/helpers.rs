@@ -244,6 +244,16 @@ impl TestApp {
         self.get_json(&format!("/api/v2/gamify/balance/{user}"))
             .await
     }
+
+    /// `PUT /users/{user}/privacy` with `body`.
+    pub async fn put_privacy(&self, user: &str, body: Value) -> reqwest::Response {
+        self.client
+            .put(self.url(&format!("/api/v2/gamify/users/{user}/privacy")))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
 }
 
 pub fn event(user: &str, category: &str, value: f64) -> Value {
