@@ -52,13 +52,25 @@ fsync_rate() {
 # and ZREVRANGE 0 9 WITHSCORES; appends "redis_zrevrank|redis_zrevrange rps
 # p50 p99" to $DATA/results.
 redis_baseline() {
+  redis_fill "$@"
+  redis_measure "$@"
+}
+
+# redis_fill USERS KEY: the sorted set alone.
+redis_fill() {
   local users=$1 key=$2
   echo "redis: $users members..." >&2
   redis-cli del "$key" >/dev/null
   redis-cli eval "for i = 0, tonumber(ARGV[1]) - 1 do redis.call('ZADD', KEYS[1], (i * 7919) % 100000, string.format('user_%012d', i)) end return redis.call('ZCARD', KEYS[1])" 1 "$key" "$users" >/dev/null
+}
+
+# redis_measure USERS KEY: the two redis-benchmark rows alone.
+redis_measure() {
+  local users=$1 key=$2
   local requests=$(( CONNS * 5000 ))
   local name line
   for name in redis_zrevrank redis_zrevrange; do
+    echo "  $name ($requests requests, $CONNS connections)..." >&2
     if [ $name = redis_zrevrank ]; then set -- ZREVRANK "$key" user___rand_int__; else set -- ZREVRANGE "$key" 0 9 WITHSCORES; fi
     # test,rps,avg,min,p50,p95,p99,max
     line=$(redis-benchmark -c "$CONNS" -n "$requests" -r "$users" --csv "$@" | tail -1 | tr -d '"')
