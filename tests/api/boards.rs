@@ -229,11 +229,7 @@ async fn a_polled_page_shows_every_change_at_once() {
 
     // A spend: no board moves, the balance does.
     let spent = app
-        .post(
-            "/api/v2/gamify/spend",
-            json!({"user_id": "a", "points": 30, "reason": "Coffee"}),
-            None,
-        )
+        .spend(json!({"user_id": "a", "points": 30, "reason": "Coffee"}))
         .await;
     assert_eq!(spent.status(), 200);
     assert_eq!(

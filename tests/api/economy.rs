@@ -52,12 +52,7 @@ async fn spending_more_than_the_balance_is_409_insufficient_points_and_changes_n
     let app = spawn_app().await;
     app.record("u1", "finance", 5.0).await; // 10 points
     let body = json!({"user_id": "u1", "points": 10.001, "reason": "too much"});
-    let err = assert_error(
-        app.post("/api/v2/gamify/spend", body, None).await,
-        409,
-        "insufficient_points",
-    )
-    .await;
+    let err = assert_error(app.spend(body).await, 409, "insufficient_points").await;
     assert!(
         err["error"]["message"].as_str().unwrap().contains("10.0"),
         "{err}"
@@ -75,20 +70,10 @@ async fn spending_more_than_the_balance_is_409_insufficient_points_and_changes_n
 async fn invalid_spends_name_every_bad_field() {
     let app = spawn_app().await;
     let body = json!({"user_id": "bad id", "points": -1.0, "reason": ""});
-    let err = assert_error(
-        app.post("/api/v2/gamify/spend", body, None).await,
-        422,
-        "validation_failed",
-    )
-    .await;
+    let err = assert_error(app.spend(body).await, 422, "validation_failed").await;
     assert_eq!(error_fields(&err), ["points", "user_id", "reason"]);
     let body = json!({"user_id": "u1", "points": 1.0, "reason": "x", "colour": "red"});
-    assert_error(
-        app.post("/api/v2/gamify/spend", body, None).await,
-        422,
-        "validation_failed",
-    )
-    .await;
+    assert_error(app.spend(body).await, 422, "validation_failed").await;
 }
 
 #[tokio::test]
@@ -97,10 +82,7 @@ async fn the_ledger_lists_every_movement_newest_first_with_a_cursor() {
     app.record("u1", "finance", 50.0).await;
     for i in 0..3 {
         let body = json!({"user_id": "u1", "points": 1.0, "reason": format!("r{i}")});
-        assert_eq!(
-            app.post("/api/v2/gamify/spend", body, None).await.status(),
-            200
-        );
+        assert_eq!(app.spend(body).await.status(), 200);
     }
     let first = app.get("/api/v2/gamify/ledger/u1?limit=2").await;
     let cursor = first.headers()["x-next-cursor"]

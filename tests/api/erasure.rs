@@ -12,12 +12,8 @@ async fn an_admin_erases_a_user_and_later_writes_for_them_are_refused_with_410()
     app.post_event_with_key(event("alice", "finance", 10.0), "k-1")
         .await;
     app.record("bob", "health", 5.0).await;
-    app.post(
-        "/api/v2/gamify/spend",
-        json!({"user_id": "alice", "points": 5.0, "reason": "tip"}),
-        None,
-    )
-    .await;
+    app.spend(json!({"user_id": "alice", "points": 5.0, "reason": "tip"}))
+        .await;
 
     // Not without the admin token.
     let r = app
@@ -59,11 +55,7 @@ async fn an_admin_erases_a_user_and_later_writes_for_them_are_refused_with_410()
     let r = app.post_event(event("alice", "health", 1.0)).await;
     assert_error(r, 410, "user_erased").await;
     let r = app
-        .post(
-            "/api/v2/gamify/spend",
-            json!({"user_id": "alice", "points": 1.0, "reason": "tip"}),
-            None,
-        )
+        .spend(json!({"user_id": "alice", "points": 1.0, "reason": "tip"}))
         .await;
     assert_error(r, 410, "user_erased").await;
     assert_eq!(app.balance("alice").await["total_points"], 0.0);

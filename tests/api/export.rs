@@ -44,12 +44,8 @@ async fn the_export_holds_every_table_exactly_and_ends_with_its_counts() {
     app.record("u2", "health", 1.0).await;
     app.clock.advance(DAY);
     app.record("u1", "learning", 2.0).await;
-    app.post(
-        "/api/v2/gamify/spend",
-        json!({"user_id": "u1", "points": 0.5, "reason": "tip"}),
-        None,
-    )
-    .await;
+    app.spend(json!({"user_id": "u1", "points": 0.5, "reason": "tip"}))
+        .await;
     app.post(
         "/api/v2/gamify/rewards/mug/redeem",
         json!({"user_id": "u1"}),

@@ -204,6 +204,11 @@ impl TestApp {
         request.send().await.unwrap()
     }
 
+    /// `POST /spend` with `body`, without an idempotency key.
+    pub async fn spend(&self, body: Value) -> reqwest::Response {
+        self.post("/api/v2/gamify/spend", body, None).await
+    }
+
     /// Sends an admin request (with the token) and returns the response.
     pub async fn admin(
         &self,

@@ -229,12 +229,8 @@ async fn a_rules_change_scores_new_events_and_leaves_recorded_ones_as_they_were(
 
     // Ledger entries keep the version of the event they come from; a spend
     // does not depend on the rules.
-    app.post(
-        "/api/v2/gamify/spend",
-        json!({"user_id": "u1", "points": 1.0, "reason": "tip"}),
-        None,
-    )
-    .await;
+    app.spend(json!({"user_id": "u1", "points": 1.0, "reason": "tip"}))
+        .await;
     let ledger = app.get_json("/api/v2/gamify/ledger/u1?limit=20").await;
     let versions: Vec<(Value, Value)> = ledger
         .as_array()

@@ -193,11 +193,7 @@ async fn deliveries_are_signed_and_say_what_happened() {
 
     // A topic not subscribed to (points.spent) is not sent.
     let spent = app
-        .post(
-            "/api/v2/gamify/spend",
-            json!({"user_id": "maija", "points": 5, "reason": "coffee"}),
-            None,
-        )
+        .spend(json!({"user_id": "maija", "points": 5, "reason": "coffee"}))
         .await;
     assert_eq!(spent.status(), 200);
     tokio::time::sleep(Duration::from_millis(500)).await;
