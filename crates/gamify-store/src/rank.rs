@@ -263,7 +263,10 @@ fn count_before(sorted: &[Entry], entry: &Entry) -> usize {
 /// `binary_search_by(order)` answers, by [`count_before`].
 fn find(sorted: &[Entry], entry: &Entry) -> Result<usize, usize> {
     let at = count_before(sorted, entry);
-    if sorted.get(at).is_some_and(|e| order(e, entry) == Ordering::Equal) {
+    if sorted
+        .get(at)
+        .is_some_and(|e| order(e, entry) == Ordering::Equal)
+    {
         Ok(at)
     } else {
         Err(at)
