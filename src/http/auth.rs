@@ -3,14 +3,14 @@
 
 use std::time::Instant;
 
-use axum::extract::{FromRequestParts, Path, State};
+use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header::AUTHORIZATION};
 use axum::response::{IntoResponse, Response};
 use gamify_store::keys::Scope;
 
 use super::error::ApiError;
-use super::extract::ApiJson;
+use super::extract::{ApiJson, ApiPath};
 use crate::auth::Caller;
 use crate::engine::Engine;
 use crate::model::{ErrorResponse, KeyCreated, KeyRequest, KeyResponse};
@@ -146,7 +146,7 @@ pub async fn list_keys(
 pub async fn revoke_key(
     _: Admin,
     State(engine): State<Engine>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<ApiJson<KeyResponse>, ApiError> {
     Ok(ApiJson(engine.revoke_key(&id).await?))
 }

@@ -2,7 +2,7 @@
 //! periods, categories, windows and a cursor), where a user stands, and the
 //! privacy opt-out.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
@@ -10,7 +10,7 @@ use utoipa::IntoParams;
 
 use super::auth::{Ingest, Read};
 use super::error::ApiError;
-use super::extract::{ApiJson, ApiQuery, json_response};
+use super::extract::{ApiJson, ApiPath, ApiQuery, json_response};
 use super::handlers::with_cursor;
 use crate::boards::{BoardSelect, PrivacyRequest, PrivacyResponse, StandingResponse};
 use crate::engine::Engine;
@@ -97,7 +97,7 @@ pub struct StandingQuery {
 pub async fn get_standing(
     _: Read,
     State(engine): State<Engine>,
-    Path(user_id): Path<String>,
+    ApiPath(user_id): ApiPath<String>,
     ApiQuery(q): ApiQuery<StandingQuery>,
 ) -> Result<ApiJson<StandingResponse>, ApiError> {
     let select = BoardSelect {
@@ -127,7 +127,7 @@ pub async fn get_standing(
 pub async fn put_privacy(
     _: Ingest,
     State(engine): State<Engine>,
-    Path(user_id): Path<String>,
+    ApiPath(user_id): ApiPath<String>,
     ApiJson(request): ApiJson<PrivacyRequest>,
 ) -> Result<ApiJson<PrivacyResponse>, ApiError> {
     Ok(ApiJson(engine.set_privacy(&user_id, request).await?))

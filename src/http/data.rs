@@ -1,14 +1,14 @@
 //! Routes that let an operator own the data (admin): verify the stored
 //! data, export it all, and erase a person.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::auth::Admin;
 use super::error::ApiError;
-use super::extract::{ApiJson, ApiQuery};
+use super::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::analytics::AnalyticsResponse;
 use crate::engine::Engine;
 use crate::erasure::ErasureResponse;
@@ -109,7 +109,7 @@ pub async fn export(
 pub async fn erase_user(
     _: Admin,
     State(engine): State<Engine>,
-    Path(user_id): Path<String>,
+    ApiPath(user_id): ApiPath<String>,
 ) -> Result<ApiJson<ErasureResponse>, ApiError> {
     Ok(ApiJson(engine.erase_user(&user_id).await?))
 }

@@ -2,7 +2,7 @@
 //! redemptions for users; the catalogue, settlements and adjustments for
 //! admins (behind [`super::auth::Admin`]).
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use gamify_store::RedemptionStatus;
@@ -12,7 +12,7 @@ use utoipa::IntoParams;
 use super::auth::Admin;
 use super::auth::{Ingest, Read};
 use super::error::ApiError;
-use super::extract::{ApiJson, ApiQuery};
+use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::handlers::{idempotency_key, with_cursor, with_replayed};
 use crate::engine::Engine;
 use crate::model::ErrorResponse;
@@ -81,7 +81,7 @@ pub struct PageQuery {
 pub async fn get_ledger(
     _: Read,
     State(engine): State<Engine>,
-    Path(user_id): Path<String>,
+    ApiPath(user_id): ApiPath<String>,
     ApiQuery(query): ApiQuery<PageQuery>,
 ) -> Result<Response, ApiError> {
     let (entries, next) = engine
@@ -149,7 +149,7 @@ pub async fn list_rewards(
 pub async fn redeem_reward(
     _: Ingest,
     State(engine): State<Engine>,
-    Path(reward_id): Path<String>,
+    ApiPath(reward_id): ApiPath<String>,
     headers: HeaderMap,
     ApiJson(request): ApiJson<RedeemRequest>,
 ) -> Result<Response, ApiError> {
@@ -187,7 +187,7 @@ pub struct RedemptionsQuery {
 pub async fn list_user_redemptions(
     _: Read,
     State(engine): State<Engine>,
-    Path(user_id): Path<String>,
+    ApiPath(user_id): ApiPath<String>,
     ApiQuery(q): ApiQuery<RedemptionsQuery>,
 ) -> Result<ApiJson<Vec<RedemptionResponse>>, ApiError> {
     Ok(ApiJson(
@@ -243,7 +243,7 @@ pub async fn list_redemptions(
 pub async fn fulfil_redemption(
     _: Admin,
     State(engine): State<Engine>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<ApiJson<RedemptionResponse>, ApiError> {
     Ok(ApiJson(
         engine.settle(&id, RedemptionStatus::Fulfilled).await?,
@@ -267,7 +267,7 @@ pub async fn fulfil_redemption(
 pub async fn cancel_redemption(
     _: Admin,
     State(engine): State<Engine>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<ApiJson<RedemptionResponse>, ApiError> {
     Ok(ApiJson(
         engine.settle(&id, RedemptionStatus::Cancelled).await?,
@@ -328,7 +328,7 @@ pub async fn create_reward(
 pub async fn update_reward(
     _: Admin,
     State(engine): State<Engine>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(request): ApiJson<RewardRequest>,
 ) -> Result<ApiJson<RewardResponse>, ApiError> {
     Ok(ApiJson(engine.update_reward(&id, request).await?))
@@ -349,7 +349,7 @@ pub async fn update_reward(
 pub async fn deactivate_reward(
     _: Admin,
     State(engine): State<Engine>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<ApiJson<RewardResponse>, ApiError> {
     Ok(ApiJson(engine.deactivate_reward(&id).await?))
 }

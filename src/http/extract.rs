@@ -2,7 +2,9 @@
 //! in plain text) and name the offending field, and JSON answers.
 
 use axum::body::{Body, Bytes};
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::path::ErrorKind;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode};
@@ -134,6 +136,39 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
                 let field = field_of(&path, &message);
                 ApiError::invalid(field.clone(), format!("{field} (query string): {message}"))
             })
+    }
+}
+
+/// A path parameter. axum's `Path` answers a parameter it cannot read (one
+/// that is not UTF-8 once percent-decoded: `/balance/%FF`) in plain text;
+/// this answers in the API's error shape, naming the parameter.
+pub struct ApiPath<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(value)) => Ok(ApiPath(value)),
+            Err(PathRejection::FailedToDeserializePathParams(e)) => {
+                let field = match e.kind() {
+                    ErrorKind::InvalidUtf8InPathParam { key }
+                    | ErrorKind::ParseErrorAtKey { key, .. }
+                    | ErrorKind::DeserializeError { key, .. } => key.clone(),
+                    _ => "path".to_owned(),
+                };
+                let message = match e.kind() {
+                    ErrorKind::InvalidUtf8InPathParam { .. } => {
+                        format!("{field} is not UTF-8 once percent-decoded")
+                    }
+                    _ => format!("{field}: {}", e.body_text()),
+                };
+                Err(ApiError::invalid(field, message))
+            }
+            // Only a route without the parameters its handler reads (a
+            // programming error, which the route tests would show).
+            Err(other) => Err(ApiError::invalid("path", other.body_text())),
+        }
     }
 }
 

@@ -1,6 +1,6 @@
 //! Route handlers: read the request, call the engine, shape the response.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
@@ -8,7 +8,7 @@ use utoipa::IntoParams;
 
 use super::auth::{Ingest, Read};
 use super::error::ApiError;
-use super::extract::{ApiJson, ApiQuery};
+use super::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::engine::Engine;
 use crate::model::{
     AchievementResponse, BalanceResponse, CategoryRule, ErrorResponse, EventRequest, EventResponse,
@@ -118,7 +118,7 @@ pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
 pub async fn get_balance(
     _: Read,
     State(engine): State<Engine>,
-    Path(user_id): Path<String>,
+    ApiPath(user_id): ApiPath<String>,
 ) -> Result<ApiJson<BalanceResponse>, ApiError> {
     Ok(ApiJson(engine.balance(&user_id).await?))
 }
@@ -139,7 +139,7 @@ pub async fn get_balance(
 pub async fn get_stats(
     _: Read,
     State(engine): State<Engine>,
-    Path(user_id): Path<String>,
+    ApiPath(user_id): ApiPath<String>,
 ) -> Result<ApiJson<StatsResponse>, ApiError> {
     Ok(ApiJson(engine.stats(&user_id).await?))
 }
@@ -173,7 +173,7 @@ pub struct EventsQuery {
 pub async fn list_events(
     _: Read,
     State(engine): State<Engine>,
-    Path(user_id): Path<String>,
+    ApiPath(user_id): ApiPath<String>,
     ApiQuery(query): ApiQuery<EventsQuery>,
 ) -> Result<Response, ApiError> {
     let (events, next) = engine

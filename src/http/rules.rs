@@ -2,13 +2,13 @@
 //! and every version ever in force.
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::http::header::CONTENT_TYPE;
 
 use super::auth::Admin;
 use super::error::ApiError;
-use super::extract::ApiJson;
+use super::extract::{ApiJson, ApiPath};
 use crate::engine::Engine;
 use crate::model::{ErrorResponse, RuleVersionsResponse, RulesResponse};
 
@@ -100,7 +100,7 @@ pub async fn versions(_: Admin, State(engine): State<Engine>) -> ApiJson<RuleVer
 pub async fn version(
     _: Admin,
     State(engine): State<Engine>,
-    Path(version): Path<String>,
+    ApiPath(version): ApiPath<String>,
 ) -> Result<ApiJson<RulesResponse>, ApiError> {
     let version: u32 = version
         .parse()

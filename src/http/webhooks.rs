@@ -1,6 +1,6 @@
 //! Webhook routes (admin): subscriptions, their delivery log, and replay.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -8,7 +8,7 @@ use utoipa::IntoParams;
 
 use super::auth::Admin;
 use super::error::ApiError;
-use super::extract::{ApiJson, ApiQuery};
+use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::handlers::with_cursor;
 use crate::engine::Engine;
 use crate::model::ErrorResponse;
@@ -70,7 +70,7 @@ pub async fn list_webhooks(
 pub async fn delete_webhook(
     _: Admin,
     State(engine): State<Engine>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     engine.unsubscribe(&id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -106,7 +106,7 @@ pub struct DeliveriesQuery {
 pub async fn list_deliveries(
     _: Admin,
     State(engine): State<Engine>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiQuery(q): ApiQuery<DeliveriesQuery>,
 ) -> Result<Response, ApiError> {
     let (page, next) = engine
@@ -131,7 +131,7 @@ pub async fn list_deliveries(
 pub async fn replay_delivery(
     _: Admin,
     State(engine): State<Engine>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let delivery = engine.replay_delivery(&id).await?;
     Ok((StatusCode::ACCEPTED, ApiJson(delivery)).into_response())

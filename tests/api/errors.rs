@@ -177,6 +177,71 @@ async fn bad_query_strings_and_path_ids_name_the_field() {
 }
 
 #[tokio::test]
+async fn a_path_parameter_that_is_not_utf8_is_named_in_the_error_shape() {
+    let app = spawn_app().await;
+    app.post_event(event("u1", "finance", 1.0)).await;
+    // `%FF` decodes to a byte that is not UTF-8: axum's own answer to it was
+    // a plain-text 400.
+    let routes = [
+        ("GET", "/api/v2/gamify/balance/%FF", "user_id"),
+        ("GET", "/api/v2/gamify/stats/%FF", "user_id"),
+        ("GET", "/api/v2/gamify/events/%FF", "user_id"),
+        ("GET", "/api/v2/gamify/leaderboard/%FF", "user_id"),
+        ("GET", "/api/v2/gamify/ledger/%FF", "user_id"),
+        ("GET", "/api/v2/gamify/redemptions/%FF", "user_id"),
+        ("PUT", "/api/v2/gamify/users/%FF/privacy", "user_id"),
+        ("DELETE", "/api/v2/gamify/users/%FF", "user_id"),
+        ("POST", "/api/v2/gamify/rewards/%FF/redeem", "reward_id"),
+        ("PUT", "/api/v2/gamify/admin/rewards/%FF", "reward_id"),
+        (
+            "POST",
+            "/api/v2/gamify/admin/rewards/%FF/deactivate",
+            "reward_id",
+        ),
+        (
+            "POST",
+            "/api/v2/gamify/admin/redemptions/%FF/fulfil",
+            "redemption_id",
+        ),
+        (
+            "POST",
+            "/api/v2/gamify/admin/redemptions/%FF/cancel",
+            "redemption_id",
+        ),
+        ("DELETE", "/api/v2/gamify/admin/webhooks/%FF", "webhook_id"),
+        (
+            "GET",
+            "/api/v2/gamify/admin/webhooks/%FF/deliveries",
+            "webhook_id",
+        ),
+        (
+            "POST",
+            "/api/v2/gamify/admin/webhooks/deliveries/%FF/replay",
+            "delivery_id",
+        ),
+        ("POST", "/api/v2/gamify/admin/keys/%FF/revoke", "key_id"),
+        ("GET", "/api/v2/gamify/admin/rules/versions/%FF", "version"),
+    ];
+    for (method, path, field) in routes {
+        let response = app
+            .client
+            .request(method.parse().unwrap(), app.url(path))
+            .header("content-type", "application/json")
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        let err = assert_error(response, 422, "validation_failed").await;
+        assert_eq!(
+            err["error"]["details"][0]["field"], field,
+            "{method} {path}: {err}"
+        );
+    }
+    // Nothing changed: u1 is still there, with their points.
+    assert_eq!(app.balance("u1").await["total_points"], 2.0);
+}
+
+#[tokio::test]
 async fn unknown_routes_and_methods_answer_in_the_error_shape() {
     let app = spawn_app().await;
     assert_error(app.get("/api/v2/gamify/nope").await, 404, "not_found").await;
