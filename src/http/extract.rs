@@ -102,7 +102,7 @@ impl<S: BodyLimit + Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson
             match inner.classify() {
                 serde_json::error::Category::Data if well_formed => {
                     let message = inner.to_string();
-                    let field = field_of(&path, &message);
+                    let field = field_of(&path, &message, "body");
                     ApiError::invalid(field.clone(), format!("{field}: {message}"))
                 }
                 _ => ApiError::MalformedJson(format!("the body is not valid JSON: {inner}")),
@@ -133,7 +133,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
             .map_err(|e| {
                 let path = e.path().to_string();
                 let message = e.into_inner().to_string();
-                let field = field_of(&path, &message);
+                let field = field_of(&path, &message, "query");
                 ApiError::invalid(field.clone(), format!("{field} (query string): {message}"))
             })
     }
@@ -173,20 +173,17 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath
 }
 
 /// The field an error concerns: the path serde was at, or, for a missing
-/// field (reported at the parent), the name inside the message.
-fn field_of(path: &str, message: &str) -> String {
-    if let Some(rest) = message.strip_prefix("missing field `")
-        && let Some(name) = rest.split('`').next()
-    {
-        return if path == "." {
-            name.to_owned()
-        } else {
-            format!("{path}.{name}")
-        };
-    }
-    if path == "." {
-        "body".to_owned()
-    } else {
-        path.to_owned()
+/// or repeated field (reported at the parent), the name inside the message;
+/// `whole` (`body`, `query`) when it concerns no one field.
+fn field_of(path: &str, message: &str, whole: &str) -> String {
+    let named = ["missing field `", "duplicate field `"]
+        .iter()
+        .find_map(|prefix| message.strip_prefix(prefix))
+        .and_then(|rest| rest.split('`').next());
+    match (named, path) {
+        (Some(name), ".") => name.to_owned(),
+        (Some(name), _) => format!("{path}.{name}"),
+        (None, ".") => whole.to_owned(),
+        (None, _) => path.to_owned(),
     }
 }

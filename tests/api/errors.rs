@@ -115,6 +115,24 @@ async fn several_bad_fields_are_reported_together() {
 }
 
 #[tokio::test]
+async fn a_field_given_twice_is_named() {
+    let app = spawn_app().await;
+    let body =
+        r#"{"user_id": "u1", "user_id": "u2", "category": "finance", "action": "a", "value": 1}"#;
+    let response = app
+        .client
+        .post(app.url("/api/v2/gamify/event"))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let err = assert_error(response, 422, "validation_failed").await;
+    assert_eq!(error_fields(&err), ["user_id"], "{err}");
+    assert_eq!(app.get_json("/api/v2/gamify/leaderboard").await, json!([]));
+}
+
+#[tokio::test]
 async fn malformed_json_gets_400_in_the_same_shape() {
     let app = spawn_app().await;
     for body in ["{\"user_id\": ", "not json", "{} trailing", ""] {
@@ -170,6 +188,7 @@ async fn bad_query_strings_and_path_ids_name_the_field() {
         ("/api/v2/gamify/events/u1?before=evt_nope", "before"),
         ("/api/v2/gamify/balance/has%20space", "user_id"),
         ("/api/v2/gamify/stats/has%20space", "user_id"),
+        ("/api/v2/gamify/leaderboard/u1?k=1&k=2", "k"),
     ] {
         let err = assert_error(app.get(path).await, 422, "validation_failed").await;
         assert_eq!(err["error"]["details"][0]["field"], field, "{path}: {err}");
