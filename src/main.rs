@@ -11,6 +11,7 @@ use gamify::tenants::{Tenancy, Workers};
 use gamify::{Engine, Storage};
 use gamify::{export, http, import};
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
 
 // mimalloc, not the C library's malloc: a request allocates and frees
 // dozens of small objects across two worker threads, and glibc's malloc and
@@ -256,7 +257,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         println!("{config:#?}");
         return Ok(());
     }
-    init_logging(&config)?;
+    init_logging(&config, matches!(cli.command, Command::Serve { .. }))?;
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     if config.server.workers > 0 {
         runtime.worker_threads(config.server.workers as usize);
@@ -690,12 +691,20 @@ async fn shutdown_signal() {
     tracing::info!("shutting down: finishing requests in flight");
 }
 
-fn init_logging(config: &Config) -> anyhow::Result<()> {
+/// Logs go to standard output for `serve` (a service's log stream) and to
+/// standard error for every other command, whose standard output is its
+/// answer: `gamify export > all.ndjson` must hold only the export.
+fn init_logging(config: &Config, serving: bool) -> anyhow::Result<()> {
     let filter = EnvFilter::try_new(&config.log.level)
         .with_context(|| format!("log.level: not a valid filter: {:?}", config.log.level))?;
+    let writer = if serving {
+        BoxMakeWriter::new(std::io::stdout)
+    } else {
+        BoxMakeWriter::new(std::io::stderr)
+    };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stdout);
+        .with_writer(writer);
     if config.log.format == "json" {
         builder
             .json()

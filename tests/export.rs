@@ -5,7 +5,7 @@ use gamify::{Engine, EventRequest, Rules, Storage};
 use serde_json::Value;
 
 mod common;
-use common::run_gamify;
+use common::{run_gamify, run_gamify_apart};
 
 fn gamify(args: &[&str], db: &std::path::Path) -> (bool, String) {
     run_gamify(
@@ -73,6 +73,44 @@ async fn export_writes_ndjson_and_the_briefs_events_and_balances_files() {
     assert_eq!(balances[0]["user_id"], "user_7");
     let earned = events.len() as f64 * 1.5 + bonuses(&events);
     assert_eq!(balances[0]["lifetime_points"].as_f64().unwrap(), earned);
+}
+
+#[tokio::test]
+async fn an_export_to_standard_output_holds_only_the_export_and_imports_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("gamify.db");
+    {
+        let engine = Engine::open(&Storage::Sqlite(db.clone()), Rules::default())
+            .await
+            .unwrap();
+        for i in 0..40 {
+            let request = EventRequest::new(format!("user_{}", i % 7), "health", "run", 2.0);
+            engine.record_event(request, None).await.unwrap();
+        }
+    }
+    // At the default log level, which logs the export's summary: the log
+    // goes to stderr, so `gamify export > file` is a file to import.
+    let url = |db: &std::path::Path| vec![("DATABASE_URL", format!("sqlite://{}", db.display()))];
+    let (ok, stdout, stderr) = run_gamify_apart(&["export"], &url(&db));
+    assert!(ok, "{stderr}");
+    assert!(
+        stderr.contains("exported"),
+        "the summary is logged: {stderr}"
+    );
+    let types: Vec<String> = stdout
+        .lines()
+        .map(|l| {
+            let line: Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"));
+            line["type"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(types.first().map(String::as_str), Some("export"));
+    assert_eq!(types.last().map(String::as_str), Some("end"));
+    let file = dir.path().join("all.ndjson");
+    std::fs::write(&file, &stdout).unwrap();
+    let copy = dir.path().join("copy.db");
+    let (ok, stdout, stderr) = run_gamify_apart(&["import", file.to_str().unwrap()], &url(&copy));
+    assert!(ok, "{stdout}{stderr}");
 }
 
 /// The achievement bonuses paid on these events.

@@ -79,6 +79,15 @@ pub fn start_gamify_logged(
 /// Returns whether it succeeded, and its stdout and stderr together.
 #[allow(dead_code)]
 pub fn run_gamify(args: &[&str], env: &[(&str, String)]) -> (bool, String) {
+    let (ok, stdout, stderr) =
+        run_gamify_apart(args, &[&[("GAMIFY_LOG", "warn".into())], env].concat());
+    (ok, stdout + &stderr)
+}
+
+/// As [`run_gamify`], at the log level `env` sets (info by default), with
+/// stdout and stderr apart.
+#[allow(dead_code)]
+pub fn run_gamify_apart(args: &[&str], env: &[(&str, String)]) -> (bool, String, String) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_gamify"));
     command
         .args(args)
@@ -88,14 +97,16 @@ pub fn run_gamify(args: &[&str], env: &[(&str, String)]) -> (bool, String) {
         .env_remove("GAMIFY_ADMIN_TOKEN")
         .env_remove("GAMIFY_TENANT")
         .env_remove("GAMIFY_PG_SCHEMA")
-        .env("GAMIFY_LOG", "warn");
+        .env_remove("GAMIFY_LOG");
     for (k, v) in env {
         command.env(k, v);
     }
     let out = command.output().expect("the gamify binary runs");
-    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
-    text.push_str(&String::from_utf8_lossy(&out.stderr));
-    (out.status.success(), text)
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// GETs `url` and reads its JSON body.
