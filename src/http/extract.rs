@@ -79,13 +79,7 @@ impl<S: BodyLimit + Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson
                 "the body must be JSON, sent with Content-Type: application/json",
             ));
         }
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::PayloadTooLarge(state.max_body_bytes())
-            } else {
-                ApiError::MalformedJson("the body could not be read".into())
-            }
-        })?;
+        let ApiBody(bytes) = ApiBody::from_request(req, state).await?;
         // Tracking the path costs an allocation per field, so it is done
         // only to explain a body that failed (parsing is deterministic: the
         // second attempt fails the same way).
@@ -112,6 +106,28 @@ impl<S: BodyLimit + Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson
         de.end()
             .map_err(|e| ApiError::MalformedJson(format!("the body is not valid JSON: {e}")))?;
         Ok(ApiJson(value))
+    }
+}
+
+/// A request's body as it came (a rules file's TOML), read within the
+/// body limit: over it, a 413 in the API's error shape (axum's own answer
+/// is plain text).
+pub struct ApiBody(pub Bytes);
+
+impl<S: BodyLimit + Send + Sync> FromRequest<S> for ApiBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        Bytes::from_request(req, state)
+            .await
+            .map(ApiBody)
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::PayloadTooLarge(state.max_body_bytes())
+                } else {
+                    ApiError::MalformedJson("the body could not be read".into())
+                }
+            })
     }
 }
 

@@ -1,14 +1,13 @@
 //! The rules (admin): the current version, replacing it with a rules file,
 //! and every version ever in force.
 
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::http::header::CONTENT_TYPE;
 
 use super::auth::Admin;
 use super::error::ApiError;
-use super::extract::{ApiJson, ApiPath};
+use super::extract::{ApiBody, ApiJson, ApiPath};
 use crate::engine::Engine;
 use crate::model::{ErrorResponse, RuleVersionsResponse, RulesResponse};
 
@@ -43,6 +42,7 @@ pub async fn current(_: Admin, State(engine): State<Engine>) -> ApiJson<RulesRes
         description = "A rules file (docs/RULES.md)"),
     responses(
         (status = 200, body = RulesResponse, description = "The version now in force"),
+        (status = 413, body = ErrorResponse, description = "Body too large (`limits.max_body_bytes`)"),
         (status = 415, body = ErrorResponse, description = "The body is not TOML text"),
         (status = 422, body = ErrorResponse, description = "The file has mistakes; nothing changed"),
     )
@@ -51,7 +51,7 @@ pub async fn replace(
     _: Admin,
     State(engine): State<Engine>,
     headers: HeaderMap,
-    body: Bytes,
+    ApiBody(body): ApiBody,
 ) -> Result<ApiJson<RulesResponse>, ApiError> {
     let mime = headers
         .get(CONTENT_TYPE)

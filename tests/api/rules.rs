@@ -315,6 +315,9 @@ async fn a_rules_file_with_mistakes_is_refused_line_by_line_and_changes_nothing(
         )
         .await;
     assert_error(json, 415, "unsupported_media_type").await;
+    // Over the body limit (64 KiB): a 413 in the error shape, like a JSON body's.
+    let huge = format!("# {}\n[categories]\nfinance = 2\n", "x".repeat(70_000));
+    assert_error(app.put_rules(&huge).await, 413, "payload_too_large").await;
     let bad_version = app
         .admin(
             reqwest::Method::GET,
