@@ -54,6 +54,17 @@ pub fn parse_filter(
         parsed
     };
     let (from_ms, to_ms) = (time("from", from), time("to", to));
+    // `from` is inclusive and `to` exclusive: a range where `to` is not
+    // after `from` selects nothing, which is a mistake (swapped bounds)
+    // more often than a wish.
+    if let (Some(f), Some(t)) = (from_ms, to_ms)
+        && t <= f
+    {
+        errors.push(FieldError {
+            field: "to".to_owned(),
+            message: "to must be after from".to_owned(),
+        });
+    }
     if errors.is_empty() {
         Ok(ExportFilter {
             user,

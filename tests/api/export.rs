@@ -116,4 +116,14 @@ async fn the_export_holds_every_table_exactly_and_ends_with_its_counts() {
         )
         .await;
     crate::helpers::assert_error(r, 422, "validation_failed").await;
+    // Swapped bounds select nothing: refused, naming `to`.
+    let r = app
+        .admin(
+            Method::GET,
+            &format!("/api/v2/gamify/admin/export?from={from}&to={from}"),
+            None,
+        )
+        .await;
+    let err = crate::helpers::assert_error(r, 422, "validation_failed").await;
+    assert_eq!(err["error"]["details"][0]["field"], "to", "{err}");
 }
