@@ -167,17 +167,16 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath
         match Path::<T>::from_request_parts(parts, state).await {
             Ok(Path(value)) => Ok(ApiPath(value)),
             Err(PathRejection::FailedToDeserializePathParams(e)) => {
-                let field = match e.kind() {
-                    ErrorKind::InvalidUtf8InPathParam { key }
-                    | ErrorKind::ParseErrorAtKey { key, .. }
-                    | ErrorKind::DeserializeError { key, .. } => key.clone(),
-                    _ => "path".to_owned(),
-                };
-                let message = match e.kind() {
-                    ErrorKind::InvalidUtf8InPathParam { .. } => {
-                        format!("{field} is not UTF-8 once percent-decoded")
+                let (field, message) = match e.kind() {
+                    ErrorKind::InvalidUtf8InPathParam { key } => (
+                        key.as_str(),
+                        format!("{key} is not UTF-8 once percent-decoded"),
+                    ),
+                    ErrorKind::ParseErrorAtKey { key, .. }
+                    | ErrorKind::DeserializeError { key, .. } => {
+                        (key.as_str(), format!("{key}: {}", e.body_text()))
                     }
-                    _ => format!("{field}: {}", e.body_text()),
+                    _ => ("path", format!("path: {}", e.body_text())),
                 };
                 Err(ApiError::invalid(field, message))
             }
