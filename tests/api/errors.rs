@@ -1,5 +1,6 @@
 use serde_json::{Value, json};
 
+use crate::auth::ROUTES;
 use crate::helpers::{assert_error, error_fields, event, spawn_app};
 
 /// Invalid event bodies: each must be refused with 422, name its field, and
@@ -199,52 +200,21 @@ async fn bad_query_strings_and_path_ids_name_the_field() {
 async fn a_path_parameter_that_is_not_utf8_is_named_in_the_error_shape() {
     let app = spawn_app().await;
     app.post_event(event("u1", "finance", 1.0)).await;
-    // `%FF` decodes to a byte that is not UTF-8: axum's own answer to it was
-    // a plain-text 400.
-    let routes = [
-        ("GET", "/api/v2/gamify/balance/%FF", "user_id"),
-        ("GET", "/api/v2/gamify/stats/%FF", "user_id"),
-        ("GET", "/api/v2/gamify/events/%FF", "user_id"),
-        ("GET", "/api/v2/gamify/leaderboard/%FF", "user_id"),
-        ("GET", "/api/v2/gamify/ledger/%FF", "user_id"),
-        ("GET", "/api/v2/gamify/redemptions/%FF", "user_id"),
-        ("PUT", "/api/v2/gamify/users/%FF/privacy", "user_id"),
-        ("DELETE", "/api/v2/gamify/users/%FF", "user_id"),
-        ("POST", "/api/v2/gamify/rewards/%FF/redeem", "reward_id"),
-        ("PUT", "/api/v2/gamify/admin/rewards/%FF", "reward_id"),
-        (
-            "POST",
-            "/api/v2/gamify/admin/rewards/%FF/deactivate",
-            "reward_id",
-        ),
-        (
-            "POST",
-            "/api/v2/gamify/admin/redemptions/%FF/fulfil",
-            "redemption_id",
-        ),
-        (
-            "POST",
-            "/api/v2/gamify/admin/redemptions/%FF/cancel",
-            "redemption_id",
-        ),
-        ("DELETE", "/api/v2/gamify/admin/webhooks/%FF", "webhook_id"),
-        (
-            "GET",
-            "/api/v2/gamify/admin/webhooks/%FF/deliveries",
-            "webhook_id",
-        ),
-        (
-            "POST",
-            "/api/v2/gamify/admin/webhooks/deliveries/%FF/replay",
-            "delivery_id",
-        ),
-        ("POST", "/api/v2/gamify/admin/keys/%FF/revoke", "key_id"),
-        ("GET", "/api/v2/gamify/admin/rules/versions/%FF", "version"),
-    ];
-    for (method, path, field) in routes {
+    // Every documented route with a parameter, the parameter as `%FF`: a
+    // byte that is not UTF-8 once decoded (axum's own answer to it was a
+    // plain-text 400).
+    let mut tried = 0;
+    for (method, template, _) in ROUTES {
+        let Some(field) = template
+            .split('/')
+            .find_map(|s| s.strip_prefix('{')?.strip_suffix('}'))
+        else {
+            continue;
+        };
+        let path = template.replace(&format!("{{{field}}}"), "%FF");
         let response = app
             .client
-            .request(method.parse().unwrap(), app.url(path))
+            .request(method.parse().unwrap(), app.url(&path))
             .header("content-type", "application/json")
             .body("{}")
             .send()
@@ -255,7 +225,9 @@ async fn a_path_parameter_that_is_not_utf8_is_named_in_the_error_shape() {
             err["error"]["details"][0]["field"], field,
             "{method} {path}: {err}"
         );
+        tried += 1;
     }
+    assert!(tried >= 18, "{tried} routes with a parameter");
     // Nothing changed: u1 is still there, with their points.
     assert_eq!(app.balance("u1").await["total_points"], 2.0);
 }
