@@ -120,14 +120,7 @@ async fn a_field_given_twice_is_named() {
     let app = spawn_app().await;
     let body =
         r#"{"user_id": "u1", "user_id": "u2", "category": "finance", "action": "a", "value": 1}"#;
-    let response = app
-        .client
-        .post(app.url("/api/v2/gamify/event"))
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let response = app.send_text("POST", "/api/v2/gamify/event", body).await;
     let err = assert_error(response, 422, "validation_failed").await;
     assert_eq!(error_fields(&err), ["user_id"], "{err}");
     assert_eq!(app.get_json("/api/v2/gamify/leaderboard").await, json!([]));
@@ -137,14 +130,7 @@ async fn a_field_given_twice_is_named() {
 async fn malformed_json_gets_400_in_the_same_shape() {
     let app = spawn_app().await;
     for body in ["{\"user_id\": ", "not json", "{} trailing", ""] {
-        let response = app
-            .client
-            .post(app.url("/api/v2/gamify/event"))
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await
-            .unwrap();
+        let response = app.send_text("POST", "/api/v2/gamify/event", body).await;
         assert_error(response, 400, "malformed_json").await;
     }
 }
@@ -212,14 +198,7 @@ async fn a_path_parameter_that_is_not_utf8_is_named_in_the_error_shape() {
             continue;
         };
         let path = template.replace(&format!("{{{field}}}"), "%FF");
-        let response = app
-            .client
-            .request(method.parse().unwrap(), app.url(&path))
-            .header("content-type", "application/json")
-            .body("{}")
-            .send()
-            .await
-            .unwrap();
+        let response = app.send_text(method, &path, "{}").await;
         let err = assert_error(response, 422, "validation_failed").await;
         assert_eq!(
             err["error"]["details"][0]["field"], field,

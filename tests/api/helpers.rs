@@ -204,6 +204,18 @@ impl TestApp {
         request.send().await.unwrap()
     }
 
+    /// Sends `text` as it is, as a JSON body: for bodies a `Value` cannot
+    /// hold (malformed, or with a field twice).
+    pub async fn send_text(&self, method: &str, path: &str, text: &str) -> reqwest::Response {
+        self.client
+            .request(method.parse().unwrap(), self.url(path))
+            .header("content-type", "application/json")
+            .body(text.to_owned())
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// `POST /spend` with `body`, without an idempotency key.
     pub async fn spend(&self, body: Value) -> reqwest::Response {
         self.post("/api/v2/gamify/spend", body, None).await
