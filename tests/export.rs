@@ -14,19 +14,23 @@ fn gamify(args: &[&str], db: &std::path::Path) -> (bool, String) {
     )
 }
 
+/// A SQLite database at `db` with `events` events of `value` in `category`,
+/// spread over `users` users (`user_0`, `user_1`, …).
+async fn fill(db: &std::path::Path, events: usize, users: usize, category: &str, value: f64) {
+    let engine = Engine::open(&Storage::Sqlite(db.to_owned()), Rules::default())
+        .await
+        .unwrap();
+    for i in 0..events {
+        let request = EventRequest::new(format!("user_{}", i % users), category, "did", value);
+        engine.record_event(request, None).await.unwrap();
+    }
+}
+
 #[tokio::test]
 async fn export_writes_ndjson_and_the_briefs_events_and_balances_files() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("gamify.db");
-    {
-        let engine = Engine::open(&Storage::Sqlite(db.clone()), Rules::default())
-            .await
-            .unwrap();
-        for i in 0..2500 {
-            let request = EventRequest::new(format!("user_{}", i % 30), "learning", "read", 1.0);
-            engine.record_event(request, None).await.unwrap();
-        }
-    }
+    fill(&db, 2500, 30, "learning", 1.0).await;
     let ndjson = dir.path().join("all.ndjson");
     let (ok, out) = gamify(&["export", "--out", ndjson.to_str().unwrap()], &db);
     assert!(ok, "{out}");
@@ -79,15 +83,7 @@ async fn export_writes_ndjson_and_the_briefs_events_and_balances_files() {
 async fn an_export_to_standard_output_holds_only_the_export_and_imports_again() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("gamify.db");
-    {
-        let engine = Engine::open(&Storage::Sqlite(db.clone()), Rules::default())
-            .await
-            .unwrap();
-        for i in 0..40 {
-            let request = EventRequest::new(format!("user_{}", i % 7), "health", "run", 2.0);
-            engine.record_event(request, None).await.unwrap();
-        }
-    }
+    fill(&db, 40, 7, "health", 2.0).await;
     // At the default log level, which logs the export's summary: the log
     // goes to stderr, so `gamify export > file` is a file to import.
     let url = |db: &std::path::Path| vec![("DATABASE_URL", format!("sqlite://{}", db.display()))];
