@@ -6,14 +6,18 @@ use serde_json::{Value, json};
 
 use crate::helpers::{DAY, spawn_app};
 
+/// `GET /admin/export` with `query` (`?from=…`, or empty).
+async fn export_response(app: &crate::helpers::TestApp, query: &str) -> reqwest::Response {
+    app.admin(
+        Method::GET,
+        &format!("/api/v2/gamify/admin/export{query}"),
+        None,
+    )
+    .await
+}
+
 async fn export(app: &crate::helpers::TestApp, query: &str) -> Vec<Value> {
-    let r = app
-        .admin(
-            Method::GET,
-            &format!("/api/v2/gamify/admin/export{query}"),
-            None,
-        )
-        .await;
+    let r = export_response(app, query).await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["content-type"], "application/x-ndjson");
     let text = r.text().await.unwrap();
@@ -108,22 +112,10 @@ async fn the_export_holds_every_table_exactly_and_ends_with_its_counts() {
     assert_eq!(of_type(&later, "event").len(), 1);
     assert_eq!(of_type(&later, "event")[0]["category"], "learning");
 
-    let r = app
-        .admin(
-            Method::GET,
-            "/api/v2/gamify/admin/export?from=yesterday",
-            None,
-        )
-        .await;
+    let r = export_response(&app, "?from=yesterday").await;
     crate::helpers::assert_error(r, 422, "validation_failed").await;
     // Swapped bounds select nothing: refused, naming `to`.
-    let r = app
-        .admin(
-            Method::GET,
-            &format!("/api/v2/gamify/admin/export?from={from}&to={from}"),
-            None,
-        )
-        .await;
+    let r = export_response(&app, &format!("?from={from}&to={from}")).await;
     let err = crate::helpers::assert_error(r, 422, "validation_failed").await;
     assert_eq!(err["error"]["details"][0]["field"], "to", "{err}");
 }
