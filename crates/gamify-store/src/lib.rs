@@ -28,6 +28,7 @@
 
 pub mod analytics;
 pub mod board;
+pub mod cache;
 pub mod economy;
 pub mod erasure;
 pub mod export;

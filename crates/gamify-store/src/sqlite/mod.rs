@@ -21,7 +21,7 @@
 //! derived file in one transaction per hand-over, while the writer goes on.
 //! Opening the store replays what the derived file lacks.
 //!
-//! **Reads** of a user's state come from a [`cache::UserCache`] and the
+//! **Reads** of a user's state come from a [`crate::cache::UserCache`] and the
 //! leaderboard from a [`ranking::Ranking`], both of which the writer updates
 //! after each commit; cache misses and event listings use a small pool of
 //! read-only connections (the log with the derived file attached) on blocking
@@ -36,7 +36,6 @@
 
 pub mod backup;
 mod boards;
-mod cache;
 mod erase;
 mod keys;
 mod materialize;
@@ -61,6 +60,7 @@ use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use crate::board::{BoardKey, BoardRow, Cursor, Standing};
+use crate::cache;
 use crate::economy::{Done, Op, expect_done};
 use crate::keys::ApiKey;
 use crate::{Attempt, Delivery, DeliveryStatus, Due, Subscription};
@@ -594,12 +594,12 @@ impl Store for SqliteStore {
         if let Some(known) = self.inner.cache.get(user_id.as_str()) {
             return Ok(known);
         }
-        let epoch = self.inner.cache.epoch();
+        let ticket = self.inner.cache.ticket(user_id.as_str());
         let id = user_id.clone();
         let found = self.read(move |c| read::user(c, &id)).await?.map(Arc::new);
         self.inner
             .cache
-            .offer_read(user_id.as_str(), found.clone(), epoch);
+            .offer_read(user_id.as_str(), found.clone(), ticket);
         Ok(found)
     }
 
