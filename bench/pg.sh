@@ -8,7 +8,10 @@
 # (b) gamify serve on the same database, POST event from wrk with the same
 # number of connections, for many distinct users (100k) and for 4 hot users;
 # (c) the bare axum ceiling (bench/ceiling.rs) for GET, and gamify's GET
-# balance. pg_test_fsync runs before and after: this disk's fsync cost swings
+# balance; (d) the same node restarted with GAMIFY_PG_EXCLUSIVE=true (one
+# node holding the lease, users' state served from memory): GET balance for
+# the same users, a first pass that fills its cache and a second, and POST
+# event for distinct users again. pg_test_fsync runs before and after: this disk's fsync cost swings
 # a lot, and a run where the two differ by more than 2x is marked DISCARD.
 #
 # Needs wrk and pgbench/pg_test_fsync (PostgreSQL's client tools), and a
@@ -66,6 +69,17 @@ wait_for $GAMIFY_ADDR_BENCH /readyz
 run event_distinct_users 100000 bench/post_event.lua "http://$GAMIFY_ADDR_BENCH"
 run event_hot_users 4 bench/post_event.lua "http://$GAMIFY_ADDR_BENCH"
 run balance 100000 bench/get_balance.lua "http://$GAMIFY_ADDR_BENCH"
+kill "$GAMIFY_PID"; wait "$GAMIFY_PID" 2>/dev/null || true
+
+echo "gamify on PostgreSQL, one exclusive node:" >&2
+DATABASE_URL=$URL GAMIFY_PG_SCHEMA=$SCHEMA GAMIFY_ADDR=$GAMIFY_ADDR_BENCH GAMIFY_LOG=warn \
+  GAMIFY_PG_EXCLUSIVE=true target/release/gamify serve >"$DATA/server-exclusive.log" 2>&1 &
+GAMIFY_PID=$!
+PIDS+=("$GAMIFY_PID")
+wait_for $GAMIFY_ADDR_BENCH /readyz
+run balance_exclusive_first_pass 100000 bench/get_balance.lua "http://$GAMIFY_ADDR_BENCH"
+run balance_exclusive 100000 bench/get_balance.lua "http://$GAMIFY_ADDR_BENCH"
+run event_distinct_users_exclusive 100000 bench/post_event.lua "http://$GAMIFY_ADDR_BENCH"
 kill "$GAMIFY_PID"; wait "$GAMIFY_PID" 2>/dev/null || true
 EVENTS=$(psql -Atq "$URL" -c "SELECT count(*) FROM $SCHEMA.events")
 ROWS=$(psql -Atq "$URL" -c "SELECT count(*) FROM $SCHEMA.pgbench_events")

@@ -199,6 +199,9 @@ pub struct PostgresConfig {
     pub sslmode: Option<String>,
     /// The schema to use, if not the database user's default.
     pub schema: Option<String>,
+    /// Be the only node writing the database (a lease), and serve users'
+    /// state from memory.
+    pub exclusive: bool,
 }
 
 /// `[rules]`
@@ -435,6 +438,9 @@ impl Config {
         }
         if let Some(v) = env("GAMIFY_PG_SCHEMA").filter(|v| !v.is_empty()) {
             pg.schema = Some(v);
+        }
+        if let Some(v) = env("GAMIFY_PG_EXCLUSIVE") {
+            pg.exclusive = parse_env("GAMIFY_PG_EXCLUSIVE", &v, "true or false")?;
         }
         if let Some(v) = env("GAMIFY_MAX_EVENT_VALUE") {
             config.rules.max_event_value = Some(v.parse().map_err(|_| {
@@ -698,6 +704,9 @@ impl Config {
         settings.statement_timeout = Duration::from_millis(pg.statement_timeout_ms);
         settings.sslmode.clone_from(&pg.sslmode);
         settings.schema.clone_from(&pg.schema);
+        settings.exclusive = pg
+            .exclusive
+            .then_some(gamify_store::postgres::lease::DEFAULT_TTL);
         settings.redis = self.redis()?;
         Ok(settings)
     }
@@ -1055,6 +1064,19 @@ mod tests {
         assert_eq!(pg.statement_timeout, Duration::from_millis(1500));
         assert_eq!(pg.connect_timeout, Duration::from_millis(2000));
         assert_eq!(pg.sslmode.as_deref(), Some("require"));
+        assert_eq!(pg.exclusive, None);
+        let env = |k: &str| match k {
+            "DATABASE_URL" => Some("postgres://gamify@db/gamify".to_owned()),
+            "GAMIFY_PG_EXCLUSIVE" => Some("true".to_owned()),
+            _ => None,
+        };
+        let Storage::Postgres(pg) = Config::load(None, env).unwrap().storage().unwrap() else {
+            panic!("expected PostgreSQL");
+        };
+        assert_eq!(
+            pg.exclusive,
+            Some(gamify_store::postgres::lease::DEFAULT_TTL)
+        );
         let env = |k: &str| match k {
             "DATABASE_URL" => Some("postgres://gamify@db/gamify".to_owned()),
             "GAMIFY_PG_SSLMODE" => Some("always".to_owned()),

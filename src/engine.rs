@@ -155,7 +155,8 @@ impl From<StoreError> for EngineError {
 
 /// Opens (and with [`Migrations::Apply`] migrates) the store at `storage`.
 /// `leaderboards`: build the embedded store's rank index, or keep Redis in
-/// step; maintenance commands skip it.
+/// step, and take PostgreSQL's exclusive lease if configured; maintenance
+/// commands skip it.
 pub(crate) async fn open_store(
     storage: &Storage,
     rules: &Rules,
@@ -166,6 +167,7 @@ pub(crate) async fn open_store(
         Storage::Postgres(settings) => {
             let store = PgStore::connect(settings, rules.clone(), migrations).await?;
             if leaderboards {
+                store.hold_lease().await?;
                 store.keep_boards_in_sync().await;
             }
             Arc::new(store)
@@ -728,6 +730,12 @@ impl Engine {
     }
 
     /// The store (for the engine's other modules).
+    /// The node stops serving: the store gives up what others wait for
+    /// (PostgreSQL's exclusive lease).
+    pub async fn close(&self) {
+        self.store().close().await;
+    }
+
     pub(crate) fn store(&self) -> &dyn Store {
         self.parts.store.as_ref()
     }

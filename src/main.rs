@@ -664,7 +664,8 @@ async fn serve(config: Config, tenancy: Tenancy, insecure_no_auth: bool) -> anyh
         );
     }
     tracing::info!(addr = %local, storage = ?config.storage()?, "listening");
-    http::serve(listener, tenancy, shutdown_signal()).await?;
+    http::serve(listener, tenancy.clone(), shutdown_signal()).await?;
+    tenancy.close().await;
     tracing::info!("stopped");
     Ok(())
 }

@@ -114,6 +114,15 @@ impl Tenancy {
         &self.inner.default
     }
 
+    /// The node stops serving: every tenant's store gives up what others
+    /// wait for (see [`Engine::close`]).
+    pub async fn close(&self) {
+        self.inner.default.close().await;
+        for served in self.snapshot().values() {
+            served.engine.close().await;
+        }
+    }
+
     fn snapshot(&self) -> Arc<BTreeMap<String, Arc<Served>>> {
         self.inner
             .open

@@ -1,6 +1,7 @@
 //! Several real `gamify serve` processes on one PostgreSQL database: three
-//! nodes driven at once, a node killed with `kill -9` under load, and the
-//! database itself stopped and started under load.
+//! nodes driven at once, a node killed with `kill -9` under load, the
+//! database itself stopped and started under load, and a node holding the
+//! exclusive lease (`GAMIFY_PG_EXCLUSIVE`) beside one that does not.
 //!
 //! Every test checks the same promise afterwards: each acknowledged event is
 //! stored exactly once, no idempotency key produced two events, and every
@@ -638,4 +639,90 @@ async fn the_database_restarted_under_load_fails_fast_and_recovers_alone() {
     let acked = std::mem::take(&mut *acked.lock().unwrap());
     check_against_replay(&base, &acked).await;
     drop(node);
+}
+
+/// The balance's total points, as the node at `base` answers it.
+async fn total_points(client: &reqwest::Client, base: &str, user: &str) -> f64 {
+    let body = json_of(client.get(format!("{base}/api/v2/gamify/balance/{user}"))).await;
+    body["total_points"].as_f64().unwrap()
+}
+
+#[tokio::test]
+async fn an_exclusive_node_keeps_other_nodes_writes_out_until_it_stops() {
+    let Some(url) = test_database("an_exclusive_node_keeps_others_out").await else {
+        return;
+    };
+    let schema = ScratchSchema::create(&url).await.unwrap();
+    let mut env = pg_env(&schema, &url);
+    env.push(("GAMIFY_PG_EXCLUSIVE", "true".to_owned()));
+    let mut exclusive = start_node(&env);
+    env.pop();
+    let other = start_node(&env);
+    let client = client();
+
+    // The exclusive node answers balances from memory, kept in step with
+    // its own writes (1.0 finance: 2 points an event).
+    for n in 1..=2 {
+        let req = Request::new(format!("ex-{n}"), "ada", "finance", 1.0, 0);
+        assert!(matches!(
+            send(&client, &exclusive.base, &req).await,
+            Sent::Acked { .. }
+        ));
+        assert_eq!(
+            total_points(&client, &exclusive.base, "ada").await,
+            2.0 * n as f64
+        );
+        assert_eq!(
+            total_points(&client, &exclusive.base, "ada").await,
+            2.0 * n as f64
+        );
+    }
+
+    // The other node reads, but its writes are refused with why.
+    assert_eq!(total_points(&client, &other.base, "ada").await, 4.0);
+    let refused = client
+        .post(format!("{}/api/v2/gamify/event", other.base))
+        .json(&Request::new("other-1".into(), "ada", "finance", 1.0, 0).body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status().as_u16(), 503);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "unavailable", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("holds this database exclusively"),
+        "{body}"
+    );
+
+    // A graceful stop releases the lease: the other node writes at once,
+    // well before the lease (5 s) would have run out.
+    let pid = exclusive.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    exclusive.child.wait().unwrap();
+    let stopped = Instant::now();
+    let req = Request::new("other-2".into(), "ada", "finance", 1.0, 0);
+    loop {
+        match send(&client, &other.base, &req).await {
+            Sent::Acked { .. } => break,
+            _ if stopped.elapsed() < Duration::from_secs(10) => {
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
+            _ => panic!("the other node still cannot write 10 s after the exclusive node stopped"),
+        }
+    }
+    assert!(
+        stopped.elapsed() < Duration::from_secs(3),
+        "writes waited {:?}: the lease was not released",
+        stopped.elapsed()
+    );
+    assert_eq!(total_points(&client, &other.base, "ada").await, 6.0);
 }

@@ -183,6 +183,16 @@ impl ApiError {
                 (*why).to_owned(),
                 vec![],
             ),
+            ApiError::Engine(EngineError::Unavailable(StoreError::Unavailable(why)))
+                if *why == gamify_store::postgres::lease::REFUSED =>
+            {
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    (*why).to_owned(),
+                    vec![],
+                )
+            }
             ApiError::Engine(EngineError::Unavailable(_)) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",

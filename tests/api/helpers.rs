@@ -4,7 +4,9 @@
 //! `GAMIFY_TEST_BACKEND=postgres` (as `.ci/run` sets for a second pass of
 //! this suite), a scratch schema on the test PostgreSQL database, or with
 //! `GAMIFY_TEST_BACKEND=postgres+redis` (a third pass) the same with the
-//! leaderboards in Redis under a prefix of the test's own: the same HTTP
+//! leaderboards in Redis under a prefix of the test's own, or with
+//! `GAMIFY_TEST_BACKEND=postgres+exclusive` (a fourth) one node holding the
+//! exclusive lease, users' state served from its memory: the same HTTP
 //! behaviour on every backend.
 
 use std::sync::Arc;
@@ -62,6 +64,25 @@ pub async fn spawn_app_with(rules: Rules) -> TestApp {
                     .unwrap();
                 let storage = Storage::Postgres(schema.settings());
                 (Arc::new(store), Place::Schema(schema), storage)
+            }
+            Ok("postgres+exclusive") => {
+                let url = test_database("tests/api (GAMIFY_TEST_BACKEND=postgres+exclusive)")
+                    .await
+                    .expect(
+                        "GAMIFY_TEST_BACKEND=postgres+exclusive needs a reachable test database",
+                    );
+                let schema = ScratchSchema::create(&url).await.unwrap();
+                let mut settings = schema.settings();
+                settings.exclusive = Some(gamify_store::postgres::lease::DEFAULT_TTL);
+                let store = PgStore::connect(&settings, rules.clone(), Migrations::Apply)
+                    .await
+                    .unwrap();
+                store.hold_lease().await.unwrap();
+                (
+                    Arc::new(store),
+                    Place::Schema(schema),
+                    Storage::Postgres(settings),
+                )
             }
             Ok("postgres+redis") => {
                 let test = "tests/api (GAMIFY_TEST_BACKEND=postgres+redis)";

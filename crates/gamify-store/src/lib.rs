@@ -389,6 +389,10 @@ pub trait Store: Send + Sync {
     /// Checks that the store can read and write.
     async fn ping(&self) -> Result<(), StoreError>;
 
+    /// The node stops serving: gives up what it holds that others wait for
+    /// (PostgreSQL's exclusive lease). The store stays usable.
+    async fn close(&self) {}
+
     /// The store's own gauges for `GET /metrics` (connection pool, …).
     fn gauges(&self) -> Vec<Gauge> {
         Vec::new()

@@ -4,6 +4,7 @@
 //! skip with a printed reason (or fail under GAMIFY_REQUIRE_POSTGRES=1).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use gamify_core::{Category, Points, Rules, UserId};
 use gamify_store::postgres::scratch::{ScratchSchema, test_database};
@@ -460,4 +461,145 @@ async fn the_ledger_refuses_deletes_and_updates_outside_an_erasure() {
         .execute(&pool)
         .await;
     assert!(refused.is_err());
+}
+
+/// A store holding the exclusive lease (see `postgres::lease`), with leases
+/// of `ttl`.
+async fn exclusive_node(schema: &ScratchSchema, ttl: Duration) -> PgStore {
+    let mut settings = schema.settings();
+    settings.exclusive = Some(ttl);
+    let store = PgStore::connect(&settings, Rules::default(), Migrations::Apply)
+        .await
+        .unwrap();
+    store.hold_lease().await.unwrap();
+    store
+}
+
+async fn events_of(store: &PgStore, user: &str) -> u64 {
+    store
+        .user(&UserId::parse(user).unwrap())
+        .await
+        .unwrap()
+        .map_or(0, |u| u.event_count)
+}
+
+#[tokio::test]
+async fn an_exclusive_store_serves_its_own_writes_and_keeps_every_other_writer_out() {
+    let Some(url) = test_database("an_exclusive_store_keeps_others_out").await else {
+        return;
+    };
+    let schema = ScratchSchema::create(&url).await.unwrap();
+    let exclusive = exclusive_node(&schema, Duration::from_secs(1)).await;
+    let other = &start_nodes(&schema, 1).await[0];
+
+    // Its cache follows its commits: a user read as absent, then written,
+    // then read and written again.
+    assert_eq!(events_of(&exclusive, "u").await, 0);
+    for n in 1..=3 {
+        exclusive
+            .record_event(event(&format!("evt_{n}"), "u", Category::FINANCE, 1000, T0))
+            .await
+            .unwrap();
+        assert_eq!(events_of(&exclusive, "u").await, n);
+        assert_eq!(events_of(&exclusive, "u").await, n, "read from its cache");
+    }
+
+    // Another node reads, but cannot write, import or erase.
+    assert_eq!(events_of(other, "u").await, 3);
+    let refused = other
+        .record_event(event("evt_other", "u", Category::FINANCE, 1000, T0))
+        .await;
+    assert!(
+        matches!(&refused, Err(StoreError::Unavailable(why)) if why.contains("exclusively")),
+        "{refused:?}"
+    );
+    let refused = other.erase(&UserId::parse("u").unwrap(), "era_1", T0).await;
+    assert!(
+        matches!(&refused, Err(StoreError::Unavailable(why)) if why.contains("exclusively")),
+        "{refused:?}"
+    );
+    assert_eq!(
+        events_of(&exclusive, "u").await,
+        3,
+        "nothing else was written"
+    );
+
+    // A second exclusive node does not start while the first holds it.
+    let mut settings = schema.settings();
+    settings.exclusive = Some(Duration::from_secs(1));
+    let second = PgStore::connect(&settings, Rules::default(), Migrations::Check)
+        .await
+        .unwrap();
+    let refused = second.hold_lease().await;
+    assert!(
+        matches!(&refused, Err(StoreError::Config(why)) if why.contains("holds this database exclusively")),
+        "{refused:?}"
+    );
+
+    // Once the exclusive node is gone (its lease released or expired), the
+    // others write again.
+    drop(exclusive);
+    let began = std::time::Instant::now();
+    loop {
+        match other
+            .record_event(event("evt_after", "u", Category::FINANCE, 1000, T0))
+            .await
+        {
+            Ok(_) => break,
+            Err(StoreError::Unavailable(_)) if began.elapsed() < Duration::from_secs(5) => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("still refused after the exclusive node stopped: {e:?}"),
+        }
+    }
+    assert_eq!(events_of(other, "u").await, 4);
+}
+
+#[tokio::test]
+async fn an_exclusive_store_whose_lease_lapsed_reads_what_others_wrote_meanwhile() {
+    let Some(url) = test_database("an_exclusive_store_whose_lease_lapsed").await else {
+        return;
+    };
+    let schema = ScratchSchema::create(&url).await.unwrap();
+    let ttl = Duration::from_secs(1);
+    let exclusive = exclusive_node(&schema, ttl).await;
+    let other = &start_nodes(&schema, 1).await[0];
+    exclusive
+        .record_event(event("evt_1", "u", Category::HEALTH, 1000, T0))
+        .await
+        .unwrap();
+    assert_eq!(events_of(&exclusive, "u").await, 1, "now in its cache");
+
+    // Cut off (it stops renewing), its lease expires; another node writes.
+    exclusive.lease().unwrap().pause(true);
+    tokio::time::sleep(ttl + Duration::from_millis(200)).await;
+    other
+        .record_event(event("evt_2", "u", Category::HEALTH, 1000, T0))
+        .await
+        .unwrap();
+    assert_eq!(
+        events_of(&exclusive, "u").await,
+        2,
+        "a lapsed lease must not serve its cache"
+    );
+
+    // Back, it takes the lease again, and its cache has forgotten the copy
+    // from before.
+    exclusive.lease().unwrap().pause(false);
+    let began = std::time::Instant::now();
+    while exclusive.lease().unwrap().trusted().is_none() {
+        assert!(
+            began.elapsed() < Duration::from_secs(5),
+            "lease not taken back"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(events_of(&exclusive, "u").await, 2);
+    let refused = other
+        .record_event(event("evt_3", "u", Category::HEALTH, 1000, T0))
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::Unavailable(_))),
+        "{refused:?}"
+    );
 }

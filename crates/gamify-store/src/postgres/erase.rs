@@ -62,9 +62,16 @@ pub async fn refused_users<'a>(
 }
 
 /// Erases `user` (see [`crate::Store::erase`]).
-pub async fn erase(pool: &PgPool, user: &str, id: &str, at_ms: i64) -> Result<Erasure, StoreError> {
+pub async fn erase(
+    pool: &PgPool,
+    user: &str,
+    id: &str,
+    at_ms: i64,
+    me: &str,
+) -> Result<Erasure, StoreError> {
     let hash = user_hash(user);
     let mut tx = pool.begin().await.map_err(classify)?;
+    super::lease::fence(&mut tx, me).await.map_err(classify)?;
     let locked: Option<i64> =
         sqlx::query_scalar("SELECT version FROM users WHERE user_id = $1 FOR UPDATE")
             .bind(user)

@@ -2,7 +2,9 @@
 //!
 //! Nothing here is kept between requests that another node could change: a
 //! node holds no cache and no lock of its own. What one node does is made
-//! safe against the others by the database.
+//! safe against the others by the database. The exception is a node that
+//! holds the exclusive lease ([`lease`], `GAMIFY_PG_EXCLUSIVE`): no other
+//! node writes while it holds it, so it keeps users' state in memory.
 //!
 //! **Writes** wait in a queue that a few writer tasks drain. Each takes every
 //! request waiting (up to [`MAX_BATCH`]) and commits them in one transaction
@@ -26,6 +28,7 @@
 mod boards;
 mod erase;
 mod keys;
+pub mod lease;
 mod queue;
 mod read;
 pub mod redis_boards;
@@ -92,6 +95,9 @@ pub struct PgSettings {
     /// Keep the leaderboards in Redis (`REDIS_URL`); `None`: read them
     /// from SQL.
     pub redis: Option<RedisSettings>,
+    /// Be the only node writing this database, for leases of this length,
+    /// and keep users' state in memory ([`lease`]); `None`: share it.
+    pub exclusive: Option<Duration>,
 }
 
 impl PgSettings {
@@ -105,6 +111,7 @@ impl PgSettings {
             sslmode: None,
             schema: None,
             redis: None,
+            exclusive: None,
         }
     }
 
@@ -170,6 +177,7 @@ impl fmt::Debug for PgSettings {
             .field("sslmode", &self.sslmode)
             .field("schema", &self.schema)
             .field("redis", &self.redis)
+            .field("exclusive", &self.exclusive)
             .finish()
     }
 }
@@ -277,6 +285,8 @@ pub struct PgStore {
     hooks: Arc<webhooks::Hooks>,
     /// Every version of the rules this node knows.
     book: Arc<crate::RuleBook>,
+    /// With [`PgSettings::exclusive`]: the lease and the users' cache.
+    lease: Option<Arc<lease::Lease>>,
 }
 
 impl PgStore {
@@ -320,6 +330,9 @@ impl PgStore {
             None => None,
         };
         let hooks = Arc::new(webhooks::Hooks::default());
+        let lease = settings
+            .exclusive
+            .map(|ttl| Arc::new(lease::Lease::new(ttl)));
         for _ in 0..writers {
             tokio::spawn(write::writer(
                 pool.clone(),
@@ -328,6 +341,7 @@ impl PgStore {
                 book.clone(),
                 redis.clone(),
                 hooks.clone(),
+                lease.clone(),
             ));
         }
         let (lookups, lookup_queue) = mpsc::channel(MAX_BATCH * 8);
@@ -342,6 +356,7 @@ impl PgStore {
             readers,
             schema_version = SCHEMA_VERSION,
             redis = ?settings.redis.as_ref().map(RedisSettings::redacted_url),
+            exclusive = settings.exclusive.is_some(),
             "postgres store ready"
         );
         Ok(PgStore {
@@ -352,7 +367,54 @@ impl PgStore {
             redis,
             hooks,
             book,
+            lease,
         })
+    }
+
+    /// With [`PgSettings::exclusive`], takes the lease (waiting up to two
+    /// lease lengths for one left by a node that stopped without releasing
+    /// it) and keeps renewing it while the store lives; from then on other
+    /// nodes cannot write, and this one serves users' state from memory.
+    /// Serving nodes call it; maintenance commands do not (their writes are
+    /// refused while a node holds the lease). Fails, saying who holds it,
+    /// if another node keeps it.
+    pub async fn hold_lease(&self) -> Result<(), StoreError> {
+        let Some(lease) = &self.lease else {
+            return Ok(());
+        };
+        let began = Instant::now();
+        let patience = lease.ttl() * 2;
+        loop {
+            match lease.take(&self.pool).await.map_err(classify)? {
+                None => break,
+                Some(holder) if began.elapsed() >= patience => {
+                    return Err(StoreError::Config(format!(
+                        "another gamify node ({holder}) holds this database exclusively \
+                         (GAMIFY_PG_EXCLUSIVE); stop it, or start this node without \
+                         GAMIFY_PG_EXCLUSIVE"
+                    )));
+                }
+                Some(_) => tokio::time::sleep(lease.ttl() / 10).await,
+            }
+        }
+        tracing::info!(
+            holder = lease.me(),
+            ttl_ms = lease.ttl().as_millis() as u64,
+            "exclusive lease taken; users' state is served from memory"
+        );
+        tokio::spawn(lease.clone().keep(self.pool.clone()));
+        Ok(())
+    }
+
+    /// For tests: the lease, if this store is exclusive.
+    #[doc(hidden)]
+    pub fn lease(&self) -> Option<&lease::Lease> {
+        self.lease.as_deref()
+    }
+
+    /// This node's name in the fence: its lease holder name, or none.
+    fn me(&self) -> &str {
+        self.lease.as_deref().map_or("", lease::Lease::me)
     }
 
     /// Keeps the Redis leaderboards in step from now on (see
@@ -658,7 +720,11 @@ impl Store for PgStore {
 
     async fn import_page(&self, page: crate::export::Page) -> Result<(), StoreError> {
         let mut conn = self.pool.acquire().await.map_err(classify)?;
-        write::import_page(&mut conn, &page).await?;
+        let imported = write::import_page(&mut conn, &page, self.me()).await;
+        if let Some(lease) = &self.lease {
+            lease.cache.clear();
+        }
+        imported?;
         if self.redis.is_some() {
             // Rows written around the writer: serving nodes rebuild Redis.
             redis_boards::mark_dirty(&mut conn, 0).await;
@@ -672,7 +738,11 @@ impl Store for PgStore {
         id: &str,
         at_ms: i64,
     ) -> Result<crate::Erasure, StoreError> {
-        let erased = erase::erase(&self.pool, user_id.as_str(), id, at_ms).await?;
+        let erased = erase::erase(&self.pool, user_id.as_str(), id, at_ms, self.me()).await;
+        if let Some(lease) = &self.lease {
+            lease.cache.invalidate(user_id.as_str());
+        }
+        let erased = erased?;
         if let Some(redis) = &self.redis {
             redis.erased(&self.pool, user_id.as_str()).await;
         }
@@ -740,7 +810,16 @@ impl Store for PgStore {
     }
 
     async fn user(&self, user_id: &UserId) -> Result<Option<Arc<UserSnapshot>>, StoreError> {
-        self.ask(&self.lookups, user_id.as_str().to_owned()).await
+        let Some(cache) = self.lease.as_deref().and_then(lease::Lease::trusted) else {
+            return self.ask(&self.lookups, user_id.as_str().to_owned()).await;
+        };
+        if let Some(known) = cache.get(user_id.as_str()) {
+            return Ok(known);
+        }
+        let ticket = cache.ticket(user_id.as_str());
+        let found = self.ask(&self.lookups, user_id.as_str().to_owned()).await?;
+        cache.offer_read(user_id.as_str(), found.clone(), ticket);
+        Ok(found)
     }
 
     async fn events(
@@ -788,6 +867,12 @@ impl Store for PgStore {
         out
     }
 
+    async fn close(&self) {
+        if let Some(lease) = &self.lease {
+            lease.release(&self.pool).await;
+        }
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         let mut conn = self.pool.acquire().await.map_err(classify)?;
         sqlx::query("SELECT 1")
@@ -802,7 +887,9 @@ impl Store for PgStore {
 /// unreachable, restarting, overloaded or too slow (worth a retry), else
 /// [`StoreError::Backend`].
 pub(crate) fn classify(e: sqlx::Error) -> StoreError {
-    if is_unavailable(&e) {
+    if is_fenced(&e) {
+        StoreError::Unavailable(lease::REFUSED)
+    } else if is_unavailable(&e) {
         tracing::warn!(error = %e, "postgres unavailable");
         StoreError::Unavailable("the database is unreachable or too slow")
     } else {
@@ -821,8 +908,14 @@ pub(crate) fn classify_unique(what: &'static str) -> impl FnOnce(sqlx::Error) ->
     }
 }
 
-/// Whether `e` says the connection or server is gone or overloaded, rather
-/// than that the query was wrong.
+/// Whether `e` is the fence's refusal: another node holds the lease.
+pub(crate) fn is_fenced(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.code().as_deref() == Some(lease::FENCED))
+}
+
+/// Whether `e` says the connection or server is gone or overloaded, or
+/// that another node holds the lease ([`is_fenced`]), rather than that the
+/// query was wrong.
 pub(crate) fn is_unavailable(e: &sqlx::Error) -> bool {
     match e {
         sqlx::Error::PoolTimedOut
@@ -832,9 +925,11 @@ pub(crate) fn is_unavailable(e: &sqlx::Error) -> bool {
         | sqlx::Error::Protocol(_)
         | sqlx::Error::WorkerCrashed => true,
         sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            // GM001: the fence (see lease);
             // 08: connection exception; 53: insufficient resources;
             // 57014: statement timeout; 57P01-57P03: shutdown, cannot connect now.
-            code.starts_with("08")
+            code == lease::FENCED
+                || code.starts_with("08")
                 || code.starts_with("53")
                 || code == "57014"
                 || code.starts_with("57P")

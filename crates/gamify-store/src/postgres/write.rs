@@ -16,6 +16,7 @@ use sqlx::pool::PoolConnection;
 use sqlx::{PgConnection, PgPool, Postgres, Row};
 use tokio::sync::{Mutex, mpsc};
 
+use super::lease::{self, Lease};
 use super::queue::{self, Request};
 use super::read::{
     EVENT_COLUMNS, MOVEMENT_COLUMNS, REDEMPTION_COLUMNS, REWARD_COLUMNS, USER_COLUMNS, movement,
@@ -23,7 +24,7 @@ use super::read::{
 };
 use super::redis_boards::RedisBoards;
 use super::webhooks::{self, Hooks};
-use super::{backend, classify, is_unavailable};
+use super::{backend, classify, is_fenced, is_unavailable};
 use crate::board::{BoardKey, EventPoints, LiveTotals, UserBoards, WINDOWED};
 use crate::economy::{self, Done, Op};
 use crate::export::Page;
@@ -51,13 +52,19 @@ pub async fn writer(
     book: Arc<crate::RuleBook>,
     boards: Option<Arc<RedisBoards>>,
     hooks: Arc<Hooks>,
+    lease: Option<Arc<Lease>>,
 ) {
     let mut held: Option<PoolConnection<Postgres>> = None;
     while let Some(mut jobs) = queue::next_batch(&queue).await {
         let Some(mut conn) = queue::connection(&mut held, &pool, &mut jobs).await else {
             continue;
         };
-        if commit_jobs(&mut conn, jobs, (&rules, &book), boards.as_deref(), &hooks).await {
+        let around = Around {
+            boards: boards.as_deref(),
+            hooks: &hooks,
+            lease: lease.as_deref(),
+        };
+        if commit_jobs(&mut conn, jobs, (&rules, &book), around).await {
             held = Some(conn);
         } else {
             conn.close_on_drop();
@@ -68,6 +75,47 @@ pub async fn writer(
 /// The deployment's rule settings and every version of the rules.
 type RulesAt<'a> = (&'a Rules, &'a crate::RuleBook);
 
+/// What a writer keeps in step with its commits besides the database.
+#[derive(Clone, Copy)]
+struct Around<'a> {
+    /// Redis's boards, if kept there.
+    boards: Option<&'a RedisBoards>,
+    hooks: &'a Hooks,
+    /// The exclusive lease and its cache, on an exclusive node.
+    lease: Option<&'a Lease>,
+}
+
+impl Around<'_> {
+    /// This node's name for the fence.
+    fn me(&self) -> &str {
+        self.lease.map_or("", Lease::me)
+    }
+
+    /// After a commit, before anyone is answered: what changed on the
+    /// boards goes to Redis, and the changed users' cached copies go.
+    fn committed(&self, changes: Option<BoardChanges>, changed: &[String]) {
+        if let (Some(boards), Some(changes)) = (self.boards, changes) {
+            boards.write(changes);
+        }
+        if let Some(lease) = self.lease {
+            for user in changed {
+                lease.cache.invalidate(user);
+            }
+        }
+    }
+
+    /// A transaction failed for want of the database: it may have committed
+    /// all the same (the connection broke during `COMMIT`), so no cached
+    /// copy can be trusted. The fence's refusal changed nothing.
+    fn failed(&self, e: &sqlx::Error) {
+        if let Some(lease) = self.lease
+            && !is_fenced(e)
+        {
+            lease.cache.clear();
+        }
+    }
+}
+
 /// Commits `jobs`, hands what changed on the boards to Redis's writer task
 /// (if Redis keeps them), and answers each. Returns whether the connection
 /// is still usable.
@@ -75,23 +123,22 @@ async fn commit_jobs(
     conn: &mut PgConnection,
     jobs: Vec<Job>,
     rules: RulesAt<'_>,
-    boards: Option<&RedisBoards>,
-    hooks: &Hooks,
+    around: Around<'_>,
 ) -> bool {
     let ops: Vec<&Op> = jobs.iter().map(|j| &j.payload).collect();
-    match commit(conn, &ops, rules, boards.is_some(), hooks).await {
-        Ok((outcomes, changes)) => {
-            if let (Some(boards), Some(changes)) = (boards, changes) {
-                boards.write(changes);
-            }
+    match commit(conn, &ops, rules, around).await {
+        Ok((outcomes, changes, changed)) => {
+            around.committed(changes, &changed);
             for (job, outcome) in jobs.into_iter().zip(outcomes) {
                 answer(job, outcome);
             }
             return true;
         }
         Err(e) if is_unavailable(&e) => {
+            around.failed(&e);
+            let usable = is_fenced(&e);
             queue::fail_all(jobs, &classify(e));
-            return false;
+            return usable;
         }
         Err(e) => {
             tracing::debug!(error = %e, batch = jobs.len(), "batch refused; retrying its requests one by one");
@@ -101,19 +148,20 @@ async fn commit_jobs(
     while let Some(job) = jobs.next() {
         let mut last = None;
         for _ in 0..SOLO_ATTEMPTS {
-            match commit(conn, &[&job.payload], rules, boards.is_some(), hooks).await {
-                Ok((mut outcomes, changes)) => {
-                    if let (Some(boards), Some(changes)) = (boards, changes) {
-                        boards.write(changes);
-                    }
+            match commit(conn, &[&job.payload], rules, around).await {
+                Ok((mut outcomes, changes, changed)) => {
+                    around.committed(changes, &changed);
                     last = outcomes.pop();
                     break;
                 }
                 Err(e) if is_unavailable(&e) => {
-                    // The connection is gone: this request and the ones not
-                    // yet retried all get the same answer.
+                    // The connection is gone (or the fence refuses): this
+                    // request and the ones not yet retried all get the same
+                    // answer.
+                    around.failed(&e);
+                    let usable = is_fenced(&e);
                     queue::fail_all(std::iter::once(job).chain(jobs), &classify(e));
-                    return false;
+                    return usable;
                 }
                 // Another transaction committed the same idempotency key
                 // between our check and our insert, or a deadlock was broken:
@@ -222,18 +270,26 @@ pub struct BoardChanges {
     pub at_ms: i64,
 }
 
-/// Applies `ops` in one transaction; one outcome per op, in order, and
-/// (with `board_writes`) what it changed on the boards. An `Err` means the
-/// transaction was rolled back and nothing was written.
+/// What a committed batch gives: one outcome per op, in order; what it
+/// changed on the boards (when Redis keeps them); the users it changed.
+type Committed = (
+    Vec<Result<Done, StoreError>>,
+    Option<BoardChanges>,
+    Vec<String>,
+);
+
+/// Applies `ops` in one transaction (see [`Committed`]). An `Err` means the
+/// transaction was rolled back and nothing was written (or, if the
+/// connection broke, that it may have been).
 async fn commit(
     conn: &mut PgConnection,
     ops: &[&Op],
     (rules, book): RulesAt<'_>,
-    board_writes: bool,
-    hooks: &Hooks,
-) -> Result<(Vec<Result<Done, StoreError>>, Option<BoardChanges>), sqlx::Error> {
+    around: Around<'_>,
+) -> Result<Committed, sqlx::Error> {
     let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-    let subscriptions = hooks.current(&mut tx).await?;
+    lease::fence(&mut tx, around.me()).await?;
+    let subscriptions = around.hooks.current(&mut tx).await?;
     let wanted = webhook::Topics::of(&subscriptions);
 
     // A settlement names a redemption; its user (which never changes) is
@@ -419,8 +475,12 @@ async fn commit(
     }
     tx.commit().await?;
     // Gathered only for Redis: without it nothing reads them.
-    let changes = board_writes.then(|| board_changes(&writes, &world, now));
-    Ok((outcomes, changes))
+    let changes = around
+        .boards
+        .is_some()
+        .then(|| board_changes(&writes, &world, now));
+    let changed = writes.users.iter().cloned().collect();
+    Ok((outcomes, changes, changed))
 }
 
 /// Every changed user's points on the boards the batch touched: all time
@@ -1322,10 +1382,11 @@ pub async fn save_reward(
 /// Writes an export page's rows as they are (an import): one statement per
 /// page, arrival numbers kept (`OVERRIDING SYSTEM VALUE`) and the identity
 /// sequences moved past them, in one transaction.
-pub async fn import_page(conn: &mut PgConnection, page: &Page) -> Result<(), StoreError> {
+pub async fn import_page(conn: &mut PgConnection, page: &Page, me: &str) -> Result<(), StoreError> {
     let mut tx = sqlx::Connection::begin(&mut *conn)
         .await
         .map_err(classify)?;
+    lease::fence(&mut tx, me).await.map_err(classify)?;
     import_rows(&mut tx, page).await.map_err(classify)?;
     let table = match page {
         Page::Events(_) => Some("events"),

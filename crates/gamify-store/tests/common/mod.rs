@@ -55,6 +55,16 @@ pub async fn backends_with(test: &str, rules: Rules) -> Vec<(&'static str, Arc<d
             .await
             .unwrap();
         all.push(("postgres", Arc::new(store), Place::Schema(schema)));
+        // One node holding the exclusive lease: users' state served from
+        // its cache, which every behaviour here must keep exact.
+        let schema = ScratchSchema::create(&url).await.unwrap();
+        let mut settings = schema.settings();
+        settings.exclusive = Some(gamify_store::postgres::lease::DEFAULT_TTL);
+        let store = PgStore::connect(&settings, rules.clone(), Migrations::Apply)
+            .await
+            .unwrap();
+        store.hold_lease().await.unwrap();
+        all.push(("postgres+exclusive", Arc::new(store), Place::Schema(schema)));
         if let Some(redis) = test_redis(test).await {
             let schema = ScratchSchema::create(&url).await.unwrap();
             let redis = ScratchRedis::new(&redis, &schema);
