@@ -603,3 +603,53 @@ async fn an_exclusive_store_whose_lease_lapsed_reads_what_others_wrote_meanwhile
         "{refused:?}"
     );
 }
+
+#[tokio::test]
+async fn an_exclusive_stores_reads_under_concurrent_writes_never_miss_an_acknowledged_event() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let Some(url) = test_database("an_exclusive_stores_reads_under_concurrent_writes").await else {
+        return;
+    };
+    let schema = ScratchSchema::create(&url).await.unwrap();
+    let store = Arc::new(exclusive_node(&schema, Duration::from_secs(5)).await);
+    const USERS: usize = 6;
+    // Events acknowledged per user, counted after each acknowledgement.
+    let acked: Arc<Vec<AtomicU64>> = Arc::new((0..USERS).map(|_| AtomicU64::new(0)).collect());
+    let mut tasks = Vec::new();
+    for task in 0..16usize {
+        let (store, acked) = (store.clone(), acked.clone());
+        tasks.push(tokio::spawn(async move {
+            for i in 0..40usize {
+                let user = (task + i) % USERS;
+                let name = format!("user_{user}");
+                if (task + i) % 3 == 0 {
+                    store
+                        .record_event(event(
+                            &format!("evt_{task}_{i}"),
+                            &name,
+                            Category::LEARNING,
+                            1000,
+                            T0,
+                        ))
+                        .await
+                        .unwrap();
+                    acked[user].fetch_add(1, Ordering::SeqCst);
+                }
+                // Whatever was acknowledged before this read began must be in it.
+                let before = acked[user].load(Ordering::SeqCst);
+                let seen = events_of(&store, &name).await;
+                assert!(
+                    seen >= before,
+                    "{name}: read {seen} events after {before} were acknowledged"
+                );
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    for (user, count) in acked.iter().enumerate() {
+        let n = count.load(Ordering::SeqCst);
+        assert_eq!(events_of(&store, &format!("user_{user}")).await, n);
+    }
+}
