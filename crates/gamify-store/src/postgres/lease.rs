@@ -179,8 +179,11 @@ impl Lease {
         .bind(&self.me)
         .execute(pool)
         .await;
-        if let Err(e) = released {
-            tracing::warn!(error = %e, "could not release the exclusive lease; it expires by itself");
+        match released {
+            Ok(_) => tracing::info!(holder = %self.me, "exclusive lease released"),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not release the exclusive lease; it expires by itself")
+            }
         }
     }
 
