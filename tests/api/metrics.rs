@@ -61,4 +61,10 @@ async fn metrics_count_events_points_achievements_replays_and_routes() {
     if std::env::var("GAMIFY_TEST_BACKEND").is_ok_and(|b| b.starts_with("postgres")) {
         assert!(text.contains("gamify_pg_pool_connections "), "{text}");
     }
+    if std::env::var("GAMIFY_TEST_BACKEND").is_ok_and(|b| b == "postgres+exclusive") {
+        assert!(
+            text.contains("gamify_pg_exclusive_lease_trusted 1"),
+            "{text}"
+        );
+    }
 }

@@ -857,6 +857,13 @@ impl Store for PgStore {
                 value: self.pool.num_idle() as f64,
             },
         ];
+        if let Some(lease) = &self.lease {
+            out.push(crate::Gauge {
+                name: "gamify_pg_exclusive_lease_trusted",
+                help: "1 while this node holds the exclusive lease and serves users' state from memory, 0 while it reads from the database.",
+                value: if lease.trusted().is_some() { 1.0 } else { 0.0 },
+            });
+        }
         if let Some(redis) = &self.redis {
             out.push(crate::Gauge {
                 name: "gamify_leaderboards_available",
