@@ -12,7 +12,7 @@ use gamify_store::postgres::{Migrations, PgStore, SCHEMA_VERSION};
 use gamify_store::{Idempotency, Store, StoreError};
 
 mod common;
-use common::{DAY, T0, event};
+use common::{DAY, T0, event, exclusive_node};
 
 async fn start_nodes(schema: &ScratchSchema, n: usize) -> Vec<Arc<PgStore>> {
     let mut all = Vec::new();
@@ -463,18 +463,6 @@ async fn the_ledger_refuses_deletes_and_updates_outside_an_erasure() {
     assert!(refused.is_err());
 }
 
-/// A store holding the exclusive lease (see `postgres::lease`), with leases
-/// of `ttl`.
-async fn exclusive_node(schema: &ScratchSchema, ttl: Duration) -> PgStore {
-    let mut settings = schema.settings();
-    settings.exclusive = Some(ttl);
-    let store = PgStore::connect(&settings, Rules::default(), Migrations::Apply)
-        .await
-        .unwrap();
-    store.hold_lease().await.unwrap();
-    store
-}
-
 async fn events_of(store: &PgStore, user: &str) -> u64 {
     store
         .user(&UserId::parse(user).unwrap())
@@ -489,7 +477,7 @@ async fn an_exclusive_store_serves_its_own_writes_and_keeps_every_other_writer_o
         return;
     };
     let schema = ScratchSchema::create(&url).await.unwrap();
-    let exclusive = exclusive_node(&schema, Duration::from_secs(1)).await;
+    let exclusive = exclusive_node(&schema, Duration::from_secs(1), Rules::default()).await;
     let other = &start_nodes(&schema, 1).await[0];
 
     // Its cache follows its commits: a user read as absent, then written,
@@ -562,7 +550,7 @@ async fn an_exclusive_store_whose_lease_lapsed_reads_what_others_wrote_meanwhile
     };
     let schema = ScratchSchema::create(&url).await.unwrap();
     let ttl = Duration::from_secs(1);
-    let exclusive = exclusive_node(&schema, ttl).await;
+    let exclusive = exclusive_node(&schema, ttl, Rules::default()).await;
     let other = &start_nodes(&schema, 1).await[0];
     exclusive
         .record_event(event("evt_1", "u", Category::HEALTH, 1000, T0))
@@ -611,7 +599,7 @@ async fn an_exclusive_stores_reads_under_concurrent_writes_never_miss_an_acknowl
         return;
     };
     let schema = ScratchSchema::create(&url).await.unwrap();
-    let store = Arc::new(exclusive_node(&schema, Duration::from_secs(5)).await);
+    let store = Arc::new(exclusive_node(&schema, Duration::from_secs(5), Rules::default()).await);
     const USERS: usize = 6;
     // Events acknowledged per user, counted after each acknowledgement.
     let acked: Arc<Vec<AtomicU64>> = Arc::new((0..USERS).map(|_| AtomicU64::new(0)).collect());

@@ -3,8 +3,10 @@
 #![allow(dead_code)]
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use gamify_core::{Action, Category, Rules, UserId, Value};
+use gamify_store::postgres::lease::DEFAULT_TTL;
 use gamify_store::postgres::scratch::{ScratchRedis, ScratchSchema, test_database, test_redis};
 use gamify_store::postgres::{Migrations, PgStore};
 use gamify_store::sqlite::SqliteStore;
@@ -28,6 +30,18 @@ pub fn event(id: &str, user: &str, category: Category, value_milli: i64, at: i64
         idempotency: None,
         rules_version: 1,
     }
+}
+
+/// A store on `schema` holding the exclusive lease (see
+/// `postgres::lease`), with leases of `ttl`.
+pub async fn exclusive_node(schema: &ScratchSchema, ttl: Duration, rules: Rules) -> PgStore {
+    let mut settings = schema.settings();
+    settings.exclusive = Some(ttl);
+    let store = PgStore::connect(&settings, rules, Migrations::Apply)
+        .await
+        .unwrap();
+    store.hold_lease().await.unwrap();
+    store
 }
 
 /// What keeps a backend's data alive until the test ends.
@@ -58,12 +72,7 @@ pub async fn backends_with(test: &str, rules: Rules) -> Vec<(&'static str, Arc<d
         // One node holding the exclusive lease: users' state served from
         // its cache, which every behaviour here must keep exact.
         let schema = ScratchSchema::create(&url).await.unwrap();
-        let mut settings = schema.settings();
-        settings.exclusive = Some(gamify_store::postgres::lease::DEFAULT_TTL);
-        let store = PgStore::connect(&settings, rules.clone(), Migrations::Apply)
-            .await
-            .unwrap();
-        store.hold_lease().await.unwrap();
+        let store = exclusive_node(&schema, DEFAULT_TTL, rules.clone()).await;
         all.push(("postgres+exclusive", Arc::new(store), Place::Schema(schema)));
         if let Some(redis) = test_redis(test).await {
             let schema = ScratchSchema::create(&url).await.unwrap();
