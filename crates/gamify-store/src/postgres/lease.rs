@@ -133,7 +133,8 @@ impl Lease {
     }
 
     /// Takes the lease if it is free, expired or already this node's;
-    /// otherwise returns who holds it. Empties the cache first.
+    /// otherwise returns who holds it. Once taken, empties the cache before
+    /// trusting it (others may have written since this node last held it).
     pub async fn take(&self, pool: &PgPool) -> Result<Option<String>, sqlx::Error> {
         let asked = self.now_ms();
         let holder: String = sqlx::query_scalar("SELECT gamify_take_lease($1, $2)")
@@ -144,7 +145,6 @@ impl Lease {
         if holder != self.me {
             return Ok(Some(holder));
         }
-        // Others may have written since this node last held it.
         self.cache.clear();
         self.held.store(true, Ordering::Release);
         self.granted(asked);
