@@ -91,10 +91,15 @@ impl<S: BodyLimit + Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson
             let path = e.path().to_string();
             let inner = e.into_inner();
             // A data error can come before a syntax error further on
-            // (`{} trailing`); only a well-formed body is a 422.
+            // (`{} trailing`); only a well-formed body is a 422. In a
+            // well-formed body a "syntax" error is a value this parser
+            // cannot hold (a number out of range: `1e400`), so it too
+            // names its field.
             let well_formed = serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).is_ok();
             match inner.classify() {
-                serde_json::error::Category::Data if well_formed => {
+                serde_json::error::Category::Data | serde_json::error::Category::Syntax
+                    if well_formed =>
+                {
                     let message = inner.to_string();
                     let field = field_of(&path, &message, "body");
                     ApiError::invalid(field.clone(), format!("{field}: {message}"))

@@ -127,6 +127,26 @@ async fn a_field_given_twice_is_named() {
 }
 
 #[tokio::test]
+async fn a_number_too_large_to_hold_is_named_like_any_other_bad_value() {
+    let app = spawn_app().await;
+    for (body, field) in [
+        (
+            r#"{"user_id": "u1", "category": "finance", "action": "a", "value": 1e400}"#,
+            "value",
+        ),
+        (
+            r#"{"user_id": "u1", "category": "finance", "action": "a", "value": 1, "metadata": {"n": -1e999}}"#,
+            "metadata.n",
+        ),
+    ] {
+        let response = app.send_text("POST", "/api/v2/gamify/event", body).await;
+        let err = assert_error(response, 422, "validation_failed").await;
+        assert_eq!(error_fields(&err), [field], "{err}");
+    }
+    assert_eq!(app.get_json("/api/v2/gamify/leaderboard").await, json!([]));
+}
+
+#[tokio::test]
 async fn malformed_json_gets_400_in_the_same_shape() {
     let app = spawn_app().await;
     for body in ["{\"user_id\": ", "not json", "{} trailing", ""] {
