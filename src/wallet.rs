@@ -120,7 +120,18 @@ fn points(errors: &mut Vec<FieldError>, field: &str, value: f64) -> Option<Point
         );
         return None;
     }
-    Some(Points::from_milli((value * 1000.0).round() as i64))
+    let milli = (value * 1000.0).round() as i64;
+    if milli == 0 && value != 0.0 {
+        // Rounded to thousandths it would be 0: say so, rather than that
+        // a positive amount is not positive.
+        bad(
+            errors,
+            field,
+            format!("{field} must be at least 0.001 in size (points have three decimals)"),
+        );
+        return None;
+    }
+    Some(Points::from_milli(milli))
 }
 
 fn reward_id(errors: &mut Vec<FieldError>, field: &str, id: &str) {

@@ -74,6 +74,17 @@ async fn invalid_spends_name_every_bad_field() {
     assert_eq!(error_fields(&err), ["points", "user_id", "reason"]);
     let body = json!({"user_id": "u1", "points": 1.0, "reason": "x", "colour": "red"});
     assert_error(app.spend(body).await, 422, "validation_failed").await;
+    // Below a thousandth, a positive amount would round to nothing.
+    let body = json!({"user_id": "u1", "points": 0.0004, "reason": "x"});
+    let err = assert_error(app.spend(body).await, 422, "validation_failed").await;
+    assert_eq!(error_fields(&err), ["points"]);
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("at least 0.001"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
