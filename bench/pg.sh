@@ -60,23 +60,26 @@ echo "pgbench_insert $PGBENCH_TPS avg:$PGBENCH_P50 -" >>"$DATA/results"
 
 measure_ceiling $CEIL_ADDR
 
+# serve_gamify LOG [VAR=VALUE...]: gamify serve on the bench schema, with
+# the extra settings given, logging to $DATA/LOG; waits until it is ready.
+serve_gamify() {
+  local log=$1; shift
+  env DATABASE_URL="$URL" GAMIFY_PG_SCHEMA=$SCHEMA GAMIFY_ADDR=$GAMIFY_ADDR_BENCH GAMIFY_LOG=warn "$@" \
+    target/release/gamify serve >"$DATA/$log" 2>&1 &
+  GAMIFY_PID=$!
+  PIDS+=("$GAMIFY_PID")
+  wait_for $GAMIFY_ADDR_BENCH /readyz
+}
+
 echo "gamify on PostgreSQL:" >&2
-DATABASE_URL=$URL GAMIFY_PG_SCHEMA=$SCHEMA GAMIFY_ADDR=$GAMIFY_ADDR_BENCH GAMIFY_LOG=warn \
-  target/release/gamify serve >"$DATA/server.log" 2>&1 &
-GAMIFY_PID=$!
-PIDS+=("$GAMIFY_PID")
-wait_for $GAMIFY_ADDR_BENCH /readyz
+serve_gamify server.log
 run event_distinct_users 100000 bench/post_event.lua "http://$GAMIFY_ADDR_BENCH"
 run event_hot_users 4 bench/post_event.lua "http://$GAMIFY_ADDR_BENCH"
 run balance 100000 bench/get_balance.lua "http://$GAMIFY_ADDR_BENCH"
 kill "$GAMIFY_PID"; wait "$GAMIFY_PID" 2>/dev/null || true
 
 echo "gamify on PostgreSQL, one exclusive node:" >&2
-DATABASE_URL=$URL GAMIFY_PG_SCHEMA=$SCHEMA GAMIFY_ADDR=$GAMIFY_ADDR_BENCH GAMIFY_LOG=warn \
-  GAMIFY_PG_EXCLUSIVE=true target/release/gamify serve >"$DATA/server-exclusive.log" 2>&1 &
-GAMIFY_PID=$!
-PIDS+=("$GAMIFY_PID")
-wait_for $GAMIFY_ADDR_BENCH /readyz
+serve_gamify server-exclusive.log GAMIFY_PG_EXCLUSIVE=true
 run balance_exclusive_first_pass 100000 bench/get_balance.lua "http://$GAMIFY_ADDR_BENCH"
 run balance_exclusive 100000 bench/get_balance.lua "http://$GAMIFY_ADDR_BENCH"
 run event_distinct_users_exclusive 100000 bench/post_event.lua "http://$GAMIFY_ADDR_BENCH"

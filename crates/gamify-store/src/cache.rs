@@ -238,6 +238,15 @@ mod tests {
         })
     }
 
+    /// How many users the cache holds.
+    fn held(cache: &UserCache) -> usize {
+        cache
+            .shards
+            .iter()
+            .map(|s| s.read().unwrap().users.len())
+            .sum()
+    }
+
     fn cached_version(cache: &UserCache, user: &str) -> Option<u64> {
         cache.get(user).map(|k| version_of(&k))
     }
@@ -283,12 +292,8 @@ mod tests {
         for i in 0..100 {
             assert_eq!(cached_version(&cache, &format!("dirty_{i}")), Some(1));
         }
-        let held: usize = cache
-            .shards
-            .iter()
-            .map(|s| s.read().unwrap().users.len())
-            .sum();
-        assert!(held <= SHARDS + 100, "{held}");
+        let count = held(&cache);
+        assert!(count <= SHARDS + 100, "{count}");
         // Once clean, they can go.
         for i in 0..100 {
             cache.mark_clean(&format!("dirty_{i}"), 1);
@@ -296,12 +301,8 @@ mod tests {
         for i in 0..10_000 {
             cache.offer_written(&format!("later_{i}"), at(1), false);
         }
-        let held: usize = cache
-            .shards
-            .iter()
-            .map(|s| s.read().unwrap().users.len())
-            .sum();
-        assert!(held <= SHARDS + 100, "{held}");
+        let count = held(&cache);
+        assert!(count <= SHARDS + 100, "{count}");
         let dirty_left = (0..100)
             .filter(|i| cache.get(&format!("dirty_{i}")).is_some())
             .count();
