@@ -14,7 +14,8 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    ADMIN_TOKEN, Place, T0, assert_error, event, keyed_client, serve, spawn_app, spawn_app_on,
+    ADMIN_TOKEN, Place, T0, assert_error, error_message, event, keyed_client, serve, spawn_app,
+    spawn_app_on,
 };
 
 /// Every route that needs a key: method, path template, scope.
@@ -200,7 +201,7 @@ async fn every_route_refuses_a_missing_wrong_revoked_or_unscoped_key_and_changes
             let response = send(client, &app.base, method, path).await;
             let err = assert_error(response, 401, "unauthorized").await;
             assert!(
-                err["error"]["message"].as_str().unwrap().contains(scope),
+                error_message(&err).contains(scope),
                 "{method} {path} with {who}: {err}"
             );
         }

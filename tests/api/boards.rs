@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{DAY, assert_error, error_fields, spawn_app};
+use crate::helpers::{DAY, assert_error, error_fields, error_message, spawn_app};
 
 fn users(board: &Value) -> Vec<(u64, String, f64)> {
     board
@@ -149,12 +149,7 @@ async fn a_wrong_period_category_window_or_cursor_is_a_422_naming_the_field() {
         .await;
     let err = assert_error(r, 422, "validation_failed").await;
     assert_eq!(error_fields(&err), ["window"]);
-    assert!(
-        err["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("YYYY-Www")
-    );
+    assert!(error_message(&err).contains("YYYY-Www"));
     let r = app.get("/api/v2/gamify/leaderboard?after=nonsense").await;
     let err = assert_error(r, 422, "validation_failed").await;
     assert_eq!(error_fields(&err), ["after"]);

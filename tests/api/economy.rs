@@ -4,7 +4,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{DAY, assert_error, error_fields, spawn_app, spawn_app_with};
+use crate::helpers::{DAY, assert_error, error_fields, error_message, spawn_app, spawn_app_with};
 
 fn coffee() -> Value {
     json!({"id": "coffee", "name_fi": "Kahvi", "name_en": "Coffee", "description": "A cup",
@@ -53,10 +53,7 @@ async fn spending_more_than_the_balance_is_409_insufficient_points_and_changes_n
     app.record("u1", "finance", 5.0).await; // 10 points
     let body = json!({"user_id": "u1", "points": 10.001, "reason": "too much"});
     let err = assert_error(app.spend(body).await, 409, "insufficient_points").await;
-    assert!(
-        err["error"]["message"].as_str().unwrap().contains("10.0"),
-        "{err}"
-    );
+    assert!(error_message(&err).contains("10.0"), "{err}");
     assert_eq!(app.balance("u1").await["total_points"], 10.0);
     let ledger = app.get_json("/api/v2/gamify/ledger/u1").await;
     assert_eq!(
@@ -78,13 +75,7 @@ async fn invalid_spends_name_every_bad_field() {
     let body = json!({"user_id": "u1", "points": 0.0004, "reason": "x"});
     let err = assert_error(app.spend(body).await, 422, "validation_failed").await;
     assert_eq!(error_fields(&err), ["points"]);
-    assert!(
-        err["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("at least 0.001"),
-        "{err}"
-    );
+    assert!(error_message(&err).contains("at least 0.001"), "{err}");
 }
 
 #[tokio::test]

@@ -1,7 +1,7 @@
 use serde_json::{Value, json};
 
 use crate::auth::ROUTES;
-use crate::helpers::{assert_error, error_fields, event, spawn_app};
+use crate::helpers::{assert_error, error_fields, error_message, event, spawn_app};
 
 /// Invalid event bodies: each must be refused with 422, name its field, and
 /// record nothing.
@@ -85,18 +85,13 @@ async fn invalid_events_are_refused_with_the_field_named_and_nothing_recorded() 
         let err = assert_error(response, 422, "validation_failed").await;
         assert_eq!(error_fields(&err), [field], "{why}: {err}");
         assert!(
-            err["error"]["message"].as_str().unwrap().contains(field),
+            error_message(&err).contains(field),
             "{why}: the message names the field: {err}"
         );
     }
     let category = app.post_event(with("category", json!("gaming"))).await;
     let err = assert_error(category, 422, "validation_failed").await;
-    assert!(
-        err["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("finance, learning, health, productivity, social")
-    );
+    assert!(error_message(&err).contains("finance, learning, health, productivity, social"));
 
     assert_eq!(
         app.get_json("/api/v2/gamify/leaderboard").await,

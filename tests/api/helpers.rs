@@ -321,6 +321,11 @@ pub async fn assert_error(response: reqwest::Response, status: u16, code: &str) 
     body
 }
 
+/// An error's message.
+pub fn error_message(err: &Value) -> &str {
+    err["error"]["message"].as_str().unwrap()
+}
+
 /// The fields an error's details name, in order.
 pub fn error_fields(err: &Value) -> Vec<String> {
     err["error"]["details"]

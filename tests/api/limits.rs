@@ -5,7 +5,7 @@
 use gamify::engine::Limits;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, assert_error, error_fields, event, serve, spawn_app};
+use crate::helpers::{TestApp, assert_error, error_fields, error_message, event, serve, spawn_app};
 
 /// A second server over the app's engine with small limits.
 async fn small(app: &TestApp) -> String {
@@ -31,22 +31,13 @@ async fn each_limit_exceeded_is_a_clear_4xx_and_changes_nothing() {
     let mut big = event("u1", "finance", 2.0);
     big["metadata"] = json!({"note": "x".repeat(3000)});
     let err = assert_error(post(big).await.unwrap(), 413, "payload_too_large").await;
-    assert!(
-        err["error"]["message"].as_str().unwrap().contains("2048"),
-        "{err}"
-    );
+    assert!(error_message(&err).contains("2048"), "{err}");
 
     let mut meta = event("u1", "finance", 2.0);
     meta["metadata"] = json!({"note": "x".repeat(70)});
     let err = assert_error(post(meta).await.unwrap(), 422, "validation_failed").await;
     assert_eq!(error_fields(&err), ["metadata"]);
-    assert!(
-        err["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("64 bytes"),
-        "{err}"
-    );
+    assert!(error_message(&err).contains("64 bytes"), "{err}");
 
     let long_id = event(&"u".repeat(129), "finance", 2.0);
     let err = assert_error(post(long_id).await.unwrap(), 422, "validation_failed").await;
@@ -69,12 +60,7 @@ async fn each_limit_exceeded_is_a_clear_4xx_and_changes_nothing() {
     };
     let err = assert_error(page(21).await.unwrap(), 422, "validation_failed").await;
     assert_eq!(error_fields(&err), ["limit"]);
-    assert!(
-        err["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("between 1 and 20")
-    );
+    assert!(error_message(&err).contains("between 1 and 20"));
     assert_eq!(page(20).await.unwrap().status(), 200);
     let board = app
         .client
@@ -91,16 +77,11 @@ async fn the_default_limits_are_the_documented_ones() {
     let mut meta = event("u1", "finance", 2.0);
     meta["metadata"] = json!({"note": "x".repeat(4100)});
     let err = assert_error(app.post_event(meta).await, 422, "validation_failed").await;
-    assert!(
-        err["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("4096 bytes")
-    );
+    assert!(error_message(&err).contains("4096 bytes"));
     let page = app.get("/api/v2/gamify/events/u1?limit=101").await;
     assert_error(page, 422, "validation_failed").await;
     let mut body = event("u1", "finance", 2.0);
     body["metadata"] = json!({"note": "x".repeat(70_000)});
     let err = assert_error(app.post_event(body).await, 413, "payload_too_large").await;
-    assert!(err["error"]["message"].as_str().unwrap().contains("65536"));
+    assert!(error_message(&err).contains("65536"));
 }

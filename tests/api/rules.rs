@@ -7,7 +7,7 @@ use gamify::config::RuleSource;
 use gamify_core::{Expiry, Points};
 use serde_json::{Value, json};
 
-use crate::helpers::{assert_error, error_fields, event, spawn_app, spawn_app_with};
+use crate::helpers::{assert_error, error_fields, error_message, event, spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn the_rules_document_is_the_briefs_and_scoring_follows_it() {
@@ -268,10 +268,7 @@ async fn a_category_the_new_rules_drop_is_refused_but_its_board_stays_readable()
     let err = assert_error(refused, 422, "validation_failed").await;
     assert_eq!(error_fields(&err), ["category"]);
     assert!(
-        err["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("known categories: finance, learning"),
+        error_message(&err).contains("known categories: finance, learning"),
         "{err}"
     );
     let board = app

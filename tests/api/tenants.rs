@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::auth::{ROUTES, send};
 use crate::common::{get_json, json_of};
 use crate::helpers::{
-    ADMIN_TOKEN, TestApp, assert_error, board_users, event, keyed_client, spawn_app,
+    ADMIN_TOKEN, TestApp, assert_error, board_users, error_message, event, keyed_client, spawn_app,
 };
 
 /// Makes tenant `name` through the API; its first key's secret.
@@ -147,10 +147,7 @@ async fn every_route_with_another_tenants_key_reaches_only_that_tenants_data() {
             let response = send(&client, &app.base, method, path).await;
             let err = assert_error(response, 403, "forbidden").await;
             assert!(
-                err["error"]["message"]
-                    .as_str()
-                    .unwrap()
-                    .contains("another tenant"),
+                error_message(&err).contains("another tenant"),
                 "{method} {path} with {who}: {err}"
             );
         }
