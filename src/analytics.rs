@@ -31,7 +31,8 @@ impl Engine {
             .await?;
         let average = match a.users {
             0 => Points::ZERO,
-            n => Points::from_milli(a.lifetime.milli() / n as i64),
+            // One user's lifetime fits an i64, so their average does too.
+            n => Points::from_milli((a.lifetime.0 / i128::from(n)) as i64),
         };
         let mut per_day = a.days.iter().peekable();
         let events_per_day = (first..=today)

@@ -99,7 +99,10 @@ impl Metrics {
             let mut categories = self.categories.lock().unwrap_or_else(|e| e.into_inner());
             let (n, milli) = categories.entry(event.category).or_default();
             *n += 1;
-            *milli += points;
+            // Rules with large values and weights can earn more in total
+            // than a u64 of thousandths holds; the counter then stays at its
+            // maximum rather than wrap (or panic in a debug build).
+            *milli = milli.saturating_add(points);
         }
         if !event.unlocked.is_empty() {
             let mut achievements = self.achievements.lock().unwrap_or_else(|e| e.into_inner());

@@ -177,7 +177,7 @@ pub fn rules_document(version: &RuleVersion, settings: &gamify_core::Rules) -> R
 }
 
 /// Level fields for a lifetime total under `rules`.
-pub(crate) fn level_fields(rules: &RuleSet, lifetime: Points) -> (u32, f64) {
+pub(crate) fn level_fields(rules: &RuleSet, lifetime: Points) -> (u64, f64) {
     let level = rules.level_for(lifetime);
     (level, rules.next_level_points(level).to_f64())
 }

@@ -4,7 +4,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{DAY, assert_error, error_fields, spawn_app};
+use crate::helpers::{DAY, assert_error, error_fields, event, spawn_app};
 
 #[tokio::test]
 async fn analytics_count_events_users_activity_categories_and_days() {
@@ -75,4 +75,42 @@ async fn analytics_count_events_users_activity_categories_and_days() {
     assert_eq!(error_fields(&err), ["days"]);
     let default = app.admin_json("/api/v2/gamify/analytics").await;
     assert_eq!(default["events_per_day"].as_array().unwrap().len(), 30);
+}
+
+#[tokio::test]
+async fn sums_past_what_one_user_can_hold_are_exact_and_levels_keep_counting() {
+    let app = spawn_app().await;
+    // Valid rules near the top of their ranges: each event earns
+    // 1e9 × 1000 × (1 + 100 %) = 2e12 points, and there is a level per
+    // point.
+    let response = app
+        .put_rules(
+            "max_event_value = 1000000000\n[categories]\nfinance = 1000\n\
+             [streak]\nfirst_bonus_day = 1\npercent_per_day = 100\nmax_percent = 100\n\
+             [levels]\npoints_per_level = 1\n",
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    // 2,320 events each for two users: 4.64e15 points apiece, which one
+    // user's i64 of thousandths holds, but 9.28e15 together, which it does
+    // not (it tops out at about 9.22e15 points).
+    for user in ["ada", "bo"] {
+        for _ in 0..2_320 / 40 {
+            let batch = (0..40).map(|_| app.post_event(event(user, "finance", 1e9)));
+            for response in futures_util::future::join_all(batch).await {
+                assert_eq!(response.status(), 200);
+            }
+        }
+    }
+    let a = app.admin_json("/api/v2/gamify/analytics?days=1").await;
+    assert_eq!(a["total_events"], 4_640);
+    assert_eq!(a["average_points_per_user"], 4.64e15);
+    assert_eq!(a["points_by_category"]["finance"], 9.28e15);
+    assert_eq!(a["events_per_day"][0]["points"], 9.28e15);
+
+    // A level past four billion, and the next one still ahead.
+    let balance = app.balance("ada").await;
+    assert_eq!(balance["lifetime_points"], 4.64e15);
+    assert_eq!(balance["level"], 4_640_000_000_000_001_u64);
+    assert_eq!(balance["next_level_points"], 4_640_000_000_000_001.0);
 }

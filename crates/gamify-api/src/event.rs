@@ -88,7 +88,7 @@ pub struct EventResponse {
     /// Lifetime points after this event.
     pub lifetime_points: f64,
     /// Level after this event.
-    pub level: u32,
+    pub level: u64,
     /// Whether this event raised the level.
     pub level_up: bool,
     /// The version of the rules it was scored with (see
@@ -129,7 +129,7 @@ pub struct SimulationResponse {
     /// Lifetime points after it.
     pub lifetime_points: f64,
     /// Level after it.
-    pub level: u32,
+    pub level: u64,
     /// Whether it would raise the level.
     pub level_up: bool,
     /// The version of the rules it would be scored with: the current one.
@@ -178,7 +178,7 @@ pub struct BalanceResponse {
     /// The latest `occurred_at`, or null.
     pub last_event: Option<String>,
     /// Level N covers (N−1)×100 ≤ lifetime < N×100.
-    pub level: u32,
+    pub level: u64,
     /// Lifetime points where the next level starts (level × 100).
     pub next_level_points: f64,
     /// Unlocked achievement ids, in unlock order.
@@ -222,7 +222,7 @@ pub struct LeaderboardEntry {
     /// Spendable balance.
     pub total_points: f64,
     /// Level.
-    pub level: u32,
+    pub level: u64,
 }
 
 /// An entry of the achievement catalogue.

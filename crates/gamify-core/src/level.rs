@@ -34,7 +34,7 @@ impl Default for LevelCurve {
 
 impl LevelCurve {
     /// The level reached with `lifetime` points (1 for zero or less).
-    pub fn level_for(&self, lifetime: Points) -> u32 {
+    pub fn level_for(&self, lifetime: Points) -> u64 {
         let lifetime = lifetime.milli().max(0);
         let levels = match self {
             LevelCurve::Linear { step } => lifetime / step.milli().max(1),
@@ -49,15 +49,16 @@ impl LevelCurve {
                 }
             }
         };
-        u32::try_from(levels + 1).unwrap_or(u32::MAX)
+        // Non-negative: lifetime is clamped at zero and steps are positive.
+        levels.unsigned_abs() + 1
     }
 
     /// The lifetime points at which `level` ends and the next one begins.
-    pub fn next_level_points(&self, level: u32) -> Points {
-        let level = i64::from(level.max(1));
+    pub fn next_level_points(&self, level: u64) -> Points {
+        let level = i64::try_from(level.max(1)).unwrap_or(i64::MAX);
         match self {
             LevelCurve::Linear { step } => Points::from_milli(level.saturating_mul(step.milli())),
-            LevelCurve::Table { starts } => match starts.get(level as usize - 1) {
+            LevelCurve::Table { starts } => match starts.get((level - 1) as usize) {
                 Some(p) => *p,
                 None => {
                     let last = starts.last().map_or(0, |p| p.milli());
@@ -96,6 +97,20 @@ mod tests {
         assert_eq!(curve.next_level_points(3), Points::whole(300));
         // The brief's sample (1250 lifetime) contradicts its table; the table wins.
         assert_eq!(curve.level_for(Points::whole(1250)), 13);
+    }
+
+    #[test]
+    fn levels_do_not_stop_at_four_billion() {
+        // One level per thousandth of a point, and a lifetime a rules file
+        // with large values and weights can reach: the level keeps counting
+        // and the next level still lies ahead.
+        let curve = LevelCurve::Linear {
+            step: Points::from_milli(1),
+        };
+        let lifetime = Points::from_milli(9_222_000_000_000_000_000);
+        let level = curve.level_for(lifetime);
+        assert_eq!(level, 9_222_000_000_000_000_001);
+        assert!(lifetime < curve.next_level_points(level));
     }
 
     #[test]

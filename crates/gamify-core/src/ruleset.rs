@@ -98,12 +98,12 @@ impl RuleSet {
     }
 
     /// The level reached with `lifetime` points.
-    pub fn level_for(&self, lifetime: Points) -> u32 {
+    pub fn level_for(&self, lifetime: Points) -> u64 {
         self.levels.level_for(lifetime)
     }
 
     /// The lifetime points at which `level` ends.
-    pub fn next_level_points(&self, level: u32) -> Points {
+    pub fn next_level_points(&self, level: u64) -> Points {
         self.levels.next_level_points(level)
     }
 

@@ -79,9 +79,9 @@ pub struct Scored {
     /// Achievements unlocked by this event, in unlock order, with their bonuses.
     pub unlocked: Vec<(AchievementId, Points)>,
     /// The level before the event.
-    pub level_before: u32,
+    pub level_before: u64,
     /// The level after the event and its bonuses.
-    pub level_after: u32,
+    pub level_after: u64,
 }
 
 impl Scored {

@@ -4,6 +4,7 @@
 //! printed reason when that does not answer, unless GAMIFY_REQUIRE_POSTGRES=1).
 
 use gamify_core::{AchievementId, Category, Points, Rules, UserId};
+use gamify_store::analytics::Total;
 use gamify_store::sqlite::SqliteStore;
 use gamify_store::{Idempotency, NewEvent, Store, StoreError};
 
@@ -374,7 +375,7 @@ async fn analytics_count_users_events_categories_and_days() {
         assert_eq!(a.users, 3, "{name}");
         assert_eq!(a.events, 4, "{name}");
         // 20 + 10 (no streak) + 3 + 1.2 points, no bonuses.
-        assert_eq!(a.lifetime, Points::from_milli(34_200), "{name}");
+        assert_eq!(a.lifetime, Total(34_200), "{name}");
         assert_eq!(
             a.active,
             [2, 2],
@@ -383,9 +384,9 @@ async fn analytics_count_users_events_categories_and_days() {
         assert_eq!(
             a.categories,
             [
-                ("finance".to_owned(), 2, Points::whole(30)),
-                ("health".to_owned(), 1, Points::from_milli(1_200)),
-                ("learning".to_owned(), 1, Points::whole(3)),
+                ("finance".to_owned(), 2, Total(30_000)),
+                ("health".to_owned(), 1, Total(1_200)),
+                ("learning".to_owned(), 1, Total(3_000)),
             ],
             "{name}"
         );
@@ -393,8 +394,8 @@ async fn analytics_count_users_events_categories_and_days() {
         assert_eq!(
             a.days,
             [
-                (day(T0 - DAY), 1, Points::whole(3)),
-                (day(T0), 1, Points::whole(10)),
+                (day(T0 - DAY), 1, Total(3_000)),
+                (day(T0), 1, Total(10_000)),
             ],
             "{name}"
         );

@@ -611,7 +611,7 @@ pub async fn analytics(
     active_since: &[i64],
     days_from: i64,
 ) -> Result<crate::analytics::Analytics, StoreError> {
-    use crate::analytics::{Analytics, CATEGORIES_SQL, days_sql, users_sql};
+    use crate::analytics::{Analytics, categories_sql, days_sql, users_sql};
     let row = sqlx::query(&users_sql(active_since))
         .fetch_one(&mut *conn)
         .await
@@ -622,20 +622,31 @@ pub async fn analytics(
     let mut out = Analytics {
         users: count(0)?,
         events: count(1)?,
-        lifetime: Points::from_milli(row.try_get(2).map_err(backend)?),
+        lifetime: total(&row, 2)?,
         active: (0..active_since.len())
-            .map(|i| count(3 + i))
+            .map(|i| count(4 + i))
             .collect::<Result<_, _>>()?,
         ..Analytics::default()
     };
-    out.categories = counted(conn, CATEGORIES_SQL).await?;
+    out.categories = counted(conn, &categories_sql()).await?;
     out.days = counted(conn, &days_sql(days_from)).await?;
     Ok(out)
 }
 
-/// Rows of (key, count, points in thousandths), as the analytics' grouped
-/// queries return them.
-async fn counted<K>(conn: &mut PgConnection, sql: &str) -> Result<Vec<(K, u64, Points)>, StoreError>
+/// The sum in columns `i` and `i + 1`, as the analytics' SQL splits it.
+fn total(row: &PgRow, i: usize) -> Result<crate::analytics::Total, StoreError> {
+    Ok(crate::analytics::Total::from_parts(
+        row.try_get(i).map_err(backend)?,
+        row.try_get(i + 1).map_err(backend)?,
+    ))
+}
+
+/// Rows of (key, count, points), as the analytics' grouped queries return
+/// them.
+async fn counted<K>(
+    conn: &mut PgConnection,
+    sql: &str,
+) -> Result<Vec<(K, u64, crate::analytics::Total)>, StoreError>
 where
     K: for<'r> sqlx::Decode<'r, Postgres> + sqlx::Type<Postgres>,
 {
@@ -649,7 +660,7 @@ where
             Ok((
                 r.try_get(0).map_err(backend)?,
                 n.max(0) as u64,
-                Points::from_milli(r.try_get(2).map_err(backend)?),
+                total(r, 2)?,
             ))
         })
         .collect()

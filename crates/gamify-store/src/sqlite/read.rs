@@ -641,32 +641,36 @@ pub fn analytics(
     active_since: &[i64],
     days_from: i64,
 ) -> Result<crate::analytics::Analytics, StoreError> {
-    use crate::analytics::{Analytics, CATEGORIES_SQL, days_sql, users_sql};
+    use crate::analytics::{Analytics, Total, categories_sql, days_sql, users_sql};
     let mut out = conn
         .query_row(&users_sql(active_since), [], |r| {
             let mut active = Vec::with_capacity(active_since.len());
             for i in 0..active_since.len() {
-                active.push(r.get::<_, u64>(3 + i)?);
+                active.push(r.get::<_, u64>(4 + i)?);
             }
             Ok(Analytics {
                 users: r.get(0)?,
                 events: r.get(1)?,
-                lifetime: Points::from_milli(r.get(2)?),
+                lifetime: Total::from_parts(r.get(2)?, r.get(3)?),
                 active,
                 ..Analytics::default()
             })
         })
         .map_err(backend)?;
-    let rows = |sql: &str| -> Result<Vec<(rusqlite::types::Value, u64, Points)>, StoreError> {
+    let rows = |sql: &str| -> Result<Vec<(rusqlite::types::Value, u64, Total)>, StoreError> {
         let mut stmt = conn.prepare(sql).map_err(backend)?;
         let mapped = stmt
             .query_map([], |r| {
-                Ok((r.get(0)?, r.get(1)?, Points::from_milli(r.get(2)?)))
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    Total::from_parts(r.get(2)?, r.get(3)?),
+                ))
             })
             .map_err(backend)?;
         mapped.collect::<Result<_, _>>().map_err(backend)
     };
-    for (category, n, points) in rows(CATEGORIES_SQL)? {
+    for (category, n, points) in rows(&categories_sql())? {
         if let rusqlite::types::Value::Text(c) = category {
             out.categories.push((c, n, points));
         }
