@@ -7,10 +7,10 @@ pub use gamify_api::{
     AdjustmentRequest, LedgerEntryResponse, MovementResponse, RedeemRequest, RedemptionResponse,
     RewardRequest, RewardResponse, SpendRequest,
 };
-use gamify_core::{Points, UserId};
+use gamify_core::{Points, RuleError, UserId};
 use gamify_store::{
     Idempotency, LedgerRecord, Movement, MovementKind, NewMovement, NewRedemption, Redemption,
-    RedemptionStatus, Reward, RewardDraft, Settle,
+    RedemptionStatus, Reward, RewardDraft, Settle, StoreError,
 };
 
 use crate::engine::{
@@ -109,16 +109,20 @@ fn text(errors: &mut Vec<FieldError>, field: &str, value: &str, may_be_empty: bo
     }
 }
 
-/// Points as sent: finite, to the thousandth, within ±`max`.
-fn points(errors: &mut Vec<FieldError>, field: &str, value: f64) -> Option<Points> {
-    let max = 1e12;
-    if !value.is_finite() || value.abs() > max {
+/// Points as sent: finite, to the thousandth, from `lowest` to a trillion.
+fn points(errors: &mut Vec<FieldError>, field: &str, value: f64, lowest: Points) -> Option<Points> {
+    const MAX: f64 = 1e12;
+    let out_of_range = |errors: &mut Vec<FieldError>| {
+        let lowest = lowest.to_f64();
         bad(
             errors,
             field,
-            format!("{field} must be a number between -{max} and {max}"),
+            format!("{field} must be a number from {lowest} to {MAX}"),
         );
-        return None;
+        None
+    };
+    if !value.is_finite() || value.abs() > MAX {
+        return out_of_range(errors);
     }
     let milli = (value * 1000.0).round() as i64;
     if milli == 0 && value != 0.0 {
@@ -130,6 +134,9 @@ fn points(errors: &mut Vec<FieldError>, field: &str, value: f64) -> Option<Point
             format!("{field} must be at least 0.001 in size (points have three decimals)"),
         );
         return None;
+    }
+    if milli < lowest.milli() {
+        return out_of_range(errors);
     }
     Some(Points::from_milli(milli))
 }
@@ -178,10 +185,7 @@ impl Engine {
         idempotency_key: Option<&str>,
     ) -> Result<(MovementResponse, bool), EngineError> {
         let mut errors = Vec::new();
-        let amount = points(&mut errors, "points", request.points);
-        if amount.is_some_and(|p| p <= Points::ZERO) {
-            bad(&mut errors, "points", "points must be greater than 0");
-        }
+        let amount = points(&mut errors, "points", request.points, Points::from_milli(1));
         self.move_points(
             MovementKind::Spend,
             &request.user_id,
@@ -203,7 +207,8 @@ impl Engine {
         idempotency_key: Option<&str>,
     ) -> Result<(MovementResponse, bool), EngineError> {
         let mut errors = Vec::new();
-        let amount = points(&mut errors, "points", request.points);
+        let lowest = Points::from_milli(-1_000_000_000_000_000);
+        let amount = points(&mut errors, "points", request.points, lowest);
         if amount == Some(Points::ZERO) {
             bad(&mut errors, "points", "points must not be 0");
         }
@@ -259,7 +264,15 @@ impl Engine {
                 created_at_ms: now,
                 idempotency,
             })
-            .await?;
+            .await
+            .map_err(|e| match e {
+                StoreError::Rule(RuleError::Overflow) => EngineError::field(
+                    "points",
+                    "points would take the balance past the largest a user can hold \
+                     (about 9.2 × 10^15 points)",
+                ),
+                e => e.into(),
+            })?;
         Ok((MovementResponse::render(&moved.movement), moved.replayed))
     }
 
@@ -397,10 +410,7 @@ impl Engine {
         text(&mut errors, "name_fi", &r.name_fi, false);
         text(&mut errors, "name_en", &r.name_en, false);
         text(&mut errors, "description", &r.description, true);
-        let cost = points(&mut errors, "cost", r.cost);
-        if cost.is_some_and(|c| c < Points::ZERO) {
-            bad(&mut errors, "cost", "cost must be at least 0");
-        }
+        let cost = points(&mut errors, "cost", r.cost, Points::ZERO);
         if r.per_user_limit == Some(0) {
             bad(
                 &mut errors,
@@ -538,12 +548,28 @@ mod tests {
     #[test]
     fn points_are_kept_to_the_thousandth_and_bounded() {
         let mut errors = Vec::new();
+        let positive = Points::from_milli(1);
         assert_eq!(
-            points(&mut errors, "points", 1.2345),
+            points(&mut errors, "points", 1.2345, positive),
             Some(Points::from_milli(1235))
         );
-        assert_eq!(points(&mut errors, "points", f64::NAN), None);
-        assert_eq!(points(&mut errors, "points", 1e13), None);
-        assert_eq!(errors.len(), 2);
+        assert_eq!(points(&mut errors, "points", f64::NAN, positive), None);
+        assert_eq!(points(&mut errors, "points", 1e13, positive), None);
+        assert_eq!(points(&mut errors, "points", 0.0, positive), None);
+        assert_eq!(points(&mut errors, "points", -5.0, positive), None);
+        assert_eq!(
+            points(&mut errors, "cost", 0.0, Points::ZERO),
+            Some(Points::ZERO)
+        );
+        let messages: Vec<_> = errors.iter().map(|e| e.message.as_str()).collect();
+        assert_eq!(
+            messages,
+            [
+                "points must be a number from 0.001 to 1000000000000",
+                "points must be a number from 0.001 to 1000000000000",
+                "points must be a number from 0.001 to 1000000000000",
+                "points must be a number from 0.001 to 1000000000000",
+            ]
+        );
     }
 }

@@ -78,7 +78,7 @@ async fn analytics_count_events_users_activity_categories_and_days() {
 }
 
 #[tokio::test]
-async fn sums_past_what_one_user_can_hold_are_exact_and_levels_keep_counting() {
+async fn amounts_near_the_top_of_the_range_stay_exact_and_refusals_name_the_field() {
     let app = spawn_app().await;
     // Valid rules near the top of their ranges: each event earns
     // 1e9 × 1000 × (1 + 100 %) = 2e12 points, and there is a level per
@@ -91,15 +91,18 @@ async fn sums_past_what_one_user_can_hold_are_exact_and_levels_keep_counting() {
         )
         .await;
     assert_eq!(response.status(), 200);
-    // 2,320 events each for two users: 4.64e15 points apiece, which one
-    // user's i64 of thousandths holds, but 9.28e15 together, which it does
-    // not (it tops out at about 9.22e15 points).
-    for user in ["ada", "bo"] {
-        for _ in 0..2_320 / 40 {
-            let batch = (0..40).map(|_| app.post_event(event(user, "finance", 1e9)));
+    // ada earns 4611 × 2e12 = 9.222e15 points, just under the most one
+    // user's i64 of thousandths holds (about 9.2234e15); bo 29 × 2e12.
+    // Together they pass it.
+    for (user, events) in [("ada", 4_611), ("bo", 29)] {
+        let mut left = events;
+        while left > 0 {
+            let n = left.min(40);
+            let batch = (0..n).map(|_| app.post_event(event(user, "finance", 1e9)));
             for response in futures_util::future::join_all(batch).await {
                 assert_eq!(response.status(), 200);
             }
+            left -= n;
         }
     }
     let a = app.admin_json("/api/v2/gamify/analytics?days=1").await;
@@ -108,9 +111,21 @@ async fn sums_past_what_one_user_can_hold_are_exact_and_levels_keep_counting() {
     assert_eq!(a["points_by_category"]["finance"], 9.28e15);
     assert_eq!(a["events_per_day"][0]["points"], 9.28e15);
 
-    // A level past four billion, and the next one still ahead.
+    // A level past four billion, and the next one ahead (one point ahead,
+    // which a JSON number this large can only show rounded).
     let balance = app.balance("ada").await;
-    assert_eq!(balance["lifetime_points"], 4.64e15);
-    assert_eq!(balance["level"], 4_640_000_000_000_001_u64);
-    assert_eq!(balance["next_level_points"], 4_640_000_000_000_001.0);
+    assert_eq!(balance["lifetime_points"], 9.222e15);
+    assert_eq!(balance["level"], 9_222_000_000_000_001_u64);
+    assert!(balance["next_level_points"].as_f64() >= balance["lifetime_points"].as_f64());
+
+    // Past the top, a refusal that names what was sent, and no change.
+    let more = app.post_event(event("ada", "finance", 1e9)).await;
+    let err = assert_error(more, 422, "validation_failed").await;
+    assert_eq!(error_fields(&err), ["value"]);
+    let credit = json!({"user_id": "ada", "points": 1e12, "reason": "goodwill"});
+    let adjust = |body| app.admin(Method::POST, "/api/v2/gamify/admin/adjustments", Some(body));
+    assert_eq!(adjust(credit.clone()).await.status(), 200);
+    let err = assert_error(adjust(credit).await, 422, "validation_failed").await;
+    assert_eq!(error_fields(&err), ["points"]);
+    assert_eq!(app.balance("ada").await["lifetime_points"], 9.223e15);
 }
