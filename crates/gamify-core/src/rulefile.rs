@@ -344,14 +344,14 @@ fn achievement(
         }
     };
     // A threshold out of range is about the value that sets it.
-    let threshold = [&a.days, &a.events]
-        .into_iter()
-        .flatten()
-        .map(Spanned::span)
-        .chain(a.points.as_ref().map(Spanned::span))
-        .next();
-    if let Some(span) = threshold {
-        spans.insert(format!("{path}.requirement"), span);
+    for (name, span) in [
+        ("days", a.days.as_ref().map(Spanned::span)),
+        ("events", a.events.as_ref().map(Spanned::span)),
+        ("points", a.points.as_ref().map(Spanned::span)),
+    ] {
+        if let Some(span) = span {
+            spans.insert(format!("{path}.{name}"), span);
+        }
     }
     let bonus = match &a.bonus {
         None => Points::ZERO,
@@ -633,10 +633,17 @@ description = { fi = "500 pistettä shakista", en = "500 points of chess" }
         assert_eq!(
             e,
             [
-                "line 4, column 8: achievements[0].requirement: expected a threshold of at least 1",
+                "line 4, column 8: achievements[0].days: expected a number at least 1",
                 "line 5, column 9: achievements[0].bonus: expected 0 to 1000000",
                 "line 6, column 8: achievements[0].name.fi: expected 1 to 100 characters",
             ]
+        );
+        let e = errors(
+            "[[achievements]]\nid = \"a\"\nkind = \"lifetime_points\"\npoints = -5\nname = { fi = \"A\", en = \"A\" }\n",
+        );
+        assert_eq!(
+            e,
+            ["line 4, column 10: achievements[0].points: expected a number greater than 0"]
         );
         // The streak policy and the limits.
         let e =

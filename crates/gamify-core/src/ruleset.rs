@@ -224,18 +224,20 @@ impl RuleSet {
             {
                 bad(at("category"), format!("{c} is not one of the categories"));
             }
-            let count_ok = match a.requirement {
-                crate::Requirement::FirstEvent => true,
-                crate::Requirement::StreakDays(n) => n >= 1,
-                crate::Requirement::CategoryEvents(_, n) => n >= 1,
+            // A threshold is named as a rules file names it.
+            let threshold = match a.requirement {
+                crate::Requirement::FirstEvent => None,
+                crate::Requirement::StreakDays(n) => (n < 1).then_some(("days", "at least 1")),
+                crate::Requirement::CategoryEvents(_, n) => {
+                    (n < 1).then_some(("events", "at least 1"))
+                }
                 crate::Requirement::LifetimePoints(p)
-                | crate::Requirement::CategoryPoints(_, p) => p > Points::ZERO,
+                | crate::Requirement::CategoryPoints(_, p) => {
+                    (p <= Points::ZERO).then_some(("points", "greater than 0"))
+                }
             };
-            if !count_ok {
-                bad(
-                    at("requirement"),
-                    "expected a threshold of at least 1".into(),
-                );
+            if let Some((field, least)) = threshold {
+                bad(at(field), format!("expected a number {least}"));
             }
         }
         if !(Points::from_milli(1)..=MAX_VALUE_CAP).contains(&self.max_event_value) {
