@@ -499,14 +499,15 @@ impl Engine {
     }
 
     /// Redemptions, newest first: one user's, or (admin) everyone's,
-    /// optionally of one status.
+    /// optionally of one status; and the cursor for the next (older) page
+    /// when more remain (the last id of this one).
     pub async fn redemptions(
         &self,
         user_id: Option<&str>,
         status: Option<&str>,
         limit: Option<u32>,
         before: Option<&str>,
-    ) -> Result<Vec<RedemptionResponse>, EngineError> {
+    ) -> Result<(Vec<RedemptionResponse>, Option<String>), EngineError> {
         let user: Option<UserId> = user_id.map(parse_user).transpose()?;
         let status = match status {
             None => None,
@@ -518,13 +519,31 @@ impl Engine {
             })?),
         };
         let limit = self.check_limit(limit)?;
-        Ok(self
+        // Ids sort by time, so any `red_…` id is a position; anything else
+        // would page from an arbitrary place (or nowhere) without a word.
+        if let Some(before) = before {
+            let id_like = before.len() <= 64
+                && before.strip_prefix("red_").is_some_and(|rest| {
+                    !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_alphanumeric())
+                });
+            if !id_like {
+                return Err(EngineError::field(
+                    "before",
+                    "before must be a redemption id (the X-Next-Cursor of an earlier page)",
+                ));
+            }
+        }
+        let mut page = self
             .store()
-            .redemptions(user.as_ref(), status, limit, before)
-            .await?
-            .iter()
-            .map(RedemptionResponse::render)
-            .collect())
+            .redemptions(user.as_ref(), status, limit + 1, before)
+            .await?;
+        let next = if page.len() > limit as usize {
+            page.truncate(limit as usize);
+            page.last().map(|r| r.id.clone())
+        } else {
+            None
+        };
+        Ok((page.iter().map(RedemptionResponse::render).collect(), next))
     }
 }
 

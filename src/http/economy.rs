@@ -168,11 +168,12 @@ pub struct RedemptionsQuery {
     pub status: Option<String>,
     /// How many, 1–100 (default 10).
     pub limit: Option<u32>,
-    /// The last id of the previous page: return older ones.
+    /// A cursor from `X-Next-Cursor` (the last id of the previous page).
     pub before: Option<String>,
 }
 
-/// A user's redemptions, newest first.
+/// A user's redemptions, newest first. When older ones remain,
+/// `X-Next-Cursor` holds the cursor for `before`.
 #[utoipa::path(
     get,
     path = "/api/v2/gamify/redemptions/{user_id}",
@@ -180,8 +181,8 @@ pub struct RedemptionsQuery {
     security(("api_key" = ["read"])),
     params(("user_id" = String, Path, description = "The user"), RedemptionsQuery),
     responses(
-        (status = 200, body = Vec<RedemptionResponse>),
-        (status = 422, description = "Invalid user id, status or limit", body = ErrorResponse),
+        (status = 200, body = Vec<RedemptionResponse>, headers(("X-Next-Cursor" = String, description = "Cursor for the next, older page"))),
+        (status = 422, description = "Invalid user id, status, limit or cursor", body = ErrorResponse),
     )
 )]
 pub async fn list_user_redemptions(
@@ -189,20 +190,20 @@ pub async fn list_user_redemptions(
     State(engine): State<Engine>,
     ApiPath(user_id): ApiPath<String>,
     ApiQuery(q): ApiQuery<RedemptionsQuery>,
-) -> Result<ApiJson<Vec<RedemptionResponse>>, ApiError> {
-    Ok(ApiJson(
-        engine
-            .redemptions(
-                Some(&user_id),
-                q.status.as_deref(),
-                q.limit,
-                q.before.as_deref(),
-            )
-            .await?,
-    ))
+) -> Result<Response, ApiError> {
+    let (page, next) = engine
+        .redemptions(
+            Some(&user_id),
+            q.status.as_deref(),
+            q.limit,
+            q.before.as_deref(),
+        )
+        .await?;
+    Ok(with_cursor(ApiJson(page).into_response(), next))
 }
 
-/// Every redemption, newest first (admin): the queue to fulfil.
+/// Every redemption, newest first (admin): the queue to fulfil. When older
+/// ones remain, `X-Next-Cursor` holds the cursor for `before`.
 #[utoipa::path(
     get,
     path = "/api/v2/gamify/admin/redemptions",
@@ -210,21 +211,21 @@ pub async fn list_user_redemptions(
     params(RedemptionsQuery),
     security(("api_key" = ["admin"])),
     responses(
-        (status = 200, body = Vec<RedemptionResponse>),
+        (status = 200, body = Vec<RedemptionResponse>, headers(("X-Next-Cursor" = String, description = "Cursor for the next, older page"))),
         (status = 401, description = "Wrong or missing admin token", body = ErrorResponse),
         (status = 403, description = "Admin API off", body = ErrorResponse),
+        (status = 422, description = "Invalid status, limit or cursor", body = ErrorResponse),
     )
 )]
 pub async fn list_redemptions(
     _: Admin,
     State(engine): State<Engine>,
     ApiQuery(q): ApiQuery<RedemptionsQuery>,
-) -> Result<ApiJson<Vec<RedemptionResponse>>, ApiError> {
-    Ok(ApiJson(
-        engine
-            .redemptions(None, q.status.as_deref(), q.limit, q.before.as_deref())
-            .await?,
-    ))
+) -> Result<Response, ApiError> {
+    let (page, next) = engine
+        .redemptions(None, q.status.as_deref(), q.limit, q.before.as_deref())
+        .await?;
+    Ok(with_cursor(ApiJson(page).into_response(), next))
 }
 
 /// Mark a pending redemption as handed over (admin). Repeating it is safe.

@@ -253,6 +253,68 @@ async fn a_reward_is_created_listed_redeemed_and_cancelled_with_a_refund() {
 }
 
 #[tokio::test]
+async fn redemptions_page_back_with_a_cursor_like_the_ledger() {
+    let app = spawn_app().await;
+    let mut reward = coffee();
+    reward["cost"] = json!(1.0);
+    reward["stock"] = json!(null);
+    let created = app
+        .admin(Method::POST, "/api/v2/gamify/admin/rewards", Some(reward))
+        .await;
+    assert_eq!(created.status(), 200);
+    app.record("u1", "finance", 10.0).await;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        // Ids order by their millisecond first (within one, arbitrarily).
+        app.clock.advance(1);
+        let redeemed = app
+            .post(
+                "/api/v2/gamify/rewards/coffee/redeem",
+                json!({"user_id": "u1"}),
+                None,
+            )
+            .await;
+        assert_eq!(redeemed.status(), 200);
+        ids.push(redeemed.json::<Value>().await.unwrap()["id"].clone());
+    }
+    ids.reverse(); // newest first
+    for path in [
+        "/api/v2/gamify/redemptions/u1",
+        "/api/v2/gamify/admin/redemptions",
+    ] {
+        let first = app
+            .admin(Method::GET, &format!("{path}?limit=2"), None)
+            .await;
+        let cursor = first.headers()["x-next-cursor"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let page: Value = first.json().await.unwrap();
+        assert_eq!(page.as_array().unwrap().len(), 2, "{path}");
+        assert_eq!((&page[0]["id"], &page[1]["id"]), (&ids[0], &ids[1]));
+        assert_eq!(cursor, ids[1], "{path}");
+        let last = app
+            .admin(
+                Method::GET,
+                &format!("{path}?limit=2&before={cursor}"),
+                None,
+            )
+            .await;
+        assert!(last.headers().get("x-next-cursor").is_none(), "{path}");
+        let page: Value = last.json().await.unwrap();
+        assert_eq!(page, json!([page[0].clone()]));
+        assert_eq!(page[0]["id"], ids[2]);
+        // A cursor that is no redemption id is refused, not read as a
+        // place to start from.
+        let bad = app
+            .admin(Method::GET, &format!("{path}?before=zzz"), None)
+            .await;
+        let err = assert_error(bad, 422, "validation_failed").await;
+        assert_eq!(error_fields(&err), ["before"]);
+    }
+}
+
+#[tokio::test]
 async fn a_deactivated_or_sold_out_reward_is_refused_with_its_own_code() {
     let app = spawn_app().await;
     app.admin(Method::POST, "/api/v2/gamify/admin/rewards", Some(coffee()))
