@@ -66,6 +66,23 @@ pub enum Storage {
     Postgres(PgSettings),
 }
 
+/// Where, for a message: the file, or the database's URL without its
+/// password and the schema if one is set.
+impl std::fmt::Display for Storage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Storage::Sqlite(path) => write!(f, "SQLite file {}", path.display()),
+            Storage::Postgres(s) => {
+                write!(f, "PostgreSQL {}", s.redacted_url())?;
+                match &s.schema {
+                    Some(schema) => write!(f, " (schema {schema})"),
+                    None => Ok(()),
+                }
+            }
+        }
+    }
+}
+
 /// Why the engine refused or failed a call.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {

@@ -277,7 +277,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             (_, tenant) => storage_of(config.storage()?, &rules, tenant).await?,
         };
-        let cannot = || format!("cannot open storage {storage:?}");
+        let cannot = || format!("cannot open storage ({storage})");
         match cli.command {
             Command::Migrate => {
                 Engine::migrate(&storage, rules.clone())
@@ -300,6 +300,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 migrate,
                 insecure_no_auth,
             } => {
+                // Configuration first: a mistake in it is reported before
+                // the database is touched.
+                let webhooks = config.webhooks()?;
+                let nats = config.nats()?;
+                let rule_source = config.rule_source()?;
                 let engine = if migrate {
                     Engine::open_migrating(&storage, rules).await
                 } else {
@@ -310,44 +315,25 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 .with_rate_limit(config.rate_limit())
                 .with_limits(config.limits)
                 .with_cors_origins(config.server.cors_origins.clone());
-                let version = engine
-                    .adopt_configured_rules(&config.rule_source()?)
-                    .await
-                    .context("cannot make the configured rules current")?;
-                tracing::info!(rules_version = version, "scoring with these rules");
-                tokio::spawn(engine.clone().run_expiry_sweeps());
-                let webhooks = config.webhooks()?;
                 let workers = Workers {
                     sweeps: Some(webhooks.at_risk_hour),
                     webhooks: config.webhooks.send.then(|| webhooks.clone()),
                 };
-                engine
-                    .keep_forwarding(webhooks.forward.as_ref())
-                    .await
-                    .context("cannot set up GAMIFY_EXTERNAL_API forwarding")?;
-                tokio::spawn(engine.clone().run_streak_sweeps(webhooks.at_risk_hour));
-                if config.webhooks.send {
-                    tokio::spawn(engine.clone().run_webhook_deliveries(webhooks));
-                } else {
-                    tracing::warn!("webhooks.send is false: this node sends no webhook deliveries; another node must");
-                }
-                if let Some(nats) = config.nats()? {
-                    let engine = engine.clone();
-                    tokio::spawn(async move {
-                        if let Err(e) = gamify::bus::consume(engine, nats).await {
-                            tracing::error!(error = %e, "NATS consumer stopped");
-                        }
-                    });
-                }
                 let tenancy = Tenancy::new(engine, Some(storage.clone()), workers);
-                let tenants = tenancy
-                    .open_all()
-                    .await
-                    .context("cannot open the tenants")?;
-                if tenants > 0 {
-                    tracing::info!(tenants, "serving tenants besides the default one");
-                }
-                serve(config, tenancy, insecure_no_auth).await
+                let served = start_and_serve(
+                    config,
+                    &tenancy,
+                    rule_source,
+                    webhooks,
+                    nats,
+                    insecure_no_auth,
+                )
+                .await;
+                // Whether serving ended or never began (a port in use, a
+                // tenant that would not open), give up what other nodes wait
+                // for, such as PostgreSQL's exclusive lease.
+                tenancy.close().await;
+                served
             }
             Command::Verify => {
                 let engine = Engine::open_for_maintenance(&storage, rules, false)
@@ -598,7 +584,7 @@ async fn tenant_list(
 ) -> anyhow::Result<Vec<gamify::model::TenantResponse>> {
     let default = Engine::open_for_maintenance(storage, rules.clone(), false)
         .await
-        .with_context(|| format!("cannot open storage {storage:?} to read the tenant list"))?;
+        .with_context(|| format!("cannot open storage ({storage}) to read the tenant list"))?;
     Tenancy::from(default)
         .list()
         .await
@@ -633,8 +619,72 @@ async fn write_export(
     Ok(())
 }
 
-async fn serve(config: Config, tenancy: Tenancy, insecure_no_auth: bool) -> anyhow::Result<()> {
+/// Makes the configured rules current, binds the address, starts the
+/// default tenant's background work and every other tenant, then serves
+/// until a shutdown signal.
+async fn start_and_serve(
+    config: Config,
+    tenancy: &Tenancy,
+    rule_source: gamify::config::RuleSource,
+    webhooks: gamify::webhooks::WebhookSettings,
+    nats: Option<gamify::bus::NatsSettings>,
+    insecure_no_auth: bool,
+) -> anyhow::Result<()> {
     let engine = tenancy.default_engine();
+    let version = engine
+        .adopt_configured_rules(&rule_source)
+        .await
+        .context("cannot make the configured rules current")?;
+    tracing::info!(rules_version = version, "scoring with these rules");
+    // Bound before any background work starts, so that a port in use ends
+    // the process before it sweeps or delivers anything.
+    let listener = listen(&config, engine, insecure_no_auth).await?;
+    tokio::spawn(engine.clone().run_expiry_sweeps());
+    engine
+        .keep_forwarding(webhooks.forward.as_ref())
+        .await
+        .context("cannot set up GAMIFY_EXTERNAL_API forwarding")?;
+    tokio::spawn(engine.clone().run_streak_sweeps(webhooks.at_risk_hour));
+    if config.webhooks.send {
+        tokio::spawn(engine.clone().run_webhook_deliveries(webhooks));
+    } else {
+        tracing::warn!(
+            "webhooks.send is false: this node sends no webhook deliveries; another node must"
+        );
+    }
+    if let Some(nats) = nats {
+        let engine = engine.clone();
+        tokio::spawn(async move {
+            if let Err(e) = gamify::bus::consume(engine, nats).await {
+                tracing::error!(error = %e, "NATS consumer stopped");
+            }
+        });
+    }
+    let tenants = tenancy
+        .open_all()
+        .await
+        .context("cannot open the tenants")?;
+    if tenants > 0 {
+        tracing::info!(tenants, "serving tenants besides the default one");
+    }
+    if config.storage.redis.url.is_some() && matches!(config.storage()?, Storage::Sqlite(_)) {
+        tracing::warn!(
+            "REDIS_URL is ignored with the embedded database: its in-process leaderboards are faster than Redis"
+        );
+    }
+    tracing::info!(addr = %listener.local_addr()?, storage = %config.storage()?, "listening");
+    http::serve(listener, tenancy.clone(), shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Checks that the node may serve as configured (an API key, or loopback,
+/// or `--insecure-no-auth`) and binds its address.
+async fn listen(
+    config: &Config,
+    engine: &Engine,
+    insecure_no_auth: bool,
+) -> anyhow::Result<tokio::net::TcpListener> {
     let addr = config.addr()?;
     engine
         .refresh_keys()
@@ -654,20 +704,9 @@ async fn serve(config: Config, tenancy: Tenancy, insecure_no_auth: bool) -> anyh
              (set GAMIFY_API_KEY or run `gamify keys create`)"
         );
     }
-    let listener = tokio::net::TcpListener::bind(addr)
+    tokio::net::TcpListener::bind(addr)
         .await
-        .with_context(|| format!("cannot listen on {addr}"))?;
-    let local = listener.local_addr()?;
-    if config.storage.redis.url.is_some() && matches!(config.storage()?, Storage::Sqlite(_)) {
-        tracing::warn!(
-            "REDIS_URL is ignored with the embedded database: its in-process leaderboards are faster than Redis"
-        );
-    }
-    tracing::info!(addr = %local, storage = ?config.storage()?, "listening");
-    http::serve(listener, tenancy.clone(), shutdown_signal()).await?;
-    tenancy.close().await;
-    tracing::info!("stopped");
-    Ok(())
+        .with_context(|| format!("cannot listen on {addr}"))
 }
 
 async fn shutdown_signal() {
