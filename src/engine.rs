@@ -469,6 +469,10 @@ impl Engine {
     /// in between may change the answer.
     pub async fn simulate(&self, request: EventRequest) -> Result<SimulationResponse, EngineError> {
         let event = self.parse_event(&request, None)?;
+        // Recording it would be refused: say so, as recording would.
+        if self.parts.store.erasure(&event.user_id).await?.is_some() {
+            return Err(EngineError::Erased);
+        }
         let before = self.parts.store.user(&event.user_id).await?;
         let rules = self
             .parts

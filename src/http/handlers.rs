@@ -76,6 +76,7 @@ pub async fn record_event(
     responses(
         (status = 200, description = "What recording it now would earn", body = SimulationResponse),
         (status = 400, description = "Malformed JSON", body = ErrorResponse),
+        (status = 410, description = "The user was erased: recording would be refused", body = ErrorResponse),
         (status = 413, description = "Body too large", body = ErrorResponse),
         (status = 415, description = "Body not sent as JSON", body = ErrorResponse),
         (status = 422, description = "A field breaks a rule", body = ErrorResponse),

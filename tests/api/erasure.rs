@@ -58,6 +58,15 @@ async fn an_admin_erases_a_user_and_later_writes_for_them_are_refused_with_410()
         .spend(json!({"user_id": "alice", "points": 1.0, "reason": "tip"}))
         .await;
     assert_error(r, 410, "user_erased").await;
+    // A simulation answers what recording would: the same refusal.
+    let r = app
+        .post(
+            "/api/v2/gamify/simulate",
+            event("alice", "health", 1.0),
+            None,
+        )
+        .await;
+    assert_error(r, 410, "user_erased").await;
     assert_eq!(app.balance("alice").await["total_points"], 0.0);
 
     // Erasing again answers the same; a stranger is 404; the data verifies.

@@ -464,6 +464,11 @@ pub trait Store: Send + Sync {
     /// From then on every write for the id is [`StoreError::Erased`].
     async fn erase(&self, user_id: &UserId, id: &str, at_ms: i64) -> Result<Erasure, StoreError>;
 
+    /// The erasure of this user id, if it was erased (see [`Store::erase`]):
+    /// what a read can say about writes that [`StoreError::Erased`] would
+    /// refuse.
+    async fn erasure(&self, user_id: &UserId) -> Result<Option<Erasure>, StoreError>;
+
     /// Users that `filter` selects, by id, after `after`; at most `limit`.
     /// What the sweeps (expiry, streak notices) walk, a page at a time.
     async fn users_where(

@@ -215,6 +215,10 @@ async fn nothing_brings_an_erased_user_back() {
         // Erasing again answers with the first record; a stranger is not found.
         let again = store.erase(&uid("alice"), "era_2", T0 + 9).await.unwrap();
         assert_eq!(again, first, "{name}");
+        // A read says so too (what a simulation asks before scoring).
+        let erasure = store.erasure(&uid("alice")).await.unwrap();
+        assert_eq!(erasure, Some(first), "{name}");
+        assert_eq!(store.erasure(&uid("bob")).await.unwrap(), None, "{name}");
         assert!(
             matches!(
                 store.erase(&uid("nobody"), "era_3", T0).await,

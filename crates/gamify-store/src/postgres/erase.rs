@@ -15,7 +15,7 @@ use crate::StoreError;
 use crate::erasure::{Erasure, unit_changes, user_hash};
 
 /// The erasure of the user with this hash, if there was one.
-async fn find(conn: &mut PgConnection, hash: &str) -> Result<Option<Erasure>, sqlx::Error> {
+pub async fn find(conn: &mut PgConnection, hash: &str) -> Result<Option<Erasure>, sqlx::Error> {
     let row = sqlx::query(
         "SELECT id, erased_at, events, ledger_entries, movements, redemptions
          FROM erasures WHERE user_hash = $1",

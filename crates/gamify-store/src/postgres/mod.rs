@@ -732,6 +732,12 @@ impl Store for PgStore {
         Ok(())
     }
 
+    async fn erasure(&self, user_id: &UserId) -> Result<Option<crate::Erasure>, StoreError> {
+        let hash = crate::erasure::user_hash(user_id.as_str());
+        let mut conn = self.pool.acquire().await.map_err(classify)?;
+        erase::find(&mut conn, &hash).await.map_err(classify)
+    }
+
     async fn erase(
         &self,
         user_id: &UserId,

@@ -579,6 +579,11 @@ impl Store for SqliteStore {
         self.ask(|reply| Job::Erase(user, id, at_ms, reply)).await
     }
 
+    async fn erasure(&self, user_id: &UserId) -> Result<Option<crate::Erasure>, StoreError> {
+        let hash = crate::erasure::user_hash(user_id.as_str());
+        self.read(move |c| erase::find(c, &hash)).await
+    }
+
     async fn users_where(
         &self,
         filter: crate::UserFilter,
