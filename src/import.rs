@@ -1,5 +1,6 @@
-//! Putting an export back: `gamify import` reads an NDJSON export (see
-//! [`crate::export`]) line by line into an empty database of either backend,
+//! Putting an export back: `gamify import` first reads the whole NDJSON
+//! export (see [`crate::export`]) to check it, writing nothing, then reads it
+//! again line by line into an empty database of either backend,
 //! a page per table at a time (flat memory), keeping every id, arrival number
 //! and idempotency key. Then it proves the result equals the source: the
 //! store is reopened (on SQLite that rebuilds users' state from the imported
@@ -77,6 +78,18 @@ pub async fn check_empty(engine: &Engine) -> Result<(), ImportError> {
     Ok(())
 }
 
+/// Reads the whole export and checks it as [`load`] would, writing
+/// nothing: the JSON of every line, the order of the records, each one's
+/// fields, the rules versions it carries, and the end line's counts. A
+/// damaged or cut-short file is refused here, before the target changes.
+/// `progress` hears the rows checked so far.
+pub async fn check(
+    input: impl BufRead,
+    progress: impl Fn(u64),
+) -> Result<BTreeMap<String, u64>, ImportError> {
+    read(None, input, progress).await
+}
+
 /// Writes the export read from `input` into the engine's (empty) store.
 /// Returns the lines of each type. `progress` hears the rows written so far.
 pub async fn load(
@@ -84,6 +97,17 @@ pub async fn load(
     input: impl BufRead,
     progress: impl Fn(u64),
 ) -> Result<BTreeMap<String, u64>, ImportError> {
+    read(Some(engine), input, progress).await
+}
+
+/// [`load`] into `target`, or with none, [`check`].
+async fn read(
+    target: Option<&Engine>,
+    input: impl BufRead,
+    progress: impl Fn(u64),
+) -> Result<BTreeMap<String, u64>, ImportError> {
+    // Without a target, the rules versions are followed here.
+    let mut rules_version = (1, gamify_core::RuleSet::default());
     let mut counts: BTreeMap<String, u64> = BTreeMap::new();
     let mut pending: Option<Page> = None;
     let mut header = false;
@@ -132,9 +156,11 @@ pub async fn load(
                 if pending.is_some() {
                     return Err(bad(number, "a rules line after other records"));
                 }
-                restore_rules(engine, &r)
-                    .await
-                    .map_err(|m| bad(number, m))?;
+                match target {
+                    Some(engine) => restore_rules(engine, &r).await,
+                    None => check_rules(&r, &mut rules_version),
+                }
+                .map_err(|m| bad(number, m))?;
                 *counts.entry("rules".to_owned()).or_default() += 1;
             }
             row => {
@@ -144,12 +170,7 @@ pub async fn load(
                 if !push(page, row).map_err(|m| bad(number, m))? {
                     // Another table begins: write what the last one had.
                     let full = pending.take().unwrap_or_else(|| empty_page(kind));
-                    written += full.len() as u64;
-                    engine
-                        .store()
-                        .import_page(full)
-                        .await
-                        .map_err(EngineError::from)?;
+                    written += write(target, full).await?;
                     progress(written);
                     let mut next = empty_page(kind);
                     let line: Line =
@@ -159,24 +180,14 @@ pub async fn load(
                 }
                 if pending.as_ref().is_some_and(|p| p.len() >= PAGE) {
                     let full = pending.take().unwrap_or_else(|| empty_page(kind));
-                    written += full.len() as u64;
-                    engine
-                        .store()
-                        .import_page(full)
-                        .await
-                        .map_err(EngineError::from)?;
+                    written += write(target, full).await?;
                     progress(written);
                 }
             }
         }
     }
     if let Some(rest) = pending.take().filter(|p| !p.is_empty()) {
-        written += rest.len() as u64;
-        engine
-            .store()
-            .import_page(rest)
-            .await
-            .map_err(EngineError::from)?;
+        written += write(target, rest).await?;
         progress(written);
     }
     let Some(expected) = end else {
@@ -245,6 +256,57 @@ fn same(a: &str, b: &str) -> bool {
         (Ok(x), Ok(y)) => x == y,
         _ => a == b,
     }
+}
+
+/// Writes a page into `target` (with none, only counts it); its rows.
+async fn write(target: Option<&Engine>, page: Page) -> Result<u64, ImportError> {
+    let rows = page.len() as u64;
+    if let Some(engine) = target {
+        engine
+            .store()
+            .import_page(page)
+            .await
+            .map_err(EngineError::from)?;
+    }
+    Ok(rows)
+}
+
+/// What [`restore_rules`] checks of a rules line without a store: that its
+/// file parses, and that versions come in order from 1 (the brief's rules,
+/// which every store has), none skipped and none the same as the one before
+/// (a store would not add it). `last` is the version before and its rules.
+fn check_rules(
+    r: &crate::export::RulesLine,
+    last: &mut (u32, gamify_core::RuleSet),
+) -> Result<(), String> {
+    let rules = gamify_core::parse_rules(&r.rules).map_err(|errors| {
+        format!(
+            "rules version {}: {}",
+            r.version,
+            errors.first().map(ToString::to_string).unwrap_or_default()
+        )
+    })?;
+    if r.version == 1 {
+        return if rules == gamify_core::RuleSet::default() {
+            Ok(())
+        } else {
+            Err("rules version 1 differs from this store's version 1".into())
+        };
+    }
+    if r.version != last.0 + 1 {
+        return Err(format!(
+            "rules version {} follows version {}",
+            r.version, last.0
+        ));
+    }
+    if rules == last.1 {
+        return Err(format!(
+            "rules version {} is the same as the version before it",
+            r.version
+        ));
+    }
+    *last = (r.version, rules);
+    Ok(())
 }
 
 /// Makes version `r.version` of the rules what the line says: version 1 is

@@ -97,7 +97,8 @@ enum Command {
         to: Option<String>,
     },
     /// Load an NDJSON export (from `gamify export`) into an empty database
-    /// of either backend, keeping every id and key; then export it again,
+    /// of either backend, keeping every id and key (the whole file is
+    /// checked first: a damaged one changes nothing); then export it again,
     /// compare with the file line by line, and check every invariant. Exits
     /// non-zero if anything differs. Applies PostgreSQL migrations first.
     Import {
@@ -514,13 +515,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     .await
                     .with_context(cannot)?;
                 import::check_empty(&engine).await?;
+                // The whole file first: a damaged or cut-short one is
+                // refused before the target changes.
+                import::check(open()?, |rows| {
+                    tracing::info!(rows, "checking the file");
+                })
+                .await
+                .context("the file cannot be imported; nothing was written")?;
                 let counts = import::load(&engine, open()?, |rows| {
                     tracing::info!(rows, "importing");
                 })
                 .await
                 .context(
-                    "import failed; the target may now hold part of the file: empty it (delete \
-                     the SQLite files, or drop and recreate the schema) before importing again",
+                    "import failed while writing; the target may now hold part of the file: \
+                     empty it (delete the SQLite files, or drop and recreate the schema) before \
+                     importing again",
                 )?;
                 drop(engine);
                 // Reopened: on SQLite this rebuilds users' state from the

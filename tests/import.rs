@@ -239,6 +239,27 @@ async fn a_cut_short_or_foreign_file_is_refused() {
         &sqlite(&dir.path().join("a.db")),
     );
     assert!(!ok && out.contains("cut short"), "{out}");
+    // A line damaged half-way through: refused just the same.
+    let mut damaged = cut.clone();
+    let middle = damaged.len() / 2;
+    damaged[middle] = &damaged[middle][..damaged[middle].len() / 2];
+    let broken = dir.path().join("broken.ndjson");
+    std::fs::write(&broken, damaged.join("\n")).unwrap();
+    let (ok, out) = gamify(
+        &["import", broken.to_str().unwrap()],
+        &sqlite(&dir.path().join("a.db")),
+    );
+    assert!(
+        !ok && out.contains(&format!("line {}", middle + 1)),
+        "{out}"
+    );
+    // Both were refused before anything was written: the same target
+    // takes the whole file now, without being emptied first.
+    let (ok, out) = gamify(
+        &["import", file.to_str().unwrap()],
+        &sqlite(&dir.path().join("a.db")),
+    );
+    assert!(ok, "{out}");
 
     let foreign = dir.path().join("foreign.ndjson");
     std::fs::write(&foreign, "{\"hello\": 1}\n").unwrap();
