@@ -69,6 +69,9 @@ pub async fn fence(tx: &mut PgConnection, me: &str) -> Result<(), sqlx::Error> {
 pub struct Lease {
     /// This node's name in `node_lease.holder`.
     me: String,
+    /// The schema whose lease it is (`public` when none is configured):
+    /// with tenants, one process holds several.
+    schema: String,
     ttl: Duration,
     base: Instant,
     /// Until when (ms after `base`) the cache may be read; 0: not now.
@@ -85,12 +88,14 @@ pub struct Lease {
 }
 
 impl Lease {
-    /// A lease not yet taken; `ttl` is how long each grant lasts.
-    pub fn new(ttl: Duration) -> Lease {
+    /// A lease on `schema`'s data, not yet taken; `ttl` is how long each
+    /// grant lasts.
+    pub fn new(ttl: Duration, schema: &str) -> Lease {
         use std::hash::BuildHasher;
         let nonce = std::collections::hash_map::RandomState::new().hash_one(std::process::id());
         Lease {
             me: format!("pid{}-{:08x}", std::process::id(), nonce as u32),
+            schema: schema.to_owned(),
             ttl,
             base: Instant::now(),
             trusted_until: AtomicU64::new(0),
@@ -109,6 +114,11 @@ impl Lease {
     /// This node's holder name.
     pub fn me(&self) -> &str {
         &self.me
+    }
+
+    /// The schema whose lease it is.
+    pub fn schema(&self) -> &str {
+        &self.schema
     }
 
     fn now_ms(&self) -> u64 {
@@ -180,10 +190,14 @@ impl Lease {
         .execute(pool)
         .await;
         match released {
-            Ok(_) => tracing::info!(holder = %self.me, "exclusive lease released"),
-            Err(e) => {
-                tracing::warn!(error = %e, "could not release the exclusive lease; it expires by itself")
+            Ok(_) => {
+                tracing::info!(holder = %self.me, schema = %self.schema, "exclusive lease released")
             }
+            Err(e) => tracing::warn!(
+                error = %e,
+                schema = %self.schema,
+                "could not release the exclusive lease; it expires by itself"
+            ),
         }
     }
 
@@ -210,22 +224,37 @@ impl Lease {
                     Ok(false) => {
                         tracing::warn!(
                             holder = %self.me,
+                            schema = %self.schema,
                             "the exclusive lease expired before it was renewed; cache emptied"
                         );
                         self.lost();
                     }
                     Err(e) => {
-                        tracing::warn!(error = %e, "could not renew the exclusive lease");
+                        tracing::warn!(
+                            error = %e,
+                            schema = %self.schema,
+                            "could not renew the exclusive lease"
+                        );
                         continue;
                     }
                 }
             }
             match self.take(&pool).await {
-                Ok(None) => tracing::info!(holder = %self.me, "exclusive lease taken again"),
-                Ok(Some(other)) => {
-                    tracing::warn!(holder = %other, "another node holds the exclusive lease")
-                }
-                Err(e) => tracing::warn!(error = %e, "could not take the exclusive lease"),
+                Ok(None) => tracing::info!(
+                    holder = %self.me,
+                    schema = %self.schema,
+                    "exclusive lease taken again"
+                ),
+                Ok(Some(other)) => tracing::warn!(
+                    holder = %other,
+                    schema = %self.schema,
+                    "another node holds the exclusive lease"
+                ),
+                Err(e) => tracing::warn!(
+                    error = %e,
+                    schema = %self.schema,
+                    "could not take the exclusive lease"
+                ),
             }
         }
     }

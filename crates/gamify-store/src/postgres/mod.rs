@@ -330,9 +330,10 @@ impl PgStore {
             None => None,
         };
         let hooks = Arc::new(webhooks::Hooks::default());
-        let lease = settings
-            .exclusive
-            .map(|ttl| Arc::new(lease::Lease::new(ttl)));
+        let lease = settings.exclusive.map(|ttl| {
+            let schema = settings.schema.as_deref().unwrap_or("public");
+            Arc::new(lease::Lease::new(ttl, schema))
+        });
         for _ in 0..writers {
             tokio::spawn(write::writer(
                 pool.clone(),
@@ -390,8 +391,9 @@ impl PgStore {
                 Some(holder) if began.elapsed() >= patience => {
                     return Err(StoreError::Config(format!(
                         "another gamify node ({holder}) holds this database exclusively \
-                         (GAMIFY_PG_EXCLUSIVE); stop it, or start this node without \
-                         GAMIFY_PG_EXCLUSIVE"
+                         (GAMIFY_PG_EXCLUSIVE, schema {}); stop it, or start this node \
+                         without GAMIFY_PG_EXCLUSIVE",
+                        lease.schema()
                     )));
                 }
                 Some(_) => tokio::time::sleep(lease.ttl() / 10).await,
@@ -399,6 +401,7 @@ impl PgStore {
         }
         tracing::info!(
             holder = lease.me(),
+            schema = lease.schema(),
             ttl_ms = lease.ttl().as_millis() as u64,
             "exclusive lease taken; users' state is served from memory"
         );
