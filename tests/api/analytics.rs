@@ -128,4 +128,12 @@ async fn amounts_near_the_top_of_the_range_stay_exact_and_refusals_name_the_fiel
     let err = assert_error(adjust(credit).await, 422, "validation_failed").await;
     assert_eq!(error_fields(&err), ["points"]);
     assert_eq!(app.balance("ada").await["lifetime_points"], 9.223e15);
+
+    // A thousandth more: 9,223,000,000,000,000,001 thousandths, which a
+    // double (Redis's score) cannot hold exactly. The data still verifies,
+    // boards included, on every backend.
+    let tiny = json!({"user_id": "ada", "points": 0.001, "reason": "rounding"});
+    assert_eq!(adjust(tiny).await.status(), 200);
+    let findings = app.admin_json("/api/v2/gamify/admin/verify").await;
+    assert_eq!(findings, json!([]));
 }

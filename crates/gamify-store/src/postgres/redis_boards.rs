@@ -980,7 +980,11 @@ impl RedisBoards {
                 let expected = match &row {
                     Some(row) => Some((
                         row.try_get::<String, _>(0).map_err(super::backend)?,
-                        row.try_get::<i64, _>(1).map_err(super::backend)?,
+                        // As Redis holds it: a double (exact to 2^53).
+                        points_of(score(Points::from_milli(
+                            row.try_get::<i64, _>(1).map_err(super::backend)?,
+                        )) as f64)
+                        .milli(),
                     )),
                     None => None,
                 };
