@@ -153,11 +153,29 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
             .map(ApiQuery)
             .map_err(|e| {
                 let path = e.path().to_string();
-                let message = e.into_inner().to_string();
+                let message = plain_number_error(e.into_inner().to_string());
                 let field = field_of(&path, &message, "query");
                 ApiError::invalid(field.clone(), format!("{field} (query string): {message}"))
             })
     }
+}
+
+/// The standard library's words for a number it could not read, which
+/// say nothing to a client ("invalid digit found in string"), in plain
+/// terms; any other message as it is.
+fn plain_number_error(message: String) -> String {
+    let plain = match message.as_str() {
+        "invalid digit found in string" => "expected a whole number, such as 10",
+        "cannot parse integer from empty string" => "expected a whole number, got nothing",
+        "number too large to fit in target type" => {
+            "expected a whole number, and this one is too large"
+        }
+        "number too small to fit in target type" => {
+            "expected a whole number, and this one is too small"
+        }
+        _ => return message,
+    };
+    plain.to_owned()
 }
 
 /// A path parameter. axum's `Path` answers a parameter it cannot read (one

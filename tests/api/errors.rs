@@ -195,6 +195,26 @@ async fn bad_query_strings_and_path_ids_name_the_field() {
         let err = assert_error(app.get(path).await, 422, "validation_failed").await;
         assert_eq!(err["error"]["details"][0]["field"], field, "{path}: {err}");
     }
+    // A number that cannot be read is said so in plain words, not in the
+    // parser's ("invalid digit found in string").
+    for (query, says) in [
+        (
+            "limit=abc",
+            "limit (query string): expected a whole number, such as 10",
+        ),
+        (
+            "limit=",
+            "limit (query string): expected a whole number, got nothing",
+        ),
+        (
+            "limit=99999999999",
+            "limit (query string): expected a whole number, and this one is too large",
+        ),
+    ] {
+        let path = format!("/api/v2/gamify/leaderboard?{query}");
+        let err = assert_error(app.get(&path).await, 422, "validation_failed").await;
+        assert_eq!(error_message(&err), says, "{path}");
+    }
 }
 
 #[tokio::test]
