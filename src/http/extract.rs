@@ -80,6 +80,18 @@ impl<S: BodyLimit + Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson
             ));
         }
         let ApiBody(bytes) = ApiBody::from_request(req, state).await?;
+        // Every route's body is an object; serde would also fill a struct
+        // from an array of its fields in order (`["u1", "finance", …]`),
+        // which is not the documented shape.
+        let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+        if first != Some(&b'{') {
+            return Err(
+                match serde_json::from_slice::<serde::de::IgnoredAny>(&bytes) {
+                    Ok(_) => ApiError::invalid("body", "the body must be a JSON object"),
+                    Err(e) => ApiError::MalformedJson(format!("the body is not valid JSON: {e}")),
+                },
+            );
+        }
         // Tracking the path costs an allocation per field, so it is done
         // only to explain a body that failed (parsing is deterministic: the
         // second attempt fails the same way).
@@ -100,7 +112,7 @@ impl<S: BodyLimit + Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson
                 serde_json::error::Category::Data | serde_json::error::Category::Syntax
                     if well_formed =>
                 {
-                    let message = inner.to_string();
+                    let message = plain_type_names(inner.to_string());
                     let field = field_of(&path, &message, "body");
                     ApiError::invalid(field.clone(), format!("{field}: {message}"))
                 }
@@ -158,6 +170,38 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
                 ApiError::invalid(field.clone(), format!("{field} (query string): {message}"))
             })
     }
+}
+
+/// serde's messages name Rust's types ("expected f64", "expected u32");
+/// a client is told what JSON would do instead.
+fn plain_type_names(message: String) -> String {
+    const TYPES: [(&str, &str); 6] = [
+        ("expected f64", "expected a number"),
+        ("expected u8", "expected a whole number from 0 to 255"),
+        ("expected u16", "expected a whole number from 0 to 65535"),
+        (
+            "expected u32",
+            "expected a whole number from 0 to 4294967295",
+        ),
+        (
+            "expected u64",
+            "expected a whole number from 0 to 18446744073709551615",
+        ),
+        (
+            "expected i64",
+            "expected a whole number from -9223372036854775808 to 9223372036854775807",
+        ),
+    ];
+    for (rust, plain) in TYPES {
+        // Whole words only: "expected u32" but not "expected u320".
+        if let Some(at) = message.find(rust) {
+            let after = &message[at + rust.len()..];
+            if !after.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+                return format!("{}{plain}{after}", &message[..at]);
+            }
+        }
+    }
+    message
 }
 
 /// The standard library's words for a number it could not read, which
@@ -223,5 +267,25 @@ fn field_of(path: &str, message: &str, whole: &str) -> String {
         (Some(name), _) => format!("{path}.{name}"),
         (None, ".") => whole.to_owned(),
         (None, _) => path.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rust_type_names_become_json_terms_as_whole_words_only() {
+        let plain = |m: &str| plain_type_names(m.to_owned());
+        assert_eq!(
+            plain("invalid type: boolean `true`, expected f64 at line 1 column 62"),
+            "invalid type: boolean `true`, expected a number at line 1 column 62"
+        );
+        assert_eq!(
+            plain("invalid value: integer `-1`, expected u32"),
+            "invalid value: integer `-1`, expected a whole number from 0 to 4294967295"
+        );
+        assert_eq!(plain("expected u320"), "expected u320");
+        assert_eq!(plain("expected a string"), "expected a string");
     }
 }

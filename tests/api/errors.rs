@@ -142,6 +142,27 @@ async fn a_number_too_large_to_hold_is_named_like_any_other_bad_value() {
 }
 
 #[tokio::test]
+async fn a_body_that_is_json_but_no_object_is_named_and_records_nothing() {
+    let app = spawn_app().await;
+    // An array of the fields in order would fill the request by position.
+    for body in [r#"["u1", "finance", "a", 1.0]"#, "[1, 2]", "\"x\"", "7"] {
+        let response = app.send_text("POST", "/api/v2/gamify/event", body).await;
+        let err = assert_error(response, 422, "validation_failed").await;
+        assert_eq!(error_fields(&err), ["body"], "{body}: {err}");
+        assert_eq!(error_message(&err), "the body must be a JSON object");
+    }
+    assert_eq!(app.get_json("/api/v2/gamify/leaderboard").await, json!([]));
+    // A wrong type is told in JSON's terms, not Rust's ("expected f64").
+    let body = r#"{"user_id": "u1", "category": "finance", "action": "a", "value": "1"}"#;
+    let response = app.send_text("POST", "/api/v2/gamify/event", body).await;
+    let err = assert_error(response, 422, "validation_failed").await;
+    assert!(
+        error_message(&err).starts_with("value: invalid type: string \"1\", expected a number"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
 async fn malformed_json_gets_400_in_the_same_shape() {
     let app = spawn_app().await;
     for body in ["{\"user_id\": ", "not json", "{} trailing", ""] {
