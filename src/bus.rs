@@ -148,8 +148,14 @@ async fn handle(
         .and_then(|h| h.get("Nats-Msg-Id"))
         .map(|v| v.as_str().to_owned())
         .unwrap_or_else(|| format!("nats:{}:{sequence}", settings.stream));
-    let outcome = match serde_json::from_slice::<EventRequest>(&message.payload) {
-        Err(e) => Err(format!("malformed event JSON: {e}")),
+    let parsed = if crate::model::starts_as_object(&message.payload) {
+        serde_json::from_slice::<EventRequest>(&message.payload)
+            .map_err(|e| format!("malformed event JSON: {e}"))
+    } else {
+        Err("malformed event JSON: the body must be a JSON object".to_owned())
+    };
+    let outcome = match parsed {
+        Err(e) => Err(e),
         Ok(request) => match engine.record_event(request, Some(&key)).await {
             Ok(_) => Ok(()),
             Err(EngineError::Unavailable(e)) => {

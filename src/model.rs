@@ -252,6 +252,13 @@ pub fn parse_rfc3339_ms(text: &str) -> Option<i64> {
     i64::try_from(t.unix_timestamp_nanos().div_euclid(1_000_000)).ok()
 }
 
+/// Whether JSON text starts as an object (its first token is `{`). Every
+/// request body and bus message is one; serde would also fill a struct
+/// from an array of its fields in order, which is not the documented shape.
+pub(crate) fn starts_as_object(json: &[u8]) -> bool {
+    json.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -123,6 +123,9 @@ async fn events_from_nats_follow_the_rules_and_refusals_go_to_the_dead_letter_st
     publish(&js, &s.subject, Some("m2"), event("ann", "learning", 10.0)).await;
     publish(&js, &s.subject, None, event("bob", "health", 5.0)).await;
     publish(&js, &s.subject, Some("bad1"), b"{not json".to_vec()).await;
+    // The fields in order, as an array: JSON, but not the event's shape.
+    let array = br#"["dan", "finance", "paid", 1.0]"#.to_vec();
+    publish(&js, &s.subject, Some("bad3"), array).await;
     publish(
         &js,
         &s.subject,
@@ -147,7 +150,7 @@ async fn events_from_nats_follow_the_rules_and_refusals_go_to_the_dead_letter_st
     }
     assert_eq!(engine.balance("cid").await.unwrap().lifetime_points, 0.0);
 
-    // The two refused messages, with why.
+    // The three refused messages, with why.
     let dead: consumer::PullConsumer = js
         .get_stream(format!("{}_DEAD", s.stream))
         .await
@@ -157,7 +160,7 @@ async fn events_from_nats_follow_the_rules_and_refusals_go_to_the_dead_letter_st
         .unwrap();
     let mut reasons = Vec::new();
     let began = Instant::now();
-    while reasons.len() < 2 && began.elapsed() < Duration::from_secs(10) {
+    while reasons.len() < 3 && began.elapsed() < Duration::from_secs(10) {
         let mut batch = dead
             .fetch()
             .max_messages(10)
@@ -171,7 +174,12 @@ async fn events_from_nats_follow_the_rules_and_refusals_go_to_the_dead_letter_st
         }
     }
     reasons.sort();
-    assert_eq!(reasons.len(), 2, "{reasons:?}");
+    assert_eq!(reasons.len(), 3, "{reasons:?}");
+    assert_eq!(
+        reasons[2], "malformed event JSON: the body must be a JSON object",
+        "{reasons:?}"
+    );
+    assert_eq!(engine.balance("dan").await.unwrap().lifetime_points, 0.0);
     assert!(reasons[0].starts_with("category:"), "{reasons:?}");
     assert!(
         reasons[0].contains("finance"),

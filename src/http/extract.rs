@@ -80,11 +80,8 @@ impl<S: BodyLimit + Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson
             ));
         }
         let ApiBody(bytes) = ApiBody::from_request(req, state).await?;
-        // Every route's body is an object; serde would also fill a struct
-        // from an array of its fields in order (`["u1", "finance", …]`),
-        // which is not the documented shape.
-        let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
-        if first != Some(&b'{') {
+        // Every route's body is an object (`["u1", "finance", …]` is not).
+        if !crate::model::starts_as_object(&bytes) {
             return Err(
                 match serde_json::from_slice::<serde::de::IgnoredAny>(&bytes) {
                     Ok(_) => ApiError::invalid("body", "the body must be a JSON object"),
