@@ -401,6 +401,23 @@ impl Engine {
         }
     }
 
+    /// A page from `rows` fetched with one more than `limit` asked for:
+    /// the first `limit` of them, and when there were more, the cursor of
+    /// the last one kept (`cursor` says what it is), for the next page.
+    pub(crate) fn page_of<T>(
+        mut rows: Vec<T>,
+        limit: u32,
+        cursor: impl Fn(&T) -> String,
+    ) -> (Vec<T>, Option<String>) {
+        if rows.len() > limit as usize {
+            rows.truncate(limit as usize);
+            let next = rows.last().map(cursor);
+            (rows, next)
+        } else {
+            (rows, None)
+        }
+    }
+
     /// A request's `metadata` as stored: a JSON object of at most
     /// `max_metadata_bytes`, or nothing.
     pub(crate) fn metadata_text(

@@ -271,6 +271,17 @@ async fn write(target: Option<&Engine>, page: Page) -> Result<u64, ImportError> 
     Ok(rows)
 }
 
+/// A rules line's file, parsed; its first mistake otherwise.
+fn parse_rules_line(r: &crate::export::RulesLine) -> Result<gamify_core::RuleSet, String> {
+    gamify_core::parse_rules(&r.rules).map_err(|errors| {
+        format!(
+            "rules version {}: {}",
+            r.version,
+            errors.first().map(ToString::to_string).unwrap_or_default()
+        )
+    })
+}
+
 /// What [`restore_rules`] checks of a rules line without a store: that its
 /// file parses, and that versions come in order from 1 (the brief's rules,
 /// which every store has), none skipped and none the same as the one before
@@ -279,13 +290,7 @@ fn check_rules(
     r: &crate::export::RulesLine,
     last: &mut (u32, gamify_core::RuleSet),
 ) -> Result<(), String> {
-    let rules = gamify_core::parse_rules(&r.rules).map_err(|errors| {
-        format!(
-            "rules version {}: {}",
-            r.version,
-            errors.first().map(ToString::to_string).unwrap_or_default()
-        )
-    })?;
+    let rules = parse_rules_line(r)?;
     if r.version == 1 {
         return if rules == gamify_core::RuleSet::default() {
             Ok(())
@@ -313,13 +318,7 @@ fn check_rules(
 /// the brief's rules in every store, later ones are added in order, so
 /// each gets the number it had.
 async fn restore_rules(engine: &Engine, r: &crate::export::RulesLine) -> Result<(), String> {
-    let rules = gamify_core::parse_rules(&r.rules).map_err(|errors| {
-        format!(
-            "rules version {}: {}",
-            r.version,
-            errors.first().map(ToString::to_string).unwrap_or_default()
-        )
-    })?;
+    let rules = parse_rules_line(r)?;
     let book = engine.rule_book();
     if let Some(have) = book.get(r.version) {
         return if *have.rules == rules {

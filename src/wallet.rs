@@ -533,16 +533,11 @@ impl Engine {
                 ));
             }
         }
-        let mut page = self
+        let rows = self
             .store()
             .redemptions(user.as_ref(), status, limit + 1, before)
             .await?;
-        let next = if page.len() > limit as usize {
-            page.truncate(limit as usize);
-            page.last().map(|r| r.id.clone())
-        } else {
-            None
-        };
+        let (page, next) = Engine::page_of(rows, limit, |r| r.id.clone());
         Ok((page.iter().map(RedemptionResponse::render).collect(), next))
     }
 }

@@ -309,16 +309,11 @@ impl Engine {
         {
             return Err(EngineError::NotFound("webhook"));
         }
-        let mut page = self
+        let rows = self
             .store()
             .deliveries(subscription_id, status, before, limit + 1)
             .await?;
-        let next = if page.len() > limit as usize {
-            page.truncate(limit as usize);
-            page.last().map(|d| d.seq.to_string())
-        } else {
-            None
-        };
+        let (page, next) = Engine::page_of(rows, limit, |d| d.seq.to_string());
         Ok((page.iter().map(DeliveryResponse::render).collect(), next))
     }
 

@@ -302,7 +302,7 @@ async fn redemptions_page_back_with_a_cursor_like_the_ledger() {
             .await;
         assert!(last.headers().get("x-next-cursor").is_none(), "{path}");
         let page: Value = last.json().await.unwrap();
-        assert_eq!(page, json!([page[0].clone()]));
+        assert_eq!(page.as_array().unwrap().len(), 1, "{path}");
         assert_eq!(page[0]["id"], ids[2]);
         // A cursor that is no redemption id is refused, not read as a
         // place to start from.
