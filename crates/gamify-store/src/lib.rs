@@ -700,8 +700,18 @@ pub fn decode_achievements(text: &str) -> Result<Vec<AchievementId>, StoreError>
         .collect()
 }
 
-/// A [`StoreError::Backend`] wrapping a backend's own error.
+/// What a write refused because the embedded database's disk is full says
+/// (a 503: once the operator frees space, the same request succeeds).
+pub const DISK_FULL: &str = "the database's disk is full";
+
+/// A [`StoreError::Backend`] wrapping a backend's own error; but a full
+/// disk is [`StoreError::Unavailable`] ([`DISK_FULL`]), as PostgreSQL's
+/// is (class 53), since nothing is wrong with the request.
 pub(crate) fn backend(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    let sqlite = (&e as &dyn std::any::Any).downcast_ref::<rusqlite::Error>();
+    if sqlite.and_then(rusqlite::Error::sqlite_error_code) == Some(rusqlite::ErrorCode::DiskFull) {
+        return StoreError::Unavailable(DISK_FULL);
+    }
     StoreError::Backend(Box::new(e))
 }
 
@@ -723,6 +733,23 @@ pub fn corrupt(what: &str, found: &str) -> StoreError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_full_disk_is_unavailable_and_other_failures_are_backend_errors() {
+        let failure = |code| rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), None);
+        assert!(matches!(
+            backend(failure(rusqlite::ffi::SQLITE_FULL)),
+            StoreError::Unavailable(DISK_FULL)
+        ));
+        assert!(matches!(
+            backend(failure(rusqlite::ffi::SQLITE_CORRUPT)),
+            StoreError::Backend(_)
+        ));
+        assert!(matches!(
+            backend(std::io::Error::other("elsewhere")),
+            StoreError::Backend(_)
+        ));
+    }
 
     #[test]
     fn stored_texts_keep_their_form_and_read_back() {

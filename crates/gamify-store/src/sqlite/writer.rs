@@ -554,6 +554,13 @@ impl Writer {
     ) -> Vec<Result<Done, StoreError>> {
         match self.run_transaction(ops, spans, backlog) {
             Ok(results) => results,
+            // A full disk fails every request alike: no retries one by one.
+            Err(StoreError::Unavailable(why)) => {
+                tracing::error!(reason = why, batch = ops.len(), "sqlite write refused");
+                ops.iter()
+                    .map(|_| Err(StoreError::Unavailable(why)))
+                    .collect()
+            }
             Err(e) if ops.len() > 1 => {
                 tracing::warn!(error = %e, batch = ops.len(), "batch rolled back; retrying its requests one by one");
                 // Nothing of the batch was stored or published.
