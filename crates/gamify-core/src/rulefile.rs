@@ -633,7 +633,7 @@ description = { fi = "500 pistettä shakista", en = "500 points of chess" }
         assert_eq!(
             e,
             [
-                "line 4, column 8: achievements[0].days: expected a number at least 1",
+                "line 4, column 8: achievements[0].days: expected a number of at least 1",
                 "line 5, column 9: achievements[0].bonus: expected 0 to 1000000",
                 "line 6, column 8: achievements[0].name.fi: expected 1 to 100 characters",
             ]

@@ -227,9 +227,9 @@ impl RuleSet {
             // A threshold is named as a rules file names it.
             let threshold = match a.requirement {
                 crate::Requirement::FirstEvent => None,
-                crate::Requirement::StreakDays(n) => (n < 1).then_some(("days", "at least 1")),
+                crate::Requirement::StreakDays(n) => (n < 1).then_some(("days", "of at least 1")),
                 crate::Requirement::CategoryEvents(_, n) => {
-                    (n < 1).then_some(("events", "at least 1"))
+                    (n < 1).then_some(("events", "of at least 1"))
                 }
                 crate::Requirement::LifetimePoints(p)
                 | crate::Requirement::CategoryPoints(_, p) => {
