@@ -236,13 +236,15 @@ pub struct LogConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file could not be read.
-    #[error("cannot read config file {path}: {source}")]
+    #[error("cannot read {what} {path}: {reason}")]
     Read {
+        /// Which file: "config file" or "rules file".
+        what: &'static str,
         /// The file.
         path: PathBuf,
-        /// Why.
-        #[source]
-        source: std::io::Error,
+        /// Why (in the message, and so not also a `source`, which would
+        /// print it twice in an error chain).
+        reason: std::io::Error,
     },
     /// The file is not valid TOML or has unknown or mistyped keys.
     #[error("config file {path}: {message}")]
@@ -284,9 +286,10 @@ impl Config {
                     message: e.to_string(),
                 })?;
         if let Some(path) = file {
-            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            let text = std::fs::read_to_string(path).map_err(|reason| ConfigError::Read {
+                what: "config file",
                 path: path.to_owned(),
-                source,
+                reason,
             })?;
             let overlay: toml::Table =
                 text.parse()
@@ -848,9 +851,10 @@ impl Config {
         let r = &self.rules;
         let mut source = RuleSource::default();
         if let Some(path) = &r.file {
-            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            let text = std::fs::read_to_string(path).map_err(|reason| ConfigError::Read {
+                what: "rules file",
                 path: path.clone(),
-                source,
+                reason,
             })?;
             let rules = gamify_core::parse_rules(&text).map_err(|errors| {
                 invalid(
@@ -1000,6 +1004,31 @@ mod tests {
         let config = Config::load(Some(&file), env).unwrap();
         assert_eq!(config.server.addr, "127.0.0.1:9100");
         assert_eq!(config.rules.backfill_days, Some(7));
+    }
+
+    #[test]
+    fn a_file_that_cannot_be_read_is_named_with_its_reason_once() {
+        let missing = Path::new("/nonexistent/gamify.toml");
+        let err = Config::load(Some(missing), no_env).unwrap_err();
+        // The whole chain, as `gamify` prints it.
+        let shown = format!("{:#}", anyhow::Error::from(err));
+        assert!(
+            shown.starts_with("cannot read config file /nonexistent/gamify.toml: "),
+            "{shown}"
+        );
+        assert_eq!(shown.matches("No such file").count(), 1, "{shown}");
+
+        let env =
+            |k: &str| (k == "GAMIFY_RULES_FILE").then(|| "/nonexistent/rules.toml".to_owned());
+        let shown = Config::load(None, env)
+            .and_then(|c| c.rule_source())
+            .map(|_| ())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            shown.starts_with("cannot read rules file /nonexistent/rules.toml: "),
+            "{shown}"
+        );
     }
 
     #[test]
