@@ -15,7 +15,7 @@
 //! address unless `--insecure-no-auth` is given.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -65,10 +65,13 @@ type Active = HashMap<String, (Arc<str>, Scopes)>;
 #[derive(Debug, Default)]
 pub struct KeyRing {
     configured: Option<String>,
-    stored: RwLock<Arc<Active>>,
+    /// The copy, with the ticket of the read it came from.
+    stored: RwLock<(u64, Arc<Active>)>,
     /// Whether the table holds any key, revoked ones included: revoking
     /// every key must not open the API again.
     made: AtomicBool,
+    /// The last ticket handed out (see [`KeyRing::ticket`]).
+    tickets: AtomicU64,
 }
 
 impl KeyRing {
@@ -79,17 +82,32 @@ impl KeyRing {
             configured: configured.map(|k| secret_hash(k.as_bytes())),
             stored: RwLock::default(),
             made: AtomicBool::new(false),
+            tickets: AtomicU64::new(0),
         }
     }
 
-    /// Replaces the copy of the table with its active keys.
-    pub fn replace(&self, keys: &[ApiKey]) {
+    /// A ticket for a read of the key table about to start. Reads overlap
+    /// (the periodic reload, and the one after a key is made or revoked),
+    /// and one that started earlier can finish later with an older table:
+    /// [`KeyRing::replace`] keeps the copy of the latest-started read, so a
+    /// key just made is never dropped (nor a revoked one restored) by it.
+    pub fn ticket(&self) -> u64 {
+        self.tickets.fetch_add(1, Ordering::AcqRel) + 1
+    }
+
+    /// Replaces the copy of the table with its active keys, as read with
+    /// `ticket`, unless a read that started later has already replaced it.
+    pub fn replace(&self, ticket: u64, keys: &[ApiKey]) {
         let active = keys
             .iter()
             .filter(|k| k.revoked_at_ms.is_none())
             .map(|k| (k.hash.clone(), (Arc::from(k.id.as_str()), k.scopes)))
             .collect();
-        *self.stored.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(active);
+        let mut stored = self.stored.write().unwrap_or_else(|e| e.into_inner());
+        if ticket < stored.0 {
+            return;
+        }
+        *stored = (ticket, Arc::new(active));
         self.made.store(!keys.is_empty(), Ordering::Release);
     }
 
@@ -97,6 +115,7 @@ impl KeyRing {
         self.stored
             .read()
             .unwrap_or_else(|e| e.into_inner())
+            .1
             .clone()
     }
 
@@ -281,8 +300,9 @@ impl Engine {
     pub async fn revoke_key(&self, id: &str) -> Result<KeyResponse, EngineError> {
         self.store().revoke_key(id, self.now_ms()).await?;
         tracing::info!(key = %id, "API key revoked");
+        let ticket = self.key_ring().ticket();
         let keys = self.store().keys().await?;
-        self.key_ring().replace(&keys);
+        self.key_ring().replace(ticket, &keys);
         keys.iter()
             .find(|k| k.id == id)
             .map(KeyResponse::render)
@@ -291,8 +311,9 @@ impl Engine {
 
     /// Reloads this node's copy of the key table.
     pub async fn refresh_keys(&self) -> Result<(), EngineError> {
+        let ticket = self.key_ring().ticket();
         let keys = self.store().keys().await?;
-        self.key_ring().replace(&keys);
+        self.key_ring().replace(ticket, &keys);
         Ok(())
     }
 
@@ -359,9 +380,12 @@ mod tests {
         );
         // The first key closes the API, and revoking it does not open it
         // again: nobody gets in without a key until a new one is made.
-        ring.replace(&[stored("key_a", "s", &[Scope::Read], false)]);
+        ring.replace(
+            ring.ticket(),
+            &[stored("key_a", "s", &[Scope::Read], false)],
+        );
         assert!(!ring.is_open());
-        ring.replace(&[stored("key_a", "s", &[Scope::Read], true)]);
+        ring.replace(ring.ticket(), &[stored("key_a", "s", &[Scope::Read], true)]);
         assert!(!ring.is_open());
         assert_eq!(
             ring.authorize(None, Scope::Read),
@@ -374,12 +398,43 @@ mod tests {
     }
 
     #[test]
+    fn a_read_of_the_table_that_finishes_late_does_not_undo_a_newer_one() {
+        let ring = KeyRing::new(None);
+        let a = stored("key_a", "a-secret", &[Scope::Read], false);
+        let b = stored("key_b", "b-secret", &[Scope::Read], false);
+        // The periodic reload starts, then key b is made and its own reload
+        // runs; the periodic one, with the table from before b, ends last.
+        let periodic = ring.ticket();
+        let after_b = ring.ticket();
+        ring.replace(after_b, &[a.clone(), b.clone()]);
+        ring.replace(periodic, std::slice::from_ref(&a));
+        assert_eq!(
+            ring.authorize(Some(b"b-secret"), Scope::Read),
+            Ok(Caller::Key("key_b".into())),
+            "a key just made stays usable"
+        );
+        // Likewise a revocation is not undone by an older read.
+        let periodic = ring.ticket();
+        let after_revoke = ring.ticket();
+        let revoked = stored("key_b", "b-secret", &[Scope::Read], true);
+        ring.replace(after_revoke, &[a.clone(), revoked]);
+        ring.replace(periodic, &[a, b]);
+        assert_eq!(
+            ring.authorize(Some(b"b-secret"), Scope::Read),
+            Err(Denied::Unauthenticated(Scope::Read))
+        );
+    }
+
+    #[test]
     fn keys_let_through_what_their_scopes_allow() {
         let ring = KeyRing::new(Some("configured-secret"));
-        ring.replace(&[
-            stored("key_i", "ingest-secret", &[Scope::Ingest], false),
-            stored("key_r", "read-secret", &[Scope::Read], true),
-        ]);
+        ring.replace(
+            ring.ticket(),
+            &[
+                stored("key_i", "ingest-secret", &[Scope::Ingest], false),
+                stored("key_r", "read-secret", &[Scope::Read], true),
+            ],
+        );
         assert_eq!(
             ring.authorize(Some(b"configured-secret"), Scope::Admin),
             Ok(Caller::Configured)
