@@ -27,7 +27,12 @@ const DELIVERY_COLUMNS: &str = "d.seq, d.id, d.subscription_id, d.topic, d.user_
 /// This node's copy of the subscriptions not deleted, for its writers.
 #[derive(Default)]
 pub struct Hooks {
+    /// The copy, and when it was read.
     copy: Mutex<Option<(Instant, Arc<Vec<Subscription>>)>>,
+    /// Counts [`Hooks::forget`]s: a read that overlapped one is used by the
+    /// writer that made it but not kept, or a subscription made on this
+    /// node could be left out of the copy for up to [`FRESH_FOR`].
+    generation: std::sync::atomic::AtomicU64,
 }
 
 impl Hooks {
@@ -37,19 +42,27 @@ impl Hooks {
         &self,
         tx: &mut PgConnection,
     ) -> Result<Arc<Vec<Subscription>>, sqlx::Error> {
+        use std::sync::atomic::Ordering;
         if let Some((at, subs)) = &*self.copy.lock().unwrap_or_else(|e| e.into_inner())
             && at.elapsed() < FRESH_FOR
         {
             return Ok(subs.clone());
         }
+        let generation = self.generation.load(Ordering::Acquire);
         let subs = Arc::new(read_subscriptions(tx).await?);
-        *self.copy.lock().unwrap_or_else(|e| e.into_inner()) = Some((Instant::now(), subs.clone()));
+        let mut copy = self.copy.lock().unwrap_or_else(|e| e.into_inner());
+        if self.generation.load(Ordering::Acquire) == generation {
+            *copy = Some((Instant::now(), subs.clone()));
+        }
         Ok(subs)
     }
 
     /// Forgets the copy (this node changed the subscriptions).
     pub fn forget(&self) {
-        *self.copy.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        let mut copy = self.copy.lock().unwrap_or_else(|e| e.into_inner());
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        *copy = None;
     }
 }
 
