@@ -300,9 +300,7 @@ impl Engine {
     pub async fn revoke_key(&self, id: &str) -> Result<KeyResponse, EngineError> {
         self.store().revoke_key(id, self.now_ms()).await?;
         tracing::info!(key = %id, "API key revoked");
-        let ticket = self.key_ring().ticket();
-        let keys = self.store().keys().await?;
-        self.key_ring().replace(ticket, &keys);
+        let keys = self.reload_keys().await?;
         keys.iter()
             .find(|k| k.id == id)
             .map(KeyResponse::render)
@@ -311,10 +309,15 @@ impl Engine {
 
     /// Reloads this node's copy of the key table.
     pub async fn refresh_keys(&self) -> Result<(), EngineError> {
+        self.reload_keys().await.map(drop)
+    }
+
+    /// Reloads this node's copy of the key table, and answers the table.
+    async fn reload_keys(&self) -> Result<Vec<ApiKey>, EngineError> {
         let ticket = self.key_ring().ticket();
         let keys = self.store().keys().await?;
         self.key_ring().replace(ticket, &keys);
-        Ok(())
+        Ok(keys)
     }
 
     /// Reloads the key table every [`KEY_REFRESH`], for as long as the
