@@ -107,7 +107,8 @@ async fn read(
     progress: impl Fn(u64),
 ) -> Result<BTreeMap<String, u64>, ImportError> {
     // Without a target, the rules versions are followed here.
-    let mut rules_version = (1, gamify_core::RuleSet::default());
+    let first = gamify_store::rulebook::first_version();
+    let mut rules_version = (first.version, (*first.rules).clone());
     let mut counts: BTreeMap<String, u64> = BTreeMap::new();
     let mut pending: Option<Page> = None;
     let mut header = false;
@@ -291,8 +292,9 @@ fn check_rules(
     last: &mut (u32, gamify_core::RuleSet),
 ) -> Result<(), String> {
     let rules = parse_rules_line(r)?;
-    if r.version == 1 {
-        return if rules == gamify_core::RuleSet::default() {
+    let first = gamify_store::rulebook::first_version();
+    if r.version == first.version {
+        return if rules == *first.rules {
             Ok(())
         } else {
             Err("rules version 1 differs from this store's version 1".into())
