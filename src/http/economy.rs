@@ -37,6 +37,7 @@ use crate::wallet::{
     responses(
         (status = 200, description = "Spent (or replayed)", body = MovementResponse),
         (status = 409, description = "insufficient_points, or idempotency_conflict", body = ErrorResponse),
+        (status = 410, description = "user_erased: the user was erased on request", body = ErrorResponse),
         (status = 422, description = "A field breaks a rule", body = ErrorResponse),
         (status = 503, description = "Storage unavailable; retry with the same key", body = ErrorResponse),
     )
@@ -143,6 +144,7 @@ pub async fn list_rewards(
         (status = 200, description = "Redeemed (or replayed)", body = RedemptionResponse),
         (status = 404, description = "No such reward", body = ErrorResponse),
         (status = 409, description = "Refused; see the code", body = ErrorResponse),
+        (status = 410, description = "user_erased: the user was erased on request", body = ErrorResponse),
         (status = 422, description = "A field breaks a rule", body = ErrorResponse),
     )
 )]
@@ -367,6 +369,7 @@ pub async fn deactivate_reward(
     responses(
         (status = 200, body = MovementResponse),
         (status = 409, description = "insufficient_points, or idempotency_conflict", body = ErrorResponse),
+        (status = 410, description = "user_erased: the user was erased on request", body = ErrorResponse),
         (status = 422, description = "A field breaks a rule", body = ErrorResponse),
     )
 )]

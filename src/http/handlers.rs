@@ -43,6 +43,7 @@ pub const NEXT_CURSOR: HeaderName = HeaderName::from_static("x-next-cursor");
         (status = 200, description = "Recorded (or replayed)", body = EventResponse),
         (status = 400, description = "Malformed JSON", body = ErrorResponse),
         (status = 409, description = "Idempotency-Key reused with a different body", body = ErrorResponse),
+        (status = 410, description = "user_erased: the user was erased on request", body = ErrorResponse),
         (status = 413, description = "Body too large", body = ErrorResponse),
         (status = 415, description = "Body not sent as JSON", body = ErrorResponse),
         (status = 422, description = "A field breaks a rule", body = ErrorResponse),

@@ -5,7 +5,11 @@
 use utoipa::OpenApi;
 
 use utoipa::Modify;
+use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{
+    Content, HeaderBuilder, Object, Ref, RefOr, Required, ResponseBuilder, Type,
+};
 
 use super::{auth, boards, data, economy, handlers, rules, tenants, webhooks};
 use crate::boards as board_json;
@@ -34,6 +38,161 @@ impl Modify for ApiKey {
             ),
         );
     }
+}
+
+/// The refusals every route of a kind can give, declared once under
+/// `components.responses` and referred to from each operation that can give
+/// them (an operation's own, more specific description of a status wins):
+/// a keyed route can refuse the key (401, 403) or its rate (429) and names
+/// its tenant with `Gamify-Tenant`; a route that reads a JSON body can refuse
+/// it (400, 413, 415); a body, path, query or header can break a rule (422);
+/// a route that reads or writes storage can find it unavailable (503). The
+/// errors table in docs/API.md says when each one happens.
+struct CommonErrors;
+
+/// `(status, component name, description)` of the shared refusals.
+const COMMON: [(&str, &str, &str); 8] = [
+    (
+        "400",
+        "MalformedJson",
+        "The body is not well-formed JSON (`malformed_json`)",
+    ),
+    (
+        "401",
+        "Unauthorized",
+        "No key, or an unknown or revoked one (`unauthorized`)",
+    ),
+    (
+        "403",
+        "Forbidden",
+        "The key lacks the route's scope or belongs to another tenant (`forbidden`); \
+         an admin route while no key exists (`admin_disabled`)",
+    ),
+    (
+        "413",
+        "PayloadTooLarge",
+        "The body is over `limits.max_body_bytes` (`payload_too_large`)",
+    ),
+    (
+        "415",
+        "UnsupportedMediaType",
+        "The body is not sent as `application/json` (`unsupported_media_type`)",
+    ),
+    (
+        "422",
+        "ValidationFailed",
+        "A field, parameter or header breaks a rule (`validation_failed`); `details` names each",
+    ),
+    (
+        "429",
+        "RateLimited",
+        "The key spent its request budget on this node (`rate_limited`); retry after `Retry-After` seconds",
+    ),
+    (
+        "503",
+        "Unavailable",
+        "Storage is unavailable (`unavailable`); retry (with the same `Idempotency-Key`, if any)",
+    ),
+];
+
+/// Keyed routes that answer from memory and never reach storage.
+const WITHOUT_STORAGE: [&str; 2] = ["/api/v2/gamify/achievements", "/api/v2/gamify/categories"];
+
+impl Modify for CommonErrors {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        for (status, name, description) in COMMON {
+            let mut response = ResponseBuilder::new().description(description).content(
+                "application/json",
+                Content::new(Some(Ref::from_schema_name("ErrorResponse"))),
+            );
+            if status == "429" {
+                response = response.header(
+                    "Retry-After",
+                    HeaderBuilder::new()
+                        .schema(Object::with_type(Type::Integer))
+                        .description(Some("Seconds until the key may send again"))
+                        .build(),
+                );
+            }
+            components
+                .responses
+                .insert(name.to_owned(), RefOr::T(response.build()));
+        }
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for operation in operations.into_iter().flatten() {
+                let statuses = refusals(path, operation);
+                if operation.security.is_some() {
+                    operation
+                        .parameters
+                        .get_or_insert_with(Vec::new)
+                        .push(tenant_header());
+                }
+                for (status, name, _) in COMMON.iter().filter(|c| statuses.contains(&c.0)) {
+                    operation
+                        .responses
+                        .responses
+                        .entry((*status).to_owned())
+                        .or_insert_with(|| {
+                            RefOr::Ref(Ref::new(format!("#/components/responses/{name}")))
+                        });
+                }
+            }
+        }
+    }
+}
+
+/// Which of [`COMMON`]'s statuses an operation can answer with.
+fn refusals(path: &str, operation: &Operation) -> Vec<&'static str> {
+    let keyed = operation.security.is_some();
+    let json_body = operation
+        .request_body
+        .as_ref()
+        .is_some_and(|body| body.content.contains_key("application/json"));
+    let has_input = json_body
+        || operation.request_body.is_some()
+        || operation.parameters.as_ref().is_some_and(|p| !p.is_empty());
+    let mut statuses = Vec::new();
+    if json_body {
+        statuses.push("400");
+    }
+    if keyed {
+        statuses.extend(["401", "403"]);
+    }
+    if operation.request_body.is_some() {
+        statuses.extend(["413", "415"]);
+    }
+    if has_input {
+        statuses.push("422");
+    }
+    if keyed {
+        statuses.push("429");
+        if !WITHOUT_STORAGE.contains(&path) {
+            statuses.push("503");
+        }
+    }
+    statuses
+}
+
+/// The optional `Gamify-Tenant` header every keyed route takes.
+fn tenant_header() -> utoipa::openapi::path::Parameter {
+    ParameterBuilder::new()
+        .name("Gamify-Tenant")
+        .parameter_in(ParameterIn::Header)
+        .required(Required::False)
+        .description(Some(
+            "The tenant the request is for; a key of another tenant is refused with 403 \
+             (docs/API.md, \"Tenants\")",
+        ))
+        .schema(Some(Object::with_type(Type::String)))
+        .build()
 }
 
 /// The API description.
@@ -136,7 +295,7 @@ impl Modify for ApiKey {
         analytics::AnalyticsResponse,
         analytics::DayCount,
     )),
-    modifiers(&ApiKey)
+    modifiers(&ApiKey, &CommonErrors)
 )]
 pub struct ApiDoc;
 
