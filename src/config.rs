@@ -575,7 +575,7 @@ impl Config {
         }
         let forward = match (&w.external_api, &w.api_key) {
             (None, _) => None,
-            (Some(url), _) if !(url.starts_with("http://") || url.starts_with("https://")) => {
+            (Some(url), _) if !crate::webhooks::deliverable(url) => {
                 return Err(invalid(
                     "webhooks.external_api",
                     format!(
@@ -1029,6 +1029,35 @@ mod tests {
             shown.starts_with("cannot read rules file /nonexistent/rules.toml: "),
             "{shown}"
         );
+    }
+
+    #[test]
+    fn a_forwarding_url_events_could_never_be_posted_to_is_refused_at_start() {
+        for url in [
+            "ftp://other.example",
+            "http://other.example:70000",
+            "https://user:hunter2@other host.example",
+        ] {
+            let env = |k: &str| match k {
+                "GAMIFY_EXTERNAL_API" => Some(url.to_owned()),
+                "GAMIFY_API_KEY" => Some("k".repeat(20)),
+                _ => None,
+            };
+            let err = Config::load(None, env)
+                .and_then(|c| c.webhooks())
+                .map(|_| ())
+                .unwrap_err()
+                .to_string();
+            assert!(err.starts_with("webhooks.external_api"), "{url}: {err}");
+            assert!(!err.contains("hunter2"), "{err}");
+        }
+        let env = |k: &str| match k {
+            "GAMIFY_EXTERNAL_API" => Some("https://gamify.example.fi:8443/".to_owned()),
+            "GAMIFY_API_KEY" => Some("k".repeat(20)),
+            _ => None,
+        };
+        let forward = Config::load(None, env).unwrap().webhooks().unwrap().forward;
+        assert!(forward.is_some());
     }
 
     #[test]

@@ -61,6 +61,16 @@ impl std::fmt::Debug for Forward {
 /// The id prefix of the subscription forwarding is kept as.
 const FORWARD_PREFIX: &str = "whk_forward_";
 
+/// Whether the sender can post to `url`: written out as `http://…` or
+/// `https://…`, and parsed as the sender parses it, with a host (so a port
+/// past 65535 or a host with a space is refused when it is given, not at
+/// every attempt). A host outside ASCII is allowed; it is sent in its
+/// punycode form.
+pub(crate) fn deliverable(url: &str) -> bool {
+    (url.starts_with("http://") || url.starts_with("https://"))
+        && reqwest::Url::parse(url).is_ok_and(|u| u.host().is_some())
+}
+
 impl Forward {
     /// Where events are posted.
     fn endpoint(&self) -> String {
@@ -198,10 +208,7 @@ impl Engine {
     ) -> Result<SubscriptionCreated, EngineError> {
         let mut errors = Vec::new();
         let url = request.url.trim().to_owned();
-        if !(url.starts_with("http://") || url.starts_with("https://"))
-            || url.len() > MAX_URL_LEN
-            || url.parse::<axum::http::Uri>().is_err()
-        {
+        if url.len() > MAX_URL_LEN || !deliverable(&url) {
             errors.push(FieldError {
                 field: "url".into(),
                 message: format!(

@@ -338,6 +338,25 @@ async fn bad_subscriptions_are_refused_naming_the_field() {
         .await;
     let err = assert_error(none, 422, "validation_failed").await;
     assert_eq!(error_fields(&err), ["events"]);
+    // URLs the sender could never post to are refused when given, not at
+    // every attempt.
+    for url in [
+        "http://127.0.0.1:99999/hook",
+        "http://",
+        "https://a b.example/",
+        "http:/example.com",
+        "mailto:ops@example.com",
+    ] {
+        let bad = app
+            .admin(
+                Method::POST,
+                path,
+                Some(json!({"url": url, "events": ["level.up"]})),
+            )
+            .await;
+        let err = assert_error(bad, 422, "validation_failed").await;
+        assert_eq!(error_fields(&err), ["url"], "{url}");
+    }
     // Without the admin token: 401, and nothing was made.
     let anonymous = app
         .anonymous
