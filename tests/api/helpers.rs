@@ -318,6 +318,16 @@ pub async fn assert_error(response: reqwest::Response, status: u16, code: &str) 
         "{body}"
     );
     assert!(body["error"]["details"].is_array(), "{body}");
+    // The message alone says which field is wrong.
+    if code == "validation_failed" {
+        let message = error_message(&body);
+        for field in error_fields(&body) {
+            assert!(
+                message.contains(&field),
+                "the message names {field}: {body}"
+            );
+        }
+    }
     body
 }
 
