@@ -284,7 +284,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 Engine::migrate(&storage, rules.clone())
                     .await
                     .with_context(cannot)?;
-                tracing::info!(?storage, "database is up to date");
+                tracing::info!(%storage, "database is up to date");
                 // Then every tenant's store (a node opening a tenant would
                 // do it too; this makes an upgrade one step).
                 for tenant in tenant_list(&storage, &rules).await?.iter().skip(1) {
@@ -340,7 +340,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 let engine = Engine::open_for_maintenance(&storage, rules, false)
                     .await
                     .with_context(cannot)?;
-                tracing::info!(?storage, "verifying");
+                tracing::info!(%storage, "verifying");
                 let findings = engine
                     .verify()
                     .await

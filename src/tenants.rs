@@ -215,7 +215,7 @@ impl Tenancy {
                 )))
             })?;
         }
-        tracing::info!(tenant = name, ?storage, "opening tenant");
+        tracing::info!(tenant = name, %storage, "opening tenant");
         let store = open_store(
             &storage,
             self.inner.default.rules(),

@@ -120,4 +120,27 @@ fn a_backup_never_overwrites_a_file_and_restore_refuses_what_is_not_a_gamify_log
         !live.path().join("gamify.db").exists(),
         "nothing put in place"
     );
+
+    // An SQLite file that is not a log, with a schema version a log could
+    // have (as the derived tables' file beside a log has), is refused
+    // before the log in place is touched.
+    let (ok, out) = gamify(&["migrate"], live.path());
+    assert!(ok, "{out}");
+    let derived = live.path().join("derived-copy.db");
+    let other = rusqlite::Connection::open(&derived).unwrap();
+    other
+        .execute_batch("CREATE TABLE users (user_id TEXT PRIMARY KEY); PRAGMA user_version = 2;")
+        .unwrap();
+    drop(other);
+    let log_before = std::fs::read(live.path().join("gamify.db")).unwrap();
+    let (ok, out) = gamify(&["restore", derived.to_str().unwrap()], live.path());
+    assert!(!ok, "{out}");
+    assert!(out.contains("is not a gamify log"), "{out}");
+    assert_eq!(
+        std::fs::read(live.path().join("gamify.db")).unwrap(),
+        log_before,
+        "the log in place is untouched"
+    );
+    let (ok, out) = gamify(&["verify"], live.path());
+    assert!(ok, "{out}");
 }

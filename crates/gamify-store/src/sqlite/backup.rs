@@ -85,7 +85,12 @@ pub fn restore(from: &Path, log: &Path) -> Result<Copied, StoreError> {
     let checked = open_read_only(from)?;
     let verdict: String = checked
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-        .map_err(backend)?;
+        .map_err(|e| {
+            StoreError::Schema(format!(
+                "{} is not a gamify backup: SQLite cannot read it ({e})",
+                from.display()
+            ))
+        })?;
     if verdict != "ok" {
         return Err(StoreError::Corrupt(format!(
             "{} fails SQLite's integrity check: {verdict}",
@@ -100,6 +105,23 @@ pub fn restore(from: &Path, log: &Path) -> Result<Copied, StoreError> {
             "{} is not a gamify log this binary can open (schema version {version}, this binary's is {SCHEMA_VERSION})",
             from.display()
         )));
+    }
+    // Another SQLite file (the derived tables' file beside the log, another
+    // program's database) can pass the checks above; every log has these.
+    for table in ["events", "ledger"] {
+        let there: bool = checked
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1)",
+                [table],
+                |r| r.get(0),
+            )
+            .map_err(backend)?;
+        if !there {
+            return Err(StoreError::Schema(format!(
+                "{} is not a gamify log: it has no {table} table (restore takes a file made by `gamify backup`, or a stopped server's gamify.db)",
+                from.display()
+            )));
+        }
     }
     drop(checked);
 
