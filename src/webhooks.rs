@@ -62,12 +62,14 @@ impl std::fmt::Debug for Forward {
 const FORWARD_PREFIX: &str = "whk_forward_";
 
 /// Whether the sender can post to `url`: written out as `http://…` or
-/// `https://…`, and parsed as the sender parses it, with a host (so a port
+/// `https://…` without control characters (which the parser would drop or
+/// escape, so the stored URL would not be the one posted to), and parsed as the sender parses it, with a host (so a port
 /// past 65535 or a host with a space is refused when it is given, not at
 /// every attempt). A host outside ASCII is allowed; it is sent in its
 /// punycode form.
 pub(crate) fn deliverable(url: &str) -> bool {
     (url.starts_with("http://") || url.starts_with("https://"))
+        && !url.chars().any(char::is_control)
         && reqwest::Url::parse(url).is_ok_and(|u| u.host().is_some())
 }
 
@@ -237,10 +239,10 @@ impl Engine {
             });
         }
         let description = request.description.unwrap_or_default();
-        if description.chars().count() > 500 {
+        if description.chars().count() > 500 || description.chars().any(char::is_control) {
             errors.push(FieldError {
                 field: "description".into(),
-                message: "at most 500 characters".into(),
+                message: "at most 500 characters, without control characters".into(),
             });
         }
         if !errors.is_empty() {

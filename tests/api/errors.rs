@@ -287,3 +287,83 @@ async fn unknown_routes_and_methods_answer_in_the_error_shape() {
         .unwrap();
     assert_error(response, 405, "method_not_allowed").await;
 }
+
+/// PostgreSQL cannot keep a NUL character in text; SQLite can. A control
+/// character in any free-text field is refused with 422 naming the field,
+/// on every backend alike, instead of failing in storage; JSON metadata
+/// keeps it (escaped) everywhere.
+#[tokio::test]
+async fn control_characters_in_text_fields_are_refused_alike_on_every_backend() {
+    let app = spawn_app().await;
+    app.record("u1", "finance", 10.0).await;
+    let nul = "a\u{0}b";
+    let cases = [
+        (
+            "/api/v2/gamify/event",
+            json!({"user_id": "u1", "category": "finance", "action": nul, "value": 1.0}),
+            "action",
+        ),
+        (
+            "/api/v2/gamify/spend",
+            json!({"user_id": "u1", "points": 1.0, "reason": nul}),
+            "reason",
+        ),
+        (
+            "/api/v2/gamify/admin/adjustments",
+            json!({"user_id": "u1", "points": 1.0, "reason": nul}),
+            "reason",
+        ),
+        (
+            "/api/v2/gamify/admin/rewards",
+            json!({"id": "r1", "name_fi": nul, "name_en": "b", "cost": 1.0}),
+            "name_fi",
+        ),
+        (
+            "/api/v2/gamify/admin/rewards",
+            json!({"id": "r1", "name_fi": "a", "name_en": "b", "description": nul, "cost": 1.0}),
+            "description",
+        ),
+        (
+            "/api/v2/gamify/admin/webhooks",
+            json!({"url": "http://127.0.0.1:9/a\u{0}b", "events": ["level.up"]}),
+            "url",
+        ),
+        (
+            "/api/v2/gamify/admin/webhooks",
+            json!({"url": "http://127.0.0.1:9/", "events": ["level.up"], "description": nul}),
+            "description",
+        ),
+        (
+            "/api/v2/gamify/admin/keys",
+            json!({"name": nul, "scopes": ["read"]}),
+            "name",
+        ),
+    ];
+    let keys_before = app.admin_json("/api/v2/gamify/admin/keys").await;
+    for (path, body, field) in cases {
+        let response = app.admin(reqwest::Method::POST, path, Some(body)).await;
+        let err = assert_error(response, 422, "validation_failed").await;
+        assert_eq!(error_fields(&err), [field], "{path}");
+    }
+    assert_eq!(
+        app.admin_json("/api/v2/gamify/admin/rewards").await,
+        json!([])
+    );
+    assert_eq!(
+        app.admin_json("/api/v2/gamify/admin/webhooks").await,
+        json!([])
+    );
+    assert_eq!(
+        app.admin_json("/api/v2/gamify/admin/keys").await,
+        keys_before
+    );
+    let balance = app.balance("u1").await;
+    assert_eq!(balance["total_points"], 20.0, "{balance}");
+
+    let mut with_metadata = event("u1", "finance", 1.0);
+    with_metadata["metadata"] = json!({"note\u{0}": nul});
+    let response = app.post_event(with_metadata).await;
+    assert_eq!(response.status(), 200);
+    let events = app.get_json("/api/v2/gamify/events/u1?limit=1").await;
+    assert_eq!(events[0]["metadata"], json!({"note\u{0}": nul}));
+}
