@@ -125,6 +125,13 @@ async fn read(
             return Err(bad(number, "a line after the end line"));
         }
         let line: Line = serde_json::from_str(&text).map_err(|e| bad(number, e.to_string()))?;
+        if nul_outside_metadata(&text) {
+            return Err(bad(
+                number,
+                "a text field holds a NUL character (\\u0000), which PostgreSQL cannot store \
+                 (only metadata may: it is kept as JSON)",
+            ));
+        }
         match line {
             Line::Export(h) => {
                 if header || number != 1 {
@@ -393,6 +400,33 @@ fn keyed(key: Option<String>, hash: Option<String>) -> Option<(String, String)> 
 
 fn text_of(metadata: Option<serde_json::Value>) -> Option<String> {
     metadata.filter(|m| !m.is_null()).map(|m| m.to_string())
+}
+
+/// Whether a line holds a NUL character in a string outside its
+/// `metadata`. The API never stores one, and PostgreSQL cannot, so a file
+/// with one was made or edited elsewhere; refusing it in the check pass
+/// keeps the target unchanged instead of failing partway through writing.
+/// Cheap for the lines without the escape, which is all of them normally.
+fn nul_outside_metadata(text: &str) -> bool {
+    use serde_json::Value;
+    fn holds_nul(value: &Value) -> bool {
+        match value {
+            Value::String(s) => s.contains('\0'),
+            Value::Array(items) => items.iter().any(holds_nul),
+            Value::Object(fields) => fields.iter().any(|(k, v)| k.contains('\0') || holds_nul(v)),
+            _ => false,
+        }
+    }
+    if !text.contains("\\u0000") {
+        return false;
+    }
+    let Ok(mut value) = serde_json::from_str::<Value>(text) else {
+        return false;
+    };
+    if let Some(fields) = value.as_object_mut() {
+        fields.remove("metadata");
+    }
+    holds_nul(&value)
 }
 
 /// Adds a row to a page of its table; `Ok(false)` if it belongs to another.
