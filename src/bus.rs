@@ -176,6 +176,7 @@ async fn handle(
         },
     };
     if let Err(reason) = outcome {
+        let reason = header_value(&reason);
         let mut headers = HeaderMap::new();
         headers.insert(REASON_HEADER, reason.as_str());
         headers.insert("Gamify-Source-Sequence", sequence.to_string().as_str());
@@ -200,6 +201,15 @@ async fn handle(
         // Delivered again later, and then answered by its idempotency key.
         tracing::warn!(error = %e, sequence, "NATS ack failed");
     }
+}
+
+/// `text` as a NATS header value: line breaks (which a header cannot hold,
+/// and which a refusal can quote from the message, as in an unknown field's
+/// name) and other control characters become spaces.
+fn header_value(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }
 
 /// Why the engine refused an event, as a dead letter's reason.

@@ -120,6 +120,12 @@ async fn events_from_nats_follow_the_rules_and_refusals_go_to_the_dead_letter_st
     tokio::time::sleep(Duration::from_millis(300)).await;
     // The same message again, past JetStream's window: recorded once.
     publish(&js, &s.subject, Some("m1"), event("ann", "finance", 2.0)).await;
+    // Refused with a reason that quotes a field name holding a line break
+    // (which a NATS header cannot carry): dead-lettered all the same, and
+    // the messages after it are still recorded.
+    let newline =
+        br#"{"user_id": "eve", "category": "finance", "action": "bus", "value": 1, "x\r\ny": 1}"#;
+    publish(&js, &s.subject, Some("bad4"), newline.to_vec()).await;
     publish(&js, &s.subject, Some("m2"), event("ann", "learning", 10.0)).await;
     publish(&js, &s.subject, None, event("bob", "health", 5.0)).await;
     publish(&js, &s.subject, Some("bad1"), b"{not json".to_vec()).await;
@@ -150,7 +156,7 @@ async fn events_from_nats_follow_the_rules_and_refusals_go_to_the_dead_letter_st
     }
     assert_eq!(engine.balance("cid").await.unwrap().lifetime_points, 0.0);
 
-    // The three refused messages, with why.
+    // The four refused messages, with why.
     let dead: consumer::PullConsumer = js
         .get_stream(format!("{}_DEAD", s.stream))
         .await
@@ -160,7 +166,7 @@ async fn events_from_nats_follow_the_rules_and_refusals_go_to_the_dead_letter_st
         .unwrap();
     let mut reasons = Vec::new();
     let began = Instant::now();
-    while reasons.len() < 3 && began.elapsed() < Duration::from_secs(10) {
+    while reasons.len() < 4 && began.elapsed() < Duration::from_secs(10) {
         let mut batch = dead
             .fetch()
             .max_messages(10)
@@ -174,11 +180,16 @@ async fn events_from_nats_follow_the_rules_and_refusals_go_to_the_dead_letter_st
         }
     }
     reasons.sort();
-    assert_eq!(reasons.len(), 3, "{reasons:?}");
+    assert_eq!(reasons.len(), 4, "{reasons:?}");
     assert_eq!(
         reasons[2], "malformed event JSON: the body must be a JSON object",
         "{reasons:?}"
     );
+    assert!(
+        reasons[3].starts_with("malformed event JSON: unknown field `x  y`"),
+        "line breaks become spaces: {reasons:?}"
+    );
+    assert_eq!(engine.balance("eve").await.unwrap().lifetime_points, 0.0);
     assert_eq!(engine.balance("dan").await.unwrap().lifetime_points, 0.0);
     assert!(reasons[0].starts_with("category:"), "{reasons:?}");
     assert!(
