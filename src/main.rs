@@ -664,8 +664,23 @@ async fn start_and_serve(
     if let Some(nats) = nats {
         let engine = engine.clone();
         tokio::spawn(async move {
-            if let Err(e) = gamify::bus::consume(engine, nats).await {
-                tracing::error!(error = %e, "NATS consumer stopped");
+            // A panic (a bug, logged by the panic hook) ends only that run
+            // of the consumer: ingestion from NATS starts again instead of
+            // stopping silently while HTTP carries on.
+            loop {
+                let run = tokio::spawn(gamify::bus::consume(engine.clone(), nats.clone()));
+                match run.await {
+                    Ok(Ok(())) => break,
+                    Ok(Err(e)) => {
+                        tracing::error!(error = %e, "NATS consumer stopped");
+                        break;
+                    }
+                    Err(e) if e.is_panic() => {
+                        tracing::error!("NATS consumer panicked; starting it again in 5 s");
+                        tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                    }
+                    Err(_) => break,
+                }
             }
         });
     }
@@ -763,5 +778,27 @@ fn init_logging(config: &Config, serving: bool) -> anyhow::Result<()> {
     } else {
         builder.init();
     }
+    // A panic (a bug) is logged like everything else, with where it
+    // happened and on which thread, instead of as a bare line on stderr
+    // that a log pipeline reading JSON would drop.
+    std::panic::set_hook(Box::new(|info| {
+        let thread = std::thread::current();
+        let location = info
+            .location()
+            .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()))
+            .unwrap_or_default();
+        let backtrace = std::backtrace::Backtrace::capture();
+        let backtrace = match backtrace.status() {
+            std::backtrace::BacktraceStatus::Captured => backtrace.to_string(),
+            _ => "set RUST_BACKTRACE=1 to log one".to_owned(),
+        };
+        tracing::error!(
+            panic = gamify::http::panic_message(info.payload()),
+            location,
+            thread = thread.name().unwrap_or("unnamed"),
+            backtrace,
+            "panicked: this is a bug"
+        );
+    }));
     Ok(())
 }

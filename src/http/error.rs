@@ -43,6 +43,10 @@ pub enum ApiError {
     /// The request's key may not use the route (401 or 403).
     #[error("access denied: {0:?}")]
     Denied(Denied),
+    /// The route's handler panicked (a bug): 500, with the panic's message
+    /// in the log.
+    #[error("the request's handler panicked: {0}")]
+    Panicked(String),
     /// The request's key spent its budget on this node (429).
     #[error("rate limited")]
     RateLimited {
@@ -196,7 +200,7 @@ impl ApiError {
                     .into(),
                 vec![],
             ),
-            ApiError::Engine(EngineError::Store(_)) => (
+            ApiError::Engine(EngineError::Store(_)) | ApiError::Panicked(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal",
                 "internal error".into(),

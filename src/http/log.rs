@@ -7,6 +7,7 @@
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
@@ -20,10 +21,12 @@ use axum::http::header::{
 };
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
+use futures_util::FutureExt;
 use tower_layer::Layer;
 use tower_service::Service;
 use tracing::Instrument;
 
+use super::error::ApiError;
 use crate::engine::Engine;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -123,7 +126,15 @@ where
         let answer = span.in_scope(|| self.inner.call(request));
         let engine = self.engine.clone();
         Box::pin(async move {
-            let Ok(mut response) = answer.instrument(span.clone()).await;
+            // A bug that panics in a handler is answered with 500 in the
+            // error shape (and logged), not with a dropped connection.
+            let mut response = match AssertUnwindSafe(answer.instrument(span.clone()))
+                .catch_unwind()
+                .await
+            {
+                Ok(Ok(response)) => response,
+                Err(panic) => ApiError::Panicked(panic_message(panic.as_ref())).into_response(),
+            };
             let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
             let status = response.status().as_u16();
             let micros = started.elapsed().as_micros() as u64;
@@ -149,6 +160,15 @@ where
     }
 }
 
+/// What a panic said, if it said it in words.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".to_owned())
+}
+
 /// The answer to a CORS preflight from an allowed `origin`.
 fn preflight(origin: HeaderValue) -> Response {
     let mut response = StatusCode::NO_CONTENT.into_response();
@@ -165,4 +185,60 @@ fn preflight(origin: HeaderValue) -> Response {
     headers.insert(ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
     headers.append(VARY, HeaderValue::from_static("origin"));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use axum::Router;
+    use axum::body::Body;
+    use axum::routing::get;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_handler_that_panics_is_answered_with_500_in_the_error_shape() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = gamify_store::sqlite::SqliteStore::open(
+            &dir.path().join("g.db"),
+            gamify_core::Rules::default(),
+        )
+        .unwrap();
+        let engine = Engine::with_store(
+            Arc::new(store),
+            gamify_core::Rules::default(),
+            Arc::new(crate::clock::SystemClock),
+        );
+        let mut app: Router = Router::new()
+            .route(
+                "/boom",
+                get(|| async {
+                    panic!("a bug");
+                    #[allow(unreachable_code)]
+                    ""
+                }),
+            )
+            .layer(LogLayer::new(engine.clone()));
+        let request = Request::builder()
+            .uri("/boom")
+            .header("x-request-id", "trace-me")
+            .body(Body::empty())
+            .unwrap();
+        std::future::poll_fn(|cx| Service::<Request>::poll_ready(&mut app, cx))
+            .await
+            .unwrap();
+        let response = Service::<Request>::call(&mut app, request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(response.headers()[REQUEST_ID], "trace-me");
+        let body = axum::body::to_bytes(response.into_body(), 4096)
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["error"]["code"], "internal");
+        assert_eq!(
+            body["error"]["message"], "internal error",
+            "nothing of the panic"
+        );
+    }
 }

@@ -28,8 +28,10 @@ use tokio::net::TcpListener;
 
 use crate::engine::Engine;
 use crate::tenants::Tenancy;
+
 pub use error::ApiError;
 pub use handlers::{IDEMPOTENCY_KEY, IDEMPOTENT_REPLAYED, NEXT_CURSOR};
+pub use log::panic_message;
 pub use tenants::{App, TENANT_HEADER, app};
 
 /// Every route, with the API's fallbacks for unknown routes and methods.
