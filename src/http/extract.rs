@@ -5,7 +5,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::path::ErrorKind;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
-use axum::http::header::CONTENT_TYPE;
+use axum::http::header::{CONTENT_ENCODING, CONTENT_TYPE};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -132,6 +132,18 @@ impl<S: BodyLimit + Send + Sync> FromRequest<S> for ApiBody {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        // A compressed body would otherwise be read as its compressed bytes
+        // and refused as malformed, which would send its sender looking in
+        // the wrong place.
+        if req
+            .headers()
+            .get(CONTENT_ENCODING)
+            .is_some_and(|v| !v.as_bytes().eq_ignore_ascii_case(b"identity"))
+        {
+            return Err(ApiError::UnsupportedMediaType(
+                "the body must be sent uncompressed: no Content-Encoding is supported",
+            ));
+        }
         Bytes::from_request(req, state)
             .await
             .map(ApiBody)

@@ -76,7 +76,7 @@ const COMMON: [(&str, &str, &str); 8] = [
     (
         "415",
         "UnsupportedMediaType",
-        "The body is not sent as `application/json` (`unsupported_media_type`)",
+        "The body is not sent as `application/json`, or is compressed (`unsupported_media_type`)",
     ),
     (
         "422",

@@ -185,6 +185,19 @@ async fn a_body_that_is_not_json_or_too_large_is_refused() {
     let huge = json!({"user_id": "u1", "category": "finance", "action": "x", "value": 1, "metadata": {"x": "y".repeat(70_000)}});
     let response = app.post_event(huge).await;
     assert_error(response, 413, "payload_too_large").await;
+    // A compressed body is named as such, not called malformed JSON.
+    let response = app
+        .client
+        .post(app.url("/api/v2/gamify/event"))
+        .header("content-type", "application/json")
+        .header("content-encoding", "gzip")
+        .body(vec![0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00])
+        .send()
+        .await
+        .unwrap();
+    let err = assert_error(response, 415, "unsupported_media_type").await;
+    assert!(error_message(&err).contains("Content-Encoding"), "{err}");
+    assert_eq!(app.get_json("/api/v2/gamify/events/u1").await, json!([]));
 }
 
 #[tokio::test]
