@@ -149,3 +149,16 @@ async fn verify_names_wrong_achievements_orphan_rows_broken_indexes_and_erased_u
     }
     assert!(!out.contains("user alice: balance"), "{out}");
 }
+
+#[test]
+fn a_database_directory_that_is_a_file_is_named_as_such() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("data");
+    std::fs::write(&file, b"not a directory").unwrap();
+    let (ok, out) = verify(&file.join("gamify.db"));
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains(&format!("{} is not a directory", file.display())),
+        "{out}"
+    );
+}

@@ -78,7 +78,7 @@ pub fn backup(
 /// replaces the log atomically.
 pub fn restore(from: &Path, log: &Path) -> Result<Copied, StoreError> {
     if let Some(dir) = log.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(backend)?;
+        super::data_dir(dir)?;
     }
     let lock = super::lock_files(log)?;
 

@@ -144,6 +144,20 @@ impl Drop for JoinOnDrop {
     }
 }
 
+/// Makes the database's directory if needed; one that cannot be (a file
+/// in its place, no permission) is named with the reason.
+pub(crate) fn data_dir(dir: &Path) -> Result<(), StoreError> {
+    if dir.exists() && !dir.is_dir() {
+        return Err(StoreError::Config(format!(
+            "{} is not a directory: the database file goes in one",
+            dir.display()
+        )));
+    }
+    std::fs::create_dir_all(dir).map_err(|e| {
+        StoreError::Config(format!("cannot make the directory {}: {e}", dir.display()))
+    })
+}
+
 impl SqliteStore {
     /// Whether the outbox was seen empty and nothing was committed since.
     fn outbox_quiet(&self) -> bool {
@@ -169,7 +183,7 @@ impl SqliteStore {
         leaderboards: bool,
     ) -> Result<SqliteStore, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(backend)?;
+            data_dir(dir)?;
         }
         let lock = lock_files(path)?;
 
