@@ -5,7 +5,6 @@
 
 use axum::extract::Path;
 use axum::routing::{get, post};
-use axum::serve::ListenerExt;
 use axum::{Json, Router};
 use gamify::EventRequest;
 use serde_json::{Value, json};
@@ -40,9 +39,10 @@ async fn main() -> std::io::Result<()> {
         .route("/api/v2/gamify/event", post(parse_event))
         .route("/api/v2/gamify/balance/{user_id}", get(balance))
         .route("/hook", post(hook));
-    let listener = tokio::net::TcpListener::bind(&addr).await?.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
+    let listener = tokio::net::TcpListener::bind(&addr).await?;
     println!("ceiling listening on {addr}");
-    axum::serve(listener, app).await
+    // The server loop `gamify serve` runs on, with its default header timeout.
+    let header_timeout =
+        std::time::Duration::from_millis(gamify::engine::Limits::default().header_timeout_ms);
+    gamify::http::server::serve_app(listener, app, header_timeout, std::future::pending()).await
 }

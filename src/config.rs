@@ -324,6 +324,13 @@ impl Config {
         if let Some(v) = env("GAMIFY_MAX_PAGE") {
             config.limits.max_page = parse_env("GAMIFY_MAX_PAGE", &v, "a whole number of rows")?;
         }
+        if let Some(v) = env("GAMIFY_HEADER_TIMEOUT_MS") {
+            config.limits.header_timeout_ms = parse_env(
+                "GAMIFY_HEADER_TIMEOUT_MS",
+                &v,
+                "a whole number of milliseconds",
+            )?;
+        }
         let l = &config.limits;
         if !(1024..=16 * 1024 * 1024).contains(&l.max_body_bytes) {
             return Err(invalid(
@@ -339,6 +346,12 @@ impl Config {
         }
         if !(10..=1000).contains(&l.max_page) {
             return Err(invalid("limits.max_page", "expected 10 to 1000"));
+        }
+        if !(100..=600_000).contains(&l.header_timeout_ms) {
+            return Err(invalid(
+                "limits.header_timeout_ms",
+                "expected 100 to 600000 milliseconds",
+            ));
         }
         for (var, field) in [
             (

@@ -41,6 +41,10 @@ pub struct Limits {
     /// The largest `limit` of a page of events, ledger entries,
     /// redemptions, deliveries or leaderboard rows (422 past it).
     pub max_page: u32,
+    /// How long a connection may take to send a request's head (its line
+    /// and headers), in milliseconds; past it the connection is closed, so
+    /// that slow or stalled clients cannot hold connections open forever.
+    pub header_timeout_ms: u64,
 }
 
 impl Default for Limits {
@@ -49,6 +53,7 @@ impl Default for Limits {
             max_body_bytes: 64 * 1024,
             max_metadata_bytes: 4096,
             max_page: 100,
+            header_timeout_ms: 30_000,
         }
     }
 }

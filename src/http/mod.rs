@@ -14,6 +14,7 @@ mod handlers;
 mod log;
 pub mod openapi;
 mod rules;
+pub mod server;
 mod tenants;
 mod ui;
 mod webhooks;
@@ -23,7 +24,6 @@ use std::future::Future;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{delete, get, post, put};
-use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
 use crate::engine::Engine;
@@ -179,10 +179,6 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let tenancy = tenancy.into();
     let engine = tenancy.default_engine().clone();
-    let listener = listener.tap_io(|tcp| {
-        // Small JSON answers should not wait for Nagle.
-        let _ = tcp.set_nodelay(true);
-    });
     // The key table is read before the first request, so a node never
     // answers as if no key existed; then it is kept fresh.
     engine
@@ -192,9 +188,8 @@ pub async fn serve(
     let refresh = tokio::spawn(engine.clone().run_key_refresh());
     let rules_refresh = tokio::spawn(engine.clone().run_rules_refresh());
     let tenants_refresh = tokio::spawn(tenancy.clone().run_refresh());
-    let served = axum::serve(listener, axum::ServiceExt::into_make_service(app(tenancy)))
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let header_timeout = std::time::Duration::from_millis(engine.limits().header_timeout_ms);
+    let served = server::serve_app(listener, app(tenancy), header_timeout, shutdown).await;
     refresh.abort();
     rules_refresh.abort();
     tenants_refresh.abort();

@@ -13,6 +13,7 @@ async fn small(app: &TestApp) -> String {
         max_body_bytes: 2048,
         max_metadata_bytes: 64,
         max_page: 20,
+        ..Limits::default()
     });
     serve(engine).await
 }
@@ -84,4 +85,49 @@ async fn the_default_limits_are_the_documented_ones() {
     body["metadata"] = json!({"note": "x".repeat(70_000)});
     let err = assert_error(app.post_event(body).await, 413, "payload_too_large").await;
     assert!(error_message(&err).contains("65536"));
+}
+
+/// A connection that sends part of a request head and stalls is closed
+/// once `header_timeout_ms` passes, so slow clients cannot hold
+/// connections (and file descriptors) forever; others are served.
+#[tokio::test]
+async fn a_request_head_that_stalls_past_the_timeout_loses_its_connection() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app().await;
+    let engine = app.engine.clone().with_limits(Limits {
+        header_timeout_ms: 300,
+        ..Limits::default()
+    });
+    let base = serve(engine).await;
+    let addr = base.trim_start_matches("http://");
+    let mut stalled = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stalled
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let began = std::time::Instant::now();
+    let mut buf = [0u8; 256];
+    let read = tokio::time::timeout(std::time::Duration::from_secs(10), stalled.read(&mut buf))
+        .await
+        .expect("the stalled connection is closed within 10 s");
+    let elapsed = began.elapsed();
+    // Closed (0 bytes, or reset), with at most hyper's own 408 first.
+    let answered = read.map(|n| String::from_utf8_lossy(&buf[..n]).into_owned());
+    assert!(
+        answered.as_deref().map_or(true, |text| text.is_empty()
+            || text.starts_with("HTTP/1.1 408")),
+        "{answered:?}"
+    );
+    assert!(
+        elapsed >= std::time::Duration::from_millis(250),
+        "not before the timeout: {elapsed:?}"
+    );
+    // Everyone else is served as before.
+    let ok = app
+        .client
+        .get(format!("{base}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
 }
