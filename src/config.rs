@@ -347,10 +347,10 @@ impl Config {
         if !(10..=1000).contains(&l.max_page) {
             return Err(invalid("limits.max_page", "expected 10 to 1000"));
         }
-        if !(100..=600_000).contains(&l.header_timeout_ms) {
+        if !(100..=3_600_000).contains(&l.header_timeout_ms) {
             return Err(invalid(
                 "limits.header_timeout_ms",
-                "expected 100 to 600000 milliseconds",
+                "expected 100 to 3600000 milliseconds",
             ));
         }
         for (var, field) in [
@@ -1104,6 +1104,7 @@ mod tests {
                 "70000",
                 "limits.max_metadata_bytes",
             ),
+            ("GAMIFY_HEADER_TIMEOUT_MS", "50", "limits.header_timeout_ms"),
             ("GAMIFY_API_KEY", "short", "server.api_key"),
             ("GAMIFY_WORKERS", "5000", "server.workers"),
             ("GAMIFY_WORKERS", "two", "GAMIFY_WORKERS"),

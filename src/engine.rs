@@ -44,6 +44,11 @@ pub struct Limits {
     /// How long a connection may take to send a request's head (its line
     /// and headers), in milliseconds; past it the connection is closed, so
     /// that slow or stalled clients cannot hold connections open forever.
+    /// The clock runs while a kept-alive connection waits for its next
+    /// request too, so this is also its idle timeout: it should outlast a
+    /// load balancer's (75 s by default, above the 60 s of AWS's and
+    /// nginx's), or the balancer may send a request on a connection just
+    /// as it is closed.
     pub header_timeout_ms: u64,
 }
 
@@ -53,7 +58,7 @@ impl Default for Limits {
             max_body_bytes: 64 * 1024,
             max_metadata_bytes: 4096,
             max_page: 100,
-            header_timeout_ms: 30_000,
+            header_timeout_ms: 75_000,
         }
     }
 }

@@ -91,7 +91,7 @@ async fn the_default_limits_are_the_documented_ones() {
 /// once `header_timeout_ms` passes, so slow clients cannot hold
 /// connections (and file descriptors) forever; others are served.
 #[tokio::test]
-async fn a_request_head_that_stalls_past_the_timeout_loses_its_connection() {
+async fn a_stalled_request_head_or_an_idle_connection_is_closed_past_the_timeout() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let app = spawn_app().await;
     let engine = app.engine.clone().with_limits(Limits {
@@ -130,4 +130,17 @@ async fn a_request_head_that_stalls_past_the_timeout_loses_its_connection() {
         .await
         .unwrap();
     assert_eq!(ok.status(), 200);
+    // The same clock closes a kept-alive connection left idle.
+    let mut idle = tokio::net::TcpStream::connect(addr).await.unwrap();
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let n = idle.read(&mut buf).await.unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "served first");
+    let began = std::time::Instant::now();
+    let read = tokio::time::timeout(std::time::Duration::from_secs(10), idle.read(&mut buf))
+        .await
+        .expect("the idle connection is closed within 10 s");
+    assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    assert!(began.elapsed() >= std::time::Duration::from_millis(250));
 }
