@@ -31,6 +31,9 @@ pub enum ApiError {
     /// what it should be.
     #[error("unsupported media type")]
     UnsupportedMediaType(&'static str),
+    /// The body did not arrive in time (408).
+    #[error("the body did not arrive in time")]
+    BodyTimeout(std::time::Duration),
     /// The body is larger than the limit (in bytes).
     #[error("payload too large")]
     PayloadTooLarge(usize),
@@ -222,6 +225,15 @@ impl ApiError {
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported_media_type",
                 (*expected).into(),
+                vec![],
+            ),
+            ApiError::BodyTimeout(timeout) => (
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                format!(
+                    "the body did not arrive within {} ms of the request's head (limits.header_timeout_ms)",
+                    timeout.as_millis()
+                ),
                 vec![],
             ),
             ApiError::PayloadTooLarge(max) => (

@@ -47,15 +47,24 @@ pub(crate) fn json_response(status: StatusCode, body: impl Into<Body>) -> Respon
     (status, json, body.into()).into_response()
 }
 
-/// A router's state that knows the largest body a request may have.
+/// A router's state that knows the largest body a request may have, and
+/// how long it may take to arrive.
 pub trait BodyLimit {
     /// The largest request body, in bytes.
     fn max_body_bytes(&self) -> usize;
+    /// How long the body may take to arrive once the head has (the header
+    /// timeout's length again: a body that trickles in holds a connection
+    /// as a stalled head would).
+    fn body_timeout(&self) -> std::time::Duration;
 }
 
 impl BodyLimit for Engine {
     fn max_body_bytes(&self) -> usize {
         self.limits().max_body_bytes
+    }
+
+    fn body_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.limits().header_timeout_ms)
     }
 }
 
@@ -144,8 +153,12 @@ impl<S: BodyLimit + Send + Sync> FromRequest<S> for ApiBody {
                 "the body must be sent uncompressed: no Content-Encoding is supported",
             ));
         }
-        Bytes::from_request(req, state)
+        // The timer is armed only if the body is not all there at once
+        // (a small JSON body usually is).
+        let timeout = state.body_timeout();
+        tokio::time::timeout(timeout, Bytes::from_request(req, state))
             .await
+            .map_err(|_| ApiError::BodyTimeout(timeout))?
             .map(ApiBody)
             .map_err(|rejection| {
                 if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {

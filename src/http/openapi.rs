@@ -44,18 +44,23 @@ impl Modify for ApiKey {
 /// `components.responses` and referred to from each operation that can give
 /// them (an operation's own, more specific description of a status wins):
 /// a keyed route can refuse the key (401, 403) or its rate (429) and names
-/// its tenant with `Gamify-Tenant`; a route that reads a JSON body can refuse
-/// it (400, 413, 415); a body, path, query or header can break a rule (422);
+/// its tenant with `Gamify-Tenant`; a route that reads a body can refuse it
+/// (408, 413, 415, and 400 if it is JSON); a body, path, query or header can break a rule (422);
 /// a route that reads or writes storage can find it unavailable (503). The
 /// errors table in docs/API.md says when each one happens.
 struct CommonErrors;
 
 /// `(status, component name, description)` of the shared refusals.
-const COMMON: [(&str, &str, &str); 8] = [
+const COMMON: [(&str, &str, &str); 9] = [
     (
         "400",
         "MalformedJson",
         "The body is not well-formed JSON (`malformed_json`)",
+    ),
+    (
+        "408",
+        "RequestTimeout",
+        "The body did not arrive within `limits.header_timeout_ms` of the head (`request_timeout`)",
     ),
     (
         "401",
@@ -167,7 +172,7 @@ fn refusals(path: &str, operation: &Operation) -> Vec<&'static str> {
         statuses.extend(["401", "403"]);
     }
     if operation.request_body.is_some() {
-        statuses.extend(["413", "415"]);
+        statuses.extend(["408", "413", "415"]);
     }
     if has_input {
         statuses.push("422");

@@ -47,7 +47,11 @@ pub struct Dispatch {
 
 impl BodyLimit for Dispatch {
     fn max_body_bytes(&self) -> usize {
-        self.tenancy.default_engine().limits().max_body_bytes
+        self.tenancy.default_engine().max_body_bytes()
+    }
+
+    fn body_timeout(&self) -> std::time::Duration {
+        self.tenancy.default_engine().body_timeout()
     }
 }
 

@@ -5,7 +5,9 @@
 use gamify::engine::Limits;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, assert_error, error_fields, error_message, event, serve, spawn_app};
+use crate::helpers::{
+    ADMIN_TOKEN, TestApp, assert_error, error_fields, error_message, event, serve, spawn_app,
+};
 
 /// A second server over the app's engine with small limits.
 async fn small(app: &TestApp) -> String {
@@ -88,7 +90,8 @@ async fn the_default_limits_are_the_documented_ones() {
 }
 
 /// A connection that sends part of a request head and stalls is closed
-/// once `header_timeout_ms` passes, so slow clients cannot hold
+/// once `header_timeout_ms` passes, a body that stalls is answered 408, and
+/// an idle kept-alive connection is closed, so slow clients cannot hold
 /// connections (and file descriptors) forever; others are served.
 #[tokio::test]
 async fn a_stalled_request_head_or_an_idle_connection_is_closed_past_the_timeout() {
@@ -130,6 +133,33 @@ async fn a_stalled_request_head_or_an_idle_connection_is_closed_past_the_timeout
         .await
         .unwrap();
     assert_eq!(ok.status(), 200);
+    // A body that trickles in is answered 408 in the error shape once the
+    // same time has passed since the head, and nothing is recorded.
+    let mut trickle = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST /api/v2/gamify/event HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {ADMIN_TOKEN}\r\n\
+         Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"user_id\": \"u9\""
+    );
+    trickle.write_all(head.as_bytes()).await.unwrap();
+    let began = std::time::Instant::now();
+    let mut answer = Vec::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        trickle.read_to_end(&mut answer),
+    )
+    .await
+    .expect("answered within 10 s")
+    .ok();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("\"request_timeout\""), "{answer}");
+    assert!(answer.contains("limits.header_timeout_ms"), "{answer}");
+    assert!(began.elapsed() >= std::time::Duration::from_millis(250));
+    assert_eq!(
+        app.get_json("/api/v2/gamify/events/u9").await,
+        json!([]),
+        "nothing recorded"
+    );
     // The same clock closes a kept-alive connection left idle.
     let mut idle = tokio::net::TcpStream::connect(addr).await.unwrap();
     idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
