@@ -63,10 +63,10 @@ const FORWARD_PREFIX: &str = "whk_forward_";
 
 /// Whether the sender can post to `url`: written out as `http://…` or
 /// `https://…` without control characters (which the parser would drop or
-/// escape, so the stored URL would not be the one posted to), and parsed as the sender parses it, with a host (so a port
-/// past 65535 or a host with a space is refused when it is given, not at
-/// every attempt). A host outside ASCII is allowed; it is sent in its
-/// punycode form.
+/// escape, so the stored URL would not be the one posted to), and parsed
+/// as the sender parses it, with a host (so a port past 65535 or a host
+/// with a space is refused when it is given, not at every attempt). A host
+/// outside ASCII is allowed; it is sent in its punycode form.
 pub(crate) fn deliverable(url: &str) -> bool {
     (url.starts_with("http://") || url.starts_with("https://"))
         && !url.chars().any(char::is_control)
@@ -214,7 +214,7 @@ impl Engine {
             errors.push(FieldError {
                 field: "url".into(),
                 message: format!(
-                    "expected an http:// or https:// URL of at most {MAX_URL_LEN} characters"
+                    "expected an http:// or https:// URL with a host, of at most {MAX_URL_LEN} characters"
                 ),
             });
         }

@@ -45,9 +45,10 @@ impl Modify for ApiKey {
 /// them (an operation's own, more specific description of a status wins):
 /// a keyed route can refuse the key (401, 403) or its rate (429) and names
 /// its tenant with `Gamify-Tenant`; a route that reads a body can refuse it
-/// (408, 413, 415, and 400 if it is JSON); a body, path, query or header can break a rule (422);
-/// a route that reads or writes storage can find it unavailable (503). The
-/// errors table in docs/API.md says when each one happens.
+/// (408, 413, 415, and 400 if it is JSON); a body, path, query or header
+/// can break a rule (422); a route that reads or writes storage can find it
+/// unavailable (503). The errors table in docs/API.md says when each one
+/// happens.
 struct CommonErrors;
 
 /// `(status, component name, description)` of the shared refusals.
@@ -56,11 +57,6 @@ const COMMON: [(&str, &str, &str); 9] = [
         "400",
         "MalformedJson",
         "The body is not well-formed JSON (`malformed_json`)",
-    ),
-    (
-        "408",
-        "RequestTimeout",
-        "The body did not arrive within `limits.header_timeout_ms` of the head (`request_timeout`)",
     ),
     (
         "401",
@@ -72,6 +68,11 @@ const COMMON: [(&str, &str, &str); 9] = [
         "Forbidden",
         "The key lacks the route's scope or belongs to another tenant (`forbidden`); \
          an admin route while no key exists (`admin_disabled`)",
+    ),
+    (
+        "408",
+        "RequestTimeout",
+        "The body did not arrive within `limits.header_timeout_ms` of the head (`request_timeout`)",
     ),
     (
         "413",
@@ -161,8 +162,7 @@ fn refusals(path: &str, operation: &Operation) -> Vec<&'static str> {
         .request_body
         .as_ref()
         .is_some_and(|body| body.content.contains_key("application/json"));
-    let has_input = json_body
-        || operation.request_body.is_some()
+    let has_input = operation.request_body.is_some()
         || operation.parameters.as_ref().is_some_and(|p| !p.is_empty());
     let mut statuses = Vec::new();
     if json_body {

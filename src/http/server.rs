@@ -8,10 +8,9 @@
 //! hyper's header timeout never fires and a client that sends half a
 //! request head keeps its connection (and a file descriptor) forever.
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::time::Duration;
-
-use std::convert::Infallible;
 
 use axum::body::Body;
 use axum::extract::Request;
