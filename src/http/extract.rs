@@ -4,7 +4,7 @@
 use axum::body::{Body, Bytes};
 use axum::extract::path::ErrorKind;
 use axum::extract::rejection::PathRejection;
-use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::extract::{FromRequest, FromRequestParts, Path, RawPathParams, Request};
 use axum::http::header::{CONTENT_ENCODING, CONTENT_TYPE};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode};
@@ -178,6 +178,12 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
         let query = parts.uri.query().unwrap_or("");
+        if escapes_control(query)
+            && let Some((key, _)) = form_urlencoded::parse(query.as_bytes())
+                .find(|(_, value)| value.chars().any(char::is_control))
+        {
+            return Err(control_characters(&key));
+        }
         // As for a body: the path is tracked only to explain a failure.
         if let Ok(value) = serde_urlencoded::from_str(query) {
             return Ok(ApiQuery(value));
@@ -253,6 +259,17 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        if escapes_control(parts.uri.path()) {
+            let raw = RawPathParams::from_request_parts(parts, state).await;
+            let key = raw.as_ref().ok().and_then(|raw| {
+                raw.iter()
+                    .find(|(_, value)| value.chars().any(char::is_control))
+                    .map(|(key, _)| key.to_owned())
+            });
+            if let Some(key) = key {
+                return Err(control_characters(&key));
+            }
+        }
         match Path::<T>::from_request_parts(parts, state).await {
             Ok(Path(value)) => Ok(ApiPath(value)),
             Err(PathRejection::FailedToDeserializePathParams(e)) => {
@@ -274,6 +291,24 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath
             Err(other) => Err(ApiError::invalid("path", other.body_text())),
         }
     }
+}
+
+/// Whether a raw path or query string holds a percent-escaped control
+/// character (`%00`–`%1F`, `%7F`): the only way one can reach a parameter,
+/// since the request line itself cannot carry one. A cheap scan, so that
+/// the common request pays nothing more.
+fn escapes_control(raw: &str) -> bool {
+    raw.as_bytes().windows(3).any(|w| {
+        w[0] == b'%'
+            && ((matches!(w[1], b'0' | b'1') && w[2].is_ascii_hexdigit())
+                || (w[1] == b'7' && matches!(w[2], b'f' | b'F')))
+    })
+}
+
+/// A parameter with a control character in it: no id, cursor or name has
+/// one (and PostgreSQL cannot even compare text holding a NUL).
+fn control_characters(key: &str) -> ApiError {
+    ApiError::invalid(key, format!("{key} must not contain control characters"))
 }
 
 /// The field an error concerns: the path serde was at, or, for a missing

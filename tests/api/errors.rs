@@ -380,3 +380,53 @@ async fn control_characters_in_text_fields_are_refused_alike_on_every_backend() 
     let events = app.get_json("/api/v2/gamify/events/u1?limit=1").await;
     assert_eq!(events[0]["metadata"], json!({"note\u{0}": nul}));
 }
+
+/// A control character percent-escaped into a path parameter or a query
+/// value (`%00`) names that parameter in a 422 on every route and backend
+/// (PostgreSQL cannot compare text holding a NUL, and failed with 500).
+#[tokio::test]
+async fn a_control_character_in_a_path_or_query_parameter_is_named() {
+    let app = spawn_app().await;
+    let mut checked = 0;
+    for (method, template, _) in ROUTES {
+        let params: Vec<&str> = template.split('/').filter(|s| s.starts_with('{')).collect();
+        for param in params {
+            let path = template
+                .split('/')
+                .map(|s| match s {
+                    s if s == param => "a%00b",
+                    s if s.starts_with('{') => "u1",
+                    s => s,
+                })
+                .collect::<Vec<_>>()
+                .join("/");
+            let response = app
+                .client
+                .request(method.parse().unwrap(), app.url(&path))
+                .json(&event("u1", "finance", 1.0))
+                .send()
+                .await
+                .unwrap();
+            let err = assert_error(response, 422, "validation_failed").await;
+            let name = param.trim_matches(|c| c == '{' || c == '}');
+            assert_eq!(error_fields(&err), [name], "{method} {path}");
+            checked += 1;
+        }
+    }
+    assert!(checked >= 15, "{checked} path parameters");
+    for path in [
+        "/api/v2/gamify/events/u1?before=evt_%00",
+        "/api/v2/gamify/ledger/u1?before=%01",
+        "/api/v2/gamify/leaderboard?after=%7F",
+        "/api/v2/gamify/rewards?user_id=u%0A1",
+        "/api/v2/gamify/admin/redemptions?before=red_%00",
+    ] {
+        let response = app.get(path).await;
+        let err = assert_error(response, 422, "validation_failed").await;
+        assert_eq!(error_fields(&err).len(), 1, "{path}: {err}");
+        assert!(
+            error_message(&err).contains("control characters"),
+            "{path}: {err}"
+        );
+    }
+}
