@@ -212,18 +212,8 @@ async fn every_route_refuses_a_missing_wrong_revoked_or_unscoped_key_and_changes
     // Nothing the refused requests asked for happened.
     assert_eq!(app.balance("u1").await["lifetime_points"], 0.0);
     assert_eq!(app.get_json("/api/v2/gamify/events/u1").await, json!([]));
-    assert_eq!(
-        app.admin_json("/api/v2/gamify/admin/rewards").await,
-        json!([])
-    );
-    assert_eq!(
-        app.admin_json("/api/v2/gamify/admin/webhooks").await,
-        json!([])
-    );
-    assert_eq!(
-        app.admin_json("/api/v2/gamify/admin/keys").await,
-        keys_before
-    );
+    app.assert_no_rewards_webhooks_or_new_keys(&keys_before)
+        .await;
     assert_eq!(
         app.admin_json("/api/v2/gamify/admin/rules").await["version"],
         1

@@ -358,18 +358,8 @@ async fn control_characters_in_text_fields_are_refused_alike_on_every_backend() 
         let err = assert_error(response, 422, "validation_failed").await;
         assert_eq!(error_fields(&err), [field], "{path}");
     }
-    assert_eq!(
-        app.admin_json("/api/v2/gamify/admin/rewards").await,
-        json!([])
-    );
-    assert_eq!(
-        app.admin_json("/api/v2/gamify/admin/webhooks").await,
-        json!([])
-    );
-    assert_eq!(
-        app.admin_json("/api/v2/gamify/admin/keys").await,
-        keys_before
-    );
+    app.assert_no_rewards_webhooks_or_new_keys(&keys_before)
+        .await;
     let balance = app.balance("u1").await;
     assert_eq!(balance["total_points"], 20.0, "{balance}");
 

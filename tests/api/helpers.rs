@@ -278,6 +278,23 @@ impl TestApp {
         response.json().await.unwrap()
     }
 
+    /// Asserts that no reward or webhook exists and that the keys are
+    /// still `keys_before`: what refused admin requests must leave.
+    pub async fn assert_no_rewards_webhooks_or_new_keys(&self, keys_before: &Value) {
+        assert_eq!(
+            self.admin_json("/api/v2/gamify/admin/rewards").await,
+            json!([])
+        );
+        assert_eq!(
+            self.admin_json("/api/v2/gamify/admin/webhooks").await,
+            json!([])
+        );
+        assert_eq!(
+            &self.admin_json("/api/v2/gamify/admin/keys").await,
+            keys_before
+        );
+    }
+
     pub async fn balance(&self, user: &str) -> Value {
         self.get_json(&format!("/api/v2/gamify/balance/{user}"))
             .await
