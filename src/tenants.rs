@@ -204,17 +204,8 @@ impl Tenancy {
                     .into(),
             });
         };
+        // Opening an SQLite store makes its directory.
         let storage = tenant_storage(base, name).map_err(|e| EngineError::field("name", e))?;
-        if let Storage::Sqlite(path) = &storage
-            && let Some(dir) = path.parent()
-        {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                EngineError::Store(gamify_store::StoreError::Config(format!(
-                    "cannot make {}: {e}",
-                    dir.display()
-                )))
-            })?;
-        }
         tracing::info!(tenant = name, %storage, "opening tenant");
         let store = open_store(
             &storage,
