@@ -240,17 +240,7 @@ impl Engine {
     pub async fn create_key(&self, request: KeyRequest) -> Result<KeyCreated, EngineError> {
         let mut errors = Vec::new();
         let name = request.name.trim().to_owned();
-        if name.is_empty()
-            || name.chars().count() > MAX_KEY_NAME_LEN
-            || name.chars().any(char::is_control)
-        {
-            errors.push(FieldError {
-                field: "name".into(),
-                message: format!(
-                    "expected 1–{MAX_KEY_NAME_LEN} characters without control characters"
-                ),
-            });
-        }
+        crate::model::check_text(&mut errors, "name", &name, 1, MAX_KEY_NAME_LEN);
         let mut scopes = Scopes::default();
         for (i, text) in request.scopes.iter().enumerate() {
             match Scope::parse(text) {

@@ -252,6 +252,28 @@ pub fn parse_rfc3339_ms(text: &str) -> Option<i64> {
     i64::try_from(t.unix_timestamp_nanos().div_euclid(1_000_000)).ok()
 }
 
+/// Free text stored as text (a reason, a name, a description): `least` to
+/// `most` characters and no control character (PostgreSQL cannot store a
+/// NUL, and none belongs in such a field); otherwise an error on `field`
+/// that names its bounds.
+pub(crate) fn check_text(
+    errors: &mut Vec<FieldError>,
+    field: &str,
+    value: &str,
+    least: usize,
+    most: usize,
+) {
+    let n = value.chars().count();
+    if n < least || n > most || value.chars().any(char::is_control) {
+        errors.push(FieldError {
+            field: field.to_owned(),
+            message: format!(
+                "{field} must be {least} to {most} characters without control characters"
+            ),
+        });
+    }
+}
+
 /// Whether JSON text starts as an object (its first token is `{`). Every
 /// request body and bus message is one; serde would also fill a struct
 /// from an array of its fields in order, which is not the documented shape.

@@ -96,17 +96,11 @@ fn bad(errors: &mut Vec<FieldError>, field: &str, message: impl Into<String>) {
     });
 }
 
-/// A reason or name: 1–500 characters, no control characters.
+/// A reason or name: 1 (0 if it may be empty) to 500 characters, no
+/// control characters.
 fn text(errors: &mut Vec<FieldError>, field: &str, value: &str, may_be_empty: bool) {
-    let n = value.chars().count();
-    if (n == 0 && !may_be_empty) || n > MAX_TEXT || value.chars().any(char::is_control) {
-        let least = if may_be_empty { 0 } else { 1 };
-        bad(
-            errors,
-            field,
-            format!("{field} must be {least} to {MAX_TEXT} characters without control characters"),
-        );
-    }
+    let least = if may_be_empty { 0 } else { 1 };
+    crate::model::check_text(errors, field, value, least, MAX_TEXT);
 }
 
 /// Points as sent: finite, to the thousandth, from `lowest` to a trillion.

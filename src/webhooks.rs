@@ -239,12 +239,7 @@ impl Engine {
             });
         }
         let description = request.description.unwrap_or_default();
-        if description.chars().count() > 500 || description.chars().any(char::is_control) {
-            errors.push(FieldError {
-                field: "description".into(),
-                message: "at most 500 characters, without control characters".into(),
-            });
-        }
+        crate::model::check_text(&mut errors, "description", &description, 0, 500);
         if !errors.is_empty() {
             return Err(EngineError::Invalid(errors));
         }
