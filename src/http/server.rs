@@ -7,9 +7,16 @@
 //! `axum::serve` does all of this but the timeout: it sets no timer, so
 //! hyper's header timeout never fires and a client that sends half a
 //! request head keeps its connection (and a file descriptor) forever.
+//!
+//! A request head hyper cannot read (not HTTP, a bad `Content-Length`, a
+//! target over 64 KiB, too many headers) never reaches the router: hyper
+//! answers it itself (400, 414 or 431) with an empty body.
+//! [`Explained`] gives those answers the API's error body on their way out.
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use axum::body::Body;
@@ -18,9 +25,12 @@ use axum::response::Response;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tower_service::Service;
+
+use crate::model::{ErrorBody, ErrorResponse, FieldError};
 
 /// Serves `app` (a router, or the tenants' dispatch) on `listener` until
 /// `shutdown` completes; then stops accepting, lets each connection finish
@@ -63,7 +73,7 @@ where
         let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
             app.clone().call(request.map(Body::new))
         });
-        let connection = builder.serve_connection(TokioIo::new(tcp), service);
+        let connection = builder.serve_connection(TokioIo::new(Explained::new(tcp)), service);
         let mut stopping = stopping.clone();
         let held = connections.clone();
         tokio::spawn(async move {
@@ -100,4 +110,196 @@ async fn accept_failed(error: std::io::Error) {
     }
     tracing::warn!(error = %error, "cannot accept a connection; trying again in 1 s");
     tokio::time::sleep(Duration::from_secs(1)).await;
+}
+
+/// A connection whose automatic answers from hyper get a body.
+///
+/// hyper writes such an answer as one head alone, `HTTP/1.1 400 Bad
+/// Request\r\nconnection: close\r\ncontent-length: 0\r\n…\r\n\r\n`,
+/// and closes the connection after it. A write that is exactly such a head
+/// (a status of 400, 414 or 431, `content-length: 0`, no `content-type`:
+/// every answer of the router has one and a body) is sent instead as
+/// [`explained`] makes it; everything else passes through untouched.
+struct Explained<T> {
+    io: T,
+    /// The answer being sent in place of hyper's, and how much of it is
+    /// written.
+    replacing: Option<(Vec<u8>, usize)>,
+}
+
+impl<T> Explained<T> {
+    fn new(io: T) -> Explained<T> {
+        Explained {
+            io,
+            replacing: None,
+        }
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Explained<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Explained<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = &mut *self;
+        if this.replacing.is_none() {
+            match explained(buf) {
+                Some(answer) => {
+                    tracing::info!(
+                        status = String::from_utf8_lossy(&buf[9..12]).as_ref(),
+                        "refused a request head that could not be read"
+                    );
+                    this.replacing = Some((answer, 0));
+                }
+                None => return Pin::new(&mut this.io).poll_write(cx, buf),
+            }
+        }
+        // hyper offers the same bytes again until they are taken, so they
+        // are taken only once the whole replacement is written.
+        if let Some((answer, written)) = &mut this.replacing {
+            while *written < answer.len() {
+                let n = ready!(Pin::new(&mut this.io).poll_write(cx, &answer[*written..]))?;
+                if n == 0 {
+                    return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
+                }
+                *written += n;
+            }
+        }
+        this.replacing = None;
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let first = bufs.iter().find(|b| !b.is_empty());
+        match first {
+            // Writing the first slice alone is a partial write hyper
+            // continues from.
+            Some(first) if self.replacing.is_some() || explained(first).is_some() => {
+                self.poll_write(cx, first)
+            }
+            _ => Pin::new(&mut self.io).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
+/// If `head` is one of hyper's automatic answers, the same answer with the
+/// API's error body (docs/API.md, "Errors"); otherwise `None`.
+fn explained(head: &[u8]) -> Option<Vec<u8>> {
+    const EMPTY: &[u8] = b"\r\ncontent-length: 0\r\n";
+    let status = head.strip_prefix(b"HTTP/1.1 ")?.get(..3)?;
+    let (code, field, message) = match status {
+        b"400" => (
+            "malformed_request",
+            "request",
+            "the request could not be read as HTTP/1.1: its request line or a header is \
+             malformed (a Content-Length that is not a number, control characters in a \
+             header's value)",
+        ),
+        b"414" => (
+            "uri_too_long",
+            "path",
+            "the request's path and query string must be under 64 KiB together",
+        ),
+        b"431" => (
+            "headers_too_large",
+            "headers",
+            "the request's headers must be at most 100, in under 400 KiB together",
+        ),
+        _ => return None,
+    };
+    let within = |needle: &[u8]| head.windows(needle.len()).any(|w| w == needle);
+    if !head.ends_with(b"\r\n\r\n") || !within(EMPTY) || within(b"\r\ncontent-type:") {
+        return None;
+    }
+    let body = serde_json::to_vec(&ErrorResponse {
+        error: ErrorBody {
+            code: code.into(),
+            message: message.into(),
+            details: vec![FieldError {
+                field: field.into(),
+                message: message.into(),
+            }],
+        },
+    })
+    .ok()?;
+    let at = head.windows(EMPTY.len()).position(|w| w == EMPTY)?;
+    let mut answer = Vec::with_capacity(head.len() + body.len() + 64);
+    answer.extend_from_slice(&head[..at]);
+    answer.extend_from_slice(b"\r\ncontent-type: application/json\r\ncontent-length: ");
+    answer.extend_from_slice(body.len().to_string().as_bytes());
+    answer.extend_from_slice(&head[at + EMPTY.len() - 2..]);
+    answer.extend_from_slice(&body);
+    Some(answer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::explained;
+
+    const HYPERS: &[u8] =
+        b"HTTP/1.1 431 Request Header Fields Too Large\r\nconnection: close\r\ncontent-length: 0\r\ndate: Sun, 06 Dec 2026 18:02:49 GMT\r\n\r\n";
+
+    #[test]
+    fn hypers_empty_answer_gets_the_error_body_and_keeps_its_headers() {
+        let answer = String::from_utf8(explained(HYPERS).unwrap()).unwrap();
+        let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+        assert!(head.starts_with("HTTP/1.1 431 Request Header Fields Too Large\r\n"));
+        assert!(head.contains("\r\nconnection: close\r\n"), "{head}");
+        assert!(head.contains("\r\ndate: Sun, 06 Dec 2026"), "{head}");
+        assert!(
+            head.contains("\r\ncontent-type: application/json\r\n"),
+            "{head}"
+        );
+        assert!(
+            head.contains(&format!("\r\ncontent-length: {}", body.len())),
+            "{head}"
+        );
+        assert!(!head.contains("content-length: 0"), "{head}");
+        let body: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(body["error"]["code"], "headers_too_large");
+        assert_eq!(body["error"]["details"][0]["field"], "headers");
+    }
+
+    #[test]
+    fn answers_with_a_body_or_other_statuses_pass_untouched() {
+        let ours = b"HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: 0\r\n\r\n";
+        assert!(
+            explained(ours).is_none(),
+            "the router's answers carry a type"
+        );
+        let with_body = [HYPERS, b"{}"].concat();
+        assert!(explained(&with_body).is_none(), "not a head alone");
+        let ok = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n";
+        assert!(explained(ok).is_none());
+        let partial = &HYPERS[..HYPERS.len() - 3];
+        assert!(explained(partial).is_none(), "not the whole head");
+        assert!(explained(b"{\"x\":1}").is_none());
+    }
 }

@@ -174,3 +174,91 @@ async fn a_stalled_request_head_or_an_idle_connection_is_closed_past_the_timeout
     assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
     assert!(began.elapsed() >= std::time::Duration::from_millis(250));
 }
+
+/// A request head the HTTP parser cannot read never reaches a route, yet
+/// its answer has the same error shape as every other: 400 for a head that
+/// is not HTTP, 414 for a target over 64 KiB, 431 for too many headers. A
+/// good request before it on the same connection is answered as usual.
+#[tokio::test]
+async fn a_request_head_that_cannot_be_read_gets_the_error_shape() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app().await;
+    let addr = app.base.trim_start_matches("http://").to_owned();
+    let answer = |request: Vec<u8>| {
+        let addr = addr.clone();
+        async move {
+            let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+            tcp.write_all(&request).await.unwrap();
+            let mut answer = Vec::new();
+            tokio::time::timeout(
+                std::time::Duration::from_secs(10),
+                tcp.read_to_end(&mut answer),
+            )
+            .await
+            .expect("answered and closed within 10 s")
+            .unwrap();
+            String::from_utf8(answer).unwrap()
+        }
+    };
+    let body = |answer: &str, status: &str| -> Value {
+        let (head, body) = answer.rsplit_once("\r\n\r\n").unwrap();
+        assert!(head.contains(&format!("HTTP/1.1 {status}")), "{answer}");
+        assert!(head.contains("content-type: application/json"), "{head}");
+        serde_json::from_str(body).unwrap()
+    };
+    let many_headers: String = (0..120).map(|i| format!("X-{i}: a\r\n")).collect();
+    let cases = [
+        (
+            format!("GET /healthz HTTP/1.1\r\nHost: x\r\n{many_headers}\r\n").into_bytes(),
+            "431",
+            "headers_too_large",
+            "headers",
+        ),
+        (
+            format!(
+                "GET /api/v2/gamify/balance/{} HTTP/1.1\r\nHost: x\r\n\r\n",
+                "a".repeat(70_000)
+            )
+            .into_bytes(),
+            "414",
+            "uri_too_long",
+            "path",
+        ),
+        (
+            b"this is not http\r\n\r\n".to_vec(),
+            "400",
+            "malformed_request",
+            "request",
+        ),
+        (
+            format!(
+                "POST /api/v2/gamify/event HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \
+                 {ADMIN_TOKEN}\r\nContent-Type: application/json\r\nContent-Length: ten\r\n\r\n"
+            )
+            .into_bytes(),
+            "400",
+            "malformed_request",
+            "request",
+        ),
+    ];
+    for (request, status, code, field) in cases {
+        let error = body(&answer(request).await, status);
+        assert_eq!(error["error"]["code"], code, "{error}");
+        assert_eq!(error["error"]["details"][0]["field"], field, "{error}");
+        let message = error["error"]["message"].as_str().unwrap();
+        assert!(message.contains(field), "names {field}: {message}");
+    }
+    // Pipelined after a good request: the good one is answered first.
+    let both = answer(
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\nX-Bad: a\x01b\r\n\r\n"
+            .to_vec(),
+    )
+    .await;
+    assert!(both.starts_with("HTTP/1.1 200 OK"), "{both}");
+    assert_eq!(body(&both, "400")["error"]["code"], "malformed_request");
+    assert_eq!(
+        app.get_json("/api/v2/gamify/events/u1").await,
+        json!([]),
+        "nothing recorded"
+    );
+}

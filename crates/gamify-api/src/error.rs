@@ -14,8 +14,9 @@ pub struct ErrorResponse {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ErrorBody {
     /// Stable, machine-readable: `validation_failed`, `malformed_json`,
-    /// `invalid_query`, `invalid_header`, `idempotency_conflict`, `not_found`,
-    /// `method_not_allowed`, `payload_too_large`, `unsupported_media_type`,
+    /// `malformed_request`, `unauthorized`, `forbidden`, `not_found`,
+    /// `method_not_allowed`, `idempotency_conflict`, `insufficient_points`,
+    /// `payload_too_large`, `unsupported_media_type`, `rate_limited`,
     /// `internal`, `unavailable`, `leaderboard_unavailable` (and the others
     /// docs/API.md lists).
     pub code: String,
