@@ -645,6 +645,18 @@ description = { fi = "500 pistettä shakista", en = "500 points of chess" }
             e,
             ["line 4, column 10: achievements[0].points: expected a number greater than 0"]
         );
+        // Control characters in a name or a description (TOML escapes).
+        let e = errors(
+            "[[achievements]]\nid = \"a\"\nkind = \"first_event\"\nname = { fi = \"A\\u0000\", en = \"A\" }\n\
+             description = { fi = \"\", en = \"two\\nlines\" }\n",
+        );
+        assert_eq!(
+            e,
+            [
+                "line 4, column 8: achievements[0].name.fi: must not contain control characters",
+                "line 5, column 15: achievements[0].description.en: must not contain control characters",
+            ]
+        );
         // The streak policy and the limits.
         let e =
             errors("max_event_value = 0\nbackfill_days = 400\n[streak]\npercent_per_day = 101\n");

@@ -217,6 +217,10 @@ impl RuleSet {
                 let len = text.chars().count();
                 if (field.starts_with("name") && len == 0) || len > max {
                     bad(at(field), format!("expected 1 to {max} characters"));
+                } else if text.chars().any(char::is_control) {
+                    // Shown as is in apps and stored as text (PostgreSQL
+                    // cannot hold a NUL); a line break has no place either.
+                    bad(at(field), "must not contain control characters".into());
                 }
             }
             if let Some(c) = a.requirement.category()
