@@ -199,6 +199,12 @@ async fn read(
         progress(written);
     }
     let Some(expected) = end else {
+        if number == 0 {
+            return Err(bad(
+                1,
+                "the file is empty: an export has at least its end line",
+            ));
+        }
         return Err(bad(number, "the file has no end line: it was cut short"));
     };
     let expected: BTreeMap<String, u64> = expected.into_iter().filter(|(_, n)| *n > 0).collect();

@@ -511,6 +511,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                         .map(std::io::BufReader::new)
                         .with_context(|| format!("cannot read {}", file.display()))
                 };
+                // A file that cannot be read leaves no database behind.
+                open()?;
                 let engine = Engine::open_for_maintenance(&storage, rules.clone(), true)
                     .await
                     .with_context(cannot)?;

@@ -114,6 +114,9 @@ fn a_backup_never_overwrites_a_file_and_restore_refuses_what_is_not_a_gamify_log
     let (ok, out) = gamify(&["backup", taken.to_str().unwrap()], live.path());
     assert!(!ok && out.contains("exists already"), "{out}");
     assert_eq!(std::fs::read(&taken).unwrap(), b"precious");
+    let nowhere = live.path().join("no-such-folder").join("backup.db");
+    let (ok, out) = gamify(&["backup", nowhere.to_str().unwrap()], live.path());
+    assert!(!ok && out.contains("is not a directory"), "{out}");
     let (ok, out) = gamify(&["restore", taken.to_str().unwrap()], live.path());
     assert!(!ok, "{out}");
     assert!(

@@ -239,6 +239,23 @@ async fn a_cut_short_or_foreign_file_is_refused() {
         &sqlite(&dir.path().join("a.db")),
     );
     assert!(!ok && out.contains("cut short"), "{out}");
+    // An empty file, and one that is not there: refused, and a missing
+    // file leaves no database behind.
+    let empty = dir.path().join("empty.ndjson");
+    std::fs::write(&empty, "").unwrap();
+    let (ok, out) = gamify(
+        &["import", empty.to_str().unwrap()],
+        &sqlite(&dir.path().join("a.db")),
+    );
+    assert!(!ok && out.contains("the file is empty"), "{out}");
+    let missing = dir.path().join("missing.ndjson");
+    let elsewhere = dir.path().join("elsewhere.db");
+    let (ok, out) = gamify(&["import", missing.to_str().unwrap()], &sqlite(&elsewhere));
+    assert!(!ok && out.contains("cannot read"), "{out}");
+    assert!(
+        !elsewhere.exists(),
+        "no database made for a file that is not there"
+    );
     // A line damaged half-way through: refused just the same.
     let mut damaged = cut.clone();
     let middle = damaged.len() / 2;

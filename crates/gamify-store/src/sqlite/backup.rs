@@ -41,6 +41,17 @@ pub fn backup(
             out.display()
         )));
     }
+    let folder = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if !folder.is_dir() {
+        return Err(StoreError::Config(format!(
+            "cannot write {}: {} is not a directory",
+            out.display(),
+            folder.display()
+        )));
+    }
     let out_text = out
         .to_str()
         .ok_or_else(|| StoreError::Config(format!("{} is not UTF-8", out.display())))?;
