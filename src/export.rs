@@ -629,16 +629,28 @@ pub async fn write_brief_files(
     dir: &Path,
     progress: impl Fn(&str, u64),
 ) -> Result<(u64, u64), ExportError> {
-    std::fs::create_dir_all(dir)?;
-    let mut written = [0u64; 2];
-    for (slot, (table, name)) in [
+    const FILES: [(Table, &str); 2] = [
         (Table::Events, "gamify_events.json"),
         (Table::Users, "gamify_balances.json"),
-    ]
-    .into_iter()
-    .enumerate()
-    {
-        let mut out = std::io::BufWriter::new(std::fs::File::create(dir.join(name))?);
+    ];
+    // As with --out, nothing is overwritten; and neither file is written
+    // when the other one is in the way.
+    for (_, name) in FILES {
+        let path = dir.join(name);
+        if path.exists() {
+            return Err(ExportError::Io(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                format!(
+                    "{} exists already; choose another folder or move it away",
+                    path.display()
+                ),
+            )));
+        }
+    }
+    std::fs::create_dir_all(dir)?;
+    let mut written = [0u64; 2];
+    for (slot, (table, name)) in FILES.into_iter().enumerate() {
+        let mut out = std::io::BufWriter::new(std::fs::File::create_new(dir.join(name))?);
         out.write_all(b"[")?;
         let mut after = After::Start;
         loop {

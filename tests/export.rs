@@ -77,6 +77,16 @@ async fn export_writes_ndjson_and_the_briefs_events_and_balances_files() {
     assert_eq!(balances[0]["user_id"], "user_7");
     let earned = events.len() as f64 * 1.5 + bonuses(&events);
     assert_eq!(balances[0]["lifetime_points"].as_f64().unwrap(), earned);
+    // Nor do the brief's files: with one of them in the way, neither is
+    // written.
+    std::fs::remove_file(brief.join("gamify_events.json")).unwrap();
+    let (ok, out) = gamify(&["export", "--brief", brief.to_str().unwrap()], &db);
+    assert!(!ok && out.contains("exists already"), "{out}");
+    assert!(!brief.join("gamify_events.json").exists());
+    let kept: Vec<Value> =
+        serde_json::from_str(&std::fs::read_to_string(brief.join("gamify_balances.json")).unwrap())
+            .unwrap();
+    assert_eq!(kept, balances, "the file in the way is untouched");
 }
 
 #[tokio::test]
