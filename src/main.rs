@@ -83,7 +83,8 @@ enum Command {
         /// The NDJSON file to write ("-" for standard output).
         #[arg(long, default_value = "-")]
         out: PathBuf,
-        /// Write the brief's two JSON files into this directory instead (made if need be; files already there are never overwritten).
+        /// Write the brief's two JSON files into this directory instead
+        /// (made if need be; files already there are never overwritten).
         #[arg(long)]
         brief: Option<PathBuf>,
         /// Only this user's data.
