@@ -119,8 +119,9 @@ impl<S: BodyLimit + Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson
                     if well_formed =>
                 {
                     let message = plain_type_names(inner.to_string());
-                    let field = field_of(&path, &message, "body");
-                    ApiError::invalid(field.clone(), format!("{field}: {message}"))
+                    // The answer's message puts the field first when the
+                    // parser's own words do not name it (`error::shown`).
+                    ApiError::invalid(field_of(&path, &message, "body"), message)
                 }
                 _ => ApiError::MalformedJson(format!("the body is not valid JSON: {inner}")),
             }
