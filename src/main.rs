@@ -260,6 +260,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         return Ok(());
     }
     init_logging(&config, matches!(cli.command, Command::Serve { .. }))?;
+    let open_files = raise_open_files_limit();
+    if matches!(cli.command, Command::Serve { .. }) {
+        tracing::info!(
+            open_files,
+            "open files allowed (ulimit -n, raised to its hard limit)"
+        );
+    }
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     if config.server.workers > 0 {
         runtime.worker_threads(config.server.workers as usize);
@@ -687,10 +694,13 @@ async fn start_and_serve(
             }
         });
     }
-    let tenants = tenancy
-        .open_all()
-        .await
-        .context("cannot open the tenants")?;
+    let tenants = tenancy.open_all().await.with_context(|| {
+        format!(
+            "cannot open the tenants (this process may hold {} files open at once, \
+             `ulimit -n`; each tenant on SQLite holds about 32)",
+            open_files_limit()
+        )
+    })?;
     if tenants > 0 {
         tracing::info!(tenants, "serving tenants besides the default one");
     }
@@ -804,4 +814,18 @@ fn init_logging(config: &Config, serving: bool) -> anyhow::Result<()> {
         );
     }));
     Ok(())
+}
+
+/// Raises this process's soft limit on open files to its hard limit, as
+/// servers commonly do, and returns it. Every client connection is a file,
+/// and so is every SQLite connection of every tenant (about 32 a tenant):
+/// a shell's usual soft limit of 1024 would refuse clients, or a start with
+/// a hundred tenants, long before the machine has to.
+fn raise_open_files_limit() -> u64 {
+    rlimit::increase_nofile_limit(u64::MAX).unwrap_or_else(|_| open_files_limit())
+}
+
+/// This process's soft limit on open files (0 if it cannot be read).
+fn open_files_limit() -> u64 {
+    rlimit::Resource::NOFILE.get().map_or(0, |(soft, _)| soft)
 }

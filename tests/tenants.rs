@@ -10,7 +10,7 @@ use gamify_store::postgres::scratch::{ScratchSchema, test_database};
 use serde_json::{Value, json};
 
 mod common;
-use common::{keyed_client, run_gamify, start_gamify};
+use common::{keyed_client, run_gamify, start_gamify, start_gamify_with_open_files};
 
 const LOG: &str = "warn,gamify=info";
 const KEY: &str = "tenants-test-key-0123456789";
@@ -80,6 +80,50 @@ async fn a_tenant_made_with_the_cli_is_served_and_maintained_apart() {
     assert!(ok && out.contains("first admin key"), "{out}");
     let (ok, out) = run_gamify(&["keys", "list"], &data);
     assert!(ok && !out.contains("first admin key"), "{out}");
+}
+
+/// A shell's soft limit on open files (often 1024; 200 here, so that the
+/// test stays small) does not stop a start with many tenants, each holding
+/// about 32 files on SQLite: `gamify serve` raises it to the hard limit.
+#[tokio::test]
+async fn a_low_soft_limit_on_open_files_does_not_stop_a_start_with_many_tenants() {
+    let hard = std::process::Command::new("sh")
+        .args(["-c", "ulimit -Hn"])
+        .output()
+        .unwrap();
+    let hard = String::from_utf8_lossy(&hard.stdout).trim().to_owned();
+    if hard.parse::<u64>().is_ok_and(|h| h < 2000) {
+        eprintln!("SKIPPED: the hard limit on open files is {hard}; the test needs at least 2000");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let data = [
+        ("GAMIFY_DATA_DIR", dir.path().display().to_string()),
+        ("GAMIFY_API_KEY", KEY.to_owned()),
+    ];
+    let mut secrets = Vec::new();
+    for i in 0..10 {
+        let (ok, out) = run_gamify(&["tenants", "create", &format!("team{i}")], &data);
+        assert!(ok, "{out}");
+        let made: Value = serde_json::from_str(&out).unwrap();
+        secrets.push(made["admin_key"]["secret"].as_str().unwrap().to_owned());
+    }
+    let (mut node, base, log) = start_gamify_with_open_files(&["serve"], &data, LOG, 200);
+    let allowed = log
+        .iter()
+        .find_map(|l| l["open_files"].as_u64())
+        .expect("the limit is logged");
+    assert!(allowed > 200, "raised: {allowed}");
+    let last = keyed_client(&secrets[9], Duration::from_secs(10));
+    let response = last
+        .post(format!("{base}/api/v2/gamify/event"))
+        .json(&event("maija"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "the last tenant is served");
+    node.kill().unwrap();
+    node.wait().unwrap();
 }
 
 #[tokio::test]

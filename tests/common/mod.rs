@@ -29,8 +29,37 @@ pub fn start_gamify_logged(
     log: &str,
 ) -> (Child, String, Vec<Value>, Arc<Mutex<Vec<Value>>>) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_gamify"));
+    command.args(args);
+    start_until_listening(command, env, log)
+}
+
+/// [`start_gamify`] with a soft limit of `open_files` open files, as from a
+/// shell whose `ulimit -Sn` is that low.
+#[allow(dead_code)]
+pub fn start_gamify_with_open_files(
+    args: &[&str],
+    env: &[(&str, String)],
+    log: &str,
+    open_files: u64,
+) -> (Child, String, Vec<Value>) {
+    let mut command = Command::new("sh");
     command
-        .args(args)
+        .arg("-c")
+        .arg(format!("ulimit -Sn {open_files} && exec \"$0\" \"$@\""))
+        .arg(env!("CARGO_BIN_EXE_gamify"))
+        .args(args);
+    let (child, base, before, _) = start_until_listening(command, env, log);
+    (child, base, before)
+}
+
+/// Starts `command` (the binary, or a shell that runs it) as
+/// [`start_gamify_logged`] describes.
+fn start_until_listening(
+    mut command: Command,
+    env: &[(&str, String)],
+    log: &str,
+) -> (Child, String, Vec<Value>, Arc<Mutex<Vec<Value>>>) {
+    command
         .env_remove("DATABASE_URL")
         .env_remove("GAMIFY_CONFIG")
         .env_remove("GAMIFY_API_KEY")
