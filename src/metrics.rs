@@ -28,8 +28,8 @@ struct Series {
     buckets: [u64; BUCKETS.len()],
 }
 
-/// One route's requests, by method and status.
-type RouteSeries = HashMap<(Method, u16), Series>;
+/// One route's requests, by method (see [`method_label`]) and status.
+type RouteSeries = HashMap<(&'static str, u16), Series>;
 
 /// The process's counters. Cheap to update from any thread.
 pub struct Metrics {
@@ -70,6 +70,26 @@ impl Default for Metrics {
     }
 }
 
+/// A method as a label: HTTP's own methods by name, any other as `OTHER`,
+/// so that a client inventing methods cannot add series without end.
+fn method_label(method: &Method) -> &'static str {
+    const KNOWN: [Method; 9] = [
+        Method::GET,
+        Method::HEAD,
+        Method::POST,
+        Method::PUT,
+        Method::DELETE,
+        Method::PATCH,
+        Method::OPTIONS,
+        Method::CONNECT,
+        Method::TRACE,
+    ];
+    KNOWN
+        .iter()
+        .find(|known| *known == method)
+        .map_or("OTHER", |known| known.as_str())
+}
+
 impl Metrics {
     /// Counts a request answered: by route template (never the raw path,
     /// which holds user ids), method and status.
@@ -79,7 +99,7 @@ impl Metrics {
             Some(r) => r,
             None => http.entry(route.to_owned()).or_default(),
         };
-        let series = per_route.entry((method.clone(), status)).or_default();
+        let series = per_route.entry((method_label(method), status)).or_default();
         series.count += 1;
         series.sum_micros += micros;
         let seconds = micros as f64 / 1e6;
@@ -151,12 +171,9 @@ impl Metrics {
         let http = self.http.lock().unwrap_or_else(|e| e.into_inner());
         let mut routes: Vec<_> = http.iter().collect();
         routes.sort_by(|a, b| a.0.cmp(b.0));
-        fn sorted(per: &RouteSeries) -> Vec<(String, u16, &Series)> {
-            let mut v: Vec<_> = per
-                .iter()
-                .map(|((m, s), series)| (m.as_str().to_owned(), *s, series))
-                .collect();
-            v.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+        fn sorted(per: &RouteSeries) -> Vec<(&'static str, u16, &Series)> {
+            let mut v: Vec<_> = per.iter().map(|((m, s), series)| (*m, *s, series)).collect();
+            v.sort_by_key(|(m, s, _)| (*m, *s));
             v
         }
         for (route, per) in &routes {
@@ -343,5 +360,21 @@ mod tests {
         assert!(text.contains("route=\"/a/{id}\",status=\"200\",le=\"+Inf\"} 2"));
         assert!(text.contains("gamify_http_request_duration_seconds_sum{method=\"GET\",route=\"/a/{id}\",status=\"200\"} 3.0007"));
         assert_eq!(escape("a\"b\\"), "a\\\"b\\\\");
+    }
+
+    #[test]
+    fn invented_methods_share_one_label() {
+        let m = Metrics::default();
+        for name in ["FOO1", "FOO2", "PROPFIND"] {
+            let method = Method::from_bytes(name.as_bytes()).unwrap();
+            m.request(&method, "/healthz", 405, 10);
+        }
+        m.request(&Method::PATCH, "/healthz", 405, 10);
+        let text = m.render(&[]);
+        assert!(text.contains(
+            "gamify_http_requests_total{method=\"OTHER\",route=\"/healthz\",status=\"405\"} 3"
+        ));
+        assert!(text.contains("method=\"PATCH\""));
+        assert!(!text.contains("FOO1"));
     }
 }
