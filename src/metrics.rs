@@ -172,7 +172,10 @@ impl Metrics {
         let mut routes: Vec<_> = http.iter().collect();
         routes.sort_by(|a, b| a.0.cmp(b.0));
         fn sorted(per: &RouteSeries) -> Vec<(&'static str, u16, &Series)> {
-            let mut v: Vec<_> = per.iter().map(|((m, s), series)| (*m, *s, series)).collect();
+            let mut v: Vec<_> = per
+                .iter()
+                .map(|((m, s), series)| (*m, *s, series))
+                .collect();
             v.sort_by_key(|(m, s, _)| (*m, *s));
             v
         }

@@ -10,7 +10,9 @@ use gamify_store::postgres::scratch::{ScratchSchema, test_database};
 use serde_json::{Value, json};
 
 mod common;
-use common::{keyed_client, run_gamify, start_gamify, start_gamify_with_open_files};
+use common::{
+    keyed_client, run_gamify, run_gamify_apart, start_gamify, start_gamify_with_open_files,
+};
 
 const LOG: &str = "warn,gamify=info";
 const KEY: &str = "tenants-test-key-0123456789";
@@ -26,8 +28,9 @@ async fn a_tenant_made_with_the_cli_is_served_and_maintained_apart() {
         ("GAMIFY_DATA_DIR", dir.path().display().to_string()),
         ("GAMIFY_API_KEY", KEY.to_owned()),
     ];
-    let (ok, out) = run_gamify(&["tenants", "create", "acme"], &data);
-    assert!(ok, "{out}");
+    // Its answer on stdout; a warning on stderr cannot spoil it.
+    let (ok, out, err) = run_gamify_apart(&["tenants", "create", "acme"], &data);
+    assert!(ok, "{out}{err}");
     let made: Value = serde_json::from_str(&out).unwrap();
     let secret = made["admin_key"]["secret"].as_str().unwrap().to_owned();
     assert!(dir.path().join("tenants/acme/gamify.db").exists());
@@ -103,9 +106,9 @@ async fn a_low_soft_limit_on_open_files_does_not_stop_a_start_with_many_tenants(
     ];
     let mut secrets = Vec::new();
     for i in 0..10 {
-        let (ok, out) = run_gamify(&["tenants", "create", &format!("team{i}")], &data);
-        assert!(ok, "{out}");
-        let made: Value = serde_json::from_str(&out).unwrap();
+        let (ok, out, err) = run_gamify_apart(&["tenants", "create", &format!("team{i}")], &data);
+        assert!(ok, "{out}{err}");
+        let made: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
         secrets.push(made["admin_key"]["secret"].as_str().unwrap().to_owned());
     }
     let (mut node, base, log) = start_gamify_with_open_files(&["serve"], &data, LOG, 200);

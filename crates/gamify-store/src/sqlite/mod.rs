@@ -441,8 +441,21 @@ fn checkpoint_loop(conns: [Connection; 2], store: Weak<Inner>) {
         let _ = inner.writer.try_send(Job::Tick);
         drop(inner);
         for conn in &conns {
-            if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-                tracing::warn!(error = %e, "wal checkpoint failed");
+            match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                Ok(()) => {}
+                // Another connection holds the lock (the last one closing
+                // checkpoints the log itself): the next round copies it.
+                Err(e)
+                    if matches!(
+                        e.sqlite_error_code(),
+                        Some(
+                            rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                        )
+                    ) =>
+                {
+                    tracing::debug!(error = %e, "wal checkpoint deferred: the database is busy");
+                }
+                Err(e) => tracing::warn!(error = %e, "wal checkpoint failed"),
             }
         }
     }
