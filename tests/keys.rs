@@ -10,7 +10,7 @@ use gamify_store::postgres::scratch::{ScratchSchema, test_database};
 use serde_json::Value;
 
 mod common;
-use common::{json_of, run_gamify, start_gamify};
+use common::{json_of, run_gamify, run_gamify_apart, start_gamify};
 
 /// Warnings, and the "listening" line the tests wait for.
 const LOG: &str = "warn,gamify=info";
@@ -60,7 +60,8 @@ fn serve_refuses_an_open_api_beyond_loopback_unless_told_to() {
 async fn keys_made_on_the_command_line_are_honoured_and_revoked() {
     let dir = tempfile::tempdir().unwrap();
     let data = ("GAMIFY_DATA_DIR", dir.path().display().to_string());
-    let (ok, out) = run_gamify(
+    // Answers are read from stdout alone: a warning on stderr cannot spoil them.
+    let (ok, out, err) = run_gamify_apart(
         &[
             "keys",
             "create",
@@ -73,7 +74,7 @@ async fn keys_made_on_the_command_line_are_honoured_and_revoked() {
         ],
         std::slice::from_ref(&data),
     );
-    assert!(ok, "{out}");
+    assert!(ok, "{out}{err}");
     let made: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(made["scopes"], serde_json::json!(["ingest", "read"]));
     let (secret, id) = (
@@ -111,11 +112,14 @@ async fn keys_made_on_the_command_line_are_honoured_and_revoked() {
 
     let (ok, out) = run_gamify(&["keys", "revoke", id], std::slice::from_ref(&data));
     assert!(ok, "{out}");
-    let (ok, out) = run_gamify(&["keys", "list"], std::slice::from_ref(&data));
-    assert!(ok, "{out}");
+    let (ok, out, err) = run_gamify_apart(&["keys", "list"], std::slice::from_ref(&data));
+    assert!(ok, "{out}{err}");
     let list: Value = serde_json::from_str(&out).unwrap();
     assert!(list[0]["revoked_at"].is_string(), "{list}");
-    assert!(!out.contains(secret), "the list never shows a secret");
+    assert!(
+        !out.contains(secret) && !err.contains(secret),
+        "the list never shows a secret"
+    );
 
     let (mut server, base, _) = start_gamify(&["serve"], &[data], LOG);
     let refused = client
