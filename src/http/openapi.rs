@@ -174,7 +174,8 @@ fn refusals(path: &str, operation: &Operation) -> Vec<&'static str> {
     if operation.request_body.is_some() {
         statuses.extend(["408", "413", "415"]);
     }
-    if has_input {
+    // A keyed route reads the Gamify-Tenant header.
+    if has_input || keyed {
         statuses.push("422");
     }
     if keyed {
@@ -193,8 +194,8 @@ fn tenant_header() -> utoipa::openapi::path::Parameter {
         .parameter_in(ParameterIn::Header)
         .required(Required::False)
         .description(Some(
-            "The tenant the request is for; a key of another tenant is refused with 403 \
-             (docs/API.md, \"Tenants\")",
+            "The tenant the request is for; a key of another tenant is refused with 403, a \
+             name no tenant can have with 422 (docs/API.md, \"Tenants\")",
         ))
         .schema(Some(Object::with_type(Type::String)))
         .build()

@@ -22,7 +22,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use gamify_store::keys::Scope;
-use gamify_store::tenants::DEFAULT_TENANT;
+use gamify_store::tenants::{DEFAULT_TENANT, check_tenant_name};
 use tower_service::Service;
 
 use super::auth::{authorize, bearer};
@@ -92,6 +92,13 @@ impl Dispatch {
         let named = headers
             .get(TENANT_HEADER)
             .map(|v| v.to_str().unwrap_or("\u{0}"));
+        // A name no tenant can have is a mistake in the request, not a
+        // question of keys: say what a name looks like.
+        if let Some(named) = named.filter(|n| *n != DEFAULT_TENANT) {
+            check_tenant_name(named).map_err(|why| {
+                ApiError::invalid("Gamify-Tenant", format!("Gamify-Tenant: {why}"))
+            })?;
+        }
         if named.is_none() && !self.tenancy.has_tenants() {
             return Ok(self.default_router());
         }

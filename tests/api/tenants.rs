@@ -328,6 +328,20 @@ async fn only_the_default_tenants_admin_keys_make_tenants_and_names_are_checked(
             .unwrap();
         assert_error(response, 401, "unauthorized").await;
     }
+    // A name no tenant can have, with a key or without: 422 naming the header.
+    for (client, named) in [(&app.anonymous, "Acme"), (&acme_client, "acme corp")] {
+        let response = client
+            .get(app.url("/api/v2/gamify/balance/u1"))
+            .header("gamify-tenant", named)
+            .send()
+            .await
+            .unwrap();
+        let err = assert_error(response, 422, "validation_failed").await;
+        assert_eq!(
+            err["error"]["details"][0]["field"], "Gamify-Tenant",
+            "{err}"
+        );
+    }
 
     let listed = app.admin_json("/api/v2/gamify/admin/tenants").await;
     let names: Vec<&str> = listed
