@@ -156,7 +156,9 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Explained<T> {
         if this.replacing.is_none() {
             match explained(buf) {
                 Some(answer) => {
-                    tracing::info!(
+                    // At debug, as every answered request is: garbage sent
+                    // fast must not flood the log.
+                    tracing::debug!(
                         status = String::from_utf8_lossy(&buf[9..12]).as_ref(),
                         "refused a request head that could not be read"
                     );
