@@ -191,7 +191,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Explained<T> {
         match first {
             // Writing the first slice alone is a partial write hyper
             // continues from.
-            Some(first) if self.replacing.is_some() || explained(first).is_some() => {
+            Some(first) if self.replacing.is_some() || automatic(first).is_some() => {
                 self.poll_write(cx, first)
             }
             _ => Pin::new(&mut self.io).poll_write_vectored(cx, bufs),
@@ -211,12 +211,16 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Explained<T> {
     }
 }
 
-/// If `head` is one of hyper's automatic answers, the same answer with the
-/// API's error body (docs/API.md, "Errors"); otherwise `None`.
-fn explained(head: &[u8]) -> Option<Vec<u8>> {
-    const EMPTY: &[u8] = b"\r\ncontent-length: 0\r\n";
+/// What one of hyper's automatic answers refuses: the error's code, field
+/// and message.
+type Refused = (&'static str, &'static str, &'static str);
+
+/// If `head` is one of hyper's automatic answers, what it refuses and where
+/// its `content-length: 0` starts; otherwise `None`. Cheap for any other
+/// write: most fail on the status.
+fn automatic(head: &[u8]) -> Option<(Refused, usize)> {
     let status = head.strip_prefix(b"HTTP/1.1 ")?.get(..3)?;
-    let (code, field, message) = match status {
+    let refused = match status {
         b"400" => (
             "malformed_request",
             "request",
@@ -236,10 +240,22 @@ fn explained(head: &[u8]) -> Option<Vec<u8>> {
         ),
         _ => return None,
     };
-    let within = |needle: &[u8]| head.windows(needle.len()).any(|w| w == needle);
-    if !head.ends_with(b"\r\n\r\n") || !within(EMPTY) || within(b"\r\ncontent-type:") {
+    const TYPED: &[u8] = b"\r\ncontent-type:";
+    if !head.ends_with(b"\r\n\r\n") || head.windows(TYPED.len()).any(|w| w == TYPED) {
         return None;
     }
+    let at = head.windows(EMPTY.len()).position(|w| w == EMPTY)?;
+    Some((refused, at))
+}
+
+/// The header line hyper's automatic answers carry, with the line break
+/// before it.
+const EMPTY: &[u8] = b"\r\ncontent-length: 0\r\n";
+
+/// If `head` is one of hyper's automatic answers, the same answer with the
+/// API's error body (docs/API.md, "Errors"); otherwise `None`.
+fn explained(head: &[u8]) -> Option<Vec<u8>> {
+    let ((code, field, message), at) = automatic(head)?;
     let body = serde_json::to_vec(&ErrorResponse {
         error: ErrorBody {
             code: code.into(),
@@ -251,7 +267,6 @@ fn explained(head: &[u8]) -> Option<Vec<u8>> {
         },
     })
     .ok()?;
-    let at = head.windows(EMPTY.len()).position(|w| w == EMPTY)?;
     let mut answer = Vec::with_capacity(head.len() + body.len() + 64);
     answer.extend_from_slice(&head[..at]);
     answer.extend_from_slice(b"\r\ncontent-type: application/json\r\ncontent-length: ");
