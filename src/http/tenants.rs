@@ -191,7 +191,12 @@ impl Service<Request> for App {
         if request.uri().path() == TENANTS_PATH {
             return Box::pin(self.operator.call(request));
         }
-        match self.dispatch.pick(request.headers()) {
+        let picked = if open_path(request.uri().path()) {
+            Ok(self.dispatch.default_router())
+        } else {
+            self.dispatch.pick(request.headers())
+        };
+        match picked {
             Ok((tenant, mut router)) => {
                 let answer = router.call(request);
                 Box::pin(async move {
@@ -206,6 +211,18 @@ impl Service<Request> for App {
             }
         }
     }
+}
+
+/// Whether `path` is a route that needs no key and answers alike for every
+/// tenant (health, metrics, the contract, the web pages' files; see
+/// [`super::router`]). Those go to the default tenant's routes whatever
+/// `Gamify-Tenant` says, so that a proxy adding the header to every request
+/// does not turn a health check into a 401.
+fn open_path(path: &str) -> bool {
+    matches!(
+        path,
+        "/healthz" | "/readyz" | "/metrics" | "/openapi.json" | "/docs" | "/ui"
+    ) || path.starts_with("/ui/")
 }
 
 /// Make a tenant (the default tenant's admin keys only): its own store,
@@ -250,4 +267,24 @@ pub async fn list_tenants(
     State(dispatch): State<Dispatch>,
 ) -> Result<ApiJson<Vec<TenantResponse>>, ApiError> {
     Ok(ApiJson(dispatch.tenancy.list().await?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::open_path;
+
+    /// The contract's routes without a key are the open paths; every keyed
+    /// route goes through the tenant's choice.
+    #[test]
+    fn open_paths_are_the_contracts_routes_without_a_key() {
+        let spec: serde_json::Value = serde_json::from_str(&super::super::openapi::spec_json())
+            .expect("the contract is JSON");
+        for (path, item) in spec["paths"].as_object().unwrap() {
+            for (method, operation) in item.as_object().unwrap() {
+                let keyed = operation.get("security").is_some();
+                assert_eq!(open_path(path), !keyed, "{method} {path}");
+            }
+        }
+        assert!(open_path("/ui/wallet") && open_path("/docs"));
+    }
 }
