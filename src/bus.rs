@@ -20,7 +20,7 @@ use async_nats::HeaderMap;
 use async_nats::jetstream::{self, AckKind, consumer, stream};
 use futures_util::StreamExt;
 
-use crate::engine::{Engine, EngineError};
+use crate::engine::{Engine, EngineError, check_idempotency_key};
 use crate::model::EventRequest;
 
 /// Where to consume from.
@@ -133,6 +133,21 @@ pub async fn consume(engine: Engine, settings: NatsSettings) -> Result<(), BusEr
     }
 }
 
+/// A `Nats-Msg-Id` as an event's idempotency key: itself when it follows
+/// `Idempotency-Key`'s rules, else `nats-id:` and its SHA-256, so that any
+/// id JetStream takes (spaces, any length) still records its event once.
+fn key_of(id: &str) -> String {
+    use sha2::{Digest, Sha256};
+    if check_idempotency_key(id).is_ok() {
+        id.to_owned()
+    } else {
+        format!(
+            "nats-id:{}",
+            gamify_store::hex(&Sha256::digest(id.as_bytes()))
+        )
+    }
+}
+
 /// Records one message's event and acknowledges it, dead-letters it, or
 /// leaves it for redelivery.
 async fn handle(
@@ -146,7 +161,7 @@ async fn handle(
         .headers
         .as_ref()
         .and_then(|h| h.get("Nats-Msg-Id"))
-        .map(|v| v.as_str().to_owned())
+        .map(|v| key_of(v.as_str()))
         .unwrap_or_else(|| format!("nats:{}:{sequence}", settings.stream));
     let parsed = if crate::model::starts_as_object(&message.payload) {
         serde_json::from_slice::<EventRequest>(&message.payload)

@@ -127,6 +127,12 @@ async fn events_from_nats_follow_the_rules_and_refusals_go_to_the_dead_letter_st
         br#"{"user_id": "eve", "category": "finance", "action": "bus", "value": 1, "x\r\ny": 1}"#;
     publish(&js, &s.subject, Some("bad4"), newline.to_vec()).await;
     publish(&js, &s.subject, Some("m2"), event("ann", "learning", 10.0)).await;
+    // An id that breaks Idempotency-Key's rules (spaces, 300 characters)
+    // still de-duplicates: twice, past the window, recorded once.
+    let odd = format!("order 17 {}", "x".repeat(290));
+    publish(&js, &s.subject, Some(&odd), event("fay", "social", 5.0)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    publish(&js, &s.subject, Some(&odd), event("fay", "social", 5.0)).await;
     publish(&js, &s.subject, None, event("bob", "health", 5.0)).await;
     publish(&js, &s.subject, Some("bad1"), b"{not json".to_vec()).await;
     // The fields in order, as an array: JSON, but not the event's shape.
@@ -203,6 +209,29 @@ async fn events_from_nats_follow_the_rules_and_refusals_go_to_the_dead_letter_st
     // Published before the refused ones, so handled by now.
     let stats = engine.stats("ann").await.unwrap();
     assert_eq!(stats.total_events, 2, "the repeated m1 was recorded twice");
+    // Every message handled (none pending or unacknowledged): fay's second
+    // message has been through the engine too.
+    let mut gamify_consumer: consumer::PullConsumer = js
+        .get_stream(&s.stream)
+        .await
+        .unwrap()
+        .get_consumer(&s.consumer)
+        .await
+        .unwrap();
+    let began = Instant::now();
+    loop {
+        let info = gamify_consumer.info().await.unwrap();
+        if info.num_pending == 0 && info.num_ack_pending == 0 {
+            break;
+        }
+        assert!(began.elapsed() < Duration::from_secs(15), "{info:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let fay = engine.stats("fay").await.unwrap();
+    assert_eq!(
+        fay.total_events, 1,
+        "the repeated odd id was recorded twice"
+    );
     consumer.abort();
     delete_streams(&js, &s).await;
 }
