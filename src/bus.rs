@@ -21,7 +21,7 @@ use async_nats::jetstream::{self, AckKind, consumer, stream};
 use futures_util::StreamExt;
 
 use crate::engine::{Engine, EngineError, check_idempotency_key};
-use crate::model::EventRequest;
+use crate::model::{EventRequest, shown};
 
 /// Where to consume from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -230,11 +230,8 @@ fn header_value(text: &str) -> String {
 /// Why the engine refused an event, as a dead letter's reason.
 fn refusal(e: EngineError) -> String {
     match e {
-        EngineError::Invalid(fields) => fields
-            .iter()
-            .map(|f| format!("{}: {}", f.field, f.message))
-            .collect::<Vec<_>>()
-            .join("; "),
+        // As an HTTP answer's message says it: each naming its field once.
+        EngineError::Invalid(fields) => fields.iter().map(shown).collect::<Vec<_>>().join("; "),
         EngineError::IdempotencyConflict => {
             "its Nats-Msg-Id was used before for a different event".into()
         }

@@ -274,6 +274,29 @@ pub(crate) fn check_text(
     }
 }
 
+/// A field error as one message shows it (an answer's `message`, a dead
+/// letter's reason): as it is when it
+/// names its field, else after the field (`days: expected 1 to 366, got
+/// 0`), so that the message alone always says which field is wrong.
+pub(crate) fn shown(detail: &FieldError) -> String {
+    if names(&detail.message, &detail.field) {
+        detail.message.clone()
+    } else {
+        format!("{}: {}", detail.field, detail.message)
+    }
+}
+
+/// Whether `message` holds `field` as a word of its own (not `value` inside
+/// `max_event_value`).
+fn names(message: &str, field: &str) -> bool {
+    let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    !field.is_empty()
+        && message.match_indices(field).any(|(at, _)| {
+            !message[..at].chars().next_back().is_some_and(word)
+                && !message[at + field.len()..].chars().next().is_some_and(word)
+        })
+}
+
 /// Whether JSON text starts as an object (its first token is `{`). Every
 /// request body and bus message is one; serde would also fill a struct
 /// from an array of its fields in order, which is not the documented shape.
@@ -284,6 +307,27 @@ pub(crate) fn starts_as_object(json: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn detail(field: &str, message: &str) -> FieldError {
+        FieldError {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    #[test]
+    fn a_message_names_its_field_as_a_word_or_is_shown_after_it() {
+        let named = detail("limit", "limit must be between 1 and 100");
+        assert_eq!(shown(&named), "limit must be between 1 and 100");
+        let quoted = detail("window", "window \"2026-W00\" is not an ISO week");
+        assert_eq!(shown(&quoted), quoted.message);
+        let unnamed = detail("days", "expected 1 to 366, got 0");
+        assert_eq!(shown(&unnamed), "days: expected 1 to 366, got 0");
+        let inside = detail("value", "must be at most max_event_value");
+        assert_eq!(shown(&inside), "value: must be at most max_event_value");
+        let indexed = detail("events[0]", "unknown event type \"nope\"");
+        assert_eq!(shown(&indexed), "events[0]: unknown event type \"nope\"");
+    }
 
     #[test]
     fn times_render_as_utc_with_milliseconds_and_parse_back() {

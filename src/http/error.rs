@@ -13,7 +13,7 @@ use gamify_store::StoreError;
 use super::extract::ApiJson;
 use crate::auth::Denied;
 use crate::engine::EngineError;
-use crate::model::{ErrorBody, ErrorResponse, FieldError};
+use crate::model::{ErrorBody, ErrorResponse, FieldError, shown};
 
 /// An error on its way to becoming a response.
 #[derive(Debug, thiserror::Error)]
@@ -258,28 +258,6 @@ impl ApiError {
     }
 }
 
-/// A field error as the response's `message` shows it: as it is when it
-/// names its field, else after the field (`days: expected 1 to 366, got
-/// 0`), so that the message alone always says which field is wrong.
-fn shown(detail: &FieldError) -> String {
-    if names(&detail.message, &detail.field) {
-        detail.message.clone()
-    } else {
-        format!("{}: {}", detail.field, detail.message)
-    }
-}
-
-/// Whether `message` holds `field` as a word of its own (not `value` inside
-/// `max_event_value`).
-fn names(message: &str, field: &str) -> bool {
-    let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
-    !field.is_empty()
-        && message.match_indices(field).any(|(at, _)| {
-            !message[..at].chars().next_back().is_some_and(word)
-                && !message[at + field.len()..].chars().next().is_some_and(word)
-        })
-}
-
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let retry_after = match &self {
@@ -317,31 +295,5 @@ impl IntoResponse for ApiError {
             );
         }
         response
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn detail(field: &str, message: &str) -> FieldError {
-        FieldError {
-            field: field.into(),
-            message: message.into(),
-        }
-    }
-
-    #[test]
-    fn a_message_names_its_field_as_a_word_or_is_shown_after_it() {
-        let named = detail("limit", "limit must be between 1 and 100");
-        assert_eq!(shown(&named), "limit must be between 1 and 100");
-        let quoted = detail("window", "window \"2026-W00\" is not an ISO week");
-        assert_eq!(shown(&quoted), quoted.message);
-        let unnamed = detail("days", "expected 1 to 366, got 0");
-        assert_eq!(shown(&unnamed), "days: expected 1 to 366, got 0");
-        let inside = detail("value", "must be at most max_event_value");
-        assert_eq!(shown(&inside), "value: must be at most max_event_value");
-        let indexed = detail("events[0]", "unknown event type \"nope\"");
-        assert_eq!(shown(&indexed), "events[0]: unknown event type \"nope\"");
     }
 }
