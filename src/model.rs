@@ -275,9 +275,9 @@ pub(crate) fn check_text(
 }
 
 /// A field error as one message shows it (an answer's `message`, a dead
-/// letter's reason): as it is when it
-/// names its field, else after the field (`days: expected 1 to 366, got
-/// 0`), so that the message alone always says which field is wrong.
+/// letter's reason): as it is when it names its field, else after the
+/// field (`days: expected 1 to 366, got 0`), so that the message alone
+/// always says which field is wrong.
 pub(crate) fn shown(detail: &FieldError) -> String {
     if names(&detail.message, &detail.field) {
         detail.message.clone()
