@@ -21,6 +21,16 @@ fn event(user: &str) -> Value {
     json!({"user_id": user, "category": "finance", "action": "paid_invoice", "value": 2.0})
 }
 
+/// Makes tenant `name` with `gamify tenants create`; returns its first
+/// admin key's secret. The answer is read from stdout alone, so that a
+/// warning on stderr cannot spoil it.
+fn create_tenant(name: &str, env: &[(&str, String)]) -> String {
+    let (ok, out, err) = run_gamify_apart(&["tenants", "create", name], env);
+    assert!(ok, "{out}{err}");
+    let made: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    made["admin_key"]["secret"].as_str().unwrap().to_owned()
+}
+
 #[tokio::test]
 async fn a_tenant_made_with_the_cli_is_served_and_maintained_apart() {
     let dir = tempfile::tempdir().unwrap();
@@ -28,11 +38,7 @@ async fn a_tenant_made_with_the_cli_is_served_and_maintained_apart() {
         ("GAMIFY_DATA_DIR", dir.path().display().to_string()),
         ("GAMIFY_API_KEY", KEY.to_owned()),
     ];
-    // Its answer on stdout; a warning on stderr cannot spoil it.
-    let (ok, out, err) = run_gamify_apart(&["tenants", "create", "acme"], &data);
-    assert!(ok, "{out}{err}");
-    let made: Value = serde_json::from_str(&out).unwrap();
-    let secret = made["admin_key"]["secret"].as_str().unwrap().to_owned();
+    let secret = create_tenant("acme", &data);
     assert!(dir.path().join("tenants/acme/gamify.db").exists());
     let (ok, out) = run_gamify(&["tenants", "create", "acme"], &data);
     assert!(!ok && out.contains("exists already"), "{out}");
@@ -104,13 +110,9 @@ async fn a_low_soft_limit_on_open_files_does_not_stop_a_start_with_many_tenants(
         ("GAMIFY_DATA_DIR", dir.path().display().to_string()),
         ("GAMIFY_API_KEY", KEY.to_owned()),
     ];
-    let mut secrets = Vec::new();
-    for i in 0..10 {
-        let (ok, out, err) = run_gamify_apart(&["tenants", "create", &format!("team{i}")], &data);
-        assert!(ok, "{out}{err}");
-        let made: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
-        secrets.push(made["admin_key"]["secret"].as_str().unwrap().to_owned());
-    }
+    let secrets: Vec<String> = (0..10)
+        .map(|i| create_tenant(&format!("team{i}"), &data))
+        .collect();
     let (mut node, base, log) = start_gamify_with_open_files(&["serve"], &data, LOG, 200);
     let allowed = log
         .iter()
