@@ -552,6 +552,13 @@ pub trait Store: Send + Sync {
     /// How many deliveries are pending: the outbox's depth.
     async fn pending_deliveries(&self) -> Result<u64, StoreError>;
 
+    /// Deletes up to `limit` finished deliveries (delivered, failed or
+    /// cancelled) made before `before_ms` and last tried before it too (a
+    /// replayed one counts from its latest attempt); pending ones are kept
+    /// whatever their age. Returns how many it deleted: fewer than `limit`
+    /// means none of that age is left. Several nodes may prune at once.
+    async fn prune_deliveries(&self, before_ms: i64, limit: u32) -> Result<u64, StoreError>;
+
     /// Writes a delivery of each notice to every subscription that wants
     /// it, as a write's notices are (for what no write causes: the streak
     /// sweeps). A notice already delivered or pending (the same key) is not

@@ -261,6 +261,7 @@ async fn a_log_of_schema_8_is_upgraded_with_its_ledger_intact_and_still_guarded(
          CREATE TRIGGER ledger_is_append_only_delete BEFORE DELETE ON ledger
          WHEN NOT EXISTS (SELECT 1 FROM erasures WHERE erasing_user_id = OLD.user_id)
          BEGIN SELECT RAISE(ABORT, 'ledger entries are never deleted, except by an erasure of their user'); END;
+         DROP INDEX webhook_deliveries_by_age;
          PRAGMA user_version = 8;
          COMMIT;",
     )

@@ -638,6 +638,11 @@ impl Store for PgStore {
         webhooks::pending(&mut conn).await
     }
 
+    async fn prune_deliveries(&self, before_ms: i64, limit: u32) -> Result<u64, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(classify)?;
+        webhooks::prune(&mut conn, before_ms, limit).await
+    }
+
     async fn notify(&self, notices: Vec<crate::webhook::Notice>) -> Result<(), StoreError> {
         let mut conn = self.pool.acquire().await.map_err(classify)?;
         let subscriptions = self.hooks.current(&mut conn).await.map_err(classify)?;

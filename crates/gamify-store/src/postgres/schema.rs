@@ -22,6 +22,7 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0008_rule_versions.sql"),
     include_str!("../../migrations/postgres/0009_tenants.sql"),
     include_str!("../../migrations/postgres/0010_node_lease.sql"),
+    include_str!("../../migrations/postgres/0011_delivery_age.sql"),
 ];
 
 /// The schema version this binary expects.

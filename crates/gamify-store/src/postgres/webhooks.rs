@@ -317,3 +317,23 @@ pub async fn pending(conn: &mut PgConnection) -> Result<u64, StoreError> {
             .map_err(classify)?;
     Ok(n as u64)
 }
+
+/// Deletes up to `limit` finished deliveries made and last tried before
+/// `before_ms`, oldest first, in one statement; returns how many. Rows
+/// another node is deleting (or replaying) are skipped, not waited for.
+pub async fn prune(conn: &mut PgConnection, before_ms: i64, limit: u32) -> Result<u64, StoreError> {
+    let done = sqlx::query(
+        "DELETE FROM webhook_deliveries WHERE seq IN (
+             SELECT seq FROM webhook_deliveries
+             WHERE created_at < $1 AND status <> 'pending'
+               AND coalesce(last_attempt_at, created_at) < $1
+             ORDER BY created_at LIMIT $2
+             FOR UPDATE SKIP LOCKED)",
+    )
+    .bind(before_ms)
+    .bind(i64::from(limit))
+    .execute(conn)
+    .await
+    .map_err(classify)?;
+    Ok(done.rows_affected())
+}

@@ -788,6 +788,11 @@ impl Store for SqliteStore {
         Ok(pending)
     }
 
+    async fn prune_deliveries(&self, before_ms: i64, limit: u32) -> Result<u64, StoreError> {
+        self.ask(|reply| Job::PruneDeliveries(before_ms, limit, reply))
+            .await
+    }
+
     async fn notify(&self, notices: Vec<crate::webhook::Notice>) -> Result<(), StoreError> {
         self.hook(HookJob::Notify(notices)).await.map(drop)
     }

@@ -17,6 +17,7 @@ pub const LOG: &[&str] = &[
     include_str!("../../migrations/sqlite/log/0007_rule_versions.sql"),
     include_str!("../../migrations/sqlite/log/0008_tenants.sql"),
     include_str!("../../migrations/sqlite/log/0009_ledger_check.sql"),
+    include_str!("../../migrations/sqlite/log/0010_delivery_age.sql"),
 ];
 /// The derived tables' migrations, likewise.
 pub const DERIVED: &[&str] = &[

@@ -252,3 +252,20 @@ pub fn pending(conn: &Connection) -> Result<u64, StoreError> {
     )
     .map_err(backend)
 }
+
+/// Deletes up to `limit` finished deliveries made and last tried before
+/// `before_ms`, oldest first, in one statement; returns how many.
+pub fn prune(conn: &Connection, before_ms: i64, limit: u32) -> Result<u64, StoreError> {
+    let deleted = conn
+        .prepare_cached(
+            "DELETE FROM webhook_deliveries WHERE seq IN (
+                 SELECT seq FROM webhook_deliveries
+                 WHERE created_at < ?1 AND status <> 'pending'
+                   AND coalesce(last_attempt_at, created_at) < ?1
+                 ORDER BY created_at LIMIT ?2)",
+        )
+        .map_err(backend)?
+        .execute(params![before_ms, limit])
+        .map_err(backend)?;
+    Ok(deleted as u64)
+}

@@ -98,6 +98,8 @@ pub enum Job {
         HookJob,
         oneshot::Sender<Result<Option<crate::Delivery>, StoreError>>,
     ),
+    /// [`crate::Store::prune_deliveries`]: `(before, limit)`.
+    PruneDeliveries(i64, u32, oneshot::Sender<Result<u64, StoreError>>),
     /// Time has passed: bring the derived tables up to date if anything waits.
     Tick,
 }
@@ -278,6 +280,12 @@ impl Writer {
                     Job::Hook(job, reply) => {
                         self.flush_batch(&mut batch, &mut backlog);
                         let _ = reply.send(self.hook(job));
+                    }
+                    Job::PruneDeliveries(before, limit, reply) => {
+                        self.flush_batch(&mut batch, &mut backlog);
+                        let pruned = webhooks::prune(&self.log, before, limit);
+                        self.committed();
+                        let _ = reply.send(pruned);
                     }
                     Job::Verify(reply) => {
                         self.flush_batch(&mut batch, &mut backlog);

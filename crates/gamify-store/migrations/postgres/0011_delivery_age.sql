@@ -1,0 +1,11 @@
+-- PostgreSQL, migration 0011: the webhook delivery log is pruned.
+-- Forward-only.
+--
+-- A sweep on every node deletes finished deliveries (delivered, failed,
+-- cancelled) older than `[webhooks] keep_days`, a batch at a time. It looks
+-- for them by `created_at`, which is written once and never updated, so the
+-- index costs one entry per delivery and nothing when a delivery's status
+-- changes. Building it holds off writes to the outbox (and so every write
+-- that gives a delivery) until it is built: on a large outbox, migrate at a
+-- quiet time.
+CREATE INDEX webhook_deliveries_by_age ON webhook_deliveries (created_at);
