@@ -15,6 +15,8 @@ use crate::engine::{Limits, Storage};
 
 /// The defaults, with a comment on every setting.
 pub const DEFAULT_TOML: &str = include_str!("../config.default.toml");
+/// The longest `[webhooks] keep_days` (a hundred years; 0 is for ever).
+const MAX_KEEP_DAYS: u32 = 36_500;
 
 /// The most request threads `server.workers` may ask for.
 pub const MAX_WORKERS: u32 = 1024;
@@ -63,6 +65,8 @@ pub struct WebhooksConfig {
     pub at_risk_hour: u32,
     /// Whether this node sends deliveries (every node writes them).
     pub send: bool,
+    /// Days finished deliveries stay in the log; 0: for ever.
+    pub keep_days: u32,
 }
 
 /// `[ingest]`: where events come from besides HTTP.
@@ -132,6 +136,7 @@ impl fmt::Debug for WebhooksConfig {
             .field("timeout_ms", &self.timeout_ms)
             .field("at_risk_hour", &self.at_risk_hour)
             .field("send", &self.send)
+            .field("keep_days", &self.keep_days)
             .finish()
     }
 }
@@ -549,6 +554,10 @@ impl Config {
             config.webhooks.max_attempts =
                 parse_env("GAMIFY_WEBHOOK_MAX_ATTEMPTS", &v, "a whole number")?;
         }
+        if let Some(v) = env("GAMIFY_WEBHOOK_KEEP_DAYS") {
+            config.webhooks.keep_days =
+                parse_env("GAMIFY_WEBHOOK_KEEP_DAYS", &v, "whole days (0: for ever)")?;
+        }
         config.validate()?;
         Ok(config)
     }
@@ -578,6 +587,15 @@ impl Config {
             return Err(invalid(
                 "webhooks.at_risk_hour",
                 format!("expected an hour 0 to 23 (UTC), got {}", w.at_risk_hour),
+            ));
+        }
+        if w.keep_days > MAX_KEEP_DAYS {
+            return Err(invalid(
+                "webhooks.keep_days",
+                format!(
+                    "expected 1 to {MAX_KEEP_DAYS} days, or 0 to keep deliveries for ever, got {}",
+                    w.keep_days
+                ),
             ));
         }
         if w.retry_max_ms < w.retry_base_ms {
@@ -615,6 +633,8 @@ impl Config {
             retry_max: Duration::from_millis(w.retry_max_ms),
             timeout: Duration::from_millis(w.timeout_ms),
             at_risk_hour: w.at_risk_hour,
+            keep_deliveries: (w.keep_days > 0)
+                .then(|| Duration::from_secs(u64::from(w.keep_days) * 86_400)),
         })
     }
 
@@ -1108,6 +1128,8 @@ mod tests {
             ("GAMIFY_API_KEY", "short", "server.api_key"),
             ("GAMIFY_WORKERS", "5000", "server.workers"),
             ("GAMIFY_WORKERS", "two", "GAMIFY_WORKERS"),
+            ("GAMIFY_WEBHOOK_KEEP_DAYS", "40000", "webhooks.keep_days"),
+            ("GAMIFY_WEBHOOK_KEEP_DAYS", "-1", "GAMIFY_WEBHOOK_KEEP_DAYS"),
         ] {
             let env = |k: &str| (k == var).then(|| value.to_owned());
             let err = Config::load(None, env).unwrap_err().to_string();
@@ -1118,6 +1140,21 @@ mod tests {
         assert_eq!(Config::load(None, no_env).unwrap().server.workers, 0);
         let env = |k: &str| (k == "GAMIFY_MAX_PAGE").then(|| "500".to_owned());
         assert_eq!(Config::load(None, env).unwrap().limits.max_page, 500);
+    }
+
+    #[test]
+    fn the_delivery_log_keeps_thirty_days_unless_told_otherwise() {
+        let keep = |days: Option<&str>| {
+            let env = |k: &str| (k == "GAMIFY_WEBHOOK_KEEP_DAYS").then(|| days.unwrap().to_owned());
+            let config = match days {
+                Some(_) => Config::load(None, env),
+                None => Config::load(None, no_env),
+            };
+            config.unwrap().webhooks().unwrap().keep_deliveries
+        };
+        assert_eq!(keep(None), Some(Duration::from_secs(30 * 86_400)));
+        assert_eq!(keep(Some("2")), Some(Duration::from_secs(2 * 86_400)));
+        assert_eq!(keep(Some("0")), None, "0 keeps the log for ever");
     }
 
     #[test]

@@ -325,7 +325,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 .with_limits(config.limits)
                 .with_cors_origins(config.server.cors_origins.clone());
                 let workers = Workers {
-                    sweeps: Some(webhooks.at_risk_hour),
+                    sweeps: Some(webhooks.clone()),
                     webhooks: config.webhooks.send.then(|| webhooks.clone()),
                 };
                 let tenancy = Tenancy::new(engine, Some(storage.clone()), workers);
@@ -663,7 +663,7 @@ async fn start_and_serve(
         .keep_forwarding(webhooks.forward.as_ref())
         .await
         .context("cannot set up GAMIFY_EXTERNAL_API forwarding")?;
-    tokio::spawn(engine.clone().run_streak_sweeps(webhooks.at_risk_hour));
+    tokio::spawn(engine.clone().run_webhook_sweeps(webhooks.clone()));
     if config.webhooks.send {
         tokio::spawn(engine.clone().run_webhook_deliveries(webhooks));
     } else {

@@ -37,8 +37,9 @@ pub const TENANT_POOL_SIZE: u32 = 4;
 /// embedders may run none.
 #[derive(Debug, Clone, Default)]
 pub struct Workers {
-    /// Run expiry and streak sweeps, with this UTC hour for `streak.at_risk`.
-    pub sweeps: Option<u32>,
+    /// Run expiry sweeps, and the webhook sweeps (streak notices, pruning
+    /// the delivery log) with these settings.
+    pub sweeps: Option<WebhookSettings>,
     /// Send webhook deliveries with these settings (none: another node
     /// sends them).
     pub webhooks: Option<WebhookSettings>,
@@ -224,12 +225,12 @@ impl Tenancy {
         let span = tracing::info_span!("tenant", tenant = name);
         tokio::spawn(engine.clone().run_key_refresh().instrument(span.clone()));
         tokio::spawn(engine.clone().run_rules_refresh().instrument(span.clone()));
-        if let Some(at_risk_hour) = self.inner.workers.sweeps {
+        if let Some(settings) = &self.inner.workers.sweeps {
             tokio::spawn(engine.clone().run_expiry_sweeps().instrument(span.clone()));
             tokio::spawn(
                 engine
                     .clone()
-                    .run_streak_sweeps(at_risk_hour)
+                    .run_webhook_sweeps(settings.clone())
                     .instrument(span.clone()),
             );
         }

@@ -36,6 +36,11 @@ const ROUND: u32 = 256;
 const IN_FLIGHT: usize = 32;
 /// How long the worker waits when nothing is due.
 const IDLE_POLL: Duration = Duration::from_millis(200);
+/// How many finished deliveries one statement of the log's pruning deletes,
+/// and how many times as long as that statement took it waits before the
+/// next.
+const PRUNE_BATCH: u32 = 1_000;
+const PRUNE_PAUSE: u32 = 3;
 /// The longest receiver URL accepted.
 const MAX_URL_LEN: usize = 2_000;
 
@@ -107,6 +112,9 @@ pub struct WebhookSettings {
     /// The UTC hour (0–23) from which a live streak with no event yet
     /// today is `streak.at_risk`.
     pub at_risk_hour: u32,
+    /// How long finished deliveries stay in the log (from their last
+    /// attempt); `None`: for ever.
+    pub keep_deliveries: Option<Duration>,
 }
 
 impl Default for WebhookSettings {
@@ -118,6 +126,7 @@ impl Default for WebhookSettings {
             retry_max: Duration::from_secs(3_600),
             timeout: Duration::from_secs(10),
             at_risk_hour: 18,
+            keep_deliveries: Some(Duration::from_secs(30 * 86_400)),
         }
     }
 }
@@ -452,18 +461,59 @@ impl Engine {
         }
     }
 
+    /// Deletes the finished deliveries (delivered, failed, cancelled) last
+    /// tried more than `keep` ago; pending ones stay whatever their age.
+    /// A thousand per statement, and after each it waits three times as
+    /// long as the statement took, so that pruning a long log (the first
+    /// sweep after an upgrade, or after `keep_days` is lowered) takes at
+    /// most about a quarter of the writer's time. Returns how many it
+    /// deleted.
+    pub async fn prune_deliveries(&self, keep: Duration) -> Result<u64, EngineError> {
+        let keep_ms = i64::try_from(keep.as_millis()).unwrap_or(i64::MAX);
+        let before = self.now_ms().saturating_sub(keep_ms);
+        let mut pruned = 0;
+        loop {
+            let started = std::time::Instant::now();
+            let n = self.store().prune_deliveries(before, PRUNE_BATCH).await?;
+            pruned += n;
+            if n < u64::from(PRUNE_BATCH) {
+                return Ok(pruned);
+            }
+            if pruned % 100_000 < u64::from(PRUNE_BATCH) {
+                tracing::info!(pruned, "pruning the webhook delivery log");
+            }
+            tokio::time::sleep(started.elapsed() * PRUNE_PAUSE).await;
+        }
+    }
+
     /// Runs [`Engine::send_streak_notices`] shortly after every UTC
     /// midnight and at `at_risk_hour`, and hourly in between (a sweep that
-    /// failed is tried again; one repeated sends nothing twice).
-    pub async fn run_streak_sweeps(self, at_risk_hour: u32) {
+    /// failed is tried again; one repeated sends nothing twice), and
+    /// [`Engine::prune_deliveries`] with it if `keep_deliveries` is set.
+    pub async fn run_webhook_sweeps(self, settings: WebhookSettings) {
         loop {
-            match self.send_streak_notices(at_risk_hour).await {
+            match self.send_streak_notices(settings.at_risk_hour).await {
                 Ok((broken, at_risk)) if broken + at_risk > 0 => {
                     tracing::info!(broken, at_risk, "streak notices written")
                 }
                 Ok(_) => {}
                 Err(e) => {
                     tracing::warn!(error = %e, "streak sweep failed; trying again within the hour")
+                }
+            }
+            if let Some(keep) = settings.keep_deliveries {
+                match self.prune_deliveries(keep).await {
+                    Ok(0) => {}
+                    Ok(pruned) => {
+                        tracing::info!(
+                            pruned,
+                            keep_days = keep.as_secs() / 86_400,
+                            "webhook delivery log pruned"
+                        )
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "pruning the webhook delivery log failed; trying again within the hour")
+                    }
                 }
             }
             let hour = 3_600_000;

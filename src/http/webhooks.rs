@@ -90,7 +90,8 @@ pub struct DeliveriesQuery {
 }
 
 /// A subscription's delivery log, newest first (admin): each delivery's
-/// status, attempts, and the last attempt's HTTP status or error.
+/// status, attempts, and the last attempt's HTTP status or error. Finished
+/// deliveries leave it `keep_days` (30) after their last attempt.
 #[utoipa::path(
     get,
     path = "/api/v2/gamify/admin/webhooks/{webhook_id}/deliveries",
@@ -125,7 +126,7 @@ pub async fn list_deliveries(
     security(("api_key" = ["admin"])),
     responses(
         (status = 202, body = DeliveryResponse),
-        (status = 404, description = "No such delivery", body = ErrorResponse),
+        (status = 404, description = "No such delivery (or pruned from the log)", body = ErrorResponse),
     )
 )]
 pub async fn replay_delivery(

@@ -92,6 +92,7 @@ fn settings(max_attempts: u32) -> WebhookSettings {
         retry_max: Duration::from_secs(600),
         timeout: Duration::from_secs(5),
         at_risk_hour: 18,
+        keep_deliveries: None,
     }
 }
 
@@ -314,6 +315,68 @@ async fn deleting_a_subscription_stops_its_deliveries() {
         )
         .await;
     assert_error(unknown, 404, "not_found").await;
+}
+
+#[tokio::test]
+async fn finished_deliveries_leave_the_log_once_older_than_the_days_kept() {
+    let app = spawn_app().await;
+    let (_up, up_url) = Receiver::start(&[]).await;
+    let (_down, down_url) = Receiver::start(&[500; 8]).await;
+    let up = subscribe(&app, &up_url, &["achievement.unlocked"]).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let down = subscribe(&app, &down_url, &["achievement.unlocked"]).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let week = Duration::from_secs(7 * 86_400);
+
+    // Aino's first step is delivered to one receiver and failed at the
+    // other (one attempt allowed).
+    let worker = tokio::spawn(app.engine.clone().run_webhook_deliveries(settings(1)));
+    app.record("aino", "health", 1.0).await;
+    wait_status(&app, &up, "delivered").await;
+    wait_status(&app, &down, "failed").await;
+    worker.abort();
+    // Eero's waits: no worker runs.
+    app.record("eero", "health", 1.0).await;
+    assert_eq!(app.engine.prune_deliveries(week).await.unwrap(), 0);
+    app.clock.advance(7 * DAY);
+    assert_eq!(
+        app.engine.prune_deliveries(week).await.unwrap(),
+        0,
+        "exactly a week old is kept"
+    );
+    app.clock.advance(1);
+
+    // Eero's are sent now: made a week ago, but tried just now.
+    let worker = tokio::spawn(app.engine.clone().run_webhook_deliveries(settings(1)));
+    wait_attempted(&app, &up, "delivered", 1).await;
+    wait_attempted(&app, &down, "failed", 1).await;
+    worker.abort();
+    assert_eq!(app.engine.prune_deliveries(week).await.unwrap(), 2);
+    for (webhook, status) in [(&up, "delivered"), (&down, "failed")] {
+        let log = log(&app, webhook).await;
+        assert_eq!(log.len(), 1, "{log:?}");
+        assert_eq!(log[0]["user_id"], "eero");
+        assert_eq!(log[0]["status"], status);
+    }
+
+    // A week after their attempt, they go too; a pending one stays
+    // however old.
+    app.record("ilona", "health", 1.0).await;
+    app.clock.advance(30 * DAY);
+    assert_eq!(app.engine.prune_deliveries(week).await.unwrap(), 2);
+    for webhook in [&up, &down] {
+        let log = log(&app, webhook).await;
+        assert_eq!(log.len(), 1, "{log:?}");
+        assert_eq!(log[0]["user_id"], "ilona");
+        assert_eq!(log[0]["status"], "pending");
+    }
+    // Points are not deliveries: nothing of the users' changed.
+    let balance = app.balance("aino").await;
+    assert_eq!(balance["achievements"], json!(["first_step"]));
 }
 
 #[tokio::test]
