@@ -46,6 +46,8 @@ pub struct Metrics {
     webhook_attempts: [AtomicU64; OUTCOMES.len()],
     /// Pending deliveries at the worker's last look; `u64::MAX`: not yet.
     outbox_pending: AtomicU64,
+    /// Finished deliveries deleted from the log.
+    deliveries_pruned: AtomicU64,
 }
 
 /// The statuses a webhook attempt leaves, and their metric labels.
@@ -66,6 +68,7 @@ impl Default for Metrics {
             replays: AtomicU64::new(0),
             webhook_attempts: std::array::from_fn(|_| AtomicU64::new(0)),
             outbox_pending: AtomicU64::new(u64::MAX),
+            deliveries_pruned: AtomicU64::new(0),
         }
     }
 }
@@ -146,6 +149,11 @@ impl Metrics {
         if let Some(i) = OUTCOMES.iter().position(|(s, _)| *s == status) {
             self.webhook_attempts[i].fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// Counts finished deliveries deleted from the log.
+    pub fn deliveries_pruned(&self, n: u64) {
+        self.deliveries_pruned.fetch_add(n, Ordering::Relaxed);
     }
 
     /// Notes the outbox's depth, as the delivery worker last read it.
@@ -311,6 +319,17 @@ impl Metrics {
                 n.load(Ordering::Relaxed)
             )?;
         }
+        family(
+            out,
+            "gamify_webhook_deliveries_pruned_total",
+            "Finished webhook deliveries this process deleted from the delivery log (older than keep_days).",
+            "counter",
+        )?;
+        writeln!(
+            out,
+            "gamify_webhook_deliveries_pruned_total {}",
+            self.deliveries_pruned.load(Ordering::Relaxed)
+        )?;
         let pending = self.outbox_pending.load(Ordering::Relaxed);
         if pending != u64::MAX {
             family(

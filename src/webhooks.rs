@@ -475,6 +475,7 @@ impl Engine {
         loop {
             let started = std::time::Instant::now();
             let n = self.store().prune_deliveries(before, PRUNE_BATCH).await?;
+            self.metrics().deliveries_pruned(n);
             pruned += n;
             if n < u64::from(PRUNE_BATCH) {
                 return Ok(pruned);

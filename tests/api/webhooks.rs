@@ -374,6 +374,11 @@ async fn finished_deliveries_leave_the_log_once_older_than_the_days_kept() {
         assert_eq!(log[0]["user_id"], "ilona");
         assert_eq!(log[0]["status"], "pending");
     }
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains("gamify_webhook_deliveries_pruned_total 4"),
+        "{metrics}"
+    );
     // Points are not deliveries: nothing of the users' changed.
     let balance = app.balance("aino").await;
     assert_eq!(balance["achievements"], json!(["first_step"]));
