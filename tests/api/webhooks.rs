@@ -604,4 +604,27 @@ async fn recorded_events_are_forwarded_to_the_external_api_once() {
     here.engine.keep_forwarding(None).await.unwrap();
     let list = here.admin_json("/api/v2/gamify/admin/webhooks").await;
     assert_eq!(list, json!([]));
+
+    // And on again with the same settings (a start with the earlier
+    // configuration): forwarding resumes, from now on.
+    here.engine.keep_forwarding(Some(&forward)).await.unwrap();
+    let list = here.admin_json("/api/v2/gamify/admin/webhooks").await;
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+    assert_eq!(list[0]["id"], webhook);
+    here.record("ville", "social", 1.0).await;
+    for _ in 0..200 {
+        if there
+            .get_json("/api/v2/gamify/events/ville")
+            .await
+            .as_array()
+            .unwrap()
+            .len()
+            >= 3
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let events = there.get_json("/api/v2/gamify/events/ville").await;
+    assert_eq!(events.as_array().unwrap().len(), 3, "{events}");
 }

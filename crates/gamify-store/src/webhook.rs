@@ -99,6 +99,16 @@ impl Topics {
     }
 }
 
+/// The end of both backends' `INSERT` of a subscription, for when its id
+/// is taken: a deleted subscription comes back as the new one (from now on;
+/// its log is kept), a live one is left as it is (no row changes, and the
+/// caller is told it exists). Only a forwarding subscription, whose id comes
+/// from its settings, can meet either.
+pub(crate) const REVIVE: &str = "ON CONFLICT (id) DO UPDATE SET url = excluded.url,
+     topics = excluded.topics, secret = excluded.secret, description = excluded.description,
+     created_at = excluded.created_at, deleted_at = NULL
+     WHERE webhook_subscriptions.deleted_at IS NOT NULL";
+
 /// Topics as stored: wire names joined by commas.
 pub fn encode_topics(topics: &[Topic]) -> String {
     topics

@@ -92,12 +92,14 @@ pub async fn subscriptions(conn: &mut PgConnection) -> Result<Vec<Subscription>,
     read_subscriptions(conn).await.map_err(classify)
 }
 
-/// Adds a subscription.
+/// Adds a subscription, or brings back a deleted one with its id (a
+/// forwarding subscription, whose id comes from its settings).
 pub async fn subscribe(conn: &mut PgConnection, s: &Subscription) -> Result<(), StoreError> {
-    sqlx::query(
+    let done = sqlx::query(&format!(
         "INSERT INTO webhook_subscriptions (id, url, topics, secret, description, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6)",
-    )
+         VALUES ($1, $2, $3, $4, $5, $6) {}",
+        crate::webhook::REVIVE
+    ))
     .bind(&s.id)
     .bind(&s.url)
     .bind(encode_topics(&s.topics))
@@ -107,6 +109,9 @@ pub async fn subscribe(conn: &mut PgConnection, s: &Subscription) -> Result<(), 
     .execute(conn)
     .await
     .map_err(classify_unique("webhook"))?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::AlreadyExists("webhook"));
+    }
     Ok(())
 }
 

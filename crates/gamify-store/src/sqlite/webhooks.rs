@@ -49,21 +49,29 @@ pub fn subscriptions(conn: &Connection) -> Result<Vec<Subscription>, StoreError>
     Ok(out)
 }
 
-/// Adds a subscription.
+/// Adds a subscription, or brings back a deleted one with its id (a
+/// forwarding subscription, whose id comes from its settings).
 pub fn subscribe(conn: &Connection, s: &Subscription) -> Result<(), StoreError> {
-    conn.execute(
-        "INSERT INTO webhook_subscriptions (id, url, topics, secret, description, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![
-            s.id,
-            s.url,
-            encode_topics(&s.topics),
-            s.secret,
-            s.description,
-            s.created_at_ms
-        ],
-    )
-    .map_err(backend_unique("webhook"))?;
+    let changed = conn
+        .execute(
+            &format!(
+            "INSERT INTO webhook_subscriptions (id, url, topics, secret, description, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) {}",
+            crate::webhook::REVIVE
+        ),
+            params![
+                s.id,
+                s.url,
+                encode_topics(&s.topics),
+                s.secret,
+                s.description,
+                s.created_at_ms
+            ],
+        )
+        .map_err(backend_unique("webhook"))?;
+    if changed == 0 {
+        return Err(StoreError::AlreadyExists("webhook"));
+    }
     Ok(())
 }
 
