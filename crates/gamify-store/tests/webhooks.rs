@@ -396,3 +396,147 @@ async fn erasing_a_user_removes_their_deliveries() {
         assert!(!left[0].data.contains("gone"), "{name}");
     }
 }
+
+#[tokio::test]
+async fn pruning_deletes_finished_deliveries_older_than_the_cutoff_a_batch_at_a_time() {
+    for (name, store, _place) in
+        backends("pruning_deletes_finished_deliveries_older_than_the_cutoff").await
+    {
+        store.subscribe(sub("whk_1", &TOLD)).await.unwrap();
+        store.subscribe(sub("whk_2", &TOLD)).await.unwrap();
+        // Each user's first event unlocks first_step: one delivery per
+        // subscription, made at T0.
+        for user in ["sent", "failed", "retrying", "sent_late", "waiting"] {
+            store
+                .record_event(event(
+                    &format!("evt_{user}"),
+                    user,
+                    Category::HEALTH,
+                    1_000,
+                    T0,
+                ))
+                .await
+                .unwrap();
+        }
+        // whk_2's are cancelled without an attempt.
+        store.unsubscribe("whk_2", T0 + 1).await.unwrap();
+        let id_of = |list: &[Delivery], user: &str| {
+            list.iter().find(|d| d.user_id == user).unwrap().id.clone()
+        };
+        let list = all(&store, "whk_1").await;
+        let attempt = |user: &str, at_ms: i64, status: DeliveryStatus| Attempt {
+            id: id_of(&list, user),
+            at_ms,
+            status_code: Some(if status == DeliveryStatus::Delivered {
+                204
+            } else {
+                500
+            }),
+            error: None,
+            status,
+            next_attempt_at_ms: at_ms + 60_000,
+        };
+        store
+            .delivery_attempted(vec![
+                attempt("sent", T0 + 1, DeliveryStatus::Delivered),
+                attempt("failed", T0 + 1, DeliveryStatus::Failed),
+                attempt("retrying", T0 + 1, DeliveryStatus::Pending),
+                attempt("sent_late", T0 + 5 * DAY, DeliveryStatus::Delivered),
+            ])
+            .await
+            .unwrap();
+
+        // Nothing was made before T0.
+        assert_eq!(
+            store.prune_deliveries(T0, 100).await.unwrap(),
+            0,
+            "{name}"
+        );
+        // Before a day later: sent, failed and whk_2's five cancelled ones
+        // (never tried: they count from when they were made), at most
+        // `limit` per call.
+        let mut counts = Vec::new();
+        loop {
+            let n = store.prune_deliveries(T0 + DAY, 3).await.unwrap();
+            counts.push(n);
+            if n < 3 {
+                break;
+            }
+        }
+        assert_eq!(counts, [3, 3, 1], "{name}");
+        let users = |list: Vec<Delivery>| {
+            let mut users: Vec<String> = list.into_iter().map(|d| d.user_id).collect();
+            users.sort();
+            users
+        };
+        assert_eq!(
+            users(all(&store, "whk_1").await),
+            ["retrying", "sent_late", "waiting"],
+            "{name}"
+        );
+        assert!(all(&store, "whk_2").await.is_empty(), "{name}");
+        // Made at T0, but tried on day 5: kept until its attempt is old.
+        assert_eq!(
+            store.prune_deliveries(T0 + 5 * DAY, 100).await.unwrap(),
+            0,
+            "{name}"
+        );
+        assert_eq!(
+            store.prune_deliveries(T0 + 6 * DAY, 100).await.unwrap(),
+            1,
+            "{name}"
+        );
+        // Pending ones stay, however old.
+        assert_eq!(
+            store.prune_deliveries(T0 + 400 * DAY, 100).await.unwrap(),
+            0,
+            "{name}"
+        );
+        assert_eq!(
+            users(all(&store, "whk_1").await),
+            ["retrying", "waiting"],
+            "{name}"
+        );
+        assert_eq!(store.pending_deliveries().await.unwrap(), 2, "{name}");
+    }
+}
+
+#[tokio::test]
+async fn a_deleted_subscription_comes_back_when_added_again_with_its_id() {
+    for (name, store, _place) in
+        backends("a_deleted_subscription_comes_back_when_added_again").await
+    {
+        store.subscribe(sub("whk_fwd", &TOLD)).await.unwrap();
+        store
+            .record_event(event("evt_1", "aino", Category::HEALTH, 1_000, T0))
+            .await
+            .unwrap();
+        store.unsubscribe("whk_fwd", T0 + 1).await.unwrap();
+        let mut again = sub("whk_fwd", &[Topic::LevelUp]);
+        again.created_at_ms = T0 + 2;
+        store.subscribe(again.clone()).await.unwrap();
+        assert_eq!(
+            store.subscriptions().await.unwrap(),
+            [again.clone()],
+            "{name}"
+        );
+        // Live now: adding it once more is refused, and changes nothing.
+        assert!(
+            matches!(
+                store.subscribe(sub("whk_fwd", &TOLD)).await,
+                Err(StoreError::AlreadyExists("webhook"))
+            ),
+            "{name}"
+        );
+        assert_eq!(store.subscriptions().await.unwrap(), [again], "{name}");
+        // Its log is kept, and it hears about what it now wants.
+        store
+            .record_event(event("evt_2", "aino", Category::FINANCE, 100_000, T0 + 3))
+            .await
+            .unwrap();
+        let log = all(&store, "whk_fwd").await;
+        assert_eq!(topics(&log), ["achievement.unlocked", "level.up"], "{name}");
+        assert_eq!(log[0].status, DeliveryStatus::Cancelled, "{name}");
+        assert_eq!(log[1].status, DeliveryStatus::Pending, "{name}");
+    }
+}
