@@ -38,7 +38,8 @@ pub async fn leaderboards() -> Response {
 }
 
 /// `/ui/admin`: the dashboard (analytics, a user's wallet and ledger, the
-/// rewards), for whoever has the admin token; the page itself holds no data.
+/// rewards, keys, webhooks, rules, tenants), for whoever has an admin key;
+/// the page itself holds no data.
 pub async fn admin() -> Response {
     file(
         "text/html; charset=utf-8",
@@ -66,4 +67,20 @@ pub async fn page_js() -> Response {
 /// `/ui/page.css`
 pub async fn page_css() -> Response {
     file("text/css; charset=utf-8", include_str!("../../ui/page.css"))
+}
+
+#[cfg(test)]
+mod tests {
+    use gamify_store::webhook::Topic;
+
+    #[test]
+    fn the_dashboard_offers_every_webhook_event_type() {
+        let page = include_str!("../../ui/admin.html");
+        let start = page
+            .find("const TOPICS = [")
+            .expect("the dashboard lists the types");
+        let list = &page[start..start + page[start..].find("];").unwrap()];
+        let offered: Vec<&str> = list.split('"').skip(1).step_by(2).collect();
+        assert_eq!(offered, Topic::ALL.map(Topic::as_str));
+    }
 }

@@ -46,7 +46,7 @@ const siteOrigin = `http://127.0.0.1:${site.address().port}`;
 const env = {
   ...process.env, GAMIFY_ADDR: "127.0.0.1:0", GAMIFY_DATA_DIR: mkdtempSync(join(tmpdir(), "gamify-ui-")),
   GAMIFY_LOG_FORMAT: "json", GAMIFY_LOG: "info", GAMIFY_CORS_ORIGINS: siteOrigin,
-  GAMIFY_ADMIN_TOKEN: ADMIN_TOKEN,
+  GAMIFY_ADMIN_TOKEN: ADMIN_TOKEN, GAMIFY_WEBHOOK_MAX_ATTEMPTS: "1",
 };
 for (const key of ["DATABASE_URL", "GAMIFY_CONFIG", "REDIS_URL", "GAMIFY_NATS_URL", "GAMIFY_API_KEY"]) delete env[key];
 const server = spawn(BIN, ["serve"], { env, stdio: ["ignore", "pipe", "inherit"] });
@@ -336,6 +336,60 @@ try {
     assert.ok(!offered.some((r) => r.id === "tea"), "no longer offered to users");
   });
 
+  await check("an admin adds a webhook, sees a delivery fail, sends it again and deletes the webhook", async () => {
+    // A receiver that fails its first request and takes the rest.
+    const received = [];
+    const receiver = createServer((req, res) => {
+      received.push(req.headers["gamify-delivery"]);
+      res.writeHead(received.length === 1 ? 500 : 204);
+      res.end();
+    });
+    await new Promise((r) => receiver.listen(0, "127.0.0.1", r));
+    try {
+      assert.equal(await text("#hooks"), "Ei webhookeja.");
+      await page.fill("#hook-url", `http://127.0.0.1:${receiver.address().port}/hook`);
+      await page.fill("#hook-note", "CRM");
+      await page.click("#new-hook button[type=submit]");
+      assert.match(await page.locator("[data-testid=hook-secret]").textContent(), /^whsec_[0-9a-f]{64}$/);
+      const row = page.locator("[data-testid=hooks] tbody tr");
+      assert.deepEqual((await row.locator("td").allTextContents()).slice(2, 4), ["achievement.unlocked", "CRM"]);
+      await post("webhook_user", "health", 1);
+      // One attempt is allowed here (GAMIFY_WEBHOOK_MAX_ATTEMPTS=1): failed.
+      const delivery = page.locator("[data-testid=deliveries] tbody tr");
+      const shows = async (status) => {
+        for (let i = 0; i < 100; i++) {
+          await row.locator("button[data-log]").click();
+          await page.locator("#deliveries h3").waitFor();
+          if (await delivery.count() && (await delivery.first().getAttribute("data-status")) === status) return;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        assert.fail(`no ${status} delivery: ${await text("#deliveries")}`);
+      };
+      await shows("failed");
+      assert.deepEqual((await delivery.first().locator("td").allTextContents()).slice(1, 6),
+        ["achievement.unlocked", "webhook_user", "epäonnistui", "1", "the receiver answered 500 Internal Server Error"]);
+      // The webhooks section alone (page coordinates, as fullPage takes them).
+      const [top, bottom] = await page.evaluate(() => [
+        document.querySelector("h2[data-t=hooksTitle]").getBoundingClientRect().top + window.scrollY,
+        document.getElementById("deliveries").getBoundingClientRect().bottom + window.scrollY,
+      ]);
+      await page.screenshot({
+        path: `${SHOTS}/admin-webhooks.png`, fullPage: true,
+        clip: { x: 0, y: top - 8, width: page.viewportSize().width, height: bottom - top + 16 },
+      });
+      await delivery.first().locator("button[data-replay]").click();
+      await page.locator("#hook-status", { hasText: "lähetetään uudelleen" }).waitFor();
+      await shows("delivered");
+      assert.equal(received.length, 2);
+      assert.equal(received[0], received[1], "the same delivery id both times");
+      await row.locator("button[data-unhook]").click();
+      await page.locator("#hook-status", { hasText: "poistettu" }).waitFor();
+      assert.equal(await text("#hooks"), "Ei webhookeja.");
+    } finally {
+      receiver.close();
+    }
+  });
+
   await check("an admin edits the rules: a mistake is shown with its line, a change becomes version 2", async () => {
     assert.equal(await text("[data-testid=rules-version]"), "Versio 1 (sisäänrakennettu).");
     const file = await page.inputValue("#rules-toml");
@@ -383,7 +437,8 @@ try {
     await page.fill("#token", ADMIN_TOKEN);
     await page.click("#signin button[type=submit]");
     await page.locator("[data-testid=tenant-name]", { hasText: "default" }).waitFor();
-    assert.equal(await text("[data-testid=total-events]"), "15", "the default tenant's again");
+    // The seeded 14, and one event each from the key and webhook checks.
+    assert.equal(await text("[data-testid=total-events]"), "16", "the default tenant's again");
   });
 
   await check("the leaderboards offer the categories the rules have now", async () => {

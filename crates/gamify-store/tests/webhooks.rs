@@ -447,11 +447,7 @@ async fn pruning_deletes_finished_deliveries_older_than_the_cutoff_a_batch_at_a_
             .unwrap();
 
         // Nothing was made before T0.
-        assert_eq!(
-            store.prune_deliveries(T0, 100).await.unwrap(),
-            0,
-            "{name}"
-        );
+        assert_eq!(store.prune_deliveries(T0, 100).await.unwrap(), 0, "{name}");
         // Before a day later: sent, failed and whk_2's five cancelled ones
         // (never tried: they count from when they were made), at most
         // `limit` per call.
