@@ -1,6 +1,7 @@
 //! Webhooks with the real `gamify` binary: deliveries waiting in the outbox
-//! survive `kill -9` and are sent after the restart, and two nodes on one
-//! PostgreSQL database share the outbox without sending a delivery twice.
+//! survive `kill -9` and are sent after the restart, two nodes on one
+//! PostgreSQL database share the outbox without sending a delivery twice,
+//! and `gamify serve` prunes the delivery log as configured.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU16, Ordering};
@@ -13,7 +14,7 @@ use gamify_store::postgres::scratch::{ScratchSchema, test_database};
 use serde_json::{Value, json};
 
 mod common;
-use common::{keyed_client, start_gamify};
+use common::{keyed_client, start_gamify, start_gamify_logged};
 
 const ADMIN_TOKEN: &str = "webhook-test-admin-token-01";
 
@@ -161,6 +162,103 @@ async fn pending_deliveries_survive_kill_9_and_are_sent_after_restart() {
         log.iter().all(|d| d["status"] == "delivered"),
         "every delivery written before the crash was delivered after it: {log:?}"
     );
+    server.kill().unwrap();
+    server.wait().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_prunes_deliveries_older_than_keep_days_and_keeps_all_with_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let (receiver, url) = start_receiver(204).await;
+    let env = |keep: &str| {
+        [
+            ("GAMIFY_DATA_DIR", dir.path().display().to_string()),
+            ("GAMIFY_ADMIN_TOKEN", ADMIN_TOKEN.to_owned()),
+            ("GAMIFY_WEBHOOK_KEEP_DAYS", keep.to_owned()),
+        ]
+    };
+    let (mut server, base, _) = start_gamify(&["serve"], &env("30"), "warn,gamify=info");
+    let client = client();
+    subscribe(&client, &base, &url).await;
+    let users: Vec<String> = ["old_a", "old_b", "recent"].map(String::from).to_vec();
+    record(&client, &[base], &users).await;
+    wait_for(&receiver, users.len()).await;
+    // Once the attempts are recorded (the log says delivered), stop.
+    let count = |path: &std::path::Path| -> i64 {
+        let log = rusqlite::Connection::open(path.join("gamify.db")).unwrap();
+        log.query_row(
+            "SELECT count(*) FROM webhook_deliveries WHERE status = 'delivered'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    for _ in 0..100 {
+        if count(dir.path()) == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    server.kill().unwrap();
+    server.wait().unwrap();
+    assert_eq!(count(dir.path()), 3);
+    // Two of them were made and sent 40 days ago.
+    let log = rusqlite::Connection::open(dir.path().join("gamify.db")).unwrap();
+    log.execute(
+        "UPDATE webhook_deliveries SET created_at = created_at - 40 * 86400000,
+             last_attempt_at = last_attempt_at - 40 * 86400000
+         WHERE user_id IN ('old_a', 'old_b')",
+        [],
+    )
+    .unwrap();
+    drop(log);
+
+    // Kept for ever: nothing goes.
+    let (mut server, _, _) = start_gamify(&["serve"], &env("0"), "warn,gamify=info");
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    assert_eq!(count(dir.path()), 3, "keep_days = 0 keeps everything");
+    server.kill().unwrap();
+    server.wait().unwrap();
+
+    // Thirty days: the sweep at start deletes the two, and says so.
+    let (mut server, base, _, logs) =
+        start_gamify_logged(&["serve"], &env("30"), "warn,gamify=info");
+    let mut pruned = None;
+    for _ in 0..100 {
+        pruned = logs
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|l| l["message"] == "webhook delivery log pruned")
+            .map(|l| l["pruned"].clone());
+        if pruned.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(pruned, Some(json!(2)), "the sweep's log line");
+    let webhooks = admin_get(&client, &base, "/api/v2/gamify/admin/webhooks").await;
+    let path = format!(
+        "/api/v2/gamify/admin/webhooks/{}/deliveries",
+        webhooks[0]["id"].as_str().unwrap()
+    );
+    let left = admin_get(&client, &base, &path).await;
+    let left: Vec<&str> = left
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["user_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(left, ["recent"]);
+    let metrics = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("gamify_webhook_deliveries_pruned_total 2"));
     server.kill().unwrap();
     server.wait().unwrap();
 }
