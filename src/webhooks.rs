@@ -135,7 +135,9 @@ impl Render<Subscription> for SubscriptionResponse {
     fn render(s: &Subscription) -> Self {
         SubscriptionResponse {
             id: s.id.clone(),
-            url: s.url.clone(),
+            // A password in the URL is sent with every delivery but, like
+            // the signing secret, never shown back.
+            url: crate::config::redact_url(&s.url),
             events: s.topics.iter().map(|t| t.as_str().to_owned()).collect(),
             description: s.description.clone(),
             created_at: rfc3339_ms(s.created_at_ms),

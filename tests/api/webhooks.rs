@@ -18,6 +18,7 @@ use crate::helpers::{DAY, TestApp, assert_error, error_fields, spawn_app};
 /// What a receiver got: the headers that matter and the body.
 #[derive(Debug, Clone)]
 struct Received {
+    authorization: String,
     delivery: String,
     event: String,
     timestamp: String,
@@ -74,6 +75,7 @@ async fn receive(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) -> 
             .to_owned()
     };
     r.got.lock().unwrap().push(Received {
+        authorization: header("authorization"),
         delivery: header("gamify-delivery"),
         event: header("gamify-event"),
         timestamp: header("gamify-timestamp"),
@@ -382,6 +384,23 @@ async fn finished_deliveries_leave_the_log_once_older_than_the_days_kept() {
     // Points are not deliveries: nothing of the users' changed.
     let balance = app.balance("aino").await;
     assert_eq!(balance["achievements"], json!(["first_step"]));
+}
+
+#[tokio::test]
+async fn a_password_in_the_url_is_sent_but_never_shown_back() {
+    let app = spawn_app().await;
+    let (receiver, url) = Receiver::start(&[]).await;
+    let url = url.replace("http://", "http://crm:s3cret@");
+    let made = subscribe(&app, &url, &["achievement.unlocked"]).await;
+    let shown = url.replace("s3cret", "***");
+    assert_eq!(made["url"], shown.as_str());
+    let list = app.admin_json("/api/v2/gamify/admin/webhooks").await;
+    assert_eq!(list[0]["url"], shown.as_str());
+    tokio::spawn(app.engine.clone().run_webhook_deliveries(settings(3)));
+    app.record("aino", "health", 1.0).await;
+    let got = receiver.wait_for(1).await;
+    // HTTP basic authentication: base64 of "crm:s3cret".
+    assert_eq!(got[0].authorization, "Basic Y3JtOnMzY3JldA==");
 }
 
 #[tokio::test]

@@ -25,7 +25,7 @@ pub struct SubscriptionRequest {
 pub struct SubscriptionResponse {
     /// `whk_…`
     pub id: String,
-    /// Where deliveries are posted.
+    /// Where deliveries are posted; a password in it shows as `***`.
     pub url: String,
     /// The event types it hears about.
     pub events: Vec<String>,
