@@ -536,3 +536,72 @@ async fn a_deleted_subscription_comes_back_when_added_again_with_its_id() {
         assert_eq!(log[1].status, DeliveryStatus::Pending, "{name}");
     }
 }
+
+#[tokio::test]
+async fn nodes_pruning_at_once_delete_each_delivery_once_between_them() {
+    for (name, store, _place) in backends("nodes_pruning_at_once").await {
+        store.subscribe(sub("whk_1", &TOLD)).await.unwrap();
+        // 600 users' first steps, recorded concurrently (batched): 600
+        // deliveries, all delivered.
+        let writes = (0..600).map(|i| {
+            let store = store.clone();
+            async move {
+                store
+                    .record_event(event(
+                        &format!("evt_{i}"),
+                        &format!("u{i}"),
+                        Category::HEALTH,
+                        1_000,
+                        T0,
+                    ))
+                    .await
+                    .unwrap();
+            }
+        });
+        futures_util::future::join_all(writes).await;
+        let ids: Vec<String> = store
+            .deliveries("whk_1", None, None, 1_000)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|d| d.id)
+            .collect();
+        assert_eq!(ids.len(), 600, "{name}");
+        let attempts = ids
+            .iter()
+            .map(|id| Attempt {
+                id: id.clone(),
+                at_ms: T0 + 1,
+                status_code: Some(204),
+                error: None,
+                status: DeliveryStatus::Delivered,
+                next_attempt_at_ms: T0 + 1,
+            })
+            .collect();
+        store.delivery_attempted(attempts).await.unwrap();
+        // Three sweeps at once, as three nodes' would be.
+        let sweeps = (0..3).map(|_| {
+            let store = store.clone();
+            async move {
+                let mut pruned = 0;
+                loop {
+                    let n = store.prune_deliveries(T0 + DAY, 50).await.unwrap();
+                    pruned += n;
+                    if n < 50 {
+                        return pruned;
+                    }
+                }
+            }
+        });
+        let pruned: u64 = futures_util::future::join_all(sweeps).await.iter().sum();
+        assert_eq!(pruned, 600, "{name}");
+        assert!(
+            store
+                .deliveries("whk_1", None, None, 10)
+                .await
+                .unwrap()
+                .is_empty(),
+            "{name}"
+        );
+    }
+}
