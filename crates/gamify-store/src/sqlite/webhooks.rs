@@ -52,17 +52,19 @@ pub fn subscriptions(conn: &Connection) -> Result<Vec<Subscription>, StoreError>
 /// Adds a subscription, or brings back a deleted one with its id (a
 /// forwarding subscription, whose id comes from its settings).
 pub fn subscribe(conn: &Connection, s: &Subscription) -> Result<(), StoreError> {
+    let sql = format!(
+        "INSERT INTO webhook_subscriptions (id, url, topics, secret, description, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6) {}",
+        crate::webhook::REVIVE
+    );
+    let topics = encode_topics(&s.topics);
     let changed = conn
         .execute(
-            &format!(
-            "INSERT INTO webhook_subscriptions (id, url, topics, secret, description, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6) {}",
-            crate::webhook::REVIVE
-        ),
+            &sql,
             params![
                 s.id,
                 s.url,
-                encode_topics(&s.topics),
+                topics,
                 s.secret,
                 s.description,
                 s.created_at_ms
