@@ -314,14 +314,7 @@ impl Engine {
                 EngineError::field("before", "expected a cursor from an earlier page")
             })?),
         };
-        let known = self.store().subscriptions().await?;
-        if !known.iter().any(|s| s.id == subscription_id)
-            && self
-                .store()
-                .deliveries(subscription_id, None, None, 1)
-                .await?
-                .is_empty()
-        {
+        if !self.store().subscription_made(subscription_id).await? {
             return Err(EngineError::NotFound("webhook"));
         }
         let rows = self

@@ -381,6 +381,18 @@ async fn finished_deliveries_leave_the_log_once_older_than_the_days_kept() {
         metrics.contains("gamify_webhook_deliveries_pruned_total 4"),
         "{metrics}"
     );
+    // A deleted subscription's log stays readable, empty once pruned.
+    let deleted = app
+        .admin(
+            Method::DELETE,
+            &format!("/api/v2/gamify/admin/webhooks/{down}"),
+            None,
+        )
+        .await;
+    assert_eq!(deleted.status(), 204);
+    app.clock.advance(8 * DAY);
+    assert_eq!(app.engine.prune_deliveries(week).await.unwrap(), 1);
+    assert_eq!(log(&app, &down).await, Vec::<Value>::new());
     // Points are not deliveries: nothing of the users' changed.
     let balance = app.balance("aino").await;
     assert_eq!(balance["achievements"], json!(["first_step"]));

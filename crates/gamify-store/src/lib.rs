@@ -504,6 +504,10 @@ pub trait Store: Send + Sync {
     /// The subscriptions not deleted, oldest first.
     async fn subscriptions(&self) -> Result<Vec<Subscription>, StoreError>;
 
+    /// Whether a subscription with this id was ever made, deleted ones
+    /// included (their delivery logs stay readable).
+    async fn subscription_made(&self, id: &str) -> Result<bool, StoreError>;
+
     /// Deletes a subscription at `at_ms`: no new deliveries for it, and
     /// those still pending are cancelled. Unknown or already deleted:
     /// [`StoreError::NotFound`] (`webhook`).

@@ -508,6 +508,12 @@ async fn a_deleted_subscription_comes_back_when_added_again_with_its_id() {
             .await
             .unwrap();
         store.unsubscribe("whk_fwd", T0 + 1).await.unwrap();
+        // Deleted, but made: its log is still asked for by its id.
+        assert!(store.subscription_made("whk_fwd").await.unwrap(), "{name}");
+        assert!(
+            !store.subscription_made("whk_never").await.unwrap(),
+            "{name}"
+        );
         let mut again = sub("whk_fwd", &[Topic::LevelUp]);
         again.created_at_ms = T0 + 2;
         store.subscribe(again.clone()).await.unwrap();

@@ -537,6 +537,11 @@ impl Store for PgStore {
         webhooks::subscriptions(&mut conn).await
     }
 
+    async fn subscription_made(&self, id: &str) -> Result<bool, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(classify)?;
+        webhooks::made(&mut conn, id).await
+    }
+
     async fn unsubscribe(&self, id: &str, at_ms: i64) -> Result<(), StoreError> {
         let mut conn = self.pool.acquire().await.map_err(classify)?;
         webhooks::unsubscribe(&mut conn, id, at_ms).await?;

@@ -92,6 +92,15 @@ pub async fn subscriptions(conn: &mut PgConnection) -> Result<Vec<Subscription>,
     read_subscriptions(conn).await.map_err(classify)
 }
 
+/// Whether a subscription with this id was ever made.
+pub async fn made(conn: &mut PgConnection, id: &str) -> Result<bool, StoreError> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM webhook_subscriptions WHERE id = $1)")
+        .bind(id)
+        .fetch_one(conn)
+        .await
+        .map_err(classify)
+}
+
 /// Adds a subscription, or brings back a deleted one with its id (a
 /// forwarding subscription, whose id comes from its settings).
 pub async fn subscribe(conn: &mut PgConnection, s: &Subscription) -> Result<(), StoreError> {

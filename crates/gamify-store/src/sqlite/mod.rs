@@ -726,6 +726,11 @@ impl Store for SqliteStore {
         self.read(webhooks::subscriptions).await
     }
 
+    async fn subscription_made(&self, id: &str) -> Result<bool, StoreError> {
+        let id = id.to_owned();
+        self.read(move |c| webhooks::made(c, &id)).await
+    }
+
     async fn unsubscribe(&self, id: &str, at_ms: i64) -> Result<(), StoreError> {
         self.hook(HookJob::Unsubscribe(id.to_owned(), at_ms))
             .await

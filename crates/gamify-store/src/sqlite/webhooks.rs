@@ -49,6 +49,16 @@ pub fn subscriptions(conn: &Connection) -> Result<Vec<Subscription>, StoreError>
     Ok(out)
 }
 
+/// Whether a subscription with this id was ever made.
+pub fn made(conn: &Connection, id: &str) -> Result<bool, StoreError> {
+    conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM webhook_subscriptions WHERE id = ?1)",
+        [id],
+        |r| r.get(0),
+    )
+    .map_err(backend)
+}
+
 /// Adds a subscription, or brings back a deleted one with its id (a
 /// forwarding subscription, whose id comes from its settings).
 pub fn subscribe(conn: &Connection, s: &Subscription) -> Result<(), StoreError> {
