@@ -59,6 +59,23 @@ async fn all(store: &Arc<dyn Store>, sub: &str) -> Vec<Delivery> {
     list
 }
 
+/// Records each user's first event (`evt_{user}`, at T0), which unlocks
+/// first_step: one delivery per subscription that wants it.
+async fn first_steps(store: &Arc<dyn Store>, users: &[&str]) {
+    for user in users {
+        store
+            .record_event(event(
+                &format!("evt_{user}"),
+                user,
+                Category::HEALTH,
+                1_000,
+                T0,
+            ))
+            .await
+            .unwrap();
+    }
+}
+
 fn topics(list: &[Delivery]) -> Vec<&'static str> {
     list.iter().map(|d| d.topic.as_str()).collect()
 }
@@ -374,18 +391,7 @@ async fn deleting_a_subscription_cancels_what_it_had_pending() {
 async fn erasing_a_user_removes_their_deliveries() {
     for (name, store, _place) in backends("erasing_a_user_removes_their_deliveries").await {
         store.subscribe(sub("whk_1", &TOLD)).await.unwrap();
-        for user in ["gone", "stays"] {
-            store
-                .record_event(event(
-                    &format!("evt_{user}"),
-                    user,
-                    Category::HEALTH,
-                    1_000,
-                    T0,
-                ))
-                .await
-                .unwrap();
-        }
+        first_steps(&store, &["gone", "stays"]).await;
         store
             .erase(&UserId::parse("gone").unwrap(), "era_1", T0 + 1)
             .await
@@ -406,18 +412,11 @@ async fn pruning_deletes_finished_deliveries_older_than_the_cutoff_a_batch_at_a_
         store.subscribe(sub("whk_2", &TOLD)).await.unwrap();
         // Each user's first event unlocks first_step: one delivery per
         // subscription, made at T0.
-        for user in ["sent", "failed", "retrying", "sent_late", "waiting"] {
-            store
-                .record_event(event(
-                    &format!("evt_{user}"),
-                    user,
-                    Category::HEALTH,
-                    1_000,
-                    T0,
-                ))
-                .await
-                .unwrap();
-        }
+        first_steps(
+            &store,
+            &["sent", "failed", "retrying", "sent_late", "waiting"],
+        )
+        .await;
         // whk_2's are cancelled without an attempt.
         store.unsubscribe("whk_2", T0 + 1).await.unwrap();
         let id_of = |list: &[Delivery], user: &str| {
