@@ -184,8 +184,8 @@ async fn serve_prunes_deliveries_older_than_keep_days_and_keeps_all_with_zero() 
     record(&client, &[base], &users).await;
     wait_for(&receiver, users.len()).await;
     // Once the attempts are recorded (the log says delivered), stop.
-    let count = |path: &std::path::Path| -> i64 {
-        let log = rusqlite::Connection::open(path.join("gamify.db")).unwrap();
+    let count = || -> i64 {
+        let log = rusqlite::Connection::open(dir.path().join("gamify.db")).unwrap();
         log.query_row(
             "SELECT count(*) FROM webhook_deliveries WHERE status = 'delivered'",
             [],
@@ -194,14 +194,14 @@ async fn serve_prunes_deliveries_older_than_keep_days_and_keeps_all_with_zero() 
         .unwrap()
     };
     for _ in 0..100 {
-        if count(dir.path()) == 3 {
+        if count() == 3 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     server.kill().unwrap();
     server.wait().unwrap();
-    assert_eq!(count(dir.path()), 3);
+    assert_eq!(count(), 3);
     // Two of them were made and sent 40 days ago.
     let log = rusqlite::Connection::open(dir.path().join("gamify.db")).unwrap();
     log.execute(
@@ -216,7 +216,7 @@ async fn serve_prunes_deliveries_older_than_keep_days_and_keeps_all_with_zero() 
     // Kept for ever: nothing goes.
     let (mut server, _, _) = start_gamify(&["serve"], &env("0"), "warn,gamify=info");
     tokio::time::sleep(Duration::from_millis(1_000)).await;
-    assert_eq!(count(dir.path()), 3, "keep_days = 0 keeps everything");
+    assert_eq!(count(), 3, "keep_days = 0 keeps everything");
     server.kill().unwrap();
     server.wait().unwrap();
 
