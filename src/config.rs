@@ -1145,12 +1145,12 @@ mod tests {
     #[test]
     fn the_delivery_log_keeps_thirty_days_unless_told_otherwise() {
         let keep = |days: Option<&str>| {
-            let env = |k: &str| (k == "GAMIFY_WEBHOOK_KEEP_DAYS").then(|| days.unwrap().to_owned());
-            let config = match days {
-                Some(_) => Config::load(None, env),
-                None => Config::load(None, no_env),
+            let env = |k: &str| {
+                days.filter(|_| k == "GAMIFY_WEBHOOK_KEEP_DAYS")
+                    .map(String::from)
             };
-            config.unwrap().webhooks().unwrap().keep_deliveries
+            let config = Config::load(None, env).unwrap();
+            config.webhooks().unwrap().keep_deliveries
         };
         assert_eq!(keep(None), Some(Duration::from_secs(30 * 86_400)));
         assert_eq!(keep(Some("2")), Some(Duration::from_secs(2 * 86_400)));
