@@ -110,6 +110,12 @@ async fn subscribe(app: &TestApp, url: &str, events: &[&str]) -> Value {
     response.json().await.unwrap()
 }
 
+/// Deletes a subscription (admin).
+async fn unsubscribe(app: &TestApp, webhook: &str) -> reqwest::Response {
+    let path = format!("/api/v2/gamify/admin/webhooks/{webhook}");
+    app.admin(Method::DELETE, &path, None).await
+}
+
 async fn log(app: &TestApp, webhook: &str) -> Vec<Value> {
     let path = format!("/api/v2/gamify/admin/webhooks/{webhook}/deliveries?limit=100");
     serde_json::from_value(app.admin_json(&path).await).unwrap()
@@ -286,14 +292,7 @@ async fn deleting_a_subscription_stops_its_deliveries() {
         .to_owned();
     // Recorded before the worker runs: pending until it does.
     app.record("liisa", "social", 1.0).await;
-    let deleted = app
-        .admin(
-            Method::DELETE,
-            &format!("/api/v2/gamify/admin/webhooks/{id}"),
-            None,
-        )
-        .await;
-    assert_eq!(deleted.status(), 204);
+    assert_eq!(unsubscribe(&app, &id).await.status(), 204);
     tokio::spawn(app.engine.clone().run_webhook_deliveries(settings(3)));
     app.record("liisa", "social", 1.0).await;
     tokio::time::sleep(Duration::from_millis(600)).await;
@@ -301,14 +300,7 @@ async fn deleting_a_subscription_stops_its_deliveries() {
     let log = log(&app, &id).await;
     assert_eq!(log.len(), 1);
     assert_eq!(log[0]["status"], "cancelled");
-    let again = app
-        .admin(
-            Method::DELETE,
-            &format!("/api/v2/gamify/admin/webhooks/{id}"),
-            None,
-        )
-        .await;
-    assert_error(again, 404, "not_found").await;
+    assert_error(unsubscribe(&app, &id).await, 404, "not_found").await;
     let unknown = app
         .admin(
             Method::GET,
@@ -382,14 +374,7 @@ async fn finished_deliveries_leave_the_log_once_older_than_the_days_kept() {
         "{metrics}"
     );
     // A deleted subscription's log stays readable, empty once pruned.
-    let deleted = app
-        .admin(
-            Method::DELETE,
-            &format!("/api/v2/gamify/admin/webhooks/{down}"),
-            None,
-        )
-        .await;
-    assert_eq!(deleted.status(), 204);
+    assert_eq!(unsubscribe(&app, &down).await.status(), 204);
     app.clock.advance(8 * DAY);
     assert_eq!(app.engine.prune_deliveries(week).await.unwrap(), 1);
     assert_eq!(log(&app, &down).await, Vec::<Value>::new());
