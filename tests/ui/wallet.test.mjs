@@ -377,6 +377,11 @@ try {
         path: `${SHOTS}/admin-webhooks.png`, fullPage: true,
         clip: { x: 0, y: top - 8, width: page.viewportSize().width, height: bottom - top + 16 },
       });
+      // Only the delivered ones: none yet; then every status again.
+      await page.selectOption("#log-status", "delivered");
+      await page.locator("#deliveries", { hasText: "Ei lähetyksiä." }).waitFor();
+      await page.selectOption("#log-status", "");
+      await delivery.first().waitFor();
       await delivery.first().locator("button[data-replay]").click();
       await page.locator("#hook-status", { hasText: "lähetetään uudelleen" }).waitFor();
       await shows("delivered");
