@@ -840,7 +840,11 @@ fn new_event_id(now_ms: i64) -> String {
 
 /// An id of this shape with another prefix (`spd`, `adj`, `red`).
 ///
-/// Written digit by digit, with its 64 random bits from a per-thread
+/// Ids one process makes within one millisecond sort in the order it made
+/// them (see [`tail_after`]), so listings ordered by id (redemptions, and
+/// keys and webhooks made in one millisecond) read newest first exactly.
+///
+/// Written digit by digit, with its random bits from a per-thread
 /// buffer that the OS random source fills for 32 ids at a time: an id is
 /// made for every event, and `format!` and a `getrandom` call each took
 /// more than the rest of making it. (Ids are unique, not secret: API key
@@ -848,7 +852,7 @@ fn new_event_id(now_ms: i64) -> String {
 pub(crate) fn new_id(prefix: &str, now_ms: i64) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let time = now_ms.clamp(0, 0xffff_ffff_ffff) as u64;
-    let random = random_u64();
+    let random = tail_after(time, random_u64());
     let mut id = String::with_capacity(prefix.len() + 29);
     id.push_str(prefix);
     id.push('_');
@@ -859,6 +863,40 @@ pub(crate) fn new_id(prefix: &str, now_ms: i64) -> String {
         id.push(char::from(HEX[(random >> (4 * shift)) as usize & 15]));
     }
     id
+}
+
+/// The last 64 bits of an id made at `time`: one more than the previous
+/// id this process made in that millisecond, or `fresh` with its top bit
+/// cleared for the millisecond's first (counting up from there cannot run
+/// out: 2^63 ids). Across milliseconds the time digits order ids; across
+/// nodes, within one millisecond, the order is arbitrary (their clocks do
+/// not agree that finely anyway). 63 random bits per node and millisecond
+/// still make a clash between nodes vanishingly rare, and the UNIQUE
+/// constraint catches one.
+///
+/// Each millisecond's last tail is kept in one of 4,096 slots (by time),
+/// not in one "last id" pair: requests take the time a little before they
+/// make an id, so ids for neighbouring milliseconds interleave, and one
+/// pair would forget a millisecond as soon as its neighbour's id came
+/// between two of its own. A slot is taken over by a millisecond 4.096 s
+/// later, long after any request of the earlier one has made its id.
+/// The tail counts ids, but only within one millisecond: it tells nobody
+/// how many ids a node made between two they saw.
+fn tail_after(time: u64, fresh: u64) -> u64 {
+    use std::sync::Mutex;
+    const SLOTS: usize = 4096;
+    /// Per slot: the millisecond it holds and the last tail made in it.
+    static LAST: [Mutex<(u64, u64)>; SLOTS] = [const { Mutex::new((u64::MAX, 0)) }; SLOTS];
+    let slot = &LAST[(time % SLOTS as u64) as usize];
+    // Nothing in here can panic, so a poisoned lock still holds a whole pair.
+    let mut last = slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let tail = if last.0 == time {
+        last.1 + 1
+    } else {
+        fresh >> 1
+    };
+    *last = (time, tail);
+    tail
 }
 
 /// 64 bits from the OS random source, taken from a per-thread buffer.
@@ -965,5 +1003,35 @@ mod tests {
         assert_eq!(ids.len(), 1000);
         let randoms: std::collections::HashSet<&str> = ids.iter().map(|id| &id[16..]).collect();
         assert_eq!(randoms.len(), 1000, "no random part repeats");
+    }
+
+    #[test]
+    fn ids_made_in_one_millisecond_sort_in_the_order_they_were_made() {
+        let made: Vec<Vec<String>> = std::thread::scope(|s| {
+            let threads: Vec<_> = (0..4)
+                .map(|_| s.spawn(|| (0..500).map(|_| new_id("red", 1_760_265_000_123)).collect()))
+                .collect();
+            threads.into_iter().map(|t| t.join().unwrap()).collect()
+        });
+        for ids in &made {
+            assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+        }
+        let all: std::collections::HashSet<&String> = made.iter().flatten().collect();
+        assert_eq!(all.len(), 2000);
+        // The next millisecond starts afresh and still sorts after.
+        let later = new_id("red", 1_760_265_000_124);
+        assert!(made.iter().flatten().all(|id| *id < later));
+        // Requests take the time before they make an id, so neighbouring
+        // milliseconds interleave; each still comes out in order.
+        let (mut even, mut odd) = (Vec::new(), Vec::new());
+        for i in 0..100 {
+            even.push(new_id("red", 1_760_265_000_200));
+            if i % 3 == 0 {
+                odd.push(new_id("red", 1_760_265_000_201));
+            }
+        }
+        for ids in [&even, &odd] {
+            assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+        }
     }
 }

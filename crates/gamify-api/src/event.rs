@@ -52,7 +52,8 @@ pub struct UnlockedAchievement {
 /// A recorded event: the brief's fields, then what it earned and changed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct EventResponse {
-    /// `evt_`, 12 hex digits of time and 16 random ones.
+    /// `evt_`, 12 hex digits of time, then 16 more: random for a node's first
+    /// id in a millisecond, one more for each next one.
     #[schema(example = "evt_0199d89d0f8a3c5e7a1b2d4f6e8091a3")]
     pub id: String,
     /// The user.
