@@ -1,8 +1,8 @@
 //! The HTTP/1.1 server loop under [`super::serve`] (and the benchmark's
 //! bare endpoint, so that both run on the same loop): accepts connections,
-//! serves each with hyper, closes a connection whose request head does not
-//! arrive in time, and on shutdown stops accepting and finishes the
-//! requests in flight.
+//! serves each with hyper, answers 408 to a request head that does not
+//! arrive in time and closes a connection left idle as long, and on
+//! shutdown stops accepting and finishes the requests in flight.
 //!
 //! `axum::serve` does all of this but the timeout: it sets no timer, so
 //! hyper's header timeout never fires and a client that sends half a
@@ -25,7 +25,7 @@ use axum::response::Response;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tower_service::Service;
@@ -44,7 +44,12 @@ pub async fn serve_app<S>(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()>
 where
-    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + Sync + 'static,
+    S: Service<Request, Response = Response, Error = Infallible>
+        + Clone
+        + Send
+        + Sync
+        + Unpin
+        + 'static,
     S::Future: Send + 'static,
 {
     let mut builder = http1::Builder::new();
@@ -70,22 +75,42 @@ where
         // Small JSON answers should not wait for Nagle.
         let _ = tcp.set_nodelay(true);
         let app = app.clone();
+        // Boxed so that the connection can be polled without its shutdown
+        // and its socket taken back afterwards (`poll_without_shutdown`
+        // wants futures that are `Unpin`): one allocation a request.
         let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
-            app.clone().call(request.map(Body::new))
+            Box::pin(app.clone().call(request.map(Body::new)))
         });
-        let connection = builder.serve_connection(TokioIo::new(Explained::new(tcp)), service);
+        let mut connection = builder.serve_connection(TokioIo::new(Explained::new(tcp)), service);
         let mut stopping = stopping.clone();
         let held = connections.clone();
         tokio::spawn(async move {
-            let mut connection = std::pin::pin!(connection);
-            tokio::select! {
-                // A connection's errors (a client gone, a head too slow or
-                // unreadable) end it; hyper has answered what it could.
-                _ = connection.as_mut() => {}
+            let ended = tokio::select! {
+                ended = std::future::poll_fn(|cx| connection.poll_without_shutdown(cx)) => ended,
                 _ = stopping.changed() => {
-                    connection.as_mut().graceful_shutdown();
-                    let _ = connection.as_mut().await;
+                    Pin::new(&mut connection).graceful_shutdown();
+                    std::future::poll_fn(|cx| connection.poll_without_shutdown(cx)).await
                 }
+            };
+            let mut io = connection.into_parts().io.into_inner();
+            match ended {
+                // Done: close as hyper would have.
+                Ok(()) => {
+                    let _ = io.shutdown().await;
+                }
+                // Part of a request head came and the rest did not in time:
+                // hyper closes without a word; the client is told why.
+                Err(e) if e.is_timeout() && io.read_since_write => {
+                    let answer = head_timeout_answer(header_timeout);
+                    let told = async {
+                        io.write_all(&answer).await?;
+                        io.shutdown().await
+                    };
+                    let _ = tokio::time::timeout(Duration::from_secs(1), told).await;
+                }
+                // Other errors (a client gone, a head unreadable, which
+                // hyper has answered) end it.
+                Err(_) => {}
             }
             drop(held);
         });
@@ -120,11 +145,19 @@ async fn accept_failed(error: std::io::Error) {
 /// (a status of 400, 414 or 431, `content-length: 0`, no `content-type`:
 /// every answer of the router has one and a body) is sent instead as
 /// [`explained`] makes it; everything else passes through untouched.
+///
+/// It also notes whether anything was read since the last write: when
+/// hyper's header timer ends the connection, that tells a request head
+/// left half sent (answered 408 by [`serve_app`]) from a connection that
+/// sat idle (closed without a word, as a client may be sending a request
+/// on it at that moment and would take a 408 for its answer).
 struct Explained<T> {
     io: T,
     /// The answer being sent in place of hyper's, and how much of it is
     /// written.
     replacing: Option<(Vec<u8>, usize)>,
+    /// Bytes came in after the last answer went out.
+    read_since_write: bool,
 }
 
 impl<T> Explained<T> {
@@ -132,6 +165,7 @@ impl<T> Explained<T> {
         Explained {
             io,
             replacing: None,
+            read_since_write: false,
         }
     }
 }
@@ -142,7 +176,12 @@ impl<T: AsyncRead + Unpin> AsyncRead for Explained<T> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.io).poll_read(cx, buf)
+        let before = buf.filled().len();
+        let read = Pin::new(&mut self.io).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.read_since_write = true;
+        }
+        read
     }
 }
 
@@ -153,6 +192,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Explained<T> {
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
         let this = &mut *self;
+        this.read_since_write = false;
         if this.replacing.is_none() {
             match explained(buf) {
                 Some(answer) => {
@@ -194,7 +234,10 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Explained<T> {
             Some(first) if self.replacing.is_some() || automatic(first).is_some() => {
                 self.poll_write(cx, first)
             }
-            _ => Pin::new(&mut self.io).poll_write_vectored(cx, bufs),
+            _ => {
+                self.read_since_write = false;
+                Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+            }
         }
     }
 
@@ -274,6 +317,35 @@ fn explained(head: &[u8]) -> Option<Vec<u8>> {
     answer.extend_from_slice(&head[at + EMPTY.len() - 2..]);
     answer.extend_from_slice(&body);
     Some(answer)
+}
+
+/// The 408 for a request head that did not arrive in full within
+/// `timeout`, in the API's error shape; the connection closes after it.
+fn head_timeout_answer(timeout: Duration) -> Vec<u8> {
+    let message = format!(
+        "the request's line and headers did not arrive within {} ms \
+         (limits.header_timeout_ms); the connection is closed",
+        timeout.as_millis()
+    );
+    let body = serde_json::to_vec(&ErrorResponse {
+        error: ErrorBody {
+            code: "request_timeout".into(),
+            message: message.clone(),
+            details: vec![FieldError {
+                field: "request".into(),
+                message,
+            }],
+        },
+    })
+    .unwrap_or_default();
+    let mut answer = format!(
+        "HTTP/1.1 408 Request Timeout\r\nconnection: close\r\n\
+         content-type: application/json\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    answer.extend_from_slice(&body);
+    answer
 }
 
 #[cfg(test)]
