@@ -11,6 +11,7 @@ mod erasure;
 mod errors;
 mod events;
 mod export;
+mod fuzz;
 mod helpers;
 mod limits;
 mod metrics;
