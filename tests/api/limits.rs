@@ -89,6 +89,21 @@ async fn the_default_limits_are_the_documented_ones() {
     assert!(error_message(&err).contains("65536"));
 }
 
+/// Everything the server sends on `stream` until it closes it, which it
+/// must do within 10 s.
+async fn answer_of(stream: &mut tokio::net::TcpStream) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut answer = Vec::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        stream.read_to_end(&mut answer),
+    )
+    .await
+    .expect("answered and closed within 10 s")
+    .ok();
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
 /// A connection that sends part of a request head and stalls is answered
 /// 408 and closed once `header_timeout_ms` passes, a body that stalls is
 /// answered 408, and an idle connection (kept alive, or never used) is
@@ -110,16 +125,8 @@ async fn a_stalled_request_head_or_an_idle_connection_is_closed_past_the_timeout
         .await
         .unwrap();
     let began = std::time::Instant::now();
-    let mut answer = Vec::new();
-    tokio::time::timeout(
-        std::time::Duration::from_secs(10),
-        stalled.read_to_end(&mut answer),
-    )
-    .await
-    .expect("the stalled connection is answered and closed within 10 s")
-    .unwrap();
+    let answer = answer_of(&mut stalled).await;
     let elapsed = began.elapsed();
-    let answer = String::from_utf8_lossy(&answer);
     let (head, body) = answer.split_once("\r\n\r\n").expect("an answer");
     assert!(head.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(head.contains("connection: close"), "{answer}");
@@ -151,15 +158,7 @@ async fn a_stalled_request_head_or_an_idle_connection_is_closed_past_the_timeout
     );
     trickle.write_all(head.as_bytes()).await.unwrap();
     let began = std::time::Instant::now();
-    let mut answer = Vec::new();
-    tokio::time::timeout(
-        std::time::Duration::from_secs(10),
-        trickle.read_to_end(&mut answer),
-    )
-    .await
-    .expect("answered within 10 s")
-    .ok();
-    let answer = String::from_utf8_lossy(&answer);
+    let answer = answer_of(&mut trickle).await;
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(answer.contains("\"request_timeout\""), "{answer}");
     assert!(answer.contains("limits.header_timeout_ms"), "{answer}");
@@ -196,7 +195,7 @@ async fn a_stalled_request_head_or_an_idle_connection_is_closed_past_the_timeout
 /// good request before it on the same connection is answered as usual.
 #[tokio::test]
 async fn a_request_head_that_cannot_be_read_gets_the_error_shape() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     let app = spawn_app().await;
     let addr = app.base.trim_start_matches("http://").to_owned();
     let answer = |request: Vec<u8>| {
@@ -204,15 +203,7 @@ async fn a_request_head_that_cannot_be_read_gets_the_error_shape() {
         async move {
             let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
             tcp.write_all(&request).await.unwrap();
-            let mut answer = Vec::new();
-            tokio::time::timeout(
-                std::time::Duration::from_secs(10),
-                tcp.read_to_end(&mut answer),
-            )
-            .await
-            .expect("answered and closed within 10 s")
-            .unwrap();
-            String::from_utf8(answer).unwrap()
+            answer_of(&mut tcp).await
         }
     };
     let body = |answer: &str, status: &str| -> Value {
