@@ -100,8 +100,8 @@ async fn answer_of(stream: &mut tokio::net::TcpStream) -> String {
     )
     .await
     .expect("answered and closed within 10 s")
-    .ok();
-    String::from_utf8_lossy(&answer).into_owned()
+    .unwrap();
+    String::from_utf8(answer).unwrap()
 }
 
 /// A connection that sends part of a request head and stalls is answered
