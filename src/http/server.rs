@@ -92,15 +92,19 @@ where
                     std::future::poll_fn(|cx| connection.poll_without_shutdown(cx)).await
                 }
             };
-            let mut io = connection.into_parts().io.into_inner();
+            let parts = connection.into_parts();
+            let mut io = parts.io.into_inner();
             match ended {
                 // Done: close as hyper would have.
                 Ok(()) => {
                     let _ = io.shutdown().await;
                 }
-                // Part of a request head came and the rest did not in time:
-                // hyper closes without a word; the client is told why.
-                Err(e) if e.is_timeout() && io.read_since_write => {
+                // Part of a request head came (hyper still holds it, unread)
+                // and the rest did not in time: hyper closes without a word;
+                // the client is told why. A connection that sat idle is
+                // closed silently: a client may be sending a request on it
+                // at that moment and would take a 408 for its answer.
+                Err(e) if e.is_timeout() && !parts.read_buf.is_empty() => {
                     let answer = head_timeout_answer(header_timeout);
                     let told = async {
                         io.write_all(&answer).await?;
@@ -145,19 +149,11 @@ async fn accept_failed(error: std::io::Error) {
 /// (a status of 400, 414 or 431, `content-length: 0`, no `content-type`:
 /// every answer of the router has one and a body) is sent instead as
 /// [`explained`] makes it; everything else passes through untouched.
-///
-/// It also notes whether anything was read since the last write: when
-/// hyper's header timer ends the connection, that tells a request head
-/// left half sent (answered 408 by [`serve_app`]) from a connection that
-/// sat idle (closed without a word, as a client may be sending a request
-/// on it at that moment and would take a 408 for its answer).
 struct Explained<T> {
     io: T,
     /// The answer being sent in place of hyper's, and how much of it is
     /// written.
     replacing: Option<(Vec<u8>, usize)>,
-    /// Bytes came in after the last answer went out.
-    read_since_write: bool,
 }
 
 impl<T> Explained<T> {
@@ -165,7 +161,6 @@ impl<T> Explained<T> {
         Explained {
             io,
             replacing: None,
-            read_since_write: false,
         }
     }
 }
@@ -176,12 +171,7 @@ impl<T: AsyncRead + Unpin> AsyncRead for Explained<T> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
-        let before = buf.filled().len();
-        let read = Pin::new(&mut self.io).poll_read(cx, buf);
-        if buf.filled().len() > before {
-            self.read_since_write = true;
-        }
-        read
+        Pin::new(&mut self.io).poll_read(cx, buf)
     }
 }
 
@@ -192,7 +182,6 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Explained<T> {
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
         let this = &mut *self;
-        this.read_since_write = false;
         if this.replacing.is_none() {
             match explained(buf) {
                 Some(answer) => {
@@ -234,10 +223,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Explained<T> {
             Some(first) if self.replacing.is_some() || automatic(first).is_some() => {
                 self.poll_write(cx, first)
             }
-            _ => {
-                self.read_since_write = false;
-                Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
-            }
+            _ => Pin::new(&mut self.io).poll_write_vectored(cx, bufs),
         }
     }
 

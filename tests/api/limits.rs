@@ -140,6 +140,19 @@ async fn a_stalled_request_head_or_an_idle_connection_is_closed_past_the_timeout
         elapsed >= std::time::Duration::from_millis(250),
         "not before the timeout: {elapsed:?}"
     );
+    // So is a part of a head sent right behind a whole request (pipelined),
+    // after that request's answer.
+    let mut pipelined = tokio::net::TcpStream::connect(addr).await.unwrap();
+    pipelined
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let answer = answer_of(&mut pipelined).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let second = answer
+        .find("HTTP/1.1 408")
+        .expect("the stalled second head is answered");
+    assert!(answer[second..].contains("\"request_timeout\""), "{answer}");
     let mut buf = [0u8; 256];
     // Everyone else is served as before.
     let ok = app
