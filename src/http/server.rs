@@ -285,7 +285,20 @@ const EMPTY: &[u8] = b"\r\ncontent-length: 0\r\n";
 /// API's error body (docs/API.md, "Errors"); otherwise `None`.
 fn explained(head: &[u8]) -> Option<Vec<u8>> {
     let ((code, field, message), at) = automatic(head)?;
-    let body = serde_json::to_vec(&ErrorResponse {
+    let body = error_body(code, field, message)?;
+    let mut answer = Vec::with_capacity(head.len() + body.len() + 64);
+    answer.extend_from_slice(&head[..at]);
+    answer.extend_from_slice(b"\r\ncontent-type: application/json\r\ncontent-length: ");
+    answer.extend_from_slice(body.len().to_string().as_bytes());
+    answer.extend_from_slice(&head[at + EMPTY.len() - 2..]);
+    answer.extend_from_slice(&body);
+    Some(answer)
+}
+
+/// The API's error body (docs/API.md, "Errors") for one field, as the
+/// answers this loop writes itself carry it.
+fn error_body(code: &str, field: &str, message: &str) -> Option<Vec<u8>> {
+    serde_json::to_vec(&ErrorResponse {
         error: ErrorBody {
             code: code.into(),
             message: message.into(),
@@ -295,14 +308,7 @@ fn explained(head: &[u8]) -> Option<Vec<u8>> {
             }],
         },
     })
-    .ok()?;
-    let mut answer = Vec::with_capacity(head.len() + body.len() + 64);
-    answer.extend_from_slice(&head[..at]);
-    answer.extend_from_slice(b"\r\ncontent-type: application/json\r\ncontent-length: ");
-    answer.extend_from_slice(body.len().to_string().as_bytes());
-    answer.extend_from_slice(&head[at + EMPTY.len() - 2..]);
-    answer.extend_from_slice(&body);
-    Some(answer)
+    .ok()
 }
 
 /// The 408 for a request head that did not arrive in full within
@@ -313,17 +319,7 @@ fn head_timeout_answer(timeout: Duration) -> Vec<u8> {
          (limits.header_timeout_ms); the connection is closed",
         timeout.as_millis()
     );
-    let body = serde_json::to_vec(&ErrorResponse {
-        error: ErrorBody {
-            code: "request_timeout".into(),
-            message: message.clone(),
-            details: vec![FieldError {
-                field: "request".into(),
-                message,
-            }],
-        },
-    })
-    .unwrap_or_default();
+    let body = error_body("request_timeout", "request", &message).unwrap_or_default();
     let mut answer = format!(
         "HTTP/1.1 408 Request Timeout\r\nconnection: close\r\n\
          content-type: application/json\r\ncontent-length: {}\r\n\r\n",
