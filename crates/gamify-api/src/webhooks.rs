@@ -49,7 +49,8 @@ pub struct SubscriptionCreated {
 /// One delivery in a subscription's log.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, ToSchema)]
 pub struct DeliveryResponse {
-    /// `dlv_…`: the `Gamify-Delivery` header, the same on every attempt.
+    /// `dlv_…`: the `Gamify-Delivery` header, the same on every attempt;
+    /// ids sort by the time of the change they tell about.
     pub id: String,
     /// The event type.
     #[serde(rename = "type")]
