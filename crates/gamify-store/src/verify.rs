@@ -19,7 +19,8 @@
 //!   above its stock; every paid redemption has its
 //!   ledger entry.
 //! - **Indexes equal the data** (embedded backend): the per-user event and
-//!   ledger indexes, and the leaderboard held in memory.
+//!   ledger indexes, the per-user webhook delivery index, and the
+//!   leaderboard held in memory.
 //!
 //! Achievements implied by history and erased users staying erased need the
 //! rules; the engine checks those (`src/verify.rs` of the `gamify` crate).
@@ -163,7 +164,11 @@ const CHECKS: [(&str, &str); 9] = [
 /// The embedded backend's own: its derived per-user indexes (see
 /// `crate::sqlite::materialize`) list exactly the user's rows up to their
 /// marks. (The leaderboard in memory is compared with `users` in Rust.)
-const SQLITE_CHECKS: [(&str, &str); 2] = [
+/// The delivery index may also list deliveries pruned just before a crash
+/// (the derived tables' part of a prune is not replayed); such an entry
+/// names no row, harms nothing (a delivery seq is never handed out again)
+/// and is not reported.
+const SQLITE_CHECKS: [(&str, &str); 3] = [
     (
         "event index",
         "SELECT 'user ' || u.user_id, 'the event index lists seq ' || u.seq || ', which is not their event'
@@ -187,6 +192,18 @@ const SQLITE_CHECKS: [(&str, &str); 2] = [
          FROM ledger l
          WHERE l.seq <= (SELECT through_ledger_seq FROM materialized WHERE id = 1)
            AND NOT EXISTS (SELECT 1 FROM user_ledger u WHERE u.user_id = l.user_id AND u.seq = l.seq)
+         LIMIT {LIMIT}",
+    ),
+    (
+        "delivery index",
+        "SELECT 'user ' || u.user_id, 'the delivery index lists seq ' || u.seq || ', which is not their delivery'
+         FROM user_deliveries u JOIN webhook_deliveries d ON d.seq = u.seq
+         WHERE d.user_id <> u.user_id
+         UNION ALL
+         SELECT 'user ' || d.user_id, 'webhook delivery ' || d.id || ' is missing from the delivery index'
+         FROM webhook_deliveries d
+         WHERE d.seq <= (SELECT through_delivery_seq FROM materialized WHERE id = 1)
+           AND NOT EXISTS (SELECT 1 FROM user_deliveries u WHERE u.user_id = d.user_id AND u.seq = d.seq)
          LIMIT {LIMIT}",
     ),
 ];

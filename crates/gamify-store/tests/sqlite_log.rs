@@ -4,13 +4,16 @@
 //! that nothing a user sees depends on when that happens: event listings
 //! across the boundary, a full replay of the log when the derived file is
 //! lost, and refusal to open on a log that does not replay to what was
-//! acknowledged.
+//! acknowledged; and that erasure finds every webhook delivery of a user
+//! through the derived `user_deliveries` across an upgrade, a rebuild and
+//! pruning.
 
 use std::path::Path;
 
 use gamify_core::{Category, Points, Rules, UserId};
 use gamify_store::sqlite::{SqliteStore, derived_path};
-use gamify_store::{Store, StoreError, UserSnapshot};
+use gamify_store::webhook::Topic;
+use gamify_store::{Attempt, DeliveryStatus, Store, StoreError, Subscription, UserSnapshot};
 
 mod common;
 use common::{DAY, T0, event};
@@ -312,4 +315,191 @@ async fn a_log_of_schema_8_is_upgraded_with_its_ledger_intact_and_still_guarded(
         [],
     );
     assert_eq!(fine.unwrap(), 1, "a known kind is accepted");
+}
+
+/// A subscription to first_step and the like: each user's first event
+/// makes one delivery.
+fn subscription() -> Subscription {
+    Subscription {
+        id: "whk_1".into(),
+        url: "http://127.0.0.1:9/hook".into(),
+        topics: vec![Topic::AchievementUnlocked],
+        secret: "whsec_1".into(),
+        description: String::new(),
+        created_at_ms: T0 - DAY,
+    }
+}
+
+/// (user, seq) of whk_1's deliveries, oldest first.
+async fn deliveries(store: &SqliteStore) -> Vec<(String, i64)> {
+    let mut list: Vec<(String, i64)> = store
+        .deliveries("whk_1", None, None, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| (d.user_id, d.seq))
+        .collect();
+    list.sort_by_key(|d| d.1);
+    list
+}
+
+/// The derived file's delivery index, sorted.
+fn delivery_index(path: &Path) -> Vec<(String, i64)> {
+    let conn = rusqlite::Connection::open(derived_path(path)).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT user_id, seq FROM user_deliveries ORDER BY user_id, seq")
+        .unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+async fn first_events(store: &SqliteStore, users: &[&str], at: i64) {
+    for user in users {
+        store
+            .record_event(event(
+                &format!("evt_{user}"),
+                user,
+                Category::HEALTH,
+                1_000,
+                at,
+            ))
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn an_outbox_of_schema_10_is_upgraded_and_erasure_finds_every_delivery() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gamify.db");
+    let store = SqliteStore::open(&path, Rules::default()).unwrap();
+    store.subscribe(subscription()).await.unwrap();
+    first_events(&store, &["ann", "bob", "cid"], T0).await;
+    let made = deliveries(&store).await;
+    assert_eq!(made.len(), 3);
+    drop(store);
+    // Put both files back as the previous release wrote them: the outbox
+    // without AUTOINCREMENT and with its per-user index, the derived file
+    // without the delivery index.
+    let log = rusqlite::Connection::open(&path).unwrap();
+    log.execute_batch(
+        "BEGIN;
+         CREATE TABLE old (
+             seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE,
+             subscription_id TEXT NOT NULL REFERENCES webhook_subscriptions (id),
+             topic TEXT NOT NULL, user_id TEXT NOT NULL, data TEXT NOT NULL,
+             created_at INTEGER NOT NULL,
+             status TEXT NOT NULL CHECK (status IN ('pending', 'delivered', 'failed', 'cancelled')),
+             attempts INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+             next_attempt_at INTEGER NOT NULL, last_attempt_at INTEGER, last_status INTEGER,
+             last_error TEXT) STRICT;
+         INSERT INTO old SELECT * FROM webhook_deliveries;
+         DROP TABLE webhook_deliveries;
+         ALTER TABLE old RENAME TO webhook_deliveries;
+         CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at) WHERE status = 'pending';
+         CREATE INDEX webhook_deliveries_by_subscription ON webhook_deliveries (subscription_id, seq DESC);
+         CREATE INDEX webhook_deliveries_by_user ON webhook_deliveries (user_id);
+         CREATE INDEX webhook_deliveries_by_age ON webhook_deliveries (created_at);
+         PRAGMA user_version = 10;
+         COMMIT;",
+    )
+    .unwrap();
+    drop(log);
+    let derived = rusqlite::Connection::open(derived_path(&path)).unwrap();
+    derived
+        .execute_batch(
+            "DROP TABLE user_deliveries;
+             ALTER TABLE materialized DROP COLUMN through_delivery_seq;
+             PRAGMA user_version = 2;",
+        )
+        .unwrap();
+    drop(derived);
+
+    let store = SqliteStore::open(&path, Rules::default()).unwrap();
+    assert_eq!(
+        deliveries(&store).await,
+        made,
+        "every delivery kept as it was"
+    );
+    assert_eq!(
+        delivery_index(&path),
+        made,
+        "the upgrade lists every delivery"
+    );
+    assert_eq!(store.verify().await.unwrap(), vec![]);
+    store.erase(&uid("ann"), "era_1", T0 + 1).await.unwrap();
+    let left = deliveries(&store).await;
+    assert_eq!(left, made[1..].to_vec(), "ann's delivery is gone, no other");
+    drop(store);
+    assert_eq!(delivery_index(&path), left);
+    let log = rusqlite::Connection::open(&path).unwrap();
+    let indexes: Vec<String> = log
+        .prepare("SELECT name FROM sqlite_schema WHERE tbl_name = 'webhook_deliveries' AND type = 'index'")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert!(
+        !indexes.iter().any(|i| i.contains("by_user")),
+        "{indexes:?}"
+    );
+    drop(log);
+
+    // Lost derived tables list the deliveries again.
+    remove_derived(&path);
+    let store = SqliteStore::open(&path, Rules::default()).unwrap();
+    assert_eq!(store.verify().await.unwrap(), vec![]);
+    store.erase(&uid("bob"), "era_2", T0 + 2).await.unwrap();
+    assert_eq!(deliveries(&store).await, made[2..].to_vec());
+    drop(store);
+    assert_eq!(delivery_index(&path), made[2..].to_vec());
+}
+
+#[tokio::test]
+async fn a_delivery_seq_is_never_handed_out_again_so_erasure_finds_deliveries_made_after_a_prune() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gamify.db");
+    let store = SqliteStore::open(&path, Rules::default()).unwrap();
+    store.subscribe(subscription()).await.unwrap();
+    first_events(&store, &["old1", "old2"], T0).await;
+    let old = deliveries(&store).await;
+    assert_eq!(old.len(), 2);
+    let list = store.deliveries("whk_1", None, None, 10).await.unwrap();
+    store
+        .delivery_attempted(
+            list.iter()
+                .map(|d| Attempt {
+                    id: d.id.clone(),
+                    at_ms: T0 + 1,
+                    status_code: Some(204),
+                    error: None,
+                    status: DeliveryStatus::Delivered,
+                    next_attempt_at_ms: T0 + 1,
+                })
+                .collect(),
+        )
+        .await
+        .unwrap();
+    // The newest deliveries pruned: without AUTOINCREMENT their seqs would
+    // be handed out again, at or below the derived index's mark.
+    assert_eq!(store.prune_deliveries(T0 + DAY, 100).await.unwrap(), 2);
+    first_events(&store, &["new"], T0 + 2 * DAY).await;
+    let now = deliveries(&store).await;
+    assert_eq!(now.len(), 1);
+    assert!(now[0].1 > old[1].1, "{now:?} after {old:?}");
+    assert_eq!(store.verify().await.unwrap(), vec![]);
+    store
+        .erase(&uid("new"), "era_1", T0 + 2 * DAY + 1)
+        .await
+        .unwrap();
+    assert_eq!(deliveries(&store).await, vec![]);
+    drop(store);
+    assert_eq!(
+        delivery_index(&path),
+        vec![],
+        "pruned and erased entries gone"
+    );
 }

@@ -41,10 +41,17 @@ pub struct Backlog {
     pub index: Vec<(String, i64, i64)>,
     /// `user_ledger` entries to add: (user_id, seq).
     pub ledger: Vec<(String, i64)>,
+    /// `user_deliveries` entries to add: (user_id, seq).
+    pub deliveries: Vec<(String, i64)>,
+    /// `user_deliveries` entries to drop: deliveries pruned from the log.
+    pub pruned: Vec<(String, i64)>,
     /// The highest event seq logged.
     pub through_seq: i64,
     /// The highest ledger seq written.
     pub through_ledger_seq: i64,
+    /// The highest delivery seq written (the log never hands a delivery
+    /// seq out twice: log migration 0011).
+    pub through_delivery_seq: i64,
     /// Users erased from the log, to drop before anything above is written.
     pub erased: Vec<super::erase::Removed>,
 }
@@ -68,6 +75,8 @@ impl Backlog {
         self.users.is_empty()
             && self.index.is_empty()
             && self.ledger.is_empty()
+            && self.deliveries.is_empty()
+            && self.pruned.is_empty()
             && self.erased.is_empty()
     }
 
@@ -100,6 +109,25 @@ impl Backlog {
         self.through_ledger_seq = self.through_ledger_seq.max(seq);
     }
 
+    /// Adds written webhook deliveries to the per-user delivery index.
+    pub fn add_deliveries(&mut self, written: Vec<(String, i64)>) {
+        for (_, seq) in &written {
+            self.through_delivery_seq = self.through_delivery_seq.max(*seq);
+        }
+        self.deliveries.extend(written);
+    }
+
+    /// Notes deliveries pruned from the log: their index entries go (those
+    /// still waiting here are not written at all).
+    pub fn prune_deliveries(&mut self, pruned: Vec<(String, i64)>) {
+        if pruned.is_empty() {
+            return;
+        }
+        let gone: std::collections::HashSet<&(String, i64)> = pruned.iter().collect();
+        self.deliveries.retain(|d| !gone.contains(d));
+        self.pruned.extend(pruned);
+    }
+
     /// Adds a later backlog to this one: its users' latest states replace
     /// those here, while the stored versions here (older) stay.
     ///
@@ -111,10 +139,12 @@ impl Backlog {
             self.users.remove(user);
             self.index.retain(|(u, _, _)| u != user);
             self.ledger.retain(|(u, _)| u != user);
+            self.deliveries.retain(|(u, _)| u != user);
             self.through_seq = self.through_seq.min(removed.events_max);
             self.through_ledger_seq = self.through_ledger_seq.min(removed.ledger_max);
         }
         self.erased.extend(later.erased);
+        self.prune_deliveries(later.pruned);
         for (user, dirty) in later.users {
             match self.users.get_mut(&user) {
                 Some(mine) => mine.latest = dirty.latest,
@@ -125,8 +155,10 @@ impl Backlog {
         }
         self.index.extend(later.index);
         self.ledger.extend(later.ledger);
+        self.deliveries.extend(later.deliveries);
         self.through_seq = self.through_seq.max(later.through_seq);
         self.through_ledger_seq = self.through_ledger_seq.max(later.through_ledger_seq);
+        self.through_delivery_seq = self.through_delivery_seq.max(later.through_delivery_seq);
     }
 
     /// The user's latest state and the version of their row in the derived
@@ -232,11 +264,37 @@ pub fn write(conn: &mut Connection, backlog: &mut Backlog, now_ms: i64) -> Resul
             index.execute(params![user, seq]).map_err(backend)?;
         }
     }
+    // Pruned first: a seq is never handed out twice, so nothing below
+    // re-adds one of these.
+    {
+        let mut drop = tx
+            .prepare_cached("DELETE FROM user_deliveries WHERE user_id = ?1 AND seq = ?2")
+            .map_err(backend)?;
+        for (user, seq) in &backlog.pruned {
+            drop.execute(params![user, seq]).map_err(backend)?;
+        }
+    }
+    backlog.deliveries.sort_unstable();
+    {
+        let mut index = tx
+            .prepare_cached(
+                "INSERT INTO user_deliveries (user_id, seq) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+            )
+            .map_err(backend)?;
+        for (user, seq) in &backlog.deliveries {
+            index.execute(params![user, seq]).map_err(backend)?;
+        }
+    }
     // max(): a backlog of spends alone carries no event seq, and the reverse.
     tx.execute(
         "UPDATE materialized SET through_seq = max(through_seq, ?1),
-                                 through_ledger_seq = max(through_ledger_seq, ?2) WHERE id = 1",
-        [backlog.through_seq, backlog.through_ledger_seq],
+                                 through_ledger_seq = max(through_ledger_seq, ?2),
+                                 through_delivery_seq = max(through_delivery_seq, ?3) WHERE id = 1",
+        [
+            backlog.through_seq,
+            backlog.through_ledger_seq,
+            backlog.through_delivery_seq,
+        ],
     )
     .map_err(backend)?;
     tx.commit().map_err(backend)?;
@@ -341,6 +399,71 @@ pub fn recover(
         millis = started.elapsed().as_millis() as u64,
         "replayed"
     );
+    Ok(done)
+}
+
+/// Lists the log's webhook deliveries past the derived tables'
+/// `through_delivery_seq` in `user_deliveries`, as the writer would have.
+/// Run at open, after [`recover`]; returns how many it listed (all of them
+/// the first time after derived migration 0003).
+pub fn recover_deliveries(log: &Connection, derived: &mut Connection) -> Result<u64, StoreError> {
+    let through: i64 = derived
+        .query_row(
+            "SELECT through_delivery_seq FROM materialized WHERE id = 1",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(backend)?;
+    // The highest seq the log ever handed out (AUTOINCREMENT keeps it).
+    let handed_out: i64 = log
+        .query_row(
+            "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'webhook_deliveries'), 0)",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(backend)?;
+    if through > handed_out {
+        return Err(StoreError::Schema(format!(
+            "the derived tables list webhook deliveries up to seq {through}, but the log has \
+             handed out seqs only up to {handed_out}: they belong to another copy of the log; \
+             delete the derived file (the one ending in -derived) and start again to rebuild it \
+             from this log"
+        )));
+    }
+    let pending: u64 = log
+        .query_row(
+            "SELECT count(*) FROM webhook_deliveries WHERE seq > ?1",
+            [through],
+            |r| r.get(0),
+        )
+        .map_err(backend)?;
+    if pending == 0 {
+        return Ok(0);
+    }
+    tracing::info!(
+        deliveries = pending,
+        from_seq = through + 1,
+        "listing webhook deliveries not yet in the per-user index"
+    );
+    let mut stmt = log
+        .prepare("SELECT user_id, seq FROM webhook_deliveries WHERE seq > ?1 ORDER BY seq")
+        .map_err(backend)?;
+    let mut rows = stmt.query([through]).map_err(backend)?;
+    let mut backlog = Backlog::default();
+    let mut done = 0u64;
+    while let Some(row) = rows.next().map_err(backend)? {
+        let user: String = row.get(0).map_err(backend)?;
+        let seq: i64 = row.get(1).map_err(backend)?;
+        backlog.add_deliveries(vec![(user, seq)]);
+        done += 1;
+        if backlog.deliveries.len() >= REPLAY_CHUNK {
+            write(derived, &mut backlog, super::now_ms())?;
+            backlog = Backlog::default();
+            tracing::info!(done, of = pending, "listing deliveries");
+        }
+    }
+    write(derived, &mut backlog, super::now_ms())?;
+    tracing::info!(deliveries = done, "listed");
     Ok(done)
 }
 

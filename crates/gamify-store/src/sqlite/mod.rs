@@ -227,6 +227,7 @@ impl SqliteStore {
         erase::finish_unfinished(&log, &mut derived)?;
         let book = Arc::new(crate::RuleBook::new(rules::load_or_start(&log)?)?);
         materialize::recover(&log, &mut derived, &book)?;
+        materialize::recover_deliveries(&log, &mut derived)?;
         let boards = Arc::new(if leaderboards {
             boards::Boards::load(&log, &derived)?
         } else {

@@ -18,11 +18,13 @@ pub const LOG: &[&str] = &[
     include_str!("../../migrations/sqlite/log/0008_tenants.sql"),
     include_str!("../../migrations/sqlite/log/0009_ledger_check.sql"),
     include_str!("../../migrations/sqlite/log/0010_delivery_age.sql"),
+    include_str!("../../migrations/sqlite/log/0011_delivery_order.sql"),
 ];
 /// The derived tables' migrations, likewise.
 pub const DERIVED: &[&str] = &[
     include_str!("../../migrations/sqlite/derived/0001_init.sql"),
     include_str!("../../migrations/sqlite/derived/0002_economy.sql"),
+    include_str!("../../migrations/sqlite/derived/0003_deliveries.sql"),
 ];
 
 /// The log's schema version this binary expects.

@@ -108,9 +108,15 @@ pub fn unsubscribe(conn: &Connection, id: &str, at_ms: i64) -> Result<(), StoreE
 }
 
 /// Writes new deliveries; one already there (a retried request) is kept.
-pub fn insert(conn: &Connection, deliveries: &[Delivery]) -> Result<(), StoreError> {
+/// Returns the user and `seq` of each one written, for `user_deliveries`
+/// (see `super::materialize`).
+pub fn insert(
+    conn: &Connection,
+    deliveries: &[Delivery],
+) -> Result<Vec<(String, i64)>, StoreError> {
+    let mut written = Vec::new();
     if deliveries.is_empty() {
-        return Ok(());
+        return Ok(written);
     }
     let mut stmt = conn
         .prepare_cached(
@@ -120,18 +126,22 @@ pub fn insert(conn: &Connection, deliveries: &[Delivery]) -> Result<(), StoreErr
         )
         .map_err(backend)?;
     for d in deliveries {
-        stmt.execute(params![
-            d.id,
-            d.subscription_id,
-            d.topic.as_str(),
-            d.user_id,
-            d.data,
-            d.created_at_ms,
-            d.next_attempt_at_ms
-        ])
-        .map_err(backend)?;
+        let inserted = stmt
+            .execute(params![
+                d.id,
+                d.subscription_id,
+                d.topic.as_str(),
+                d.user_id,
+                d.data,
+                d.created_at_ms,
+                d.next_attempt_at_ms
+            ])
+            .map_err(backend)?;
+        if inserted == 1 {
+            written.push((d.user_id.clone(), conn.last_insert_rowid()));
+        }
     }
-    Ok(())
+    Ok(written)
 }
 
 fn delivery(r: &Row<'_>) -> rusqlite::Result<Result<Delivery, StoreError>> {
@@ -275,17 +285,25 @@ pub fn pending(conn: &Connection) -> Result<u64, StoreError> {
 
 /// Deletes up to `limit` finished deliveries made and last tried before
 /// `before_ms`, oldest first, in one statement; returns how many.
-pub fn prune(conn: &Connection, before_ms: i64, limit: u32) -> Result<u64, StoreError> {
-    let deleted = conn
+/// Returns the user and `seq` of each delivery deleted, for
+/// `user_deliveries`.
+pub fn prune(
+    conn: &Connection,
+    before_ms: i64,
+    limit: u32,
+) -> Result<Vec<(String, i64)>, StoreError> {
+    let mut stmt = conn
         .prepare_cached(
             "DELETE FROM webhook_deliveries WHERE seq IN (
                  SELECT seq FROM webhook_deliveries
                  WHERE created_at < ?1 AND status <> 'pending'
                    AND coalesce(last_attempt_at, created_at) < ?1
-                 ORDER BY created_at LIMIT ?2)",
+                 ORDER BY created_at LIMIT ?2)
+             RETURNING user_id, seq",
         )
-        .map_err(backend)?
-        .execute(params![before_ms, limit])
         .map_err(backend)?;
-    Ok(deleted as u64)
+    let rows = stmt
+        .query_map(params![before_ms, limit], |r| Ok((r.get(0)?, r.get(1)?)))
+        .map_err(backend)?;
+    rows.collect::<Result<_, _>>().map_err(backend)
 }

@@ -188,6 +188,8 @@ struct Effects {
     events: Vec<(String, i64, i64)>,
     /// (user, seq) of each ledger entry written.
     ledger: Vec<(String, i64)>,
+    /// (user, seq) of each webhook delivery written.
+    deliveries: Vec<(String, i64)>,
     /// What each event logged adds to the leaderboards' windows.
     points: Vec<crate::board::EventPoints>,
 }
@@ -200,6 +202,7 @@ impl Effects {
             users: HashMap::with_capacity(ops),
             events: Vec::with_capacity(ops),
             ledger: Vec::with_capacity(ops),
+            deliveries: Vec::new(),
             points: Vec::with_capacity(ops),
         }
     }
@@ -279,11 +282,15 @@ impl Writer {
                     }
                     Job::Hook(job, reply) => {
                         self.flush_batch(&mut batch, &mut backlog);
-                        let _ = reply.send(self.hook(job));
+                        let _ = reply.send(self.hook(job, &mut backlog));
                     }
                     Job::PruneDeliveries(before, limit, reply) => {
                         self.flush_batch(&mut batch, &mut backlog);
-                        let pruned = webhooks::prune(&self.log, before, limit);
+                        let pruned = webhooks::prune(&self.log, before, limit).map(|gone| {
+                            let n = gone.len() as u64;
+                            backlog.prune_deliveries(gone);
+                            n
+                        });
                         self.committed();
                         let _ = reply.send(pruned);
                     }
@@ -499,7 +506,11 @@ impl Writer {
         Ok(())
     }
 
-    fn hook(&mut self, mut job: HookJob) -> Result<Option<crate::Delivery>, StoreError> {
+    fn hook(
+        &mut self,
+        mut job: HookJob,
+        backlog: &mut materialize::Backlog,
+    ) -> Result<Option<crate::Delivery>, StoreError> {
         if let HookJob::AddRules(version) = &mut job {
             // Numbered here, where adds are serialised; the same rules as
             // the current version add nothing.
@@ -513,6 +524,7 @@ impl Writer {
             .log
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(backend)?;
+        let mut written = Vec::new();
         let replayed = match &job {
             HookJob::Subscribe(s) => webhooks::subscribe(&tx, s).map(|()| None),
             HookJob::Unsubscribe(id, at) => webhooks::unsubscribe(&tx, id, *at).map(|()| None),
@@ -522,7 +534,10 @@ impl Writer {
                 .map(|()| None),
             HookJob::Replay(id, at) => webhooks::replay(&tx, id, *at).map(Some),
             HookJob::Notify(notices) => {
-                webhooks::insert(&tx, &webhook::fan_out(notices, &self.hooks)).map(|()| None)
+                webhooks::insert(&tx, &webhook::fan_out(notices, &self.hooks)).map(|w| {
+                    written = w;
+                    None
+                })
             }
             HookJob::CreateKey(key) => keys::create(&tx, key).map(|()| None),
             HookJob::AddRules(version) => super::rules::add(&tx, version).map(|()| None),
@@ -531,6 +546,7 @@ impl Writer {
         }?;
         tx.commit().map_err(backend)?;
         self.committed();
+        backlog.add_deliveries(written);
         match job {
             HookJob::Subscribe(s) => self.hooks.push(s),
             HookJob::Unsubscribe(id, _) => self.hooks.retain(|s| s.id != id),
@@ -674,6 +690,7 @@ impl Writer {
         for (user, seq) in effects.ledger {
             backlog.add_ledger(&user, seq);
         }
+        backlog.add_deliveries(effects.deliveries);
     }
 }
 
@@ -839,7 +856,8 @@ impl Step<'_> {
             }
             webhook::fan_out(&notices, self.hooks)
         };
-        webhooks::insert(self.tx, &deliveries)?;
+        let written = webhooks::insert(self.tx, &deliveries)?;
+        self.effects.deliveries.extend(written);
         Ok(done)
     }
 
