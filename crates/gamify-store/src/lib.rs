@@ -567,7 +567,8 @@ pub trait Store: Send + Sync {
     /// it, as a write's notices are (for what no write causes: the streak
     /// sweeps). A notice already delivered or pending (the same key) is not
     /// written again, so a sweep repeated by a restart or by another node
-    /// sends nothing twice.
+    /// sends nothing twice. A notice about a user erased since the sweep
+    /// read them is dropped.
     async fn notify(&self, notices: Vec<webhook::Notice>) -> Result<(), StoreError>;
 
     // API keys.

@@ -404,6 +404,37 @@ async fn erasing_a_user_removes_their_deliveries() {
 }
 
 #[tokio::test]
+async fn a_sweep_notice_made_before_its_user_was_erased_is_not_written_after() {
+    for (name, store, _place) in backends("a_sweep_notice_made_before_erasure").await {
+        store.subscribe(sub("whk_1", &TOLD)).await.unwrap();
+        first_steps(&store, &["gone", "stays"]).await;
+        // The hourly sweep reads the users, then writes its notices: an
+        // erasure can come between.
+        let today = gamify_core::Day::from_unix_millis(T0 + DAY);
+        let notices: Vec<_> = ["gone", "stays"]
+            .iter()
+            .map(|u| gamify_store::webhook::streak_at_risk(u, 1, today, 3, T0 + DAY))
+            .collect();
+        store
+            .erase(&UserId::parse("gone").unwrap(), "era_1", T0 + DAY)
+            .await
+            .unwrap();
+        store.notify(notices).await.unwrap();
+        let left = all(&store, "whk_1").await;
+        assert_eq!(
+            left.iter()
+                .map(|d| (d.user_id.as_str(), d.topic.as_str()))
+                .collect::<Vec<_>>(),
+            [
+                ("stays", "achievement.unlocked"),
+                ("stays", "streak.at_risk")
+            ],
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn pruning_deletes_finished_deliveries_older_than_the_cutoff_a_batch_at_a_time() {
     for (name, store, _place) in
         backends("pruning_deletes_finished_deliveries_older_than_the_cutoff").await

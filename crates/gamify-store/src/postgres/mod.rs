@@ -651,10 +651,33 @@ impl Store for PgStore {
     async fn notify(&self, notices: Vec<crate::webhook::Notice>) -> Result<(), StoreError> {
         let mut conn = self.pool.acquire().await.map_err(classify)?;
         let subscriptions = self.hooks.current(&mut conn).await.map_err(classify)?;
-        let deliveries = crate::webhook::fan_out(&notices, &subscriptions);
-        webhooks::insert(&mut conn, &deliveries)
+        let mut tx = sqlx::Connection::begin(&mut *conn)
             .await
-            .map_err(classify)
+            .map_err(classify)?;
+        // A notice made before its user was erased is not written after:
+        // the users' rows are locked (in the writers' order; an erasure
+        // holds its user's row until it commits), and only users still
+        // there are told about.
+        let users: Vec<&str> = notices.iter().map(|n| n.user_id.as_str()).collect();
+        let present: std::collections::HashSet<String> = sqlx::query_scalar(
+            "SELECT user_id FROM users WHERE user_id = ANY($1::text[])
+             ORDER BY user_id COLLATE \"C\" FOR SHARE",
+        )
+        .bind(&users)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(classify)?
+        .into_iter()
+        .collect();
+        let notices: Vec<_> = notices
+            .into_iter()
+            .filter(|n| present.contains(&n.user_id))
+            .collect();
+        let deliveries = crate::webhook::fan_out(&notices, &subscriptions);
+        webhooks::insert(&mut tx, &deliveries)
+            .await
+            .map_err(classify)?;
+        tx.commit().await.map_err(classify)
     }
 
     async fn rewards(&self) -> Result<Vec<Reward>, StoreError> {

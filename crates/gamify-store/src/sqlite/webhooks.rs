@@ -284,9 +284,8 @@ pub fn pending(conn: &Connection) -> Result<u64, StoreError> {
 }
 
 /// Deletes up to `limit` finished deliveries made and last tried before
-/// `before_ms`, oldest first, in one statement; returns how many.
-/// Returns the user and `seq` of each delivery deleted, for
-/// `user_deliveries`.
+/// `before_ms`, oldest first, in one statement; returns the user and `seq`
+/// of each one deleted, for `user_deliveries`.
 pub fn prune(
     conn: &Connection,
     before_ms: i64,

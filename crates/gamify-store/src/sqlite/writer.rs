@@ -534,7 +534,17 @@ impl Writer {
                 .map(|()| None),
             HookJob::Replay(id, at) => webhooks::replay(&tx, id, *at).map(Some),
             HookJob::Notify(notices) => {
-                webhooks::insert(&tx, &webhook::fan_out(notices, &self.hooks)).map(|w| {
+                // A notice made before its user was erased is not written
+                // after (the sweeps make them outside the writer).
+                let notices: Vec<webhook::Notice> = notices
+                    .iter()
+                    .filter(|n| {
+                        self.erased.is_empty()
+                            || !self.erased.contains(&crate::erasure::user_hash(&n.user_id))
+                    })
+                    .cloned()
+                    .collect();
+                webhooks::insert(&tx, &webhook::fan_out(&notices, &self.hooks)).map(|w| {
                     written = w;
                     None
                 })
