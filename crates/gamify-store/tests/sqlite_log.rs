@@ -16,7 +16,7 @@ use gamify_store::webhook::Topic;
 use gamify_store::{Attempt, DeliveryStatus, Store, StoreError, Subscription, UserSnapshot};
 
 mod common;
-use common::{DAY, T0, event};
+use common::{DAY, T0, event, first_events};
 
 /// Deletes the derived tables' file, as a user rebuilding them would.
 fn remove_derived(path: &Path) {
@@ -353,21 +353,6 @@ fn delivery_index(path: &Path) -> Vec<(String, i64)> {
         .unwrap()
         .map(Result::unwrap)
         .collect()
-}
-
-async fn first_events(store: &SqliteStore, users: &[&str], at: i64) {
-    for user in users {
-        store
-            .record_event(event(
-                &format!("evt_{user}"),
-                user,
-                Category::HEALTH,
-                1_000,
-                at,
-            ))
-            .await
-            .unwrap();
-    }
 }
 
 #[tokio::test]

@@ -59,21 +59,9 @@ async fn all(store: &Arc<dyn Store>, sub: &str) -> Vec<Delivery> {
     list
 }
 
-/// Records each user's first event (`evt_{user}`, at T0), which unlocks
-/// first_step: one delivery per subscription that wants it.
+/// Each user's first event at T0 (see `common::first_events`).
 async fn first_steps(store: &Arc<dyn Store>, users: &[&str]) {
-    for user in users {
-        store
-            .record_event(event(
-                &format!("evt_{user}"),
-                user,
-                Category::HEALTH,
-                1_000,
-                T0,
-            ))
-            .await
-            .unwrap();
-    }
+    common::first_events(store.as_ref(), users, T0).await;
 }
 
 fn topics(list: &[Delivery]) -> Vec<&'static str> {

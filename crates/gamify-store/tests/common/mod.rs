@@ -32,6 +32,24 @@ pub fn event(id: &str, user: &str, category: Category, value_milli: i64, at: i64
     }
 }
 
+/// Records each user's first event (`evt_{user}`, health, value 1, at
+/// `at`), which unlocks first_step: one delivery per subscription that
+/// wants it.
+pub async fn first_events(store: &dyn Store, users: &[&str], at: i64) {
+    for user in users {
+        store
+            .record_event(event(
+                &format!("evt_{user}"),
+                user,
+                Category::HEALTH,
+                1_000,
+                at,
+            ))
+            .await
+            .unwrap();
+    }
+}
+
 /// A store on `schema` holding the exclusive lease (see
 /// `postgres::lease`), with leases of `ttl`.
 pub async fn exclusive_node(schema: &ScratchSchema, ttl: Duration, rules: Rules) -> PgStore {
