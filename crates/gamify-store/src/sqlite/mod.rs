@@ -43,6 +43,7 @@ mod read;
 mod rules;
 mod schema;
 mod tenants;
+mod unindexed;
 mod webhooks;
 mod write;
 mod writer;
@@ -92,14 +93,17 @@ const READERS: usize = 4;
 /// Users whose state is kept in memory (about 300 bytes each).
 const CACHED_USERS: usize = 1_000_000;
 /// Logged events after which the writer hands them over to be written to the
-/// derived tables. Larger batches share more page writes; the events not yet
-/// written there are what an event listing scans and what a restart after a
-/// crash replays. Measured on the distinct-user benchmark: 1024 was slower,
-/// 16384 no faster.
-pub const MATERIALIZE_AFTER: usize = 4096;
+/// derived tables. Larger batches share more page writes: with 100k users,
+/// 16,384 took the derived-table thread from 13–14 to 7–8 µs of CPU per
+/// event against 4,096, and distinct-user ingest up 16% on two cores
+/// (docs/BENCHMARKS.md, "Bigger derived batches"). The events not yet
+/// written there are what a restart after a crash replays; listings find
+/// them through [`unindexed`], not by scanning, so their number does not
+/// slow reads.
+pub const MATERIALIZE_AFTER: usize = 16384;
 /// How often the background thread checkpoints both files and asks the
 /// writer to hand over whatever it has logged since the last hand-over.
-pub const MATERIALIZE_EVERY: Duration = Duration::from_millis(250);
+pub const MATERIALIZE_EVERY: Duration = Duration::from_millis(1000);
 
 /// The SQLite store. Cheap to clone; all clones share the writer and the pool.
 #[derive(Clone)]
@@ -117,6 +121,8 @@ struct Inner {
     reader_slots: Semaphore,
     cache: Arc<cache::UserCache>,
     boards: Arc<boards::Boards>,
+    /// Users with rows the derived indexes do not list yet.
+    unindexed: Arc<unindexed::Unindexed>,
     /// Every version of the rules (shared with the writer).
     book: Arc<crate::RuleBook>,
     /// Whether the boards were built (see [`SqliteStore::open_with`]).
@@ -243,13 +249,23 @@ impl SqliteStore {
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
         let (to_materializer, backlogs) = std::sync::mpsc::sync_channel(1);
         let materializer_cache = cache.clone();
+        let unindexed = Arc::new(unindexed::Unindexed::default());
+        let materializer_unindexed = unindexed.clone();
         let materializer = thread::Builder::new()
             .name("gamify-sqlite-derive".into())
-            .spawn(move || writer::materializer_loop(derived, backlogs, materializer_cache))
+            .spawn(move || {
+                writer::materializer_loop(
+                    derived,
+                    backlogs,
+                    materializer_cache,
+                    materializer_unindexed,
+                )
+            })
             .map_err(backend)?;
         let published = Published {
             cache: cache.clone(),
             boards: boards.clone(),
+            unindexed: unindexed.clone(),
         };
         let users = open_read_only(&derived_path)?;
         let erased = erase::erased_hashes(&log)?;
@@ -294,6 +310,7 @@ impl SqliteStore {
             reader_slots: Semaphore::new(READERS),
             cache,
             boards,
+            unindexed,
             book,
             leaderboards,
             _lock: lock,
@@ -546,7 +563,9 @@ impl Store for SqliteStore {
         before: Option<i64>,
     ) -> Result<LedgerPage, StoreError> {
         let user_id = user_id.clone();
-        self.read(move |c| read::ledger(c, &user_id, limit, before))
+        // Before the read takes its snapshot: see `unindexed`.
+        let unindexed = self.inner.unindexed.ledger_of(user_id.as_str());
+        self.read(move |c| read::ledger(c, &user_id, limit, before, &unindexed))
             .await
     }
 
@@ -556,7 +575,9 @@ impl Store for SqliteStore {
 
     async fn credited_since(&self, user_id: &UserId, since_ms: i64) -> Result<Points, StoreError> {
         let user = user_id.as_str().to_owned();
-        self.read(move |c| read::credited_since(c, &user, since_ms))
+        // Before the read takes its snapshot: see `unindexed`.
+        let unindexed = self.inner.unindexed.ledger_of(&user);
+        self.read(move |c| read::credited_since(c, &user, since_ms, &unindexed))
             .await
     }
 
@@ -644,7 +665,9 @@ impl Store for SqliteStore {
     ) -> Result<EventPage, StoreError> {
         let user_id = user_id.clone();
         let before = before.map(str::to_owned);
-        self.read(move |c| read::events(c, &user_id, limit, before.as_deref()))
+        // Before the read takes its snapshot: see `unindexed`.
+        let unindexed = self.inner.unindexed.events_of(user_id.as_str());
+        self.read(move |c| read::events(c, &user_id, limit, before.as_deref(), &unindexed))
             .await
     }
 

@@ -77,14 +77,38 @@ pub fn event_by_id(conn: &Connection, id: &str) -> Result<Option<EventRecord>, S
     raw.map(StoredEvent::decode).transpose()
 }
 
+/// Above this many, a user's unindexed rows are read by one scan of the
+/// log from the first of them rather than one lookup each.
+const LOOKUPS: usize = 64;
+
+/// How a listing reads the user's rows past its snapshot's mark `through`
+/// (those at or below it are in the index too), given their `seq`s
+/// (`super::unindexed`): `(by_seq, seq)` for each, or for many,
+/// `(from_seq, first)` once.
+fn tail_reads<'a>(
+    unindexed: &[i64],
+    through: i64,
+    by_seq: &'a str,
+    from_seq: &'a str,
+) -> Vec<(&'a str, i64)> {
+    let left = &unindexed[unindexed.partition_point(|&seq| seq <= through)..];
+    match left {
+        [] => Vec::new(),
+        [first, ..] if left.len() > LOOKUPS => vec![(from_seq, *first)],
+        _ => left.iter().map(|&seq| (by_seq, seq)).collect(),
+    }
+}
+
 /// A page of the user's events, newest first: those `user_events` lists, and
-/// those logged since it was last brought up to date (a bounded scan of the
-/// log's tail), read in one snapshot.
+/// those logged since it was last brought up to date, looked up by their
+/// `seq`s in `unindexed` (taken before this call: see `super::unindexed`),
+/// read in one snapshot.
 pub fn events(
     conn: &Connection,
     user_id: &UserId,
     limit: u32,
     before: Option<&str>,
+    unindexed: &[i64],
 ) -> Result<EventPage, StoreError> {
     let user = user_id.as_str();
     let snapshot = conn.unchecked_transaction().map_err(backend)?;
@@ -110,13 +134,19 @@ pub fn events(
          WHERE u.user_id = ?1 AND (u.occurred_at, u.seq) < (?2, ?3)
          ORDER BY u.occurred_at DESC, u.seq DESC LIMIT ?4"
     );
-    let tail = format!(
+    let by_seq = format!(
         "SELECT {EVENT_COLUMNS}, seq FROM events
-         WHERE seq > ?4 AND user_id = ?1 AND (occurred_at, seq) < (?2, ?3)"
+         WHERE seq = ?4 AND user_id = ?1 AND (occurred_at, seq) < (?2, ?3)"
+    );
+    let from_seq = format!(
+        "SELECT {EVENT_COLUMNS}, seq FROM events
+         WHERE seq >= ?4 AND user_id = ?1 AND (occurred_at, seq) < (?2, ?3)"
     );
     let mut rows: Vec<(StoredEvent, i64)> = Vec::new();
-    for (sql, last) in [(indexed, want), (tail, through)] {
-        let mut stmt = snapshot.prepare_cached(&sql).map_err(backend)?;
+    let reads = std::iter::once((indexed.as_str(), want))
+        .chain(tail_reads(unindexed, through, &by_seq, &from_seq));
+    for (sql, last) in reads {
+        let mut stmt = snapshot.prepare_cached(sql).map_err(backend)?;
         let found = stmt
             .query_map(params![user, position.0, position.1, last], |r| {
                 let mut o = 0;
@@ -369,12 +399,14 @@ fn raw_ledger(r: &Row<'_>) -> rusqlite::Result<StoredLedger> {
 }
 
 /// A page of the user's ledger, newest first: the entries `user_ledger`
-/// lists and those past `through_ledger_seq`, in one snapshot, as for events.
+/// lists and those past `through_ledger_seq`, looked up by their `seq`s in
+/// `unindexed`, in one snapshot, as for events.
 pub fn ledger(
     conn: &Connection,
     user_id: &UserId,
     limit: u32,
     before: Option<i64>,
+    unindexed: &[i64],
 ) -> Result<LedgerPage, StoreError> {
     let user = user_id.as_str();
     let before = before.unwrap_or(i64::MAX);
@@ -388,13 +420,19 @@ pub fn ledger(
         "SELECT {LEDGER_COLUMNS} FROM user_ledger u JOIN ledger l ON l.seq = u.seq
          WHERE u.user_id = ?1 AND u.seq < ?2 ORDER BY u.seq DESC LIMIT ?3"
     );
-    let tail = format!(
+    let by_seq = format!(
         "SELECT {LEDGER_COLUMNS} FROM ledger l
-         WHERE l.seq > ?3 AND l.user_id = ?1 AND l.seq < ?2"
+         WHERE l.seq = ?3 AND l.user_id = ?1 AND l.seq < ?2"
+    );
+    let from_seq = format!(
+        "SELECT {LEDGER_COLUMNS} FROM ledger l
+         WHERE l.seq >= ?3 AND l.user_id = ?1 AND l.seq < ?2"
     );
     let mut rows = Vec::new();
-    for (sql, last) in [(indexed, want), (tail, through)] {
-        let mut stmt = snapshot.prepare_cached(&sql).map_err(backend)?;
+    let reads = std::iter::once((indexed.as_str(), want))
+        .chain(tail_reads(unindexed, through, &by_seq, &from_seq));
+    for (sql, last) in reads {
+        let mut stmt = snapshot.prepare_cached(sql).map_err(backend)?;
         let found = stmt
             .query_map(params![user, before, last], raw_ledger)
             .map_err(backend)?;
@@ -413,21 +451,43 @@ pub fn ledger(
 }
 
 /// The points credited to the user at or after `since_ms`: from the entries
-/// `user_ledger` lists and those past `through_ledger_seq`, in one snapshot.
-pub fn credited_since(conn: &Connection, user: &str, since_ms: i64) -> Result<Points, StoreError> {
-    let sql = format!(
-        "SELECT coalesce(sum(amount_milli), 0) FROM ledger
-         WHERE seq IN (SELECT seq FROM user_ledger WHERE user_id = ?1
-                       UNION ALL
-                       SELECT seq FROM ledger WHERE user_id = ?1
-                         AND seq > (SELECT through_ledger_seq FROM materialized WHERE id = 1))
-           AND created_at >= ?2 AND {}",
-        crate::economy::CREDIT_SQL
+/// `user_ledger` lists and those past `through_ledger_seq` (their `seq`s in
+/// `unindexed`, taken before this call: see `super::unindexed`), in one
+/// snapshot.
+pub fn credited_since(
+    conn: &Connection,
+    user: &str,
+    since_ms: i64,
+    unindexed: &[i64],
+) -> Result<Points, StoreError> {
+    let credit = crate::economy::CREDIT_SQL;
+    let sum = "SELECT coalesce(sum(amount_milli), 0) FROM ledger";
+    // Every statement takes the same three parameters; this one's third is 0.
+    let indexed = format!(
+        "{sum} WHERE seq IN (SELECT seq FROM user_ledger WHERE user_id = ?1)
+                 AND created_at >= ?2 AND {credit} AND ?3 = 0"
     );
-    conn.prepare_cached(&sql)
-        .and_then(|mut s| s.query_row(params![user, since_ms], |r| r.get(0)))
-        .map(Points::from_milli)
-        .map_err(backend)
+    let by_seq = format!("{sum} WHERE seq = ?3 AND user_id = ?1 AND created_at >= ?2 AND {credit}");
+    let from_seq =
+        format!("{sum} WHERE seq >= ?3 AND user_id = ?1 AND created_at >= ?2 AND {credit}");
+    let snapshot = conn.unchecked_transaction().map_err(backend)?;
+    let through: i64 = snapshot
+        .prepare_cached("SELECT through_ledger_seq FROM materialized WHERE id = 1")
+        .and_then(|mut s| s.query_row([], |r| r.get(0)))
+        .map_err(backend)?;
+    let mut total = 0i64;
+    for (sql, seq) in std::iter::once((indexed.as_str(), 0))
+        .chain(tail_reads(unindexed, through, &by_seq, &from_seq))
+    {
+        let part: i64 = snapshot
+            .prepare_cached(sql)
+            .and_then(|mut s| s.query_row(params![user, since_ms, seq], |r| r.get(0)))
+            .map_err(backend)?;
+        total = total
+            .checked_add(part)
+            .ok_or_else(|| StoreError::Corrupt(format!("credits of {user} overflow")))?;
+    }
+    Ok(Points::from_milli(total))
 }
 
 /// Users holding points, by id, after `after`.

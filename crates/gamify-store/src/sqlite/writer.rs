@@ -139,6 +139,8 @@ pub struct Published {
     pub cache: Arc<cache::UserCache>,
     /// The leaderboards.
     pub boards: Arc<boards::Boards>,
+    /// Users with rows the derived indexes do not list yet.
+    pub unindexed: Arc<super::unindexed::Unindexed>,
 }
 
 /// The writer thread's state.
@@ -236,6 +238,7 @@ impl Writer {
                             &self.checker,
                             expire.user_id.as_str(),
                             expire.cutoff_ms,
+                            &self.published.unindexed.ledger_of(expire.user_id.as_str()),
                         )
                         .and_then(|credited| {
                             expire.credited_since = Some(credited);
@@ -421,6 +424,7 @@ impl Writer {
         };
         let (left, acked) = self.derive_now(backlog);
         self.published.cache.forget(user.as_str());
+        self.published.unindexed.forget(user.as_str());
         if acked && left.is_empty() {
             erase::finish(&self.log, user.as_str())?;
         } else {
@@ -640,6 +644,7 @@ impl Writer {
             checker: &self.checker,
             credits: HashMap::new(),
             cache: &self.published.cache,
+            unindexed: &self.published.unindexed,
             backlog,
             rules: &self.rules,
             book: &self.book,
@@ -694,6 +699,11 @@ impl Writer {
             backlog.touch(&user, changed.stored_version, state);
         }
         self.board_change(boards::Change::Commit(all_time, effects.points));
+        // Before any request of the commit is answered: see `unindexed`.
+        published.unindexed.logged(
+            effects.events.iter().map(|(u, _, seq)| (u.as_str(), *seq)),
+            effects.ledger.iter().map(|(u, seq)| (u.as_str(), *seq)),
+        );
         for (user, occurred_at, seq) in effects.events {
             backlog.add_event(&user, occurred_at, seq);
         }
@@ -720,6 +730,8 @@ struct Step<'a> {
     /// Points credited per user by this transaction so far.
     credits: HashMap<String, Points>,
     cache: &'a cache::UserCache,
+    /// Rows of committed writes not yet in the derived indexes.
+    unindexed: &'a super::unindexed::Unindexed,
     backlog: &'a materialize::Backlog,
     rules: &'a Rules,
     book: &'a crate::RuleBook,
@@ -804,7 +816,8 @@ impl Step<'_> {
     fn expire_before_debit(&mut self, user: &str, at: i64) -> Result<(), StoreError> {
         if let Some(expiry) = self.rules.expiry {
             let cutoff = expiry.cutoff_ms(at);
-            let committed = read::credited_since(self.checker, user, cutoff)?;
+            let committed =
+                read::credited_since(self.checker, user, cutoff, &self.unindexed.ledger_of(user))?;
             self.expire_due(user, committed, at)?;
         }
         Ok(())
@@ -1039,6 +1052,7 @@ pub fn materializer_loop(
     mut conn: Connection,
     handovers: Receiver<Handover>,
     cache: Arc<cache::UserCache>,
+    unindexed: Arc<super::unindexed::Unindexed>,
 ) {
     use std::sync::mpsc::RecvTimeoutError;
     let mut pending = materialize::Backlog::default();
@@ -1059,6 +1073,11 @@ pub fn materializer_loop(
             }
             match materialize::write(&mut conn, &mut pending, super::now_ms()) {
                 Ok(()) => {
+                    unindexed.written(
+                        pending.users.keys(),
+                        pending.through_seq,
+                        pending.through_ledger_seq,
+                    );
                     // Epoch first: see cache::UserCache::offer.
                     cache.advance_epoch();
                     for (user, dirty) in pending.users.drain() {
