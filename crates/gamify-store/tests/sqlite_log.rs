@@ -134,6 +134,20 @@ async fn all_ledger(store: &SqliteStore, user: &str, page: u32) -> Vec<(i64, i64
     }
 }
 
+/// The events and ledger of u, v and w, in pages of 1, 7 and 100.
+async fn every_listing(store: &SqliteStore) -> Vec<(Vec<String>, Vec<(i64, i64)>)> {
+    let mut listings = Vec::new();
+    for page in [1, 7, 100] {
+        for user in ["u", "v", "w"] {
+            listings.push((
+                all_ids(store, user, page).await,
+                all_ledger(store, user, page).await,
+            ));
+        }
+    }
+    listings
+}
+
 #[tokio::test]
 async fn listings_with_many_rows_not_yet_indexed_equal_those_after() {
     // More unindexed rows of one user than a listing looks up one by one
@@ -162,26 +176,10 @@ async fn listings_with_many_rows_not_yet_indexed_equal_those_after() {
         .record_event(event("w0", "w", Category::HEALTH, 1000, T0))
         .await
         .unwrap();
-    let mut before = Vec::new();
-    for page in [1, 7, 100] {
-        for user in ["u", "v", "w"] {
-            before.push((
-                all_ids(&store, user, page).await,
-                all_ledger(&store, user, page).await,
-            ));
-        }
-    }
+    let before = every_listing(&store).await;
     drop(store);
     let store = SqliteStore::open(&path, Rules::default()).unwrap();
-    let mut after = Vec::new();
-    for page in [1, 7, 100] {
-        for user in ["u", "v", "w"] {
-            after.push((
-                all_ids(&store, user, page).await,
-                all_ledger(&store, user, page).await,
-            ));
-        }
-    }
+    let after = every_listing(&store).await;
     assert_eq!(before, after);
     assert_eq!(after[0].0.len(), 150);
     assert_eq!(after[2].0, ["w0"]);
