@@ -453,10 +453,7 @@ impl Writer {
         hidden: bool,
         at: i64,
     ) -> Result<(), StoreError> {
-        if self
-            .erased
-            .contains(&crate::erasure::user_hash(user.as_str()))
-        {
+        if is_erased(&self.erased, user.as_str()) {
             return Err(StoreError::Erased);
         }
         let sql = if hidden {
@@ -542,10 +539,7 @@ impl Writer {
                 // after (the sweeps make them outside the writer).
                 let notices: Vec<webhook::Notice> = notices
                     .iter()
-                    .filter(|n| {
-                        self.erased.is_empty()
-                            || !self.erased.contains(&crate::erasure::user_hash(&n.user_id))
-                    })
+                    .filter(|n| !is_erased(&self.erased, &n.user_id))
                     .cloned()
                     .collect();
                 webhooks::insert(&tx, &webhook::fan_out(&notices, &self.hooks)).map(|w| {
@@ -714,6 +708,12 @@ impl Writer {
     }
 }
 
+/// Whether `user` is among the erased (`erased` holds their ids' hashes);
+/// hashes nothing while nobody has been erased.
+fn is_erased(erased: &HashSet<String>, user: &str) -> bool {
+    !erased.is_empty() && erased.contains(&crate::erasure::user_hash(user))
+}
+
 /// One transaction in progress: what it reads through, and what it changed.
 struct Step<'a> {
     tx: &'a Connection,
@@ -844,7 +844,7 @@ impl Step<'_> {
 
     /// Refuses a write for an erased user (see [`crate::erasure`]).
     fn check_not_erased(&self, user: &str) -> Result<(), StoreError> {
-        if !self.erased.is_empty() && self.erased.contains(&crate::erasure::user_hash(user)) {
+        if is_erased(self.erased, user) {
             return Err(StoreError::Erased);
         }
         Ok(())
